@@ -1,0 +1,71 @@
+"""Reading and writing ``<address>`` elements in libvirt's own spelling."""
+
+from __future__ import annotations
+
+from .domain import Device, parse_int
+from .errors import AugmentError
+from .topology import PciAddress
+from .xmldoc import set_child
+
+
+def pci_address(dev: Device) -> PciAddress | None:
+    """The device's PCI address, or None when it has none or it is "empty" (0000:00:00.x)."""
+    a = dev.address
+    if a is None or a.get("type") != "pci":
+        return None
+    domain = parse_int(a.get("domain"), 0)
+    bus = parse_int(a.get("bus"), 0)
+    slot = parse_int(a.get("slot"), 0)
+    function = parse_int(a.get("function"), 0)
+    if None in (domain, bus, slot, function):
+        raise AugmentError(f"{dev.name()}: cannot parse PCI address", line=a.sourceline)
+    assert domain is not None and bus is not None and slot is not None and function is not None
+    if domain == 0 and bus == 0 and slot == 0:
+        return None
+    if domain != 0:
+        raise AugmentError(f"{dev.name()}: only PCI domain 0 is available", line=a.sourceline)
+    if bus > 0xFF:
+        raise AugmentError(f"{dev.name()}: invalid PCI address bus='{bus:#x}', must be <= 0xFF",
+                           line=a.sourceline)
+    if slot > 0x1F:
+        raise AugmentError(
+            f"{dev.name()}: invalid PCI address slot='{slot:#x}', must be <= 0x1F",
+            line=a.sourceline)
+    if function > 7:
+        raise AugmentError(
+            f"{dev.name()}: invalid PCI address function='{function:#x}', must be <= 7",
+            line=a.sourceline)
+    return PciAddress(bus, slot, function)
+
+
+def wants_pci(dev: Device) -> bool:
+    """No address yet, or a PCI one that is "empty" (libvirt then assigns one)."""
+    a = dev.address
+    if a is None:
+        return True
+    return a.get("type") == "pci" and pci_address(dev) is None
+
+
+def multifunction(dev: Device) -> str | None:
+    a = dev.address
+    return a.get("multifunction") if a is not None else None
+
+
+def write_pci(dev: Device, addr: PciAddress, multi: str | None = None) -> None:
+    attrib = {
+        "type": "pci",
+        "domain": "0x0000",
+        "bus": f"0x{addr.bus:02x}",
+        "slot": f"0x{addr.slot:02x}",
+        "function": f"0x{addr.function:x}",
+    }
+    keep = multi if multi is not None else multifunction(dev)
+    if keep is not None:
+        attrib["multifunction"] = keep
+    set_child(dev.el, "address", attrib)
+
+
+def write_address(dev: Device, type_: str, **fields: str | int) -> None:
+    attrib = {"type": type_}
+    attrib.update({k: str(v) for k, v in fields.items()})
+    set_child(dev.el, "address", attrib)

@@ -1,0 +1,41 @@
+"""Everything placement needs to know about one guest: its records, board and policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .boards import Board, Emulator
+from .domain import Device, Domain
+from .errors import AugmentError
+from .machines import Family
+
+
+@dataclass(eq=False)
+class Guest:
+    dom: Domain
+    emulator: Emulator
+    machine: str  # canonical name
+    family: Family | None
+    board: Board | None
+    warnings: list[AugmentError] = field(default_factory=list)
+    why: dict[int, str] = field(default_factory=dict)  # id(device element) -> reason placed
+
+    @property
+    def pcie_root(self) -> bool:
+        return self.family is not None and self.family.root_model == "pcie-root"
+
+    @property
+    def virtio_pcie(self) -> bool:
+        """QEMU has the virtio non-transitional types, so virtio is PCIe-capable."""
+        return self.emulator.has_device("virtio-net-pci-non-transitional")
+
+    @property
+    def supports_pci(self) -> bool:
+        return self.family is not None and self.family.root_model is not None
+
+    def has(self, qemu_type: str) -> bool:
+        return self.emulator.has_device(qemu_type)
+
+    def fail(self, dev: Device | None, message: str, hint: str | None = None) -> AugmentError:
+        line = dev.line if dev is not None and dev.line else None
+        return AugmentError(message, line=line, hint=hint)

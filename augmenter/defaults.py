@@ -1,0 +1,189 @@
+"""Implicit and default devices: what libvirt adds to a definition before placing anything.
+
+Follows libvirt's post-parse order (design notes 2.2): machine name, controller indexes, the
+machine's default devices, per-device defaults (models, drive addresses), then implicit
+controllers for disks and channels, the console/serial pair and the video for graphics.
+"""
+
+from __future__ import annotations
+
+from .addresses import write_address
+from .context import Guest
+from .domain import Device, disk_bus, disk_index, parse_int
+from .machines import default_usb_model
+from .xmldoc import new_element
+
+DRIVE_BUSES = ("scsi", "fdc", "ide", "sata")  # libvirt adds implicit controllers in this order
+# units per bus and buses per controller, for the target-name-derived drive address
+DRIVE_GEOMETRY = {"ide": (2, 2), "sata": (6, 1), "scsi": (7, 1), "fdc": (2, 1)}
+ICH9_USB2 = {"ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3"}
+ICH9_COMPANIONS = (("ich9-uhci1", 0), ("ich9-uhci2", 2), ("ich9-uhci3", 4))
+
+
+def fill_controller_indexes(guest: Guest) -> None:
+    """Controllers without ``index`` get the lowest unused one of their type."""
+    controllers = guest.dom.controllers
+    for pos, ctrl in enumerate(controllers):
+        if ctrl.el.get("index") is not None:
+            continue
+        if ctrl.type == "usb" and ctrl.model in ICH9_USB2 and pos > 0:
+            prev = controllers[pos - 1]
+            if (prev.type == "usb" and prev.model in ICH9_USB2
+                    and prev.el.get("index") is not None
+                    and not any(c.model == ctrl.model and c.index == prev.index
+                                and c.el.get("index") is not None for c in controllers)):
+                ctrl.el.set("index", str(prev.index))
+                continue
+        used = {c.index for c in controllers if c.type == ctrl.type
+                and c.el.get("index") is not None}
+        ctrl.el.set("index", str(next(i for i in range(len(controllers) + 1) if i not in used)))
+
+
+def add_machine_defaults(guest: Guest) -> None:
+    """Default USB, SATA, root PCI controller, balloon and PS/2 inputs (design 3.2)."""
+    dom, family = guest.dom, guest.family
+    if family is None:
+        return
+    if family.usb_defaults and dom.controller("usb", 0) is None:
+        model = default_usb_model(family, guest.emulator)
+        if model is not None:
+            dom.add("controller", {"type": "usb", "index": "0", "model": model})
+            if model == "ich9-ehci1":
+                for companion, port in ICH9_COMPANIONS:
+                    dom.add("controller", {"type": "usb", "index": "0", "model": companion},
+                            [new_element("master", {"startport": str(port)})])
+    if family.implicit_sata and dom.controller("sata", 0) is None:
+        dom.add("controller", {"type": "sata", "index": "0"})
+    if family.root_model and dom.controller("pci", 0) is None:
+        dom.add("controller", {"type": "pci", "index": "0", "model": family.root_model})
+    if not dom.of("memballoon"):
+        dom.add("memballoon", {"model": "virtio"})
+    if family.ps2_inputs:
+        for kind in ("mouse", "keyboard"):
+            if not any(i.type == kind and i.el.get("bus") == "ps2" for i in dom.of("input")):
+                dom.add("input", {"type": kind, "bus": "ps2"})
+
+
+def _default_model(guest: Guest, ctrl: Device) -> str | None:
+    if ctrl.type == "usb":
+        return "piix3-uhci" if guest.has("piix3-usb-uhci") else None
+    if ctrl.type == "scsi":
+        if guest.has("lsi53c895a"):
+            return "lsilogic"
+        return "virtio-scsi" if guest.has("virtio-scsi-pci") else None
+    return None
+
+
+def fill_controller_models(guest: Guest) -> None:
+    for ctrl in guest.dom.controllers:
+        if ctrl.type in ("usb", "scsi") and ctrl.el.get("model") in (None, "auto", "default"):
+            if ctrl.type == "scsi" and ctrl.el.get("model") == "auto":
+                pass
+            model = _default_model(guest, ctrl)
+            if model is not None:
+                ctrl.el.set("model", model)
+
+
+def drive_address(disk: Device, bus: str) -> tuple[int, int, int, int] | None:
+    """(controller, bus, target, unit) from the target name (design 6.1)."""
+    idx = disk_index(disk.target("dev") or "")
+    if idx is None:
+        return None
+    units, buses = DRIVE_GEOMETRY[bus]
+    per_ctrl = units * buses
+    return idx // per_ctrl, (idx % per_ctrl) // units, 0, idx % units
+
+
+def assign_drive_addresses(guest: Guest) -> None:
+    for disk in guest.dom.of("disk"):
+        bus = disk_bus(disk)
+        if bus not in DRIVE_GEOMETRY or disk.address is not None:
+            continue
+        addr = drive_address(disk, bus)
+        if addr is None:
+            raise guest.fail(disk, f"Unknown disk name '{disk.target('dev')}' and no address "
+                                   "specified")
+        ctrl, b, target, unit = addr
+        write_address(disk, "drive", controller=ctrl, bus=b, target=target, unit=unit)
+
+
+def _drive_controller(disk: Device) -> int | None:
+    a = disk.address
+    if a is None or a.get("type") != "drive":
+        return None
+    return parse_int(a.get("controller"), 0)
+
+
+def add_implicit_controllers(guest: Guest) -> None:
+    """Controllers implied by disks, channels and smartcards, appended in libvirt's order."""
+    dom = guest.dom
+    for bus in DRIVE_BUSES:
+        indexes = [i for d in dom.of("disk") if disk_bus(d) == bus
+                   and (i := _drive_controller(d)) is not None]
+        if bus == "scsi":
+            indexes += [i for h in dom.of("hostdev") if h.type == "scsi"
+                        and (i := _drive_controller(h)) is not None]
+        for i in range(max(indexes, default=-1) + 1):
+            if dom.controller(bus, i) is None:
+                if bus == "ide" and guest.family is not None and not guest.family.ide_allowed:
+                    raise guest.fail(
+                        next(d for d in dom.of("disk") if disk_bus(d) == "ide"),
+                        "IDE controllers are unsupported for this QEMU binary or machine type")
+                attrib = {"type": bus, "index": str(i)}
+                ctrl = dom.add("controller", attrib)
+                model = _default_model(guest, ctrl)
+                if model is not None:
+                    ctrl.el.set("model", model)
+    vserial = []
+    for dev in dom.of("channel") + dom.of("console"):
+        if dev.target("type") == "virtio":
+            a = dev.address
+            ctrl = parse_int(a.get("controller"), 0) if a is not None and a.get(
+                "type") == "virtio-serial" else 0
+            vserial.append(ctrl or 0)
+    for i in sorted(set(vserial), key=vserial.index):
+        if dom.controller("virtio-serial", i) is None:
+            dom.add("controller", {"type": "virtio-serial", "index": str(i)})
+    for card in dom.of("smartcard"):
+        a = card.address
+        i = parse_int(a.get("controller"), 0) if a is not None else 0
+        if dom.controller("ccid", i or 0) is None:
+            dom.add("controller", {"type": "ccid", "index": str(i or 0)})
+
+
+def add_console_compat(guest: Guest) -> None:
+    """libvirt pairs the first serial port with a console, and a serial console with a serial."""
+    dom = guest.dom
+    serials, consoles = dom.of("serial"), dom.of("console")
+    if serials and not consoles:
+        first = serials[0]
+        if first.target("type") in (None, "isa-serial", "isa"):
+            dom.add("console", {"type": first.type or "pty"},
+                    [new_element("target", {"type": "serial", "port": "0"})])
+    elif consoles and not serials:
+        con = consoles[0]
+        if con.target("type") in (None, "serial"):
+            dom.add("serial", {"type": con.type or "pty"},
+                    [new_element("target", {"port": "0"})])
+
+
+def add_implicit_video(guest: Guest) -> None:
+    dom = guest.dom
+    if dom.root.find("devices/graphics") is not None and not dom.of("video"):
+        model = "cirrus" if guest.has("cirrus-vga") else "vga"
+        dom.add("video", {}, [new_element("model", {"type": model, "vram": "16384",
+                                                    "heads": "1", "primary": "yes"})])
+
+
+def validate_drive_buses(guest: Guest) -> None:
+    """IDE disks on a machine without IDE are refused (q35, virt, pseries)."""
+    if guest.family is None or guest.family.ide_allowed:
+        return
+    for disk in guest.dom.of("disk"):
+        if disk_bus(disk) == "ide":
+            raise guest.fail(disk, "IDE controllers are unsupported for this QEMU binary or "
+                                   "machine type")
+    for ctrl in guest.dom.controllers:
+        if ctrl.type == "ide":
+            raise guest.fail(ctrl, "IDE controllers are unsupported for this QEMU binary or "
+                                   "machine type")

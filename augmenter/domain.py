@@ -1,0 +1,268 @@
+"""Domain records: the devices of a definition, in the orders libvirt walks them.
+
+A :class:`Device` wraps one device element and remembers its source line. :class:`Domain` keeps
+the lists libvirt keeps (controllers sorted by type and index, disks grouped by bus and sorted by
+target, the primary video first) because placement order decides addresses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .errors import AugmentError
+from .xmldoc import Element, append_child, insert_before, new_element
+
+# libvirt's element order inside <devices>; new elements go after the last of their rank.
+DEVICE_ORDER = (
+    "emulator disk controller lease filesystem interface smartcard serial parallel console "
+    "channel input tpm graphics sound audio video hostdev redirdev redirfilter hub watchdog "
+    "memballoon rng panic shmem memory iommu vsock crypto"
+).split()
+RANK = {tag: i for i, tag in enumerate(DEVICE_ORDER)}
+
+# The order libvirt iterates devices in (virDomainDeviceInfoIterate).
+ITERATION_ORDER = (
+    "disk interface sound hostdev video controller smartcard serial parallel channel console "
+    "input filesystem watchdog memballoon rng nvram hub shmem tpm panic memory redirdev iommu "
+    "vsock"
+).split()
+
+NOT_DEVICES = {"emulator", "audio", "graphics", "lease", "redirfilter", "crypto"}
+
+
+def parse_int(text: str | None, default: int | None = None) -> int | None:
+    """A number as libvirt reads it (strtol base 0: ``0x1f``, ``31``, ``017``)."""
+    if text is None or text.strip() == "":
+        return default
+    t = text.strip()
+    try:
+        if t.lower().startswith(("0x", "-0x")):
+            return int(t, 16)
+        if len(t) > 1 and t.startswith("0") and t.isdigit():
+            return int(t, 8)
+        return int(t, 10)
+    except ValueError:
+        return None
+
+
+@dataclass(eq=False)
+class Device:
+    """One device element and what libvirt's passes learn about it."""
+
+    el: Element
+    tag: str
+    line: int
+    implicit: bool = False
+
+    @property
+    def type(self) -> str | None:
+        return self.el.get("type")
+
+    @property
+    def model(self) -> str | None:
+        """``model`` attribute, or ``<model type=...>`` for interfaces."""
+        if self.tag == "interface":
+            m = self.el.find("model")
+            return m.get("type") if m is not None else None
+        if self.tag == "video":
+            m = self.el.find("model")
+            return m.get("type") if m is not None else None
+        return self.el.get("model")
+
+    @property
+    def index(self) -> int:
+        return parse_int(self.el.get("index"), 0) or 0
+
+    def target(self, attr: str) -> str | None:
+        t = self.el.find("target")
+        return t.get(attr) if t is not None else None
+
+    @property
+    def address(self) -> Element | None:
+        return self.el.find("address")
+
+    @property
+    def address_type(self) -> str | None:
+        a = self.address
+        return a.get("type") if a is not None else None
+
+    def name(self) -> str:
+        """How a person names this device in a message (``disk vdb``, ``controller usb 0``)."""
+        if self.tag == "disk":
+            return f"disk {self.target('dev') or '?'}"
+        if self.tag == "controller":
+            return f"controller {self.type} {self.index}"
+        if self.tag == "interface":
+            mac = self.el.find("mac")
+            ident = mac.get("mac") if mac is not None else self.model
+            if mac is not None:
+                ident = mac.get("address")
+            return f"interface {ident or self.type}"
+        label = self.type or self.model
+        return f"{self.tag} {label}" if label else self.tag
+
+
+@dataclass(eq=False)
+class Domain:
+    """A parsed definition: arch, machine and the device lists."""
+
+    root: Element
+    devices_el: Element
+    arch: str
+    machine: str | None
+    os_type: Element | None
+    devices: list[Device] = field(default_factory=list)
+    controllers: list[Device] = field(default_factory=list)
+    disks: list[Device] = field(default_factory=list)
+
+    def of(self, tag: str) -> list[Device]:
+        """Devices with element name ``tag``, in document order (disks/controllers: libvirt's)."""
+        if tag == "disk":
+            return list(self.disks)
+        if tag == "controller":
+            return list(self.controllers)
+        if tag == "video":
+            videos = [d for d in self.devices if d.tag == "video"]
+            primary = [v for v in videos if _is_primary(v)]
+            return primary[:1] + [v for v in videos if v not in primary[:1]]
+        return [d for d in self.devices if d.tag == tag]
+
+    def iterate(self) -> list[Device]:
+        """Every device, in libvirt's global iteration order."""
+        out: list[Device] = []
+        for tag in ITERATION_ORDER:
+            if tag == "hostdev":
+                out += [n for n in self.of("interface") if n.type == "hostdev"]
+            out += self.of(tag)
+        return out
+
+    def controller(self, type_: str, index: int) -> Device | None:
+        return next(
+            (c for c in self.controllers if c.type == type_ and c.index == index), None
+        )
+
+    def add(self, tag: str, attrib: dict[str, str], children: list[Element] | None = None,
+            append_controller: bool = True) -> Device:
+        """Add an implicit device: into the XML at libvirt's place, and into the lists."""
+        el = new_element(tag, attrib)
+        for child in children or ():
+            append_child(el, child)
+        rank = RANK.get(tag, len(RANK))
+        after = [c for c in self.devices_el if isinstance(c.tag, str) and RANK.get(c.tag, 99) > rank]
+        if after:
+            insert_before(self.devices_el, after[0], el)
+        else:
+            append_child(self.devices_el, el)
+        dev = Device(el, tag, 0, implicit=True)
+        self.devices.append(dev)
+        if tag == "controller" and append_controller:
+            self.controllers.append(dev)
+        if tag == "disk":
+            self.disks.append(dev)
+        return dev
+
+
+def _is_primary(video: Device) -> bool:
+    m = video.el.find("model")
+    return m is not None and m.get("primary") == "yes"
+
+
+DISK_PREFIXES = ("fd", "hd", "vd", "sd", "xvd", "ubd")
+
+
+def disk_index(name: str) -> int | None:
+    """``vda`` -> 0, ``sdz`` -> 25, ``hdaa`` -> 26: libvirt's virDiskNameToIndex."""
+    for prefix in sorted(DISK_PREFIXES, key=len, reverse=True):
+        if name.startswith(prefix):
+            m = re.match(r"([a-z]+)\d*$", name[len(prefix):])
+            if not m:
+                return None
+            idx = 0
+            for ch in m.group(1):
+                idx = idx * 26 + (ord(ch) - ord("a") + 1)
+            return idx - 1
+    return None
+
+
+def disk_bus(disk: Device) -> str | None:
+    """The disk's bus, written or derived from the target name as libvirt does."""
+    bus = disk.target("bus")
+    if bus:
+        return bus
+    if disk.el.get("device") == "floppy":
+        return "fdc"
+    dev = disk.target("dev") or ""
+    for prefix, derived in (("hd", "ide"), ("sd", "scsi"), ("vd", "virtio"), ("xvd", "xen"),
+                            ("ubd", "uml")):
+        if dev.startswith(prefix):
+            return derived
+    return "ide"
+
+
+def _is_companion(c: Device) -> bool:
+    return c.el.find("master") is not None
+
+
+def _controller_sort(controllers: list[Device]) -> list[Device]:
+    """libvirt's insertion order (virDomainControllerInsertPreAlloced), one at a time."""
+    out: list[Device] = []
+    for c in controllers:
+        idx = parse_int(c.el.get("index"), -1)
+        at = -1
+        for i in range(len(out) - 1, -1, -1):
+            cur = out[i]
+            if cur.type != c.type:
+                continue
+            cur_idx = parse_int(cur.el.get("index"), -1)
+            if idx == -1:
+                at = i + 1
+                break
+            if cur_idx is not None and idx is not None and cur_idx > idx:
+                at = i
+            elif not _is_companion(c) and _is_companion(cur) and cur_idx == idx:
+                at = i
+            elif at == -1:
+                at = i + 1
+                break
+        out.insert(len(out) if at == -1 else at, c)
+    return out
+
+
+def _disk_sort(disks: list[Device]) -> list[Device]:
+    """libvirt's insertion order for disks (virDomainDiskInsert), one at a time."""
+    out: list[Device] = []
+    for d in disks:
+        bus = d.target("bus")
+        idx = disk_index(d.target("dev") or "")
+        at = -1
+        for i in range(len(out) - 1, -1, -1):
+            o = out[i]
+            if o.target("bus") != bus:
+                continue
+            oidx = disk_index(o.target("dev") or "")
+            if (oidx if oidx is not None else -1) > (idx if idx is not None else -1):
+                at = i
+            elif at == -1:
+                at = i + 1
+        out.insert(len(out) if at == -1 else at, d)
+    return out
+
+
+def load(root: Element) -> Domain:
+    """Build the records of a parsed ``<domain>`` root."""
+    os_type = root.find("os/type")
+    arch = (os_type.get("arch") if os_type is not None else None) or "x86_64"
+    machine = os_type.get("machine") if os_type is not None else None
+    devices_el = root.find("devices")
+    if devices_el is None:
+        raise AugmentError("the domain has no <devices> element", line=root.sourceline)
+    devs = [
+        Device(el, el.tag, el.sourceline or 0)
+        for el in devices_el
+        if isinstance(el.tag, str) and el.tag not in NOT_DEVICES
+    ]
+    dom = Domain(root, devices_el, arch, machine, os_type, devs)
+    dom.controllers = _controller_sort([d for d in devs if d.tag == "controller"])
+    dom.disks = _disk_sort([d for d in devs if d.tag == "disk"])
+    return dom

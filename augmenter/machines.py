@@ -1,0 +1,143 @@
+"""libvirt's policy for each machine family, as data.
+
+QEMU can tell what a board contains (:mod:`augmenter.boards`) but not what a management layer
+does with it: which built-in functions libvirt models as controllers, which slots it keeps for
+video or sound, which USB controller it adds. Those choices are written down here, one record per
+family, so the placement engine never asks "is this q35?".
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+
+from .boards import Board, Emulator
+
+
+@dataclass(frozen=True)
+class PinnedController:
+    """A controller libvirt always puts at one address of the root bus (pc IDE 01.1)."""
+
+    type: str
+    index: int
+    slot: int
+    function: int
+    models: frozenset[str | None] | None = None  # None: any model
+    reserve_early: bool = True  # reserved by the chipset step (pc) or only as explicit (q35)
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class PreferredSlot:
+    """A root-bus slot libvirt gives to the first device of a kind, if the slot is empty."""
+
+    kind: str  # "primary-video", "ich9-sound", "dmi-to-pci-bridge", "ich9-uhci1"
+    slots: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Family:
+    """How libvirt treats one family of machine types."""
+
+    name: str
+    arches: frozenset[str]
+    patterns: tuple[str, ...]
+    root_model: str | None  # controller model of PCI bus 0, or None without PCI
+    board_owned: dict[str, tuple[str, int]] = field(default_factory=dict)
+    pinned: tuple[PinnedController, ...] = ()
+    preferred: tuple[PreferredSlot, ...] = ()
+    usb_defaults: tuple[str, ...] = ()  # first model QEMU has wins; () = no default USB
+    implicit_sata: bool = False
+    ide_allowed: bool = False
+    ps2_inputs: bool = False
+
+    def matches(self, arch: str, machine: str) -> bool:
+        return arch in self.arches and any(fnmatch.fnmatchcase(machine, p) for p in self.patterns)
+
+    def reserved_functions(self, board: Board) -> list[tuple[int, int]]:
+        """Board functions nobody may use: built-ins that no libvirt controller stands for.
+
+        Slot 0 of the root bus (host bridge) is outside the usable slot range anyway.
+        """
+        return [
+            (b.slot, b.function)
+            for b in board.pci
+            if b.slot != 0 and b.type not in self.board_owned
+        ]
+
+
+X86 = frozenset({"x86_64", "i686"})
+
+I440FX = Family(
+    name="i440fx",
+    arches=X86,
+    patterns=("pc", "pc-0.*", "pc-1.*", "pc-i440fx-*", "rhel*"),
+    root_model="pci-root",
+    board_owned={"piix3-ide": ("ide", 0)},
+    pinned=(
+        PinnedController(
+            "ide", 0, 1, 1, message="Primary IDE controller must have PCI address 0:0:1.1"
+        ),
+        PinnedController(
+            "usb",
+            0,
+            1,
+            2,
+            models=frozenset({"piix3-uhci", None}),
+            message="PIIX3 USB controller at index 0 must have PCI address 0:0:1.2",
+        ),
+    ),
+    preferred=(PreferredSlot("primary-video", (2,)),),
+    usb_defaults=("piix3-uhci",),
+    ide_allowed=True,
+    ps2_inputs=True,
+)
+
+Q35 = Family(
+    name="q35",
+    arches=X86,
+    patterns=("q35", "pc-q35-*"),
+    root_model="pcie-root",
+    board_owned={"ich9-ahci": ("sata", 0)},
+    pinned=(
+        PinnedController(
+            "sata",
+            0,
+            0x1F,
+            2,
+            reserve_early=False,
+            message="Primary SATA controller must have PCI address 0:0:1f.2",
+        ),
+    ),
+    preferred=(
+        PreferredSlot("ich9-uhci1", (0x1D, 0x1A)),
+        PreferredSlot("dmi-to-pci-bridge", (0x1E,)),
+        PreferredSlot("primary-video", (1,)),
+        PreferredSlot("ich9-sound", (0x1B,)),
+    ),
+    usb_defaults=("qemu-xhci", "nec-xhci", "ich9-ehci1"),
+    implicit_sata=True,
+    ps2_inputs=True,
+)
+
+FAMILIES: tuple[Family, ...] = (I440FX, Q35)
+
+USB_QEMU_TYPES = {
+    "piix3-uhci": "piix3-usb-uhci",
+    "qemu-xhci": "qemu-xhci",
+    "nec-xhci": "nec-usb-xhci",
+    "ich9-ehci1": "ich9-usb-ehci1",
+}
+
+
+def family_of(arch: str, machine: str) -> Family | None:
+    """The family of a machine, by name and arch, as libvirt decides it."""
+    return next((f for f in FAMILIES if f.matches(arch, machine)), None)
+
+
+def default_usb_model(family: Family, emulator: Emulator) -> str | None:
+    """libvirt's model for the USB controller it adds: the first one QEMU offers."""
+    for model in family.usb_defaults:
+        if emulator.has_device(USB_QEMU_TYPES.get(model, model)):
+            return model
+    return None

@@ -1,0 +1,404 @@
+"""libvirt's PCI placement policy on top of the generic topology engine.
+
+Two passes, as libvirt 9.0 does it (design notes 5.6): a dry run that grows the topology
+(bridges, root ports) until every device fits and then gives each new bus a controller; and a
+real run over the final bus set that writes the addresses. Placement is always recomputed from
+the definition, never patched, so running the augmenter on its own output changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator
+
+from .addresses import pci_address, wants_pci, write_pci
+from .connect import Connect
+from .context import Guest
+from .domain import Device, parse_int
+from .errors import PlacementError
+from .rules import BUS_ACCEPTS, MODEL_NAMES, device_flags, pci_class
+from .topology import Conflict, PciAddress, Topology
+from .xmldoc import new_element, set_child
+
+ICH9_USB2_FUNCTION = {"ich9-uhci1": 0, "ich9-uhci2": 1, "ich9-uhci3": 2, "ich9-ehci1": 7}
+RESTRICTED_ROOT_PORT = Connect.P2P | Connect.AUTO | Connect.HOTPLUG
+
+
+class _Grow(Exception):
+    """Raised inside the dry run when the set cannot grow for a device."""
+
+
+def _bus_flags(model: str, controller: Device | None) -> tuple[Connect, int, int]:
+    flags, lo, hi = BUS_ACCEPTS.get(model, (Connect.NONE, 0, -1))
+    if controller is not None:
+        target = controller.el.find("target")
+        if target is not None and target.get("hotplug") == "off":
+            flags &= ~Connect.HOTPLUG
+    return flags, lo, hi
+
+
+def _default_bus_model(guest: Guest, index: int) -> str:
+    if index == 0:
+        return guest.family.root_model or "pci-root" if guest.family else "pci-root"
+    return "pcie-root-port" if guest.pcie_root else "pci-bridge"
+
+
+def _pci_controllers(guest: Guest) -> list[Device]:
+    return [c for c in guest.dom.controllers if c.type == "pci"]
+
+
+def _build(guest: Guest, nbuses: int) -> Topology:
+    topo = Topology()
+    by_index = {c.index: c for c in _pci_controllers(guest)}
+    for i in range(nbuses):
+        ctrl = by_index.get(i)
+        model = (ctrl.model if ctrl is not None else None) or _default_bus_model(guest, i)
+        flags, lo, hi = _bus_flags(model, ctrl)
+        topo.add_bus(model, flags, lo, hi)
+    return topo
+
+
+class Pass:
+    """One placement pass over a topology; ``dry`` grows buses and writes nothing."""
+
+    def __init__(self, guest: Guest, topo: Topology, dry: bool) -> None:
+        self.guest = guest
+        self.topo = topo
+        self.dry = dry
+        self.flags: dict[Device, Connect] = {
+            d: device_flags(d, guest.pcie_root, guest.virtio_pcie) for d in guest.dom.devices
+        }
+        self.phantoms = 0
+
+    # -- growth --------------------------------------------------------------------------
+    def _add(self, model: str, flags: Connect | None = None) -> None:
+        base, lo, hi = _bus_flags(model, None)
+        self.topo.add_bus(model, base if flags is None else flags, lo, hi)
+
+    def grow(self, dev: Connect, who: Device | None) -> None:
+        """Add the bus(es) libvirt adds when nothing fits ``dev`` (design 5.5)."""
+        if dev & Connect.PCI:
+            if not any(b.flags & Connect.BR for b in self.topo.buses):
+                if self.guest.has("pcie-pci-bridge"):
+                    self._add("pcie-root-port", RESTRICTED_ROOT_PORT)
+                    self._add("pcie-to-pci-bridge")
+                else:
+                    self._add("dmi-to-pci-bridge")
+                    self._add("pci-bridge")
+            else:
+                self._add("pci-bridge")
+        elif dev & (Connect.PCIE | Connect.USP):
+            self._add("pcie-root-port")
+        else:
+            model = who.model if who is not None and who.type == "pci" else None
+            what = f"a PCI controller model={model}" if model else "this device"
+            raise self.guest.fail(
+                who,
+                f"a PCI slot is needed to connect {what}, but none is available, "
+                "and it cannot be automatically added",
+            )
+
+    # -- reservations --------------------------------------------------------------------
+    def reserve(self, dev: Device | None, addr: PciAddress, flags: Connect, explicit: bool,
+                owner: Hashable | None = None) -> None:
+        if self.dry:
+            while addr.bus >= len(self.topo.buses):
+                self.grow(flags, dev)
+        try:
+            self.topo.reserve(addr, flags, owner if owner is not None else dev, explicit)
+        except Conflict as exc:
+            raise self.guest.fail(dev, f"{dev.name() if dev else 'device'}: {exc}") from None
+
+    def place(self, dev: Device, flags: Connect | None = None, function: int | None = None,
+              multi: str | None = None) -> PciAddress:
+        """First-fit ``dev``; grow in the dry run; write the address in the real one."""
+        flags = self.flags[dev] if flags is None else flags
+        addr = self.topo.find(flags, function)
+        if addr is None:
+            if not self.dry:
+                raise PlacementError(
+                    f"{dev.name()}: No more available PCI slots", line=dev.line or None)
+            self.grow(flags, dev)
+            addr = self.topo.find(flags, function)
+            if addr is None:
+                raise PlacementError(f"{dev.name()}: cannot place device after adding a bus",
+                                     line=dev.line or None)
+        self.reserve(dev, addr, flags, explicit=False)
+        if not self.dry:
+            write_pci(dev, addr, multi)
+        return addr
+
+    def pin(self, dev: Device, addr: PciAddress, reserve: bool = True,
+            multi: str | None = None) -> None:
+        """A chipset placement: written even in the dry run, pass 2 sees it as explicit."""
+        if reserve:
+            self.reserve(dev, addr, self.flags[dev] or Connect.PCI, explicit=True)
+        write_pci(dev, addr, multi)
+
+    # -- steps ---------------------------------------------------------------------------
+    def reserve_explicit(self) -> None:
+        family = self.guest.family
+        for dev in self.guest.dom.iterate():
+            addr = pci_address(dev)
+            if addr is None:
+                continue
+            if family and any(
+                p.reserve_early and p.type == dev.type and p.index == dev.index
+                and dev.tag == "controller" and (p.slot, p.function) == (addr.slot, addr.function)
+                and addr.bus == 0 for p in family.pinned
+            ):
+                continue
+            flags = self.flags.get(dev, Connect.NONE)
+            if flags == Connect.NONE:
+                if dev.tag == "controller" and dev.type == "pci" and dev.model in (
+                        "pci-root", "pcie-root"):
+                    raise self.guest.fail(
+                        dev, "pci-root and pcie-root controllers should not have an address")
+                flags = Connect.PCI
+            self.reserve(dev, addr, flags, explicit=True)
+
+    def chipset(self) -> None:
+        guest, family, dom = self.guest, self.guest.family, self.guest.dom
+        if family is None or guest.board is None:
+            return
+        for pin in family.pinned:
+            ctrl = dom.controller(pin.type, pin.index)
+            if ctrl is None or (pin.models is not None and ctrl.model not in pin.models):
+                continue
+            want = PciAddress(0, pin.slot, pin.function)
+            have = pci_address(ctrl)
+            if have is not None and have != want:
+                raise guest.fail(ctrl, pin.message)
+            if ctrl.address is not None and ctrl.address.get("type") not in (None, "pci"):
+                raise guest.fail(ctrl, pin.message)
+            self.pin(ctrl, want, reserve=pin.reserve_early)
+        kinds = {p.kind: p.slots for p in family.preferred}
+        if "ich9-uhci1" in kinds:
+            for ctrl in dom.controllers:
+                if ctrl.type == "usb" and ctrl.model == "ich9-uhci1" and wants_pci(ctrl):
+                    slot = self._empty_root_slot(kinds["ich9-uhci1"])
+                    if slot is not None:
+                        self.pin(ctrl, PciAddress(0, slot, 0), multi="on")
+        if "dmi-to-pci-bridge" in kinds:
+            for ctrl in dom.controllers:
+                if ctrl.type == "pci" and ctrl.model == "dmi-to-pci-bridge" and wants_pci(ctrl):
+                    slot = self._empty_root_slot(kinds["dmi-to-pci-bridge"])
+                    if slot is not None:
+                        self.pin(ctrl, PciAddress(0, slot, 0))
+        for slot, function in family.reserved_functions(guest.board):
+            self.reserve(None, PciAddress(0, slot, function), Connect.PCI, explicit=True,
+                         owner=("board", slot, function))
+        if "primary-video" in kinds:
+            videos = dom.of("video")
+            if videos and pci_class(videos[0]) is not None and wants_pci(videos[0]):
+                video = videos[0]
+                slot = self._empty_root_slot(kinds["primary-video"])
+                if slot is not None:
+                    self.pin(video, PciAddress(0, slot, 0))
+                else:
+                    addr = self.topo.find(self.flags[video])
+                    if addr is None and self.dry:
+                        self.grow(self.flags[video], video)
+                        addr = self.topo.find(self.flags[video])
+                    if addr is None:
+                        raise guest.fail(video, "No more available PCI slots")
+                    self.pin(video, addr)
+        if "ich9-sound" in kinds:
+            slot = self._empty_root_slot(kinds["ich9-sound"])
+            sound = next((s for s in dom.of("sound")
+                          if s.model == "ich9" and wants_pci(s)), None)
+            if slot is not None and sound is not None:
+                self.pin(sound, PciAddress(0, slot, 0))
+
+    def _empty_root_slot(self, slots: tuple[int, ...]) -> int | None:
+        root = self.topo.buses[0] if self.topo.buses else None
+        if root is None:
+            return None
+        return next((s for s in slots if root.slot_free(s)), None)
+
+    def phantom(self, flags: Connect) -> None:
+        """Hold back one slot (libvirt's reserve for a future bridge or hot-plug port)."""
+        addr = self.topo.find(flags)
+        if addr is None:
+            self.grow(flags, None)
+            addr = self.topo.find(flags)
+        if addr is not None:
+            self.phantoms += 1
+            self.topo.reserve(addr, flags, ("phantom", self.phantoms), explicit=False)
+
+    def first_fit_all(self) -> None:
+        for dev in first_fit_order(self.guest):
+            if dev.tag == "controller" and dev.model in ICH9_USB2_FUNCTION:
+                self.place_companion(dev)
+            else:
+                self.place(dev)
+
+    def place_companion(self, dev: Device) -> None:
+        """ICH9 USB2 sets share one slot, each model on its own function (design 5.7)."""
+        function = ICH9_USB2_FUNCTION[dev.model or ""]
+        multi = "on" if function == 0 else None
+        for other in self.guest.dom.controllers:
+            if (other is not dev and other.type == "usb" and other.index == dev.index
+                    and other.model in ICH9_USB2_FUNCTION):
+                addr = pci_address(other)
+                if addr is not None:
+                    target = PciAddress(addr.bus, addr.slot, function)
+                    self.reserve(dev, target, self.flags[dev], explicit=False)
+                    if not self.dry:
+                        write_pci(dev, target, multi)
+                    else:
+                        write_pci(dev, target, multi)
+                    return
+        addr = self.place(dev, function=function, multi=multi)
+        write_pci(dev, addr, multi)
+
+
+def first_fit_order(guest: Guest) -> Iterator[Device]:
+    """Devices that want a PCI address, in libvirt's order (design 5.4)."""
+    dom = guest.dom
+
+    def wanting(devs: list[Device]) -> Iterator[Device]:
+        for d in devs:
+            if pci_class(d) is not None and wants_pci(d):
+                yield d
+
+    yield from wanting([c for c in dom.controllers
+                        if c.type == "pci" and c.model not in ("pci-root", "pcie-root")])
+    yield from wanting(dom.of("filesystem"))
+    yield from wanting([n for n in dom.of("interface") if n.type != "hostdev"])
+    yield from wanting(dom.of("sound"))
+    others = [c for c in dom.controllers if c.type != "pci"
+              and not (c.type == "ide" and c.index == 0 and guest.family is not None
+                       and guest.family.ide_allowed)]
+    yield from wanting(others)
+    for disk in dom.of("disk"):
+        if pci_class(disk) is None:
+            continue
+        a = disk.address
+        if a is not None and a.get("type") not in ("pci", "ccw", "virtio-mmio"):
+            raise guest.fail(disk, f"virtio disk cannot have an address of type "
+                                   f"'{a.get('type')}'")
+    yield from wanting(dom.of("disk"))
+    yield from wanting([n for n in dom.of("interface") if n.type == "hostdev"])
+    yield from wanting(dom.of("hostdev"))
+    for tag in ("memballoon", "rng", "watchdog", "video", "shmem", "input", "serial",
+                "iommu", "vsock", "memory"):
+        yield from wanting(dom.of(tag))
+
+
+def _append_pci_controller(guest: Guest, index: int, model: str) -> Device:
+    return guest.dom.add("controller", {"type": "pci", "index": str(index), "model": model})
+
+
+def assign(guest: Guest) -> None:
+    """Both passes: grow the topology, then write every PCI address."""
+    ctrls = _pci_controllers(guest)
+    max_idx = max((c.index for c in ctrls), default=-1)
+    nbuses = max_idx + 1
+    if nbuses > 0:
+        dry = Pass(guest, _build(guest, nbuses), dry=True)
+        dry.reserve_explicit()
+        dry.chipset()
+        root = dry.topo.buses[0]
+        if root.model == "pci-root" and any(
+            any(b.used.get(s, 0) != 0xFF for s in range(b.min_slot, b.max_slot + 1))
+            for b in dry.topo.buses
+        ):
+            addr = dry.topo.find(Connect.PCI | Connect.AUTO)
+            if addr is not None:
+                dry.topo.reserve(addr, Connect.PCI | Connect.AUTO, ("phantom", 0), False)
+        dry.first_fit_all()
+        grew = len(dry.topo.buses) > nbuses
+        if max_idx <= 0 and grew and root.model == "pcie-root":
+            dry.phantom(Connect.PCIE | Connect.AUTO)
+        i = 1
+        existing = {c.index for c in _pci_controllers(guest)}
+        while i < len(dry.topo.buses):
+            if i not in existing:
+                ctrl = _append_pci_controller(guest, i, dry.topo.buses[i].model)
+                existing.add(i)
+                dry.flags[ctrl] = device_flags(ctrl, guest.pcie_root, guest.virtio_pcie)
+                dry.place(ctrl)
+            i += 1
+        nbuses = len(dry.topo.buses)
+    if not guest.supports_pci:
+        for dev in first_fit_order(guest):
+            raise guest.fail(dev, f"{dev.name()}: No PCI buses available")
+        return
+    real = Pass(guest, _build(guest, nbuses), dry=False)
+    real.reserve_explicit()
+    real.chipset()
+    real.first_fit_all()
+    mark_multifunction(guest)
+    fill_controller_options(guest, real.topo)
+
+
+def mark_multifunction(guest: Guest) -> None:
+    """``multifunction='on'`` on function 0 of any slot where a device uses another function."""
+    at: dict[tuple[int, int], Device] = {}
+    shared: set[tuple[int, int]] = set()
+    for dev in guest.dom.devices:
+        addr = pci_address(dev)
+        if addr is None:
+            continue
+        if addr.function == 0:
+            at[(addr.bus, addr.slot)] = dev
+        else:
+            shared.add((addr.bus, addr.slot))
+    for key in shared:
+        dev = at.get(key)
+        if dev is not None and dev.address is not None and dev.address.get("multifunction") is None:
+            dev.address.set("multifunction", "on")
+
+
+def fill_controller_options(guest: Guest, topo: Topology) -> None:
+    """Model names, chassis and port numbers libvirt fills in at the end (design 4.5)."""
+    pxb_bus_nrs = [
+        parse_int(c.el.find("target").get("busNr")) or 256  # type: ignore[union-attr]
+        for c in _pci_controllers(guest)
+        if c.el.find("target") is not None and c.el.find("target").get("busNr")  # type: ignore[union-attr]
+    ]
+    for ctrl in _pci_controllers(guest):
+        model = ctrl.model or ""
+        addr = pci_address(ctrl)
+        name = MODEL_NAMES.get(model)
+        if model == "pcie-root-port" and not guest.has("pcie-root-port"):
+            name = "ioh3420"
+        if name and ctrl.el.find("model") is None:
+            _insert_option(ctrl, new_element("model", {"name": name}))
+        target = dict(ctrl.el.find("target").attrib) if ctrl.el.find("target") is not None else {}
+        new = dict(target)
+        if model == "pci-bridge":
+            new.setdefault("chassisNr", str(ctrl.index))
+            if addr is not None and ctrl.index <= addr.bus:
+                raise guest.fail(ctrl, "The index of a PCI controller must be larger than "
+                                       "the index of the bus it is plugged into")
+        elif model == "pcie-root-port" and addr is not None:
+            new.setdefault("chassis", str(ctrl.index))
+            new.setdefault("port", f"0x{addr.slot * 8 + addr.function:x}")
+        elif model == "pcie-switch-downstream-port" and addr is not None:
+            new.setdefault("chassis", str(ctrl.index))
+            new.setdefault("port", f"0x{addr.slot:x}")
+        elif model in ("pci-expander-bus", "pcie-expander-bus") and "busNr" not in new:
+            lowest = min(pxb_bus_nrs, default=256)
+            new["busNr"] = str(lowest - 2)
+            pxb_bus_nrs.append(lowest - 2)
+        if new != target:
+            t = ctrl.el.find("target")
+            if t is None:
+                _insert_option(ctrl, new_element("target", new))
+            else:
+                for k, v in new.items():
+                    t.set(k, v)
+
+
+def _insert_option(ctrl: Device, el: new_element.__class__) -> None:  # type: ignore[valid-type]
+    """Put ``<model>``/``<target>`` where libvirt writes them: before ``<address>``."""
+    addr = ctrl.el.find("address")
+    if el.tag == "target" and ctrl.el.find("model") is not None and addr is None:
+        set_child(ctrl.el, "target", dict(el.attrib))
+        return
+    if addr is not None:
+        from .xmldoc import insert_before
+        insert_before(ctrl.el, addr, el)
+    else:
+        set_child(ctrl.el, el.tag, dict(el.attrib))

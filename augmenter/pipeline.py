@@ -1,0 +1,94 @@
+"""The augmenter's one-way pipeline: document -> records -> defaults -> placement -> document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from . import defaults, pci, usb, vserial
+from .boards import Emulator, embedded
+from .context import Guest
+from .domain import load
+from .errors import AugmentError
+from .machines import family_of
+from .xmldoc import parse_document, serialize
+
+
+@dataclass
+class Result:
+    """What one run produced: the augmented tree and what it noticed on the way."""
+
+    tree: etree._ElementTree
+    guest: Guest
+    had_declaration: bool
+    warnings: list[AugmentError] = field(default_factory=list)
+
+    def to_bytes(self) -> bytes:
+        return serialize(self.tree, self.had_declaration)
+
+    def to_string(self) -> str:
+        return self.to_bytes().decode("utf-8")
+
+
+def _emulator_for(arch: str, line: int | None) -> Emulator:
+    emulators = embedded()
+    emu = emulators.get(arch)
+    if emu is None:
+        raise AugmentError(f"no QEMU board table for architecture '{arch}' "
+                           f"(known: {', '.join(sorted(emulators))})", line=line)
+    return emu
+
+
+def _resolve_machine(emu: Emulator, machine: str | None, line: int | None) -> str:
+    name = machine or ("pc" if "pc" in emu.aliases or "pc" in emu.machines
+                       else emu.default_machine)
+    canonical = emu.canonical(name)
+    if canonical not in emu.machines:
+        raise AugmentError(
+            f"Emulator '{emu.binary}' does not support machine type '{name}'", line=line,
+            hint=f"machine types it has: {', '.join(sorted(emu.aliases))}, "
+                 f"{', '.join(sorted(emu.machines)[:5])}, ...")
+    return canonical
+
+
+def make_guest(tree: etree._ElementTree) -> Guest:
+    dom = load(tree.getroot())
+    line = dom.os_type.sourceline if dom.os_type is not None else dom.root.sourceline
+    emu = _emulator_for(dom.arch, line)
+    machine = _resolve_machine(emu, dom.machine, line)
+    family = family_of(dom.arch, machine)
+    return Guest(dom, emu, machine, family, emu.board(machine))
+
+
+def augment_tree(tree: etree._ElementTree) -> Guest:
+    """Run every stage on a parsed document, in place."""
+    guest = make_guest(tree)
+    defaults.fill_controller_indexes(guest)
+    defaults.add_machine_defaults(guest)
+    defaults.fill_controller_models(guest)
+    defaults.validate_drive_buses(guest)
+    defaults.assign_drive_addresses(guest)
+    defaults.add_console_compat(guest)
+    defaults.add_implicit_controllers(guest)
+    defaults.add_implicit_video(guest)
+    defaults.fill_controller_models(guest)
+    vserial.assign(guest)
+    pci.assign(guest)
+    usb.assign(guest)
+    usb.assign_ccid(guest)
+    if guest.dom.os_type is not None:
+        guest.dom.os_type.set("machine", guest.machine)
+    return guest
+
+
+def run(data: bytes | str) -> Result:
+    """Augment a document given as bytes or text."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if isinstance(data, str) and raw.lstrip().startswith(b"<?xml"):
+        # a text string carries no encoding of its own: drop any declared one
+        raw = raw.replace(raw[: raw.index(b"?>") + 2], b'<?xml version="1.0"?>', 1)
+    tree = parse_document(raw)
+    had_decl = raw.lstrip().startswith(b"<?xml")
+    guest = augment_tree(tree)
+    return Result(tree, guest, had_decl, guest.warnings)

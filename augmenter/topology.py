@@ -1,0 +1,146 @@
+"""The PCI topology as a graph, and the generic address search over it.
+
+Buses are nodes (``("bus", index)``) carrying a :class:`Bus` record; every occupied function is
+an edge from its bus to the occupant's node with the slot and function on it. The engine knows
+connection kinds, slot ranges and functions; it knows nothing about any machine type. Policy
+(which device goes first, when to add a bridge) lives in :mod:`augmenter.pci`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from .connect import KINDS, Connect, describe
+
+
+@dataclass(frozen=True, order=True)
+class PciAddress:
+    bus: int
+    slot: int
+    function: int = 0
+
+    def __str__(self) -> str:
+        return f"0000:{self.bus:02x}:{self.slot:02x}.{self.function}"
+
+
+@dataclass
+class Bus:
+    """One PCI bus: what it accepts, its slot range and which functions are taken."""
+
+    index: int
+    model: str
+    flags: Connect
+    min_slot: int
+    max_slot: int
+    used: dict[int, int] = field(default_factory=dict)  # slot -> function bit mask
+    aggregate: set[int] = field(default_factory=set)
+
+    def empty(self) -> bool:
+        return not any(self.used.values())
+
+    def slot_free(self, slot: int) -> bool:
+        return self.used.get(slot, 0) == 0
+
+    def function_free(self, slot: int, function: int) -> bool:
+        return not self.used.get(slot, 0) & (1 << function)
+
+
+class Conflict(Exception):
+    """An address that cannot be taken; the message says why in plain words."""
+
+
+class Topology:
+    """Buses and occupants. ``graph`` is the networkx view used by explain and checks."""
+
+    def __init__(self) -> None:
+        self.graph: nx.DiGraph = nx.DiGraph()
+        self.buses: list[Bus] = []
+
+    def add_bus(self, model: str, flags: Connect, min_slot: int, max_slot: int) -> Bus:
+        bus = Bus(len(self.buses), model, flags, min_slot, max_slot)
+        self.buses.append(bus)
+        self.graph.add_node(("bus", bus.index), bus=bus)
+        return bus
+
+    def fits(self, dev: Connect, bus: Bus, explicit: bool) -> bool:
+        """libvirt's compatibility test of a device's flags against a bus (design 4.4)."""
+        bus_flags = bus.flags
+        if dev & Connect.INTEGRATED:
+            if bus.index != 0:
+                return False
+            bus_flags |= Connect.AUTO
+        if explicit:
+            if bus_flags & (Connect.PCI | Connect.PCIE):
+                bus_flags |= Connect.PCI | Connect.PCIE
+            if dev & Connect.BR:
+                dev |= Connect.PCI
+        elif dev & Connect.AUTO and not bus_flags & Connect.AUTO:
+            return False
+        if dev & Connect.HOTPLUG and not bus_flags & Connect.HOTPLUG:
+            return False
+        return bool(dev & bus_flags & KINDS)
+
+    def why_not(self, dev: Connect, bus: Bus) -> str:
+        """Why an explicit address on ``bus`` is refused, for messages."""
+        if dev & Connect.INTEGRATED and bus.index != 0:
+            return "the device must be an integrated device on bus 0"
+        accepts = describe(bus.flags & KINDS)
+        return (
+            f"it requires a controller that accepts a {describe(dev & KINDS)}, "
+            f"and controller index {bus.index} ({bus.model}) accepts a {accepts}"
+        )
+
+    def reserve(self, addr: PciAddress, dev: Connect, owner: Hashable, explicit: bool) -> None:
+        """Take one function. Raises :class:`Conflict` naming the rule that refuses it."""
+        if addr.bus >= len(self.buses):
+            raise Conflict(f"PCI bus {addr.bus:#04x} does not exist "
+                           f"(only buses up to {len(self.buses) - 1:#04x} are available)")
+        bus = self.buses[addr.bus]
+        if not self.fits(dev, bus, explicit):
+            raise Conflict(f"device at {addr} cannot be plugged into controller index "
+                           f"{bus.index}: {self.why_not(dev, bus)}")
+        if addr.slot < bus.min_slot:
+            raise Conflict(f"invalid PCI address {addr}: slot must be >= {bus.min_slot:#x}")
+        if addr.slot > bus.max_slot:
+            raise Conflict(f"invalid PCI address {addr}: slot must be <= {bus.max_slot:#x}")
+        if not bus.function_free(addr.slot, addr.function):
+            raise Conflict(f"Attempted double use of PCI Address {addr}")
+        if bus.slot_free(addr.slot) and dev & Connect.AGGREGATE:
+            bus.aggregate.add(addr.slot)
+        bus.used[addr.slot] = bus.used.get(addr.slot, 0) | (1 << addr.function)
+        self.graph.add_edge(("bus", addr.bus), owner, slot=addr.slot, function=addr.function)
+
+    def find(self, dev: Connect, function: int | None = None) -> PciAddress | None:
+        """First free address for ``dev`` (design 5.2): lowest bus, lowest slot.
+
+        ``function`` asks for that function in an empty slot; None means function 0 of an
+        empty slot, or any free function of a slot shared by devices that aggregate.
+        """
+        want = 0 if function is None else function
+        for bus in self.buses:
+            if not self.fits(dev, bus, explicit=False):
+                continue
+            for slot in range(bus.min_slot, bus.max_slot + 1):
+                mask = bus.used.get(slot, 0)
+                if mask == 0:
+                    return PciAddress(bus.index, slot, want)
+                if dev & Connect.AGGREGATE and slot in bus.aggregate:
+                    if function is not None:
+                        if not mask & (1 << function):
+                            return PciAddress(bus.index, slot, function)
+                        continue
+                    for fn in range(8):
+                        if not mask & (1 << fn):
+                            return PciAddress(bus.index, slot, fn)
+        return None
+
+    def occupants(self, bus_index: int) -> list[tuple[int, int, Hashable]]:
+        """(slot, function, owner) on one bus, sorted: for explain and checks."""
+        out = [
+            (data["slot"], data["function"], owner)
+            for _, owner, data in self.graph.out_edges(("bus", bus_index), data=True)
+        ]
+        return sorted(out, key=lambda t: (t[0], t[1]))

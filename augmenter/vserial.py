@@ -1,0 +1,65 @@
+"""virtio-serial ports for channels and consoles (design notes 6.2)."""
+
+from __future__ import annotations
+
+from .addresses import write_address
+from .context import Guest
+from .domain import Device, parse_int
+
+
+def _ports(ctrl: Device) -> int:
+    return parse_int(ctrl.el.get("ports"), 31) or 31
+
+
+def assign(guest: Guest) -> None:
+    dom = guest.dom
+    devs = [d for d in dom.of("console") + dom.of("channel") if d.target("type") == "virtio"]
+    if not devs:
+        return
+    used: dict[int, set[int]] = {}
+    pending: list[Device] = []
+    for dev in devs:
+        a = dev.address
+        if a is not None and a.get("type") == "virtio-serial":
+            ctrl = parse_int(a.get("controller"), 0) or 0
+            port = parse_int(a.get("port"), 0) or 0
+            if port != 0:
+                controller = dom.controller("virtio-serial", ctrl)
+                if controller is not None and port >= _ports(controller):
+                    raise guest.fail(dev, f"virtio-serial controller {ctrl} does not have "
+                                          f"port {port}")
+                if port in used.setdefault(ctrl, set()):
+                    raise guest.fail(dev, f"virtio serial port {port} on controller {ctrl} "
+                                          "is already occupied")
+                used[ctrl].add(port)
+                continue
+        pending.append(dev)
+    for dev in sorted(pending, key=lambda d: d.tag != "console"):
+        console = dev.tag == "console"
+        lowest = 0 if console else 1
+        a = dev.address
+        wanted = None
+        if a is not None and a.get("type") == "virtio-serial" and a.get("controller"):
+            wanted = parse_int(a.get("controller"), 0)
+        ctrls = sorted((c for c in dom.controllers if c.type == "virtio-serial"),
+                       key=lambda c: c.index)
+        if wanted is not None:
+            ctrls = [c for c in ctrls if c.index == wanted]
+        chosen: tuple[int, int] | None = None
+        for ctrl in ctrls:
+            taken = used.setdefault(ctrl.index, set())
+            port = next((p for p in range(lowest, _ports(ctrl)) if p not in taken), None)
+            if port is not None:
+                chosen = (ctrl.index, port)
+                break
+        if chosen is None:
+            if wanted is not None:
+                raise guest.fail(dev, f"Unable to find a free port on virtio-serial "
+                                      f"controller {wanted}")
+            existing = {c.index for c in dom.controllers if c.type == "virtio-serial"}
+            index = next(i for i in range(len(existing) + 1) if i not in existing)
+            dom.add("controller", {"type": "virtio-serial", "index": str(index)})
+            chosen = (index, lowest)
+        used.setdefault(chosen[0], set()).add(chosen[1])
+        if not console:
+            write_address(dev, "virtio-serial", controller=chosen[0], bus=0, port=chosen[1])
