@@ -69,3 +69,26 @@ def write_address(dev: Device, type_: str, **fields: str | int) -> None:
     attrib = {"type": type_}
     attrib.update({k: str(v) for k, v in fields.items()})
     set_child(dev.el, "address", attrib)
+
+
+# Fields libvirt always writes, with the value it gives a field left out.
+FULL_FIELDS = {
+    "pci": (("domain", "0x0000"), ("bus", "0x00"), ("slot", "0x00"), ("function", "0x0")),
+    "drive": (("controller", "0"), ("bus", "0"), ("target", "0"), ("unit", "0")),
+    "virtio-serial": (("controller", "0"), ("bus", "0")),
+    "ccid": (("controller", "0"),),
+}
+
+
+def complete(dev: Device) -> None:
+    """Spell out the fields of a user's partial address the way libvirt writes it back."""
+    a = dev.address
+    if a is None:
+        return
+    if a.get("type") == "pci" and pci_address(dev) is None:
+        return  # an "empty" PCI address is replaced on assignment
+    if a.get("type") == "virtio-serial" and not a.get("port"):
+        return  # completed on assignment
+    for key, value in FULL_FIELDS.get(a.get("type") or "", ()):
+        if a.get(key) is None:
+            a.set(key, value)

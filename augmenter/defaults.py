@@ -152,19 +152,56 @@ def add_implicit_controllers(guest: Guest) -> None:
 
 
 def add_console_compat(guest: Guest) -> None:
-    """libvirt pairs the first serial port with a console, and a serial console with a serial."""
+    """libvirt pairs the first serial port with console 0, and a serial console with a serial."""
     dom = guest.dom
     serials, consoles = dom.of("serial"), dom.of("console")
-    if serials and not consoles:
+    serial_console = bool(consoles) and consoles[0].target("type") in (None, "serial")
+    if serials and not serial_console:
         first = serials[0]
-        if first.target("type") in (None, "isa-serial", "isa"):
+        if first.target("type") in (None, "isa-serial", "isa", "serial"):
             dom.add("console", {"type": first.type or "pty"},
-                    [new_element("target", {"type": "serial", "port": "0"})])
-    elif consoles and not serials:
+                    [new_element("target", {"type": "serial", "port": "0"})], first=True)
+    elif serial_console and not serials:
         con = consoles[0]
-        if con.target("type") in (None, "serial"):
-            dom.add("serial", {"type": con.type or "pty"},
-                    [new_element("target", {"port": "0"})])
+        dom.add("serial", {"type": con.type or "pty"}, [new_element("target", {"port": "0"})])
+
+
+def put_primary_video_first(guest: Guest) -> None:
+    """libvirt keeps the primary video at the head of the video list, and writes it there."""
+    videos = guest.dom.of("video")
+    if videos:
+        guest.dom.move_first(videos[0])
+
+
+def add_ich9_masters(guest: Guest) -> None:
+    """ICH9 UHCI companions name their EHCI master's ports, as libvirt fills in."""
+    for ctrl in guest.dom.controllers:
+        for model, port in ICH9_COMPANIONS:
+            if ctrl.type == "usb" and ctrl.model == model and ctrl.el.find("master") is None:
+                from .xmldoc import insert_before, sub_element
+                master = new_element("master", {"startport": str(port)})
+                first = next(iter(ctrl.el), None)
+                if first is not None and isinstance(first.tag, str):
+                    insert_before(ctrl.el, first, master)
+                else:
+                    sub_element(ctrl.el, "master", {"startport": str(port)})
+
+
+def assign_dimm_slots(guest: Guest) -> None:
+    """Memory modules without an address take the lowest free DIMM slot (design 6.9)."""
+    max_mem = guest.dom.root.find("maxMemory")
+    slots = parse_int(max_mem.get("slots"), 0) if max_mem is not None else 0
+    dimms = [m for m in guest.dom.of("memory") if m.model in ("dimm", "nvdimm")]
+    used = {parse_int(m.address.get("slot")) for m in dimms
+            if m.address is not None and m.address.get("type") == "dimm"}
+    for mem in dimms:
+        if mem.address is not None:
+            continue
+        slot = next((s for s in range(slots or 0) if s not in used), None)
+        if slot is None:
+            raise guest.fail(mem, "no free memory device slot available")
+        used.add(slot)
+        write_address(mem, "dimm", slot=slot)
 
 
 def add_implicit_video(guest: Guest) -> None:

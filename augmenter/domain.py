@@ -95,9 +95,7 @@ class Device:
             return f"controller {self.type} {self.index}"
         if self.tag == "interface":
             mac = self.el.find("mac")
-            ident = mac.get("mac") if mac is not None else self.model
-            if mac is not None:
-                ident = mac.get("address")
+            ident = mac.get("address") if mac is not None else self.model
             return f"interface {ident or self.type}"
         label = self.type or self.model
         return f"{self.tag} {label}" if label else self.tag
@@ -143,24 +141,50 @@ class Domain:
         )
 
     def add(self, tag: str, attrib: dict[str, str], children: list[Element] | None = None,
-            append_controller: bool = True) -> Device:
-        """Add an implicit device: into the XML at libvirt's place, and into the lists."""
+            first: bool = False) -> Device:
+        """Add an implicit device: into the XML at libvirt's place, and into the lists.
+
+        ``first`` puts it before the other devices of its kind (libvirt's console 0).
+        """
         el = new_element(tag, attrib)
         for child in children or ():
             append_child(el, child)
         rank = RANK.get(tag, len(RANK))
-        after = [c for c in self.devices_el if isinstance(c.tag, str) and RANK.get(c.tag, 99) > rank]
+        elements = [c for c in self.devices_el if isinstance(c.tag, str)]
+        if first:
+            after = [c for c in elements if RANK.get(c.tag, 99) >= rank]
+        else:
+            after = [c for c in elements if RANK.get(c.tag, 99) > rank]
         if after:
             insert_before(self.devices_el, after[0], el)
         else:
             append_child(self.devices_el, el)
         dev = Device(el, tag, 0, implicit=True)
-        self.devices.append(dev)
-        if tag == "controller" and append_controller:
+        same = [i for i, d in enumerate(self.devices) if d.tag == tag]
+        self.devices.insert(same[0] if first and same else len(self.devices), dev)
+        if tag == "controller":
             self.controllers.append(dev)
         if tag == "disk":
             self.disks.append(dev)
         return dev
+
+    def move_first(self, dev: Device) -> None:
+        """Move a device before the others of its kind, in the XML and in the list."""
+        same = [d for d in self.devices if d.tag == dev.tag]
+        if not same or same[0] is dev:
+            return
+        head = same[0]
+        el = dev.el
+        prev = el.getprevious()
+        if prev is not None:
+            prev.tail = el.tail
+        else:
+            parent = el.getparent()
+            if parent is not None:
+                parent.text = el.tail
+        insert_before(self.devices_el, head.el, el)
+        self.devices.remove(dev)
+        self.devices.insert(self.devices.index(head), dev)
 
 
 def _is_primary(video: Device) -> bool:

@@ -68,6 +68,7 @@ class Pass:
             d: device_flags(d, guest.pcie_root, guest.virtio_pcie) for d in guest.dom.devices
         }
         self.phantoms = 0
+        self.assigned: dict[Device, PciAddress] = {}
 
     # -- growth --------------------------------------------------------------------------
     def _add(self, model: str, flags: Connect | None = None) -> None:
@@ -123,6 +124,7 @@ class Pass:
                 raise PlacementError(f"{dev.name()}: cannot place device after adding a bus",
                                      line=dev.line or None)
         self.reserve(dev, addr, flags, explicit=False)
+        self.assigned[dev] = addr
         if not self.dry:
             write_pci(dev, addr, multi)
         return addr
@@ -239,17 +241,14 @@ class Pass:
         for other in self.guest.dom.controllers:
             if (other is not dev and other.type == "usb" and other.index == dev.index
                     and other.model in ICH9_USB2_FUNCTION):
-                addr = pci_address(other)
+                addr = self.assigned.get(other) or pci_address(other)
                 if addr is not None:
                     target = PciAddress(addr.bus, addr.slot, function)
-                    self.reserve(dev, target, self.flags[dev], explicit=False)
+                    self.reserve(dev, target, self.flags[dev], explicit=True)
                     if not self.dry:
                         write_pci(dev, target, multi)
-                    else:
-                        write_pci(dev, target, multi)
                     return
-        addr = self.place(dev, function=function, multi=multi)
-        write_pci(dev, addr, multi)
+        self.place(dev, function=function, multi=multi)
 
 
 def first_fit_order(guest: Guest) -> Iterator[Device]:

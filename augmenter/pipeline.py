@@ -8,6 +8,7 @@ from lxml import etree
 
 from . import defaults, pci, usb, vserial
 from .boards import Emulator, embedded
+from .addresses import complete
 from .context import Guest
 from .domain import load
 from .errors import AugmentError
@@ -64,6 +65,9 @@ def make_guest(tree: etree._ElementTree) -> Guest:
 def augment_tree(tree: etree._ElementTree) -> Guest:
     """Run every stage on a parsed document, in place."""
     guest = make_guest(tree)
+    for dev in guest.dom.devices:
+        complete(dev)
+    defaults.put_primary_video_first(guest)
     defaults.fill_controller_indexes(guest)
     defaults.add_machine_defaults(guest)
     defaults.fill_controller_models(guest)
@@ -73,10 +77,12 @@ def augment_tree(tree: etree._ElementTree) -> Guest:
     defaults.add_implicit_controllers(guest)
     defaults.add_implicit_video(guest)
     defaults.fill_controller_models(guest)
+    defaults.add_ich9_masters(guest)
     vserial.assign(guest)
     pci.assign(guest)
     usb.assign(guest)
     usb.assign_ccid(guest)
+    defaults.assign_dimm_slots(guest)
     if guest.dom.os_type is not None:
         guest.dom.os_type.set("machine", guest.machine)
     return guest

@@ -34,9 +34,10 @@ def assign(guest: Guest) -> None:
                 used[ctrl].add(port)
                 continue
         pending.append(dev)
-    for dev in sorted(pending, key=lambda d: d.tag != "console"):
-        console = dev.tag == "console"
-        lowest = 0 if console else 1
+    for dev in pending:
+        if dev.tag == "console":
+            # A console may take port 0, which libvirt never marks as used: it costs nothing.
+            continue
         a = dev.address
         wanted = None
         if a is not None and a.get("type") == "virtio-serial" and a.get("controller"):
@@ -48,7 +49,7 @@ def assign(guest: Guest) -> None:
         chosen: tuple[int, int] | None = None
         for ctrl in ctrls:
             taken = used.setdefault(ctrl.index, set())
-            port = next((p for p in range(lowest, _ports(ctrl)) if p not in taken), None)
+            port = next((p for p in range(1, _ports(ctrl)) if p not in taken), None)
             if port is not None:
                 chosen = (ctrl.index, port)
                 break
@@ -59,7 +60,6 @@ def assign(guest: Guest) -> None:
             existing = {c.index for c in dom.controllers if c.type == "virtio-serial"}
             index = next(i for i in range(len(existing) + 1) if i not in existing)
             dom.add("controller", {"type": "virtio-serial", "index": str(index)})
-            chosen = (index, lowest)
+            chosen = (index, 1)
         used.setdefault(chosen[0], set()).add(chosen[1])
-        if not console:
-            write_address(dev, "virtio-serial", controller=chosen[0], bus=0, port=chosen[1])
+        write_address(dev, "virtio-serial", controller=chosen[0], bus=0, port=chosen[1])
