@@ -11,7 +11,7 @@ from .addresses import write_address
 from .context import Guest
 from .domain import Device, disk_bus, disk_index, parse_int
 from .machines import default_usb_model
-from .xmldoc import new_element
+from .xmldoc import insert_before, new_element, sub_element
 
 DRIVE_BUSES = ("scsi", "fdc", "ide", "sata")  # libvirt adds implicit controllers in this order
 # units per bus and buses per controller, for the target-name-derived drive address
@@ -134,13 +134,13 @@ def add_implicit_controllers(guest: Guest) -> None:
                 model = _default_model(guest, ctrl)
                 if model is not None:
                     ctrl.el.set("model", model)
-    vserial = []
+    vserial: list[int] = []
     for dev in dom.of("channel") + dom.of("console"):
         if dev.target("type") == "virtio":
             a = dev.address
-            ctrl = parse_int(a.get("controller"), 0) if a is not None and a.get(
+            wanted = parse_int(a.get("controller"), 0) if a is not None and a.get(
                 "type") == "virtio-serial" else 0
-            vserial.append(ctrl or 0)
+            vserial.append(wanted or 0)
     for i in sorted(set(vserial), key=vserial.index):
         if dom.controller("virtio-serial", i) is None:
             dom.add("controller", {"type": "virtio-serial", "index": str(i)})
@@ -178,7 +178,6 @@ def add_ich9_masters(guest: Guest) -> None:
     for ctrl in guest.dom.controllers:
         for model, port in ICH9_COMPANIONS:
             if ctrl.type == "usb" and ctrl.model == model and ctrl.el.find("master") is None:
-                from .xmldoc import insert_before, sub_element
                 master = new_element("master", {"startport": str(port)})
                 first = next(iter(ctrl.el), None)
                 if first is not None and isinstance(first.tag, str):

@@ -15,18 +15,19 @@ from .xmldoc import Element, append_child, insert_before, new_element
 
 # libvirt's element order inside <devices>; new elements go after the last of their rank.
 DEVICE_ORDER = (
-    "emulator disk controller lease filesystem interface smartcard serial parallel console "
-    "channel input tpm graphics sound audio video hostdev redirdev redirfilter hub watchdog "
-    "memballoon rng panic shmem memory iommu vsock crypto"
-).split()
+    "emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
+    "serial", "parallel", "console", "channel", "input", "tpm", "graphics", "sound", "audio",
+    "video", "hostdev", "redirdev", "redirfilter", "hub", "watchdog", "memballoon", "rng",
+    "panic", "shmem", "memory", "iommu", "vsock", "crypto",
+)
 RANK = {tag: i for i, tag in enumerate(DEVICE_ORDER)}
 
 # The order libvirt iterates devices in (virDomainDeviceInfoIterate).
 ITERATION_ORDER = (
-    "disk interface sound hostdev video controller smartcard serial parallel channel console "
-    "input filesystem watchdog memballoon rng nvram hub shmem tpm panic memory redirdev iommu "
-    "vsock"
-).split()
+    "disk", "interface", "sound", "hostdev", "video", "controller", "smartcard", "serial",
+    "parallel", "channel", "console", "input", "filesystem", "watchdog", "memballoon", "rng",
+    "nvram", "hub", "shmem", "tpm", "panic", "memory", "redirdev", "iommu", "vsock",
+)
 
 NOT_DEVICES = {"emulator", "audio", "graphics", "lease", "redirfilter", "crypto"}
 
@@ -57,7 +58,8 @@ class Device:
 
     @property
     def type(self) -> str | None:
-        return self.el.get("type")
+        value: str | None = self.el.get("type")
+        return value
 
     @property
     def model(self) -> str | None:
@@ -68,7 +70,8 @@ class Device:
         if self.tag == "video":
             m = self.el.find("model")
             return m.get("type") if m is not None else None
-        return self.el.get("model")
+        value: str | None = self.el.get("model")
+        return value
 
     @property
     def index(self) -> int:
@@ -76,7 +79,8 @@ class Device:
 
     def target(self, attr: str) -> str | None:
         t = self.el.find("target")
-        return t.get(attr) if t is not None else None
+        value: str | None = t.get(attr) if t is not None else None
+        return value
 
     @property
     def address(self) -> Element | None:
@@ -242,9 +246,9 @@ def _controller_sort(controllers: list[Device]) -> list[Device]:
             if idx == -1:
                 at = i + 1
                 break
-            if cur_idx is not None and idx is not None and cur_idx > idx:
-                at = i
-            elif not _is_companion(c) and _is_companion(cur) and cur_idx == idx:
+            later = cur_idx is not None and idx is not None and cur_idx > idx
+            companion_first = not _is_companion(c) and _is_companion(cur) and cur_idx == idx
+            if later or companion_first:
                 at = i
             elif at == -1:
                 at = i + 1

@@ -17,7 +17,7 @@ from .domain import Device, parse_int
 from .errors import PlacementError
 from .rules import BUS_ACCEPTS, MODEL_NAMES, device_flags, pci_class
 from .topology import Conflict, PciAddress, Topology
-from .xmldoc import new_element, set_child
+from .xmldoc import Element, insert_before, new_element, set_child
 
 ICH9_USB2_FUNCTION = {"ich9-uhci1": 0, "ich9-uhci2": 1, "ich9-uhci3": 2, "ich9-ehci1": 7}
 RESTRICTED_ROOT_PORT = Connect.P2P | Connect.AUTO | Connect.HOTPLUG
@@ -344,17 +344,18 @@ def mark_multifunction(guest: Guest) -> None:
         else:
             shared.add((addr.bus, addr.slot))
     for key in shared:
-        dev = at.get(key)
-        if dev is not None and dev.address is not None and dev.address.get("multifunction") is None:
-            dev.address.set("multifunction", "on")
+        head = at.get(key)
+        if head is not None and head.address is not None and (
+                head.address.get("multifunction") is None):
+            head.address.set("multifunction", "on")
 
 
 def fill_controller_options(guest: Guest, topo: Topology) -> None:
     """Model names, chassis and port numbers libvirt fills in at the end (design 4.5)."""
     pxb_bus_nrs = [
-        parse_int(c.el.find("target").get("busNr")) or 256  # type: ignore[union-attr]
+        parse_int(c.el.find("target").get("busNr")) or 256
         for c in _pci_controllers(guest)
-        if c.el.find("target") is not None and c.el.find("target").get("busNr")  # type: ignore[union-attr]
+        if c.el.find("target") is not None and c.el.find("target").get("busNr")
     ]
     for ctrl in _pci_controllers(guest):
         model = ctrl.model or ""
@@ -390,14 +391,13 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
                     t.set(k, v)
 
 
-def _insert_option(ctrl: Device, el: new_element.__class__) -> None:  # type: ignore[valid-type]
+def _insert_option(ctrl: Device, el: Element) -> None:
     """Put ``<model>``/``<target>`` where libvirt writes them: before ``<address>``."""
     addr = ctrl.el.find("address")
     if el.tag == "target" and ctrl.el.find("model") is not None and addr is None:
         set_child(ctrl.el, "target", dict(el.attrib))
         return
     if addr is not None:
-        from .xmldoc import insert_before
         insert_before(ctrl.el, addr, el)
     else:
         set_child(ctrl.el, el.tag, dict(el.attrib))

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from . import defaults, pci, usb, vserial
-from .boards import Emulator, embedded
 from .addresses import complete
+from .boards import Emulator, embedded
 from .context import Guest
 from .domain import load
 from .errors import AugmentError

@@ -105,7 +105,7 @@ def pci_class(dev: Device) -> str | None:
             return SCSI_MODELS.get(model or "", "pci")
         if ctype == "virtio-serial":
             return _virtio(model)
-        return CONTROLLER_TYPES.get(ctype, None)
+        return CONTROLLER_TYPES.get(ctype)
     if tag == "hostdev":
         if dev.el.get("mode", "subsystem") != "subsystem":
             return None

@@ -56,7 +56,7 @@ class Topology:
     """Buses and occupants. ``graph`` is the networkx view used by explain and checks."""
 
     def __init__(self) -> None:
-        self.graph: nx.DiGraph = nx.DiGraph()
+        self.graph: nx.DiGraph[Hashable] = nx.DiGraph()
         self.buses: list[Bus] = []
 
     def add_bus(self, model: str, flags: Connect, min_slot: int, max_slot: int) -> Bus:

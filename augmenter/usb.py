@@ -114,8 +114,8 @@ def assign(guest: Guest) -> None:
         node.used[last] = Hub(HUB_PORTS) if is_hub else None
 
     explicit = [(d, p) for d in devices if (p := _path(d)) is not None]
-    for dev, (bus, ports) in sorted(explicit, key=lambda t: len(t[1][1])):
-        attach(dev, bus, ports, dev.tag == "hub")
+    for dev, (fixed_bus, fixed_ports) in sorted(explicit, key=lambda t: len(t[1][1])):
+        attach(dev, fixed_bus, fixed_ports, dev.tag == "hub")
     for dev in devices:
         if _path(dev) is not None:
             continue
@@ -125,9 +125,9 @@ def assign(guest: Guest) -> None:
         for bus in sorted(roots):
             if want_bus is not None and bus != want_bus:
                 continue
-            ports = _free(roots[bus], 1)
-            if ports is not None:
-                found = (bus, ports)
+            free = _free(roots[bus], 1)
+            if free is not None:
+                found = (bus, free)
                 break
         if found is None:
             raise guest.fail(dev, "No free USB ports")

@@ -21,17 +21,17 @@ def assign(guest: Guest) -> None:
     for dev in devs:
         a = dev.address
         if a is not None and a.get("type") == "virtio-serial":
-            ctrl = parse_int(a.get("controller"), 0) or 0
-            port = parse_int(a.get("port"), 0) or 0
-            if port != 0:
-                controller = dom.controller("virtio-serial", ctrl)
-                if controller is not None and port >= _ports(controller):
-                    raise guest.fail(dev, f"virtio-serial controller {ctrl} does not have "
-                                          f"port {port}")
-                if port in used.setdefault(ctrl, set()):
-                    raise guest.fail(dev, f"virtio serial port {port} on controller {ctrl} "
+            index = parse_int(a.get("controller"), 0) or 0
+            fixed = parse_int(a.get("port"), 0) or 0
+            if fixed != 0:
+                owner = dom.controller("virtio-serial", index)
+                if owner is not None and fixed >= _ports(owner):
+                    raise guest.fail(dev, f"virtio-serial controller {index} does not have "
+                                          f"port {fixed}")
+                if fixed in used.setdefault(index, set()):
+                    raise guest.fail(dev, f"virtio serial port {fixed} on controller {index} "
                                           "is already occupied")
-                used[ctrl].add(port)
+                used[index].add(fixed)
                 continue
         pending.append(dev)
     for dev in pending:

@@ -7,11 +7,14 @@ namespaces, processing instructions, unknown elements and attribute order are le
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
 from lxml import etree
 
 from .errors import AugmentError, NotADomainError
 
-Element = etree._Element
+Element: TypeAlias = Any
+"""An lxml element (lxml ships no type information)."""
 
 MAX_BYTES = 64 * 1024 * 1024
 """Largest document accepted; a domain definition is a few kilobytes."""
@@ -50,7 +53,7 @@ def parse_document(data: bytes) -> etree._ElementTree:
         )
     if etree.QName(root).namespace:
         raise NotADomainError("<domain> must not be in an XML namespace", line=root.sourceline)
-    if tree.docinfo.doctype:
+    if tree.docinfo.doctype:  # a DTD could declare entities: refuse rather than guess
         raise AugmentError("a DOCTYPE is not allowed in a domain definition", line=1)
     return tree
 
@@ -64,8 +67,8 @@ def serialize(tree: etree._ElementTree, had_declaration: bool) -> bytes:
 def _leading_ws(el: Element) -> str:
     """The whitespace before ``el``'s start tag on its line (its indentation)."""
     prev = el.getprevious()
-    text = prev.tail if prev is not None else (el.getparent().text if el.getparent() is not None
-                                               else None)
+    parent = el.getparent()
+    text = prev.tail if prev is not None else (parent.text if parent is not None else None)
     if not text or "\n" not in text:
         return ""
     tail = text.rsplit("\n", 1)[1]
@@ -73,7 +76,7 @@ def _leading_ws(el: Element) -> str:
 
 
 def _child_indent(parent: Element) -> str:
-    children = [c for c in parent if True]
+    children = list(parent)
     if children:
         return _leading_ws(children[0])
     return _leading_ws(parent) + "  "
