@@ -8,6 +8,7 @@ from .boards import Board, Emulator
 from .domain import Device, Domain
 from .errors import AugmentError
 from .machines import Family
+from .topology import Topology
 
 
 @dataclass(eq=False)
@@ -18,7 +19,7 @@ class Guest:
     family: Family | None
     board: Board | None
     warnings: list[AugmentError] = field(default_factory=list)
-    why: dict[int, str] = field(default_factory=dict)  # id(device element) -> reason placed
+    topology: Topology | None = None  # the final PCI topology, once placed
 
     @property
     def pcie_root(self) -> bool:

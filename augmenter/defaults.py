@@ -47,21 +47,25 @@ def add_machine_defaults(guest: Guest) -> None:
     if family.usb_defaults and dom.controller("usb", 0) is None:
         model = default_usb_model(family, guest.emulator)
         if model is not None:
-            dom.add("controller", {"type": "usb", "index": "0", "model": model})
+            dom.add("controller", {"type": "usb", "index": "0", "model": model},
+                    why=f"default USB controller of {family.name}")
             if model == "ich9-ehci1":
                 for companion, port in ICH9_COMPANIONS:
                     dom.add("controller", {"type": "usb", "index": "0", "model": companion},
-                            [new_element("master", {"startport": str(port)})])
+                            [new_element("master", {"startport": str(port)})],
+                            why="companion of the default ICH9 EHCI controller")
     if family.implicit_sata and dom.controller("sata", 0) is None:
-        dom.add("controller", {"type": "sata", "index": "0"})
+        dom.add("controller", {"type": "sata", "index": "0"},
+                why=f"{family.name} always has its built-in SATA controller")
     if family.root_model and dom.controller("pci", 0) is None:
-        dom.add("controller", {"type": "pci", "index": "0", "model": family.root_model})
+        dom.add("controller", {"type": "pci", "index": "0", "model": family.root_model},
+                why="the root PCI bus of the machine")
     if not dom.of("memballoon"):
-        dom.add("memballoon", {"model": "virtio"})
+        dom.add("memballoon", {"model": "virtio"}, why="libvirt adds a balloon unless told none")
     if family.ps2_inputs:
         for kind in ("mouse", "keyboard"):
             if not any(i.type == kind and i.el.get("bus") == "ps2" for i in dom.of("input")):
-                dom.add("input", {"type": kind, "bus": "ps2"})
+                dom.add("input", {"type": kind, "bus": "ps2"}, why="the board's i8042 PS/2 port")
 
 
 def _default_model(guest: Guest, ctrl: Device) -> str | None:
@@ -130,7 +134,7 @@ def add_implicit_controllers(guest: Guest) -> None:
                         next(d for d in dom.of("disk") if disk_bus(d) == "ide"),
                         "IDE controllers are unsupported for this QEMU binary or machine type")
                 attrib = {"type": bus, "index": str(i)}
-                ctrl = dom.add("controller", attrib)
+                ctrl = dom.add("controller", attrib, why=f"implied by {bus} disks")
                 model = _default_model(guest, ctrl)
                 if model is not None:
                     ctrl.el.set("model", model)
@@ -143,12 +147,14 @@ def add_implicit_controllers(guest: Guest) -> None:
             vserial.append(wanted or 0)
     for i in sorted(set(vserial), key=vserial.index):
         if dom.controller("virtio-serial", i) is None:
-            dom.add("controller", {"type": "virtio-serial", "index": str(i)})
+            dom.add("controller", {"type": "virtio-serial", "index": str(i)},
+                    why="implied by virtio channels or consoles")
     for card in dom.of("smartcard"):
         a = card.address
         i = parse_int(a.get("controller"), 0) if a is not None else 0
         if dom.controller("ccid", i or 0) is None:
-            dom.add("controller", {"type": "ccid", "index": str(i or 0)})
+            dom.add("controller", {"type": "ccid", "index": str(i or 0)},
+                    why="implied by a smartcard")
 
 
 def add_console_compat(guest: Guest) -> None:
@@ -160,10 +166,12 @@ def add_console_compat(guest: Guest) -> None:
         first = serials[0]
         if first.target("type") in (None, "isa-serial", "isa", "serial"):
             dom.add("console", {"type": first.type or "pty"},
-                    [new_element("target", {"type": "serial", "port": "0"})], first=True)
+                    [new_element("target", {"type": "serial", "port": "0"})], first=True,
+                    why="console 0 mirrors the first serial port")
     elif serial_console and not serials:
         con = consoles[0]
-        dom.add("serial", {"type": con.type or "pty"}, [new_element("target", {"port": "0"})])
+        dom.add("serial", {"type": con.type or "pty"}, [new_element("target", {"port": "0"})],
+                why="a serial console needs a serial port")
 
 
 def put_primary_video_first(guest: Guest) -> None:
@@ -208,7 +216,8 @@ def add_implicit_video(guest: Guest) -> None:
     if dom.root.find("devices/graphics") is not None and not dom.of("video"):
         model = "cirrus" if guest.has("cirrus-vga") else "vga"
         dom.add("video", {}, [new_element("model", {"type": model, "vram": "16384",
-                                                    "heads": "1", "primary": "yes"})])
+                                                    "heads": "1", "primary": "yes"})],
+                why="graphics need a video device")
 
 
 def validate_drive_buses(guest: Guest) -> None:

@@ -55,6 +55,8 @@ class Device:
     tag: str
     line: int
     implicit: bool = False
+    why_added: str = ""  # for implicit devices: the rule that added it
+    why_placed: str = ""  # the rule that chose its address
 
     @property
     def type(self) -> str | None:
@@ -145,7 +147,7 @@ class Domain:
         )
 
     def add(self, tag: str, attrib: dict[str, str], children: list[Element] | None = None,
-            first: bool = False) -> Device:
+            first: bool = False, why: str = "") -> Device:
         """Add an implicit device: into the XML at libvirt's place, and into the lists.
 
         ``first`` puts it before the other devices of its kind (libvirt's console 0).
@@ -163,7 +165,7 @@ class Domain:
             insert_before(self.devices_el, after[0], el)
         else:
             append_child(self.devices_el, el)
-        dev = Device(el, tag, 0, implicit=True)
+        dev = Device(el, tag, 0, implicit=True, why_added=why)
         same = [i for i, d in enumerate(self.devices) if d.tag == tag]
         self.devices.insert(same[0] if first and same else len(self.devices), dev)
         if tag == "controller":

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator
 
 from .addresses import pci_address, wants_pci, write_pci
-from .connect import Connect
+from .connect import KINDS, Connect, describe
 from .context import Guest
 from .domain import Device, parse_int
 from .errors import PlacementError
@@ -127,11 +127,13 @@ class Pass:
         self.assigned[dev] = addr
         if not self.dry:
             write_pci(dev, addr, multi)
+            dev.why_placed = f"first free slot of a bus that takes a {describe(flags & KINDS)}"
         return addr
 
     def pin(self, dev: Device, addr: PciAddress, reserve: bool = True,
-            multi: str | None = None) -> None:
+            multi: str | None = None, why: str = "") -> None:
         """A chipset placement: written even in the dry run, pass 2 sees it as explicit."""
+        dev.why_placed = why or f"libvirt's fixed address for it on {self.guest.machine}"
         if reserve:
             self.reserve(dev, addr, self.flags[dev] or Connect.PCI, explicit=True)
         write_pci(dev, addr, multi)
@@ -157,6 +159,8 @@ class Pass:
                         dev, "pci-root and pcie-root controllers should not have an address")
                 flags = Connect.PCI
             self.reserve(dev, addr, flags, explicit=True)
+            if not dev.why_placed:
+                dev.why_placed = "written by the user"
 
     def chipset(self) -> None:
         guest, family, dom = self.guest, self.guest.family, self.guest.dom
@@ -314,6 +318,7 @@ def assign(guest: Guest) -> None:
         while i < len(dry.topo.buses):
             if i not in existing:
                 ctrl = _append_pci_controller(guest, i, dry.topo.buses[i].model)
+                ctrl.why_added = "added to make room: no free slot fitted a device"
                 existing.add(i)
                 dry.flags[ctrl] = device_flags(ctrl, guest.pcie_root, guest.virtio_pcie)
                 dry.place(ctrl)
@@ -327,6 +332,7 @@ def assign(guest: Guest) -> None:
     real.reserve_explicit()
     real.chipset()
     real.first_fit_all()
+    guest.topology = real.topo
     mark_multifunction(guest)
     fill_controller_options(guest, real.topo)
 

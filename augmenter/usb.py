@@ -91,7 +91,7 @@ def assign(guest: Guest) -> None:
     total = sum(h.ports for h in roots.values()) + HUB_PORTS * len(hubs)
     if len(devices) > total:
         for _ in range(math.ceil((len(devices) - total + 1) / (HUB_PORTS - 1))):
-            hub = dom.add("hub", {"type": "usb"})
+            hub = dom.add("hub", {"type": "usb"}, why="more USB devices than root ports")
             devices.insert(len(hubs), hub)
             hubs.append(hub)
 

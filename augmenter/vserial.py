@@ -59,7 +59,8 @@ def assign(guest: Guest) -> None:
                                       f"controller {wanted}")
             existing = {c.index for c in dom.controllers if c.type == "virtio-serial"}
             index = next(i for i in range(len(existing) + 1) if i not in existing)
-            dom.add("controller", {"type": "virtio-serial", "index": str(index)})
+            dom.add("controller", {"type": "virtio-serial", "index": str(index)},
+                    why="the other virtio-serial controllers were full")
             chosen = (index, 1)
         used.setdefault(chosen[0], set()).add(chosen[1])
         write_address(dev, "virtio-serial", controller=chosen[0], bus=0, port=chosen[1])
