@@ -7,9 +7,13 @@
 from __future__ import annotations
 
 from .errors import AugmentError, NotADomainError, PlacementError
-from .pipeline import Result, run
+from .findings import Finding, InvalidDomain
+from .pipeline import Result, check, run
 
-__all__ = ["AugmentError", "NotADomainError", "PlacementError", "Result", "augment", "run"]
+__all__ = [
+    "AugmentError", "Finding", "InvalidDomain", "NotADomainError", "PlacementError", "Result",
+    "augment", "check", "run",
+]
 __version__ = "0.1.0"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .boards import Board, Emulator
 from .domain import Device, Domain
@@ -18,7 +18,6 @@ class Guest:
     machine: str  # canonical name
     family: Family | None
     board: Board | None
-    warnings: list[AugmentError] = field(default_factory=list)
     topology: Topology | None = None  # the final PCI topology, once placed
 
     @property

@@ -9,9 +9,11 @@ from lxml import etree
 from . import defaults, pci, usb, vserial
 from .addresses import complete
 from .boards import Emulator, embedded
+from .checks import run_checks
 from .context import Guest
 from .domain import load
 from .errors import AugmentError
+from .findings import Finding, InvalidDomain, from_error
 from .machines import family_of
 from .xmldoc import parse_document, serialize
 
@@ -23,7 +25,7 @@ class Result:
     tree: etree._ElementTree
     guest: Guest
     had_declaration: bool
-    warnings: list[AugmentError] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # warnings only: errors raise
 
     def to_bytes(self) -> bytes:
         return serialize(self.tree, self.had_declaration)
@@ -62,15 +64,18 @@ def make_guest(tree: etree._ElementTree) -> Guest:
     return Guest(dom, emu, machine, family, emu.board(machine))
 
 
-def augment_tree(tree: etree._ElementTree) -> Guest:
-    """Run every stage on a parsed document, in place."""
-    guest = make_guest(tree)
+def prepare(guest: Guest) -> None:
+    """libvirt's post-parse defaults that come before any check (design notes 2.2 steps 1-3)."""
     for dev in guest.dom.devices:
         complete(dev)
     defaults.put_primary_video_first(guest)
     defaults.fill_controller_indexes(guest)
     defaults.add_machine_defaults(guest)
     defaults.fill_controller_models(guest)
+
+
+def place(guest: Guest) -> None:
+    """Implicit devices, then every address: the rest of libvirt's pipeline."""
     defaults.validate_drive_buses(guest)
     defaults.assign_drive_addresses(guest)
     defaults.add_console_compat(guest)
@@ -85,7 +90,31 @@ def augment_tree(tree: etree._ElementTree) -> Guest:
     defaults.assign_dimm_slots(guest)
     if guest.dom.os_type is not None:
         guest.dom.os_type.set("machine", guest.machine)
-    return guest
+
+
+def augment_tree(tree: etree._ElementTree) -> tuple[Guest, list[Finding]]:
+    """Check, then augment a parsed document in place. Raises :class:`InvalidDomain` listing
+    every finding when the definition has errors."""
+    guest = make_guest(tree)
+    prepare(guest)
+    findings = run_checks(guest)
+    if any(f.severity == "error" for f in findings):
+        raise InvalidDomain(findings)
+    try:
+        place(guest)
+    except AugmentError as err:
+        raise InvalidDomain([*findings, from_error(err)]) from None
+    return guest, findings
+
+
+def check(data: bytes | str) -> list[Finding]:
+    """Every finding for a document, errors and warnings; never raises for a bad domain."""
+    try:
+        return run(data).findings
+    except InvalidDomain as err:
+        return err.findings
+    except AugmentError as err:
+        return [from_error(err)]
 
 
 def run(data: bytes | str) -> Result:
@@ -96,5 +125,5 @@ def run(data: bytes | str) -> Result:
         raw = raw.replace(raw[: raw.index(b"?>") + 2], b'<?xml version="1.0"?>', 1)
     tree = parse_document(raw)
     had_decl = raw.lstrip().startswith(b"<?xml")
-    guest = augment_tree(tree)
-    return Result(tree, guest, had_decl, guest.warnings)
+    guest, findings = augment_tree(tree)
+    return Result(tree, guest, had_decl, findings)

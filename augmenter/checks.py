@@ -1,0 +1,432 @@
+"""Validation rules: every bad placement in a hand-written definition, found at once.
+
+Each ``check_*`` function looks at one kind of address or one rule and yields findings; none of
+them stops at the first problem. PCI checks replay the user's addresses onto the same topology
+engine that placement uses, so a conflict is found by the same code that would hit it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterator
+
+from .addresses import pci_address
+from .connect import KINDS, Connect, describe
+from .context import Guest
+from .domain import Device, disk_bus, parse_int
+from .errors import AugmentError
+from .findings import Finding
+from .rules import BUS_ACCEPTS, device_flags, pci_class
+from .topology import Conflict, PciAddress, Topology
+from .usb import MAX_DEPTH, usb_devices
+
+Check = Callable[[Guest], Iterator[Finding]]
+
+# What each drive bus can hold: (controllers, buses, targets, units); None = no limit
+DRIVE_LIMITS: dict[str, tuple[int | None, int, int | None, int | None]] = {
+    "ide": (1, 2, 1, 2),
+    "fdc": (1, 1, 1, 2),
+    "sata": (None, 1, 1, 6),
+    "scsi": (None, 1, None, None),  # per model, see SCSI_UNITS
+}
+SCSI_UNITS: dict[str | None, int] = {
+    "lsilogic": 7, "vmpvscsi": 7, "buslogic": 7, "lsisas1068": 2, "lsisas1078": 256,
+    "virtio-scsi": 16384, "ibmvscsi": 32, "ncr53c90": 7, "dc390": 7, "am53c974": 7,
+}
+
+
+def finding(dev: Device | None, code: str, message: str, hint: str | None = None,
+            severity: str = "error") -> Finding:
+    line = None
+    if dev is not None:
+        addr = dev.address
+        line = (addr.sourceline if addr is not None and addr.sourceline else dev.line) or None
+    return Finding(code, severity, message, line, None, dev.name() if dev else None, hint)
+
+
+# -- controllers ---------------------------------------------------------------------------
+
+def check_controllers(guest: Guest) -> Iterator[Finding]:
+    family = guest.family
+    seen: dict[tuple[str | None, int, str | None], Device] = {}
+    for ctrl in guest.dom.controllers:
+        if ctrl.implicit:
+            continue
+        usb2 = ctrl.type == "usb" and (ctrl.model or "").startswith("ich9-")
+        key = (ctrl.type, ctrl.index, ctrl.model if usb2 else None)
+        if key in seen:
+            yield finding(ctrl, "duplicate-controller-index",
+                          f"{ctrl.name()} is defined twice",
+                          f"the first one is on line {seen[key].line}; give this one another "
+                          "index")
+        else:
+            seen[key] = ctrl
+        if ctrl.type == "pci":
+            yield from _check_pci_controller(guest, ctrl)
+        if ctrl.type == "ide" and family is not None and not family.ide_allowed:
+            yield finding(ctrl, "controller-not-on-machine",
+                          f"{guest.machine} has no IDE controller",
+                          "use a SATA or virtio disk instead")
+        if ctrl.type == "ide" and ctrl.index > 0:
+            yield finding(ctrl, "controller-not-on-machine",
+                          "Only a single IDE controller is supported",
+                          "the PIIX3 IDE controller is index 0")
+        if ctrl.type == "usb" and ctrl.model in ("qemu-xhci", "nec-xhci"):
+            ports = parse_int(ctrl.el.get("ports"))
+            if ports is not None and ports > 15:
+                yield finding(ctrl, "usb-ports", f"'{ctrl.model}' controller only supports up "
+                              "to '15' ports")
+    yield from _check_usb_controllers(guest)
+
+
+def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
+    family = guest.family
+    model = ctrl.model
+    if model in ("pci-root", "pcie-root"):
+        if ctrl.index != 0:
+            yield finding(ctrl, "root-index", "pci-root and pcie-root controllers should "
+                          "have index 0")
+        if ctrl.address is not None:
+            yield finding(ctrl, "root-address", "pci-root and pcie-root controllers should "
+                          "not have an address", "remove the <address> element")
+    elif ctrl.el.get("index") is not None and ctrl.index == 0 and model is not None:
+        yield finding(ctrl, "root-index", f"index for {model} controllers must be > 0")
+    if ctrl.index == 0 and family is not None and family.root_model and model and (
+            model != family.root_model) and model in ("pci-root", "pcie-root"):
+        yield finding(ctrl, "root-model",
+                      f"The PCI controller with index='0' must be model='{family.root_model}' "
+                      f"for this machine type, but model='{model}' was found instead",
+                      f"{guest.machine} has a {family.root_model}")
+    if model is not None and model not in BUS_ACCEPTS and model not in ("pci-root",
+                                                                          "pcie-root"):
+        yield finding(ctrl, "unknown-model", f"unknown PCI controller model '{model}'")
+
+
+def _check_usb_controllers(guest: Guest) -> Iterator[Finding]:
+    usbs = [c for c in guest.dom.controllers if c.type == "usb" and not c.implicit]
+    none = [c for c in usbs if c.model == "none"]
+    if none and len(usbs) > 1:
+        other = next(c for c in usbs if c.model != "none")
+        yield finding(other, "usb-disabled", "Can't add another USB controller: USB is "
+                      "disabled for this domain", "remove the controller with model='none'")
+    for ctrl in usbs:
+        if ctrl.model in ("ich9-uhci1", "ich9-uhci2", "ich9-uhci3") and not any(
+                c.model in ("ich9-ehci1", "ehci") and c.index == ctrl.index for c in usbs):
+            yield finding(ctrl, "usb-no-master", "No master USB controller specified",
+                          f"add an ich9-ehci1 controller with index {ctrl.index}")
+
+
+# -- PCI -----------------------------------------------------------------------------------
+
+def _explicit_topology(guest: Guest) -> tuple[Topology, int]:
+    """The buses the definition names, before anything is added."""
+    controllers = {c.index: c for c in guest.dom.controllers if c.type == "pci"}
+    highest = max([*controllers, *(a.bus for d in guest.dom.devices
+                                   if (a := _safe_pci(d)) is not None)], default=0)
+    topo = Topology()
+    for i in range(highest + 1):
+        ctrl = controllers.get(i)
+        model = ctrl.model if ctrl is not None and ctrl.model else (
+            (guest.family.root_model if guest.family else None) if i == 0 else None)
+        if model is None:
+            model = "pcie-root-port" if guest.pcie_root else "pci-bridge"
+        flags, lo, hi = BUS_ACCEPTS.get(model, (Connect.PCI | Connect.PCIE | Connect.AUTO
+                                                | Connect.HOTPLUG, 1, 31))
+        if model == "pci-root":
+            flags, lo, hi = BUS_ACCEPTS["pci-root"]
+        if ctrl is not None:
+            target = ctrl.el.find("target")
+            if target is not None and target.get("hotplug") == "off":
+                flags &= ~Connect.HOTPLUG
+        topo.add_bus(model, flags, lo, hi)
+    return topo, len(controllers)
+
+
+def _safe_pci(dev: Device) -> PciAddress | None:
+    try:
+        return pci_address(dev)
+    except AugmentError:
+        return None
+
+
+def check_pci(guest: Guest) -> Iterator[Finding]:
+    if not guest.supports_pci:
+        for dev in guest.dom.devices:
+            if dev.address_type == "pci":
+                yield finding(dev, "no-pci", f"{guest.machine} has no PCI bus",
+                              "remove the PCI address")
+        return
+    devices = [d for d in guest.dom.iterate() if d.address_type == "pci"]
+    for dev in devices:
+        try:
+            pci_address(dev)
+        except AugmentError as err:
+            yield finding(dev, "address-out-of-range", err.message)
+    topo, _ = _explicit_topology(guest)
+    controllers = {c.index for c in guest.dom.controllers if c.type == "pci"}
+    owners: dict[Hashable, str] = {}
+    if guest.board is not None and guest.family is not None:
+        builtin = {(b.slot, b.function): b.type for b in guest.board.pci}
+        for slot, function in guest.family.reserved_functions(guest.board):
+            owner = ("board", slot, function)
+            owners[owner] = builtin.get((slot, function), "board")
+            topo.reserve(PciAddress(0, slot, function), Connect.PCI, owner, explicit=True)
+    pinned = {(p.type, p.index): p for p in (guest.family.pinned if guest.family else ())}
+    for dev in devices:
+        addr = _safe_pci(dev)
+        if addr is None:
+            continue
+        if dev.tag == "controller" and dev.model in ("pci-root", "pcie-root"):
+            continue
+        pin = pinned.get((dev.type or "", dev.index)) if dev.tag == "controller" else None
+        if pin is not None and (pin.models is None or dev.model in pin.models) and (
+                (addr.bus, addr.slot, addr.function) != (0, pin.slot, pin.function)):
+            yield finding(dev, "pinned-address", pin.message,
+                          f"leave the address out and augment will put it at "
+                          f"00:{pin.slot:02x}.{pin.function}")
+            continue
+        if addr.bus not in controllers and addr.bus != 0:
+            yield finding(dev, "missing-controller",
+                          f"{dev.name()}: PCI bus {addr.bus:#04x} has no controller",
+                          "libvirt will add the missing buses; write the controllers to be "
+                          "sure which kind you get", severity="warning")
+        flags = device_flags(dev, guest.pcie_root, guest.virtio_pcie) or Connect.PCI
+        yield from _reserve_one(guest, topo, dev, addr, flags, owners)
+    board = guest.board
+    board_slots = {(0, b.slot) for b in board.pci if b.function == 0} if board else set()
+    yield from _check_multifunction(devices, board_slots)
+
+
+def _reserve_one(guest: Guest, topo: Topology, dev: Device, addr: PciAddress, flags: Connect,
+                 owners: dict[Hashable, str]) -> Iterator[Finding]:
+    bus = topo.buses[addr.bus]
+    if not topo.fits(flags, bus, explicit=True):
+        code = "integrated-device" if flags & Connect.INTEGRATED else "wrong-bus-kind"
+        yield finding(dev, code, f"{dev.name()} at {addr} cannot be plugged into controller "
+                      f"index {bus.index} ({bus.model}): {topo.why_not(flags, bus)}",
+                      "leave the address out and augment will pick a bus that fits")
+        return
+    if addr.slot < bus.min_slot or addr.slot > bus.max_slot:
+        if bus.max_slot == 0:
+            hint = f"a {bus.model} has a single slot, 0"
+        elif addr.slot == 0:
+            hint = f"slot 0 of a {bus.model} is reserved (use 1 to {bus.max_slot:#x})"
+        else:
+            hint = f"use a slot from {bus.min_slot:#x} to {bus.max_slot:#x}"
+        yield finding(dev, "slot-out-of-range", f"{dev.name()}: slot {addr.slot:#x} is not "
+                      f"usable on controller index {bus.index} ({bus.model})", hint)
+        return
+    if not bus.function_free(addr.slot, addr.function):
+        other = next((o for s, f, o in topo.occupants(addr.bus)
+                      if (s, f) == (addr.slot, addr.function)), None)
+        if other in owners:
+            yield finding(dev, "reserved-slot",
+                          f"{dev.name()}: PCI address {addr} is taken by the board's built-in "
+                          f"{owners[other]}",
+                          f"slot {addr.slot:#x} function {addr.function} is {guest.machine}'s "
+                          f"built-in {owners[other]}; leave the address out and augment will "
+                          "place it")
+        else:
+            name = other.name() if isinstance(other, Device) else "another device"
+            line = other.line if isinstance(other, Device) else None
+            yield finding(dev, "pci-conflict",
+                          f"{dev.name()}: Attempted double use of PCI Address {addr} "
+                          f"(also used by {name}{f' on line {line}' if line else ''})",
+                          "give one of them another slot, or leave its address out")
+        return
+    try:
+        topo.reserve(addr, flags, dev, explicit=True)
+    except Conflict as exc:  # pragma: no cover - the checks above cover every reason
+        yield finding(dev, "pci-conflict", str(exc))
+        return
+    if dev.tag in ("controller", "video", "sound"):
+        return  # libvirt itself puts these on the root bus; nothing to warn about
+    if not bus.flags & Connect.HOTPLUG:
+        yield finding(dev, "no-hotplug", f"{dev.name()} sits on controller index {bus.index} "
+                      f"({bus.model}), which does not support hot-plug",
+                      "it cannot be hot-unplugged; put it behind a root port or bridge to "
+                      "allow that", severity="warning")
+    kinds = flags & KINDS
+    if bus.model == "pcie-root" and kinds == Connect.PCI:
+        yield finding(dev, "pci-on-pcie-root", f"{dev.name()} is a conventional PCI device "
+                      "on the PCIe root bus", "libvirt puts such devices behind a "
+                      "pcie-to-pci-bridge", severity="warning")
+    if kinds == Connect.PCIE and bus.flags & KINDS & Connect.PCIE == 0 and (
+            bus.flags & Connect.PCI):
+        yield finding(dev, "pcie-on-pci", f"{dev.name()} is a PCI Express device on a "
+                      f"conventional PCI bus ({bus.model})",
+                      f"it works as {describe(Connect.PCI)} there", severity="warning")
+
+
+def _check_multifunction(devices: list[Device],
+                         board_slots: set[tuple[int, int]]) -> Iterator[Finding]:
+    slots: dict[tuple[int, int], dict[int, Device]] = defaultdict(dict)
+    for dev in devices:
+        addr = _safe_pci(dev)
+        if addr is not None:
+            slots[(addr.bus, addr.slot)][addr.function] = dev
+    for (bus, slot), functions in slots.items():
+        if len(functions) == 1 and 0 in functions:
+            continue
+        head = functions.get(0)
+        if head is None and (bus, slot) in board_slots:
+            continue  # the board's own function 0 (pc 00:01.0, q35 00:1f.0)
+        if head is None:
+            dev = functions[min(functions)]
+            yield finding(dev, "multifunction-no-function0",
+                          f"{dev.name()} uses function {min(functions)} of slot "
+                          f"{bus:02x}:{slot:02x} but nothing is at function 0",
+                          "QEMU refuses to start a guest with a slot without function 0",
+                          severity="warning")
+        elif head.address is not None and head.address.get("multifunction") == "off":
+            yield finding(head, "multifunction-off",
+                          f"{head.name()} has multifunction='off' but slot {bus:02x}:{slot:02x} "
+                          "has other functions in use", "set multifunction='on'",
+                          severity="warning")
+
+
+# -- drives --------------------------------------------------------------------------------
+
+def check_drives(guest: Guest) -> Iterator[Finding]:
+    seen_targets: dict[str, Device] = {}
+    used: dict[tuple[str, int, int, int, int], Device] = {}
+    scsi_models = {c.index: c.model for c in guest.dom.controllers if c.type == "scsi"}
+    for disk in guest.dom.of("disk"):
+        dev_name = disk.target("dev")
+        if dev_name:
+            if dev_name in seen_targets:
+                yield finding(disk, "duplicate-target",
+                              f"target '{dev_name}' duplicated for two disks",
+                              f"the other disk is on line {seen_targets[dev_name].line}")
+            seen_targets.setdefault(dev_name, disk)
+        bus = disk_bus(disk)
+        atype = disk.address_type
+        if bus in DRIVE_LIMITS and atype not in (None, "drive"):
+            yield finding(disk, "address-type", f"Invalid address type '{atype}' for the disk "
+                          f"'{dev_name}' with the bus type '{bus}'",
+                          "a disk on this bus takes <address type='drive'>")
+        if bus == "virtio" and atype not in (None, "pci", "ccw", "virtio-mmio"):
+            yield finding(disk, "address-type", f"virtio disk '{dev_name}' cannot have an "
+                          f"address of type '{atype}'", "give it a PCI address or none")
+    drive_devs = [d for d in guest.dom.of("disk") if d.address_type == "drive"] + [
+        h for h in guest.dom.of("hostdev") if h.type == "scsi" and h.address_type == "drive"]
+    for dev in drive_devs:
+        bus = disk_bus(dev) if dev.tag == "disk" else "scsi"
+        a = dev.address
+        assert a is not None
+        ctrl_i, bus_i, target_i, unit_i = (parse_int(a.get(k), 0) or 0
+                                           for k in ("controller", "bus", "target", "unit"))
+        key = (bus or "?", ctrl_i, bus_i, target_i, unit_i)
+        if key in used:
+            other = used[key]
+            yield finding(dev, "drive-conflict",
+                          f"{dev.name()}: drive address controller={key[1]} bus={key[2]} "
+                          f"target={key[3]} unit={key[4]} is in use by {other.name()}",
+                          "give one of them another unit, or leave its address out")
+        used.setdefault(key, dev)
+        if bus not in DRIVE_LIMITS:
+            continue
+        ctrls, buses, targets, units = DRIVE_LIMITS[bus]
+        if bus == "scsi":
+            model = scsi_models.get(ctrl_i)
+            units = SCSI_UNITS.get(model)
+            if model == "lsilogic" and target_i != 0:
+                yield finding(dev, "drive-out-of-range", "target must be 0 for controller "
+                              "model 'lsilogic'")
+        for name, value, limit in (("controller", ctrl_i, ctrls), ("bus", bus_i, buses),
+                                   ("target", target_i, targets), ("unit", unit_i, units)):
+            if limit is not None and value >= limit:
+                # libvirt defines it; QEMU refuses to start the guest
+                yield finding(dev, "drive-out-of-range",
+                              f"{dev.name()}: {bus} {name} {value} is beyond the controller's "
+                              f"capacity; QEMU will refuse to start the guest",
+                              f"{bus} allows {name} 0 to {limit - 1}", severity="warning")
+
+
+# -- virtio-serial, USB, CCID --------------------------------------------------------------
+
+def check_virtio_serial(guest: Guest) -> Iterator[Finding]:
+    used: dict[tuple[int, int], Device] = {}
+    ports = {c.index: parse_int(c.el.get("ports"), 31) or 31
+             for c in guest.dom.controllers if c.type == "virtio-serial"}
+    for dev in guest.dom.of("channel") + guest.dom.of("console"):
+        a = dev.address
+        if a is None or a.get("type") != "virtio-serial" or not parse_int(a.get("port"), 0):
+            continue
+        key = (parse_int(a.get("controller"), 0) or 0, parse_int(a.get("port"), 0) or 0)
+        if key in used:
+            yield finding(dev, "vserial-conflict", f"{dev.name()}: virtio serial port "
+                          f"{key[1]} on controller {key[0]} is already occupied by "
+                          f"{used[key].name()}", "leave the address out")
+        used.setdefault(key, dev)
+        if key[0] in ports and key[1] >= ports[key[0]]:
+            yield finding(dev, "vserial-out-of-range", f"virtio-serial controller {key[0]} "
+                          f"does not have port {key[1]}", f"ports are 1 to {ports[key[0]] - 1}")
+
+
+def check_usb(guest: Guest) -> Iterator[Finding]:
+    devices = usb_devices(guest)
+    usbs = [c for c in guest.dom.controllers if c.type == "usb"]
+    enabled = {c.index for c in usbs if c.model != "none"}
+    if devices and usbs and not enabled:
+        yield finding(devices[0], "usb-disabled", f"{devices[0].name()}: USB is disabled for "
+                      "this domain (controller model='none')", "remove model='none' or the "
+                      "USB device")
+        return
+    seen: dict[tuple[int, str], Device] = {}
+    for dev in devices:
+        a = dev.address
+        if a is None or a.get("type") != "usb" or not a.get("port"):
+            continue
+        port = a.get("port") or ""
+        bus = parse_int(a.get("bus"), 0) or 0
+        parts = port.split(".")
+        if not all(p.isdigit() for p in parts) or len(parts) > MAX_DEPTH:
+            yield finding(dev, "usb-port-path", f"{dev.name()}: cannot parse USB port "
+                          f"'{port}'", f"a port path has 1 to {MAX_DEPTH} numbers")
+            continue
+        if bus not in enabled and usbs:
+            yield finding(dev, "missing-controller", f"USB bus {bus} requested but no "
+                          "controller with that index is present")
+        if (bus, port) in seen:
+            yield finding(dev, "usb-conflict", f"Duplicate USB address bus {bus} port {port}",
+                          f"also used by {seen[(bus, port)].name()}")
+        seen.setdefault((bus, port), dev)
+
+
+def check_ccid(guest: Guest) -> Iterator[Finding]:
+    seen: dict[tuple[int, int], Device] = {}
+    for card in guest.dom.of("smartcard"):
+        a = card.address
+        if a is None:
+            continue
+        if a.get("type") != "ccid":
+            yield finding(card, "address-type", "smartcard device must use address type ccid")
+            continue
+        key = (parse_int(a.get("controller"), 0) or 0, parse_int(a.get("slot"), 0) or 0)
+        if key in seen:
+            yield finding(card, "ccid-conflict", f"smartcard slot {key[1]} on CCID controller "
+                          f"{key[0]} is used twice")
+        seen.setdefault(key, card)
+
+
+def check_devices(guest: Guest) -> Iterator[Finding]:
+    for iommu in guest.dom.of("iommu"):
+        if iommu.model == "virtio" and iommu.address_type not in (None, "pci"):
+            yield finding(iommu, "address-type", "IOMMU device: 'virtio' needs a PCI address")
+    for dev in guest.dom.devices:
+        if pci_class(dev) is None and dev.address_type == "pci" and dev.tag in (
+                "input", "watchdog", "panic", "tpm", "hub", "redirdev", "smartcard"):
+            yield finding(dev, "address-type", f"{dev.name()} cannot have a PCI address")
+
+
+CHECKS: tuple[Check, ...] = (
+    check_controllers, check_pci, check_drives, check_virtio_serial, check_usb, check_ccid,
+    check_devices,
+)
+
+
+def run_checks(guest: Guest) -> list[Finding]:
+    """Every finding of every rule, sorted by line."""
+    out = [f for check in CHECKS for f in check(guest)]
+    return sorted(out, key=lambda f: (f.line or 0, f.severity != "error", f.code))
