@@ -14,6 +14,7 @@ device list), so the SVG has one ``<g class="node">`` titled ``dev<N>`` per devi
 from __future__ import annotations
 
 import html
+import itertools
 import os
 import shutil
 import subprocess
@@ -38,6 +39,7 @@ LINK_STYLE = {
 ADDRESS_EDGE = 'color="#9a9a9a", style=dotted, arrowhead=none'
 FORMATS = {".svg": "svg", ".png": "png"}
 TEXT_SUFFIXES = (".dot", ".gv")
+FREE_PER_COLUMN = 8  # free slots of one bus are drawn as a grid, this many high
 
 
 class GraphError(Exception):
@@ -180,10 +182,16 @@ def topology_dot(result: Result) -> str:
                 links += [(slot, function, f"board_0_{slot}_{function}", style,
                            f"{slot:02x}.{function}")
                           for (slot, function) in board if slot < bus.min_slot]
+            free = free_hotplug_slots(bus)
+            cols = [free[i:i + FREE_PER_COLUMN] for i in range(0, len(free), FREE_PER_COLUMN)]
             links += [(slot, 0, f"free_{bus.index}_{slot}", free_style, None)
-                      for slot in free_hotplug_slots(bus)]
+                      for slot in cols[0]] if cols else []
             for _slot, _function, target, how, text in sorted(links):
                 dot.edge(head[bus.index], target, how, label=text)
+            for left, right in itertools.pairwise(cols):  # a grid, not a long column
+                for a, b in zip(left, right, strict=False):
+                    dot.edge(f"free_{bus.index}_{a}", f"free_{bus.index}_{b}", "style=invis",
+                             minlen="1")
 
     # drive, virtio-serial, USB and ccid addresses, under their controllers
     for kind, groups in data["addresses"].items():

@@ -229,6 +229,25 @@ def test_usb_ports_nest_under_hubs_and_ccid_has_its_slot() -> None:
     assert [e["address"] for e in ccid["entries"]] == ["slot 0"]
 
 
+def test_other_address_kinds_are_listed() -> None:
+    result = run(PC_MIXED)
+    data = explain_data(result)
+    (dimm,) = data["other_addresses"]["dimm"]
+    assert dimm["name"] == "memory dimm" and dimm["address"] == "dimm slot=0"
+    assert "dimm addresses" in tree_text(result)
+
+
+def test_a_guest_without_pci_topology_still_lists_every_device() -> None:
+    """Machines without PCI have no topology; PCI-looking addresses then fall under "other"."""
+    result = run(Q35_MIXED)
+    result.guest.topology = None
+    data = explain_data(result)
+    assert data["pci"] is None and data["hotplug"] == {"free": 0, "slots": []}
+    assert sorted(placed_ids(data)) == list(range(len(result.guest.dom.devices)))
+    text = tree_text(result)
+    assert all(rec["name"] in text for rec in data["devices"])
+
+
 def test_explain_accepts_already_augmented_input() -> None:
     again = run(run(Q35_MIXED).to_bytes())
     data = explain_data(again)

@@ -72,6 +72,15 @@ def test_free_hotplug_slots_are_small_empty_nodes() -> None:
     assert len(re.findall(r"^\s*free_0_\d+ \[", pc, flags=re.M)) == 26
 
 
+def test_dot_without_pci_topology() -> None:
+    result = run(Q35_MIXED)
+    result.guest.topology = None
+    text = topology_dot(result)
+    assert "cluster_bus" not in text
+    declared = set(re.findall(r"^\s*(dev\d+) \[", text, flags=re.M))
+    assert declared == {f"dev{i}" for i in range(len(result.guest.dom.devices))}
+
+
 def test_labels_are_quoted() -> None:
     assert graph.quote('a "b" \\ c\nd') == '"a \\"b\\" \\\\ c\\nd"'
 

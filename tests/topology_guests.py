@@ -2,8 +2,8 @@
 
 The two inline guests cover every kind of place a device can have: PCI functions on the root bus,
 root ports and a pcie-to-pci-bridge (q35), the board's own functions, drive units (SATA, SCSI with
-a user-written unit, IDE), virtio-serial ports, USB ports behind a hub, a ccid slot, and devices
-with no address (PS/2 inputs, a serial port, consoles).
+a user-written unit, IDE), virtio-serial ports, USB ports behind a hub, a ccid slot, a DIMM slot
+(an "other" address), and devices with no address (PS/2 inputs, a serial port, consoles).
 """
 
 from __future__ import annotations
@@ -71,10 +71,17 @@ Q35_MIXED = """\
 PC_MIXED = """\
 <domain type='kvm'>
   <name>pc-mixed</name>
+  <maxMemory slots='4' unit='GiB'>8</maxMemory>
   <memory unit='GiB'>1</memory>
+  <vcpu>2</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
   </os>
+  <cpu>
+    <numa>
+      <cell id='0' cpus='0-1' memory='1' unit='GiB'/>
+    </numa>
+  </cpu>
   <devices>
     <disk type='file' device='disk'>
       <source file='/var/lib/libvirt/images/a.img'/>
@@ -99,6 +106,12 @@ PC_MIXED = """\
       <model type='cirrus'/>
     </video>
     <memballoon model='virtio'/>
+    <memory model='dimm'>
+      <target>
+        <size unit='GiB'>1</size>
+        <node>0</node>
+      </target>
+    </memory>
   </devices>
 </domain>
 """
