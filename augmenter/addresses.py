@@ -62,6 +62,14 @@ def write_pci(dev: Device, addr: PciAddress, multi: str | None = None) -> None:
     keep = multi if multi is not None else multifunction(dev)
     if keep is not None:
         attrib["multifunction"] = keep
+    old = dev.address
+    if old is not None and len(old):
+        # keep children such as <zpci>: rewrite the attributes in place
+        for key in list(old.attrib):
+            del old.attrib[key]
+        for key, value in attrib.items():
+            old.set(key, value)
+        return
     set_child(dev.el, "address", attrib)
 
 

@@ -83,7 +83,7 @@ def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
     family = guest.family
     model = ctrl.model
     if model in ("pci-root", "pcie-root"):
-        if ctrl.index != 0:
+        if ctrl.index != 0 and not (family is not None and family.phb and model == "pci-root"):
             yield finding(ctrl, "root-index", "pci-root and pcie-root controllers should "
                           "have index 0")
         if ctrl.address is not None:
@@ -411,6 +411,22 @@ def check_ccid(guest: Guest) -> Iterator[Finding]:
 
 
 def check_devices(guest: Guest) -> Iterator[Finding]:
+    for panic in guest.dom.of("panic"):
+        if panic.model in ("pseries", "s390", "hyperv") and panic.address is not None:
+            yield finding(panic, "address-type", "setting the panic device address is not "
+                          f"supported for model '{panic.model}'", "remove the <address>")
+    for host in guest.dom.of("hostdev"):
+        if host.type == "mdev" and host.el.get("model") == "vfio-ccw" and (
+                host.address_type not in (None, "ccw")):
+            yield finding(host, "address-type", f"Unsupported address type "
+                          f"'{host.address_type}' with mediated device model 'vfio-ccw'")
+    if guest.family is not None and guest.family.phb:
+        for ctrl in guest.dom.controllers:
+            target = ctrl.el.find("target")
+            index = parse_int(target.get("index")) if target is not None else None
+            if ctrl.type == "pci" and index is not None and (index == 0) != (ctrl.index == 0):
+                yield finding(ctrl, "phb-target-index", "Only the PCI controller with index 0 "
+                              "can have target index 0, and vice versa")
     for iommu in guest.dom.of("iommu"):
         if iommu.model == "virtio" and iommu.address_type not in (None, "pci"):
             yield finding(iommu, "address-type", "IOMMU device: 'virtio' needs a PCI address")

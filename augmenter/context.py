@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from .boards import Board, Emulator
 from .domain import Device, Domain
 from .errors import AugmentError
-from .machines import Family
+from .machines import Family, root_model
 from .topology import Topology
 
 
@@ -21,8 +21,13 @@ class Guest:
     topology: Topology | None = None  # the final PCI topology, once placed
 
     @property
+    def root_model(self) -> str | None:
+        """Model of PCI bus 0 on this machine and QEMU, or None without PCI."""
+        return root_model(self.family, self.emulator)
+
+    @property
     def pcie_root(self) -> bool:
-        return self.family is not None and self.family.root_model == "pcie-root"
+        return self.root_model == "pcie-root"
 
     @property
     def virtio_pcie(self) -> bool:
@@ -31,7 +36,7 @@ class Guest:
 
     @property
     def supports_pci(self) -> bool:
-        return self.family is not None and self.family.root_model is not None
+        return self.root_model is not None
 
     def has(self, qemu_type: str) -> bool:
         return self.emulator.has_device(qemu_type)

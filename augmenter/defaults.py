@@ -11,11 +11,13 @@ from .addresses import write_address
 from .context import Guest
 from .domain import Device, disk_bus, disk_index, parse_int
 from .machines import default_usb_model
-from .xmldoc import insert_before, new_element, sub_element
+from .xmldoc import insert_before, new_element, set_child, sub_element
 
 DRIVE_BUSES = ("scsi", "fdc", "ide", "sata")  # libvirt adds implicit controllers in this order
 # units per bus and buses per controller, for the target-name-derived drive address
 DRIVE_GEOMETRY = {"ide": (2, 2), "sata": (6, 1), "scsi": (7, 1), "fdc": (2, 1)}
+# serial target types that get a matching console 0 (not pci-serial or usb-serial)
+CONSOLE_SERIALS = (None, "isa-serial", "spapr-vio-serial", "system-serial", "sclp-serial")
 ICH9_USB2 = {"ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3"}
 ICH9_COMPANIONS = (("ich9-uhci1", 0), ("ich9-uhci2", 2), ("ich9-uhci3", 4))
 
@@ -57,25 +59,62 @@ def add_machine_defaults(guest: Guest) -> None:
     if family.implicit_sata and dom.controller("sata", 0) is None:
         dom.add("controller", {"type": "sata", "index": "0"},
                 why=f"{family.name} always has its built-in SATA controller")
-    if family.root_model and dom.controller("pci", 0) is None:
-        dom.add("controller", {"type": "pci", "index": "0", "model": family.root_model},
+    root = guest.root_model
+    if root and dom.controller("pci", 0) is None:
+        dom.add("controller", {"type": "pci", "index": "0", "model": root},
                 why="the root PCI bus of the machine")
-    if not dom.of("memballoon"):
+    if family.balloon and not dom.of("memballoon"):
         dom.add("memballoon", {"model": "virtio"}, why="libvirt adds a balloon unless told none")
     if family.ps2_inputs:
         for kind in ("mouse", "keyboard"):
             if not any(i.type == kind and i.el.get("bus") == "ps2" for i in dom.of("input")):
                 dom.add("input", {"type": kind, "bus": "ps2"}, why="the board's i8042 PS/2 port")
+    if family.usb_inputs_with_graphics and dom.root.find("devices/graphics") is not None:
+        usb_inputs = {i.type for i in dom.of("input") if i.el.get("bus") == "usb"}
+        if "keyboard" not in usb_inputs:
+            dom.add("input", {"type": "keyboard", "bus": "usb"},
+                    why="graphics on this machine get a USB keyboard")
+        if not usb_inputs & {"mouse", "tablet"}:
+            dom.add("input", {"type": "mouse", "bus": "usb"},
+                    why="graphics on this machine get a USB mouse")
+    if family.panic and not any(p.model in (None, family.panic) for p in dom.of("panic")):
+        dom.add("panic", {"model": family.panic}, why=f"{family.name} always has this panic device")
 
 
 def _default_model(guest: Guest, ctrl: Device) -> str | None:
+    family = guest.family
     if ctrl.type == "usb":
-        return "piix3-uhci" if guest.has("piix3-usb-uhci") else None
+        return default_usb_model(family, guest.emulator, written=True) if family else None
     if ctrl.type == "scsi":
+        if family is not None and family.scsi_model:
+            return family.scsi_model
         if guest.has("lsi53c895a"):
             return "lsilogic"
         return "virtio-scsi" if guest.has("virtio-scsi-pci") else None
     return None
+
+
+def fill_device_models(guest: Guest) -> None:
+    """Interfaces and videos without a model get the machine's default, as libvirt writes."""
+    family = guest.family
+    if family is None:
+        return
+    if family.net_model:
+        for net in guest.dom.of("interface"):
+            if net.el.find("model") is None and net.type not in ("hostdev", "vdpa"):
+                sub_element(net.el, "model", {"type": family.net_model})
+    for video in guest.dom.of("video"):
+        model = video.el.find("model")
+        if model is None:
+            sub_element(video.el, "model", {"type": default_video(guest)})
+        elif model.get("type") is None:
+            model.set("type", default_video(guest))
+
+
+def default_video(guest: Guest) -> str:
+    if guest.family is not None and guest.family.video_model:
+        return guest.family.video_model
+    return "cirrus" if guest.has("cirrus-vga") else "vga"
 
 
 def fill_controller_models(guest: Guest) -> None:
@@ -162,12 +201,10 @@ def add_console_compat(guest: Guest) -> None:
     dom = guest.dom
     serials, consoles = dom.of("serial"), dom.of("console")
     serial_console = bool(consoles) and consoles[0].target("type") in (None, "serial")
-    if serials and not serial_console:
-        first = serials[0]
-        if first.target("type") in (None, "isa-serial", "isa", "serial"):
-            dom.add("console", {"type": first.type or "pty"},
-                    [new_element("target", {"type": "serial", "port": "0"})], first=True,
-                    why="console 0 mirrors the first serial port")
+    if serials and not serial_console and serials[0].target("type") in CONSOLE_SERIALS:
+        dom.add("console", {"type": serials[0].type or "pty"},
+                [new_element("target", {"type": "serial", "port": "0"})], first=True,
+                why="console 0 mirrors the first serial port")
     elif serial_console and not serials:
         con = consoles[0]
         dom.add("serial", {"type": con.type or "pty"}, [new_element("target", {"port": "0"})],
@@ -214,7 +251,7 @@ def assign_dimm_slots(guest: Guest) -> None:
 def add_implicit_video(guest: Guest) -> None:
     dom = guest.dom
     if dom.root.find("devices/graphics") is not None and not dom.of("video"):
-        model = "cirrus" if guest.has("cirrus-vga") else "vga"
+        model = default_video(guest)
         dom.add("video", {}, [new_element("model", {"type": model, "vram": "16384",
                                                     "heads": "1", "primary": "yes"})],
                 why="graphics need a video device")
@@ -232,3 +269,14 @@ def validate_drive_buses(guest: Guest) -> None:
         if ctrl.type == "ide":
             raise guest.fail(ctrl, "IDE controllers are unsupported for this QEMU binary or "
                                    "machine type")
+
+
+def mirror_console_address(guest: Guest) -> None:
+    """Console 0 of a serial port is the same device in libvirt: it shows the port's address."""
+    serials, consoles = guest.dom.of("serial"), guest.dom.of("console")
+    if not serials or not consoles or consoles[0].target("type") not in (None, "serial"):
+        return
+    source = serials[0].address
+    if source is None:
+        return
+    set_child(consoles[0].el, "address", dict(source.attrib))

@@ -18,7 +18,7 @@ DEVICE_ORDER = (
     "emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
     "serial", "parallel", "console", "channel", "input", "tpm", "graphics", "sound", "audio",
     "video", "hostdev", "redirdev", "redirfilter", "hub", "watchdog", "memballoon", "rng",
-    "panic", "shmem", "memory", "iommu", "vsock", "crypto",
+    "nvram", "panic", "shmem", "memory", "iommu", "vsock", "crypto",
 )
 RANK = {tag: i for i, tag in enumerate(DEVICE_ORDER)}
 

@@ -47,9 +47,22 @@ class Family:
     pinned: tuple[PinnedController, ...] = ()
     preferred: tuple[PreferredSlot, ...] = ()
     usb_defaults: tuple[str, ...] = ()  # first model QEMU has wins; () = no default USB
+    usb_model: tuple[str, ...] = ("piix3-uhci",)  # for a USB controller written without model
     implicit_sata: bool = False
     ide_allowed: bool = False
     ps2_inputs: bool = False
+    balloon: bool = True  # libvirt adds a virtio memballoon when none is written
+    usb_inputs_with_graphics: bool = False  # pSeries: USB keyboard and mouse with graphics
+    panic: str | None = None  # panic model libvirt adds (pseries, s390)
+    root_needs: str | None = None  # QEMU type the PCI root depends on (gpex-pcihost, zpci)
+    net_model: str | None = None  # None: rtl8139 > e1000 > virtio, by QEMU's types
+    video_model: str | None = None  # None: cirrus > vga, by QEMU's types
+    scsi_model: str | None = None  # None: lsilogic > virtio-scsi, by QEMU's types
+    serial_target: str = "isa-serial"
+    virtio_transport: str = "pci"  # "pci", "ccw" (s390) or "mmio-or-pci" (ARM/RISC-V virt)
+    phb: bool = False  # pSeries: new buses are PHBs (pci-root with a target index)
+    spapr_vio: bool = False
+    zpci: bool = False
 
     def matches(self, arch: str, machine: str) -> bool:
         return arch in self.arches and any(fnmatch.fnmatchcase(machine, p) for p in self.patterns)
@@ -120,9 +133,85 @@ Q35 = Family(
     ps2_inputs=True,
 )
 
-FAMILIES: tuple[Family, ...] = (I440FX, Q35)
+ARM_VIRT = Family(
+    name="arm-virt",
+    arches=frozenset({"armv6l", "armv7l", "aarch64"}),
+    patterns=("virt", "virt-*"),
+    root_model="pcie-root",
+    root_needs="gpex-pcihost",
+    balloon=False,
+    usb_model=("qemu-xhci", "nec-xhci"),
+    net_model="virtio",
+    video_model="virtio",
+    serial_target="system-serial",
+    virtio_transport="mmio-or-pci",
+)
+
+RISCV_VIRT = Family(
+    name="riscv-virt",
+    arches=frozenset({"riscv32", "riscv64"}),
+    patterns=("virt", "virt-*"),
+    root_model="pcie-root",
+    root_needs="gpex-pcihost",
+    net_model="virtio",
+    video_model="virtio",
+    serial_target="system-serial",
+    virtio_transport="mmio-or-pci",
+)
+
+PSERIES = Family(
+    name="pseries",
+    arches=frozenset({"ppc64", "ppc64le"}),
+    patterns=("pseries", "pseries-*"),
+    root_model="pci-root",
+    usb_defaults=("qemu-xhci", "nec-xhci", "pci-ohci"),
+    usb_model=("qemu-xhci", "nec-xhci", "pci-ohci"),
+    usb_inputs_with_graphics=True,
+    panic="pseries",
+    video_model="vga",
+    scsi_model="ibmvscsi",
+    serial_target="spapr-vio-serial",
+    phb=True,
+    spapr_vio=True,
+)
+
+S390_CCW = Family(
+    name="s390-ccw",
+    arches=frozenset({"s390", "s390x"}),
+    patterns=("s390-ccw*",),
+    root_model="pci-root",
+    root_needs="zpci",
+    panic="s390",
+    net_model="virtio",
+    video_model="virtio",
+    scsi_model="virtio-scsi",
+    serial_target="sclp-serial",
+    virtio_transport="ccw",
+    zpci=True,
+)
+
+ISAPC = Family(
+    name="isapc",
+    arches=X86,
+    patterns=("isapc",),
+    root_model=None,
+    ps2_inputs=True,
+)
+
+OTHER_X86 = Family(
+    name="x86",
+    arches=X86,
+    patterns=("*",),
+    root_model=None,
+    usb_defaults=("piix3-uhci",),
+    ps2_inputs=True,
+)
+
+FAMILIES: tuple[Family, ...] = (I440FX, Q35, ARM_VIRT, RISCV_VIRT, PSERIES, S390_CCW, ISAPC,
+                                OTHER_X86)
 
 USB_QEMU_TYPES = {
+    "pci-ohci": "pci-ohci",
     "piix3-uhci": "piix3-usb-uhci",
     "qemu-xhci": "qemu-xhci",
     "nec-xhci": "nec-usb-xhci",
@@ -135,9 +224,19 @@ def family_of(arch: str, machine: str) -> Family | None:
     return next((f for f in FAMILIES if f.matches(arch, machine)), None)
 
 
-def default_usb_model(family: Family, emulator: Emulator) -> str | None:
-    """libvirt's model for the USB controller it adds: the first one QEMU offers."""
-    for model in family.usb_defaults:
+def root_model(family: Family | None, emulator: Emulator) -> str | None:
+    """The model of PCI bus 0, or None when the machine has no PCI (or QEMU lacks it)."""
+    if family is None or family.root_model is None:
+        return None
+    if family.root_needs and not emulator.has_device(family.root_needs):
+        return None
+    return family.root_model
+
+
+def default_usb_model(family: Family, emulator: Emulator, written: bool = False) -> str | None:
+    """libvirt's model for the USB controller it adds (or, ``written``, for one the user wrote
+    without a model): the first one QEMU offers."""
+    for model in family.usb_model if written else family.usb_defaults:
         if emulator.has_device(USB_QEMU_TYPES.get(model, model)):
             return model
     return None

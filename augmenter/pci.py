@@ -17,7 +17,7 @@ from .domain import Device, parse_int
 from .errors import PlacementError
 from .rules import BUS_ACCEPTS, MODEL_NAMES, device_flags, pci_class
 from .topology import Conflict, PciAddress, Topology
-from .xmldoc import Element, insert_before, new_element, set_child
+from .xmldoc import Element, insert_before, new_element, set_child, sub_element
 
 ICH9_USB2_FUNCTION = {"ich9-uhci1": 0, "ich9-uhci2": 1, "ich9-uhci3": 2, "ich9-ehci1": 7}
 RESTRICTED_ROOT_PORT = Connect.P2P | Connect.AUTO | Connect.HOTPLUG
@@ -37,8 +37,8 @@ def _bus_flags(model: str, controller: Device | None) -> tuple[Connect, int, int
 
 
 def _default_bus_model(guest: Guest, index: int) -> str:
-    if index == 0:
-        return guest.family.root_model or "pci-root" if guest.family else "pci-root"
+    if index == 0 or (guest.family is not None and guest.family.phb):
+        return guest.root_model or "pci-root"
     return "pcie-root-port" if guest.pcie_root else "pci-bridge"
 
 
@@ -78,7 +78,9 @@ class Pass:
     def grow(self, dev: Connect, who: Device | None) -> None:
         """Add the bus(es) libvirt adds when nothing fits ``dev`` (design 5.5)."""
         if dev & Connect.PCI:
-            if not any(b.flags & Connect.BR for b in self.topo.buses):
+            if self.guest.family is not None and self.guest.family.phb:
+                self._add("pci-root")
+            elif not any(b.flags & Connect.BR for b in self.topo.buses):
                 if self.guest.has("pcie-pci-bridge"):
                     self._add("pcie-root-port", RESTRICTED_ROOT_PORT)
                     self._add("pcie-to-pci-bridge")
@@ -321,7 +323,8 @@ def assign(guest: Guest) -> None:
                 ctrl.why_added = "added to make room: no free slot fitted a device"
                 existing.add(i)
                 dry.flags[ctrl] = device_flags(ctrl, guest.pcie_root, guest.virtio_pcie)
-                dry.place(ctrl)
+                if ctrl.model not in ("pci-root", "pcie-root"):
+                    dry.place(ctrl)
             i += 1
         nbuses = len(dry.topo.buses)
     if not guest.supports_pci:
@@ -363,10 +366,15 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
         for c in _pci_controllers(guest)
         if c.el.find("target") is not None and c.el.find("target").get("busNr")
     ]
+    phb = guest.family is not None and guest.family.phb
+    targets = {parse_int(t.get("index")) for c in _pci_controllers(guest)
+               if (t := c.el.find("target")) is not None and t.get("index") is not None}
     for ctrl in _pci_controllers(guest):
         model = ctrl.model or ""
         addr = pci_address(ctrl)
         name = MODEL_NAMES.get(model)
+        if phb and model == "pci-root":
+            name = "spapr-pci-host-bridge"
         if model == "pcie-root-port" and not guest.has("pcie-root-port"):
             name = "ioh3420"
         if name and ctrl.el.find("model") is None:
@@ -384,6 +392,11 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
         elif model == "pcie-switch-downstream-port" and addr is not None:
             new.setdefault("chassis", str(ctrl.index))
             new.setdefault("port", f"0x{addr.slot:x}")
+        elif phb and model == "pci-root" and "index" not in new:
+            index = 0 if ctrl.index == 0 else next(
+                i for i in range(1, 32) if i not in targets)
+            targets.add(index)
+            new["index"] = str(index)
         elif model in ("pci-expander-bus", "pcie-expander-bus") and "busNr" not in new:
             lowest = min(pxb_bus_nrs, default=256)
             new["busNr"] = str(lowest - 2)
@@ -407,3 +420,42 @@ def _insert_option(ctrl: Device, el: Element) -> None:
         insert_before(ctrl.el, addr, el)
     else:
         set_child(ctrl.el, el.tag, dict(el.attrib))
+
+
+def assign_zpci(guest: Guest) -> None:
+    """s390 zPCI ids for every device with a PCI address (design notes 5.11)."""
+    if guest.family is None or not guest.family.zpci or not guest.has("zpci"):
+        return
+    devices = [d for d in guest.dom.iterate()
+               if d.tag not in ("serial", "parallel", "channel", "console")
+               and not (d.tag == "controller" and d.type == "pci")
+               and d.address is not None and pci_address(d) is not None]
+    uids: set[int] = set()
+    fids: set[int] = set()
+    for dev in devices:
+        z = dev.address.find("zpci") if dev.address is not None else None
+        if z is None:
+            continue
+        for attr, seen, what in (("uid", uids, "uid"), ("fid", fids, "fid")):
+            value = parse_int(z.get(attr))
+            if value is None:
+                continue
+            if attr == "uid" and not 0 < value <= 0xFFFF:
+                raise guest.fail(dev, f"Invalid PCI address uid='{z.get(attr)}', must be > "
+                                      "0x0000 and <= 0xffff")
+            if value in seen:
+                raise guest.fail(dev, f"zPCI {what} {value} is already reserved")
+            seen.add(value)
+    for dev in devices:
+        assert dev.address is not None
+        z = dev.address.find("zpci")
+        if z is None:
+            z = sub_element(dev.address, "zpci")
+        if z.get("uid") is None:
+            uid = next(u for u in range(1, 0x10000) if u not in uids)
+            uids.add(uid)
+            z.set("uid", f"0x{uid:04x}")
+        if z.get("fid") is None:
+            fid = next(f for f in range(0, 1 << 32) if f not in fids)
+            fids.add(fid)
+            z.set("fid", f"0x{fid:08x}")

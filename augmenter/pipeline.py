@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from . import defaults, pci, usb, vserial
+from . import ccw, defaults, pci, spapr, transports, usb, vserial
 from .addresses import complete
 from .boards import Emulator, embedded
 from .checks import run_checks
@@ -72,6 +72,7 @@ def prepare(guest: Guest) -> None:
     defaults.fill_controller_indexes(guest)
     defaults.add_machine_defaults(guest)
     defaults.fill_controller_models(guest)
+    defaults.fill_device_models(guest)
 
 
 def place(guest: Guest) -> None:
@@ -84,10 +85,15 @@ def place(guest: Guest) -> None:
     defaults.fill_controller_models(guest)
     defaults.add_ich9_masters(guest)
     vserial.assign(guest)
+    spapr.assign(guest)
+    transports.prime(guest)
+    ccw.assign(guest)
     pci.assign(guest)
+    pci.assign_zpci(guest)
     usb.assign(guest)
     usb.assign_ccid(guest)
     defaults.assign_dimm_slots(guest)
+    defaults.mirror_console_address(guest)
     if guest.dom.os_type is not None:
         guest.dom.os_type.set("machine", guest.machine)
 
