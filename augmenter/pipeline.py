@@ -24,14 +24,14 @@ class Result:
 
     tree: etree._ElementTree
     guest: Guest
-    had_declaration: bool
+    original: bytes
     findings: list[Finding] = field(default_factory=list)  # warnings only: errors raise
 
     def to_bytes(self) -> bytes:
-        return serialize(self.tree, self.had_declaration)
+        return serialize(self.tree, self.original)
 
     def to_string(self) -> str:
-        return self.to_bytes().decode("utf-8")
+        return self.to_bytes().decode(self.tree.docinfo.encoding or "utf-8")
 
 
 def _emulator_for(arch: str, line: int | None) -> Emulator:
@@ -126,10 +126,11 @@ def check(data: bytes | str) -> list[Finding]:
 def run(data: bytes | str) -> Result:
     """Augment a document given as bytes or text."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    parse_from = raw
     if isinstance(data, str) and raw.lstrip().startswith(b"<?xml"):
-        # a text string carries no encoding of its own: drop any declared one
-        raw = raw.replace(raw[: raw.index(b"?>") + 2], b'<?xml version="1.0"?>', 1)
-    tree = parse_document(raw)
-    had_decl = raw.lstrip().startswith(b"<?xml")
+        # text carries no encoding of its own: parse it as the UTF-8 it now is
+        decl_end = raw.index(b"?>") + 2
+        parse_from = b'<?xml version="1.0" encoding="UTF-8"?>' + raw[decl_end:]
+    tree = parse_document(parse_from)
     guest, findings = augment_tree(tree)
-    return Result(tree, guest, had_decl, findings)
+    return Result(tree, guest, raw, findings)

@@ -7,6 +7,7 @@ namespaces, processing instructions, unknown elements and attribute order are le
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeAlias
 
 from lxml import etree
@@ -58,10 +59,20 @@ def parse_document(data: bytes) -> etree._ElementTree:
     return tree
 
 
-def serialize(tree: etree._ElementTree, had_declaration: bool) -> bytes:
-    """The document as bytes, with an XML declaration only when the input had one."""
-    body: bytes = etree.tostring(tree, encoding="utf-8", xml_declaration=had_declaration)
-    return body if body.endswith(b"\n") else body + b"\n"
+_ROOT_START = re.compile(rb"<(?![?!])")
+
+
+def serialize(tree: etree._ElementTree, original: bytes) -> bytes:
+    """The document as bytes: the original prolog and epilogue (declaration, comments and
+    processing instructions outside ``<domain>``, final newline) byte for byte, and the root
+    element serialized in the document's own encoding."""
+    encoding = tree.docinfo.encoding or "UTF-8"
+    body: bytes = etree.tostring(tree.getroot(), encoding=encoding, xml_declaration=False)
+    start = _ROOT_START.search(original)
+    prolog = original[: start.start()] if start else b""
+    close = original.rfind(b"</domain>")
+    end = close + len(b"</domain>") if close >= 0 else original.rfind(b">") + 1
+    return prolog + body + original[end:]
 
 
 def _leading_ws(el: Element) -> str:
