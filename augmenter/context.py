@@ -19,6 +19,7 @@ class Guest:
     family: Family | None
     board: Board | None
     topology: Topology | None = None  # the final PCI topology, once placed
+    reserve_hotplug: int = 0  # empty hot-pluggable slots to keep beyond libvirt's own
 
     @property
     def root_model(self) -> str | None:

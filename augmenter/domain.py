@@ -157,14 +157,19 @@ class Domain:
             append_child(el, child)
         rank = RANK.get(tag, len(RANK))
         elements = [c for c in self.devices_el if isinstance(c.tag, str)]
-        if first:
-            after = [c for c in elements if RANK.get(c.tag, 99) >= rank]
+        same = [c for c in elements if c.tag == tag]
+        if first and same:
+            insert_before(self.devices_el, same[0], el)
         else:
-            after = [c for c in elements if RANK.get(c.tag, 99) > rank]
-        if after:
-            insert_before(self.devices_el, after[0], el)
-        else:
-            append_child(self.devices_el, el)
+            # after the last device of the same or an earlier kind: libvirt appends
+            before = [c for c in elements if RANK.get(c.tag, 99) <= rank]
+            later = [c for c in elements if RANK.get(c.tag, 99) > rank]
+            if before and before[-1] is not elements[-1]:
+                insert_before(self.devices_el, elements[elements.index(before[-1]) + 1], el)
+            elif later and not before:
+                insert_before(self.devices_el, later[0], el)
+            else:
+                append_child(self.devices_el, el)
         dev = Device(el, tag, 0, implicit=True, why_added=why)
         same = [i for i, d in enumerate(self.devices) if d.tag == tag]
         self.devices.insert(same[0] if first and same else len(self.devices), dev)
@@ -261,22 +266,26 @@ def _controller_sort(controllers: list[Device]) -> list[Device]:
 
 def _disk_sort(disks: list[Device]) -> list[Device]:
     """libvirt's insertion order for disks (virDomainDiskInsert), one at a time."""
+    keys = {id(d): (d.target("bus"), _index_or(d)) for d in disks}
     out: list[Device] = []
     for d in disks:
-        bus = d.target("bus")
-        idx = disk_index(d.target("dev") or "")
+        bus, idx = keys[id(d)]
         at = -1
         for i in range(len(out) - 1, -1, -1):
-            o = out[i]
-            if o.target("bus") != bus:
+            obus, oidx = keys[id(out[i])]
+            if obus != bus:
                 continue
-            oidx = disk_index(o.target("dev") or "")
-            if (oidx if oidx is not None else -1) > (idx if idx is not None else -1):
+            if oidx > idx:
                 at = i
             elif at == -1:
                 at = i + 1
         out.insert(len(out) if at == -1 else at, d)
     return out
+
+
+def _index_or(disk: Device) -> int:
+    idx = disk_index(disk.target("dev") or "")
+    return -1 if idx is None else idx
 
 
 def load(root: Element) -> Domain:

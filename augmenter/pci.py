@@ -203,13 +203,10 @@ class Pass:
                 if slot is not None:
                     self.pin(video, PciAddress(0, slot, 0))
                 else:
-                    addr = self.topo.find(self.flags[video])
-                    if addr is None and self.dry:
-                        self.grow(self.flags[video], video)
-                        addr = self.topo.find(self.flags[video])
-                    if addr is None:
-                        raise guest.fail(video, "No more available PCI slots")
-                    self.pin(video, addr)
+                    # libvirt's next-free search here writes the address only in the real
+                    # pass: the dry run reserves a slot now and the video takes another in
+                    # the device loop, as libvirt's does.
+                    self.place(video)
         if "ich9-sound" in kinds:
             slot = self._empty_root_slot(kinds["ich9-sound"])
             sound = next((s for s in dom.of("sound")
@@ -315,6 +312,9 @@ def assign(guest: Guest) -> None:
         grew = len(dry.topo.buses) > nbuses
         if max_idx <= 0 and grew and root.model == "pcie-root":
             dry.phantom(Connect.PCIE | Connect.AUTO)
+        hotplug = Connect.PCIE if root.model == "pcie-root" else Connect.PCI
+        for _ in range(guest.reserve_hotplug):
+            dry.phantom(hotplug | Connect.AUTO | Connect.HOTPLUG)
         i = 1
         existing = {c.index for c in _pci_controllers(guest)}
         while i < len(dry.topo.buses):

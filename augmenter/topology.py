@@ -37,6 +37,10 @@ class Bus:
     max_slot: int
     used: dict[int, int] = field(default_factory=dict)  # slot -> function bit mask
     aggregate: set[int] = field(default_factory=set)
+    free: int = -1  # empty slots left in range; kept by Topology.reserve
+
+    def __post_init__(self) -> None:
+        self.free = max(self.max_slot - self.min_slot + 1, 0)
 
     def empty(self) -> bool:
         return not any(self.used.values())
@@ -47,41 +51,61 @@ class Bus:
     def function_free(self, slot: int, function: int) -> bool:
         return not self.used.get(slot, 0) & (1 << function)
 
+    def has_room(self) -> bool:
+        """An empty slot, or a shared (aggregate) slot with a free function."""
+        return self.free > 0 or any(self.used.get(s, 0) != 0xFF for s in self.aggregate)
+
 
 class Conflict(Exception):
     """An address that cannot be taken; the message says why in plain words."""
 
 
+# Plain integers for the hot path: IntFlag arithmetic costs a microsecond per operation.
+_PCI, _PCIE, _BR = int(Connect.PCI), int(Connect.PCIE), int(Connect.BR)
+_AUTO, _HOTPLUG = int(Connect.AUTO), int(Connect.HOTPLUG)
+_INTEGRATED, _AGGREGATE, _KINDS = int(Connect.INTEGRATED), int(Connect.AGGREGATE), int(KINDS)
+
+
+def _fits(dev: int, bus_flags: int, bus_index: int, explicit: bool) -> bool:
+    if dev & _INTEGRATED:
+        if bus_index != 0:
+            return False
+        bus_flags |= _AUTO
+    if explicit:
+        if bus_flags & (_PCI | _PCIE):
+            bus_flags |= _PCI | _PCIE
+        if dev & _BR:
+            dev |= _PCI
+    elif dev & _AUTO and not bus_flags & _AUTO:
+        return False
+    if dev & _HOTPLUG and not bus_flags & _HOTPLUG:
+        return False
+    return bool(dev & bus_flags & _KINDS)
+
+
 class Topology:
-    """Buses and occupants. ``graph`` is the networkx view used by explain and checks."""
+    """Buses and occupants. ``graph`` is the networkx view used by explain and checks.
+
+    ``open`` keeps, in index order, the buses that still have room, so that a search does not
+    walk the hundreds of full root ports of a large guest: placement stays linear.
+    """
 
     def __init__(self) -> None:
         self.graph: nx.DiGraph[Hashable] = nx.DiGraph()
         self.buses: list[Bus] = []
+        self.open: list[Bus] = []
 
     def add_bus(self, model: str, flags: Connect, min_slot: int, max_slot: int) -> Bus:
         bus = Bus(len(self.buses), model, flags, min_slot, max_slot)
         self.buses.append(bus)
+        if bus.max_slot >= bus.min_slot:
+            self.open.append(bus)
         self.graph.add_node(("bus", bus.index), bus=bus)
         return bus
 
     def fits(self, dev: Connect, bus: Bus, explicit: bool) -> bool:
         """libvirt's compatibility test of a device's flags against a bus (design 4.4)."""
-        bus_flags = bus.flags
-        if dev & Connect.INTEGRATED:
-            if bus.index != 0:
-                return False
-            bus_flags |= Connect.AUTO
-        if explicit:
-            if bus_flags & (Connect.PCI | Connect.PCIE):
-                bus_flags |= Connect.PCI | Connect.PCIE
-            if dev & Connect.BR:
-                dev |= Connect.PCI
-        elif dev & Connect.AUTO and not bus_flags & Connect.AUTO:
-            return False
-        if dev & Connect.HOTPLUG and not bus_flags & Connect.HOTPLUG:
-            return False
-        return bool(dev & bus_flags & KINDS)
+        return _fits(int(dev), int(bus.flags), bus.index, explicit)
 
     def why_not(self, dev: Connect, bus: Bus) -> str:
         """Why an explicit address on ``bus`` is refused, for messages."""
@@ -110,8 +134,12 @@ class Topology:
             raise Conflict(f"Attempted double use of PCI Address {addr}")
         if bus.slot_free(addr.slot) and dev & Connect.AGGREGATE:
             bus.aggregate.add(addr.slot)
+        if bus.used.get(addr.slot, 0) == 0:
+            bus.free -= 1
         bus.used[addr.slot] = bus.used.get(addr.slot, 0) | (1 << addr.function)
         self.graph.add_edge(("bus", addr.bus), owner, slot=addr.slot, function=addr.function)
+        if not bus.has_room() and bus in self.open:
+            self.open.remove(bus)
 
     def find(self, dev: Connect, function: int | None = None) -> PciAddress | None:
         """First free address for ``dev`` (design 5.2): lowest bus, lowest slot.
@@ -120,14 +148,17 @@ class Topology:
         empty slot, or any free function of a slot shared by devices that aggregate.
         """
         want = 0 if function is None else function
-        for bus in self.buses:
-            if not self.fits(dev, bus, explicit=False):
+        flags = int(dev)
+        aggregate = flags & _AGGREGATE
+        for bus in self.open:
+            if not _fits(flags, int(bus.flags), bus.index, False):
                 continue
+            used = bus.used
             for slot in range(bus.min_slot, bus.max_slot + 1):
-                mask = bus.used.get(slot, 0)
+                mask = used.get(slot, 0)
                 if mask == 0:
                     return PciAddress(bus.index, slot, want)
-                if dev & Connect.AGGREGATE and slot in bus.aggregate:
+                if aggregate and slot in bus.aggregate:
                     if function is not None:
                         if not mask & (1 << function):
                             return PciAddress(bus.index, slot, function)
