@@ -411,10 +411,12 @@ def check_ccid(guest: Guest) -> Iterator[Finding]:
 
 
 def check_devices(guest: Guest) -> Iterator[Finding]:
+    default_panic = (guest.family.panic if guest.family else None) or "isa"
     for panic in guest.dom.of("panic"):
-        if panic.model in ("pseries", "s390", "hyperv") and panic.address is not None:
+        model = panic.model or default_panic
+        if model in ("pseries", "s390", "hyperv") and panic.address is not None:
             yield finding(panic, "address-type", "setting the panic device address is not "
-                          f"supported for model '{panic.model}'", "remove the <address>")
+                          f"supported for model '{model}'", "remove the <address>")
     for host in guest.dom.of("hostdev"):
         if host.type == "mdev" and host.el.get("model") == "vfio-ccw" and (
                 host.address_type not in (None, "ccw")):
