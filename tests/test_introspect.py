@@ -222,3 +222,13 @@ def test_a_qemu_that_answers_nonsense(tmp_path: Path) -> None:
     binary = fake_babbles(tmp_path)
     with pytest.raises(IntrospectionError, match=r"-machine none: unexpected reply from QEMU"):
         introspect.catalogue(binary)
+
+
+def test_a_missing_qemu_skips_here_and_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must install it"):
+        need_qemu("qemu-system-s390x")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="Debian package qemu-system-s390x"):
+        need_qemu("qemu-system-s390x")
