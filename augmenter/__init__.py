@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from .errors import AugmentError, NotADomainError, PlacementError
 from .findings import Finding, InvalidDomain
-from .pipeline import Result, check, run
+from .pipeline import Options, Result, check, run
 
 __all__ = [
-    "AugmentError", "Finding", "InvalidDomain", "NotADomainError", "PlacementError", "Result",
+    "AugmentError", "Finding", "InvalidDomain", "NotADomainError", "Options", "PlacementError",
+    "Result",
     "augment", "check", "run",
 ]
 __version__ = "0.1.0"

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .errors import AugmentError
 from .findings import Finding, InvalidDomain
+
+if TYPE_CHECKING:
+    from .pipeline import Options
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,6 +74,9 @@ def _read(name: str) -> bytes:
     return Path(name).read_bytes()
 
 
+BOARDS_HELP = "where boards come from: auto (cache, QEMU, then embedded), qemu, embedded"
+
+
 @app.command()
 def augment_command(
     files: Annotated[list[str], typer.Argument(help="domain XML files; '-' reads stdin")],
@@ -79,9 +86,20 @@ def augment_command(
                                            help="rewrite each file atomically")] = False,
     check: Annotated[bool, typer.Option("--check", help="only report problems; change "
                                         "nothing")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="findings as 'text' or 'json'")] = "text",
+    explain: Annotated[bool, typer.Option("--explain", help="show where every device went "
+                                          "and why")] = False,
+    graph: Annotated[str | None, typer.Option("--graph", help="draw the topology to this "
+                                              ".svg, .png or .dot file")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="define and start the guest paused "
+                                         "in the local libvirt and compare QEMU's view")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="findings and --explain as 'text' or "
+                                     "'json'")] = "text",
     strict: Annotated[bool, typer.Option("--strict", help="with --check, warnings fail "
                                          "too")] = False,
+    boards: Annotated[str, typer.Option("--boards", help=BOARDS_HELP)] = "auto",
+    reserve_hotplug: Annotated[int, typer.Option("--reserve-hotplug", min=0, max=64,
+                                                 help="keep N more empty hot-pluggable "
+                                                 "slots (root ports on PCIe machines)")] = 0,
 ) -> None:
     """Add implicit controllers and addresses to libvirt domain XML, as libvirt 9.0 would.
 
@@ -95,41 +113,59 @@ def augment_command(
 
       augment --check --format json guests/*.xml
 
+      augment --explain domain.xml
+
+      augment --graph topology.svg domain.xml
+
+      augment --reserve-hotplug 4 domain.xml
+
     Exit status: 0 done (or, with --check, no errors), 1 bad input or a placement that cannot
     be made, 2 usage error or unreadable input.
     """
-    from .pipeline import run
+    from .pipeline import Options
 
     if fmt not in ("text", "json"):
         raise typer.BadParameter("--format must be 'text' or 'json'")
-    if check:
-        raise typer.Exit(_check_files(files, fmt, strict))
-
+    if boards not in ("auto", "qemu", "embedded"):
+        raise typer.BadParameter("--boards must be auto, qemu or embedded")
     if in_place and output:
         raise typer.BadParameter("--in-place and --output exclude each other")
     if in_place and "-" in files:
         raise typer.BadParameter("--in-place cannot rewrite stdin")
+    options = Options(boards=boards, reserve_hotplug=reserve_hotplug)
+    if check:
+        raise typer.Exit(_check_files(files, fmt, strict, options))
+    if verify:
+        raise typer.Exit(_verify_files(files))
+    if explain or graph:
+        raise typer.Exit(_show_files(files, fmt, explain, graph, options))
     out_dir = Path(output) if output and len(files) > 1 else None
     if out_dir is not None and not out_dir.is_dir():
         raise typer.BadParameter(f"with several inputs, -o must be an existing folder: {output}")
-    failed = False
+    raise typer.Exit(_augment_files(files, output, out_dir, in_place, options))
+
+
+def _augment_files(files: list[str], output: str | None, out_dir: Path | None, in_place: bool,
+                   options: Options) -> int:
+    from .pipeline import run
+
+    status = 0
     for name in files:
         label = "<stdin>" if name == "-" else name
+        data = _read_or_report(name, label)
+        if data is None:
+            status = 2
+            continue
         try:
-            data = _read(name)
-        except OSError as exc:
-            sys.stderr.write(f"{label}: error: cannot read: {exc.strerror or exc}\n")
-            raise typer.Exit(2) from None
-        try:
-            outcome = run(data)
+            outcome = run(data, options)
             result = outcome.to_bytes()
         except InvalidDomain as err:
             _print_findings(label, data, err.findings, "text", [])
-            failed = True
+            status = max(status, 1)
             continue
         except AugmentError as err:
             _report(label, err)
-            failed = True
+            status = max(status, 1)
             continue
         _print_findings(label, data, outcome.findings, "text", [])
         if in_place:
@@ -141,11 +177,18 @@ def augment_command(
         else:
             sys.stdout.buffer.write(result)
             sys.stdout.flush()
-    if failed:
-        raise typer.Exit(1)
+    return status
 
 
-def _check_files(files: list[str], fmt: str, strict: bool) -> int:
+def _read_or_report(name: str, label: str) -> bytes | None:
+    try:
+        return _read(name)
+    except OSError as exc:
+        sys.stderr.write(f"{label}: error: cannot read: {exc.strerror or exc}\n")
+        return None
+
+
+def _check_files(files: list[str], fmt: str, strict: bool, options: Options) -> int:
     """``--check``: every finding of every file; 0 clean, 1 errors, 2 unreadable."""
     from .pipeline import check as check_document
 
@@ -153,23 +196,81 @@ def _check_files(files: list[str], fmt: str, strict: bool) -> int:
     sink: list[dict[str, object]] = []
     for name in files:
         label = "<stdin>" if name == "-" else name
-        try:
-            data = _read(name)
-        except OSError as exc:
-            sys.stderr.write(f"{label}: error: cannot read: {exc.strerror or exc}\n")
+        data = _read_or_report(name, label)
+        if data is None:
             status = 2
             continue
-        findings = check_document(data)
+        findings = check_document(data, options)
         _print_findings(label, data, findings, fmt, sink)
         if any(f.severity == "error" for f in findings) or (strict and findings):
             status = max(status, 1)
-        unreadable = {"xml-syntax", "not-a-domain"}
-        if any(f.code in unreadable for f in findings):
-            status = 2
     if fmt == "json":
-        import json
-
         sys.stdout.write(json.dumps(sink, indent=1) + "\n")
+    return status
+
+
+def _show_files(files: list[str], fmt: str, explain: bool, graph: str | None,
+                options: Options) -> int:
+    """``--explain`` and ``--graph``: the topology as a tree, data or picture."""
+    from .pipeline import run
+
+    if graph and len(files) != 1:
+        raise typer.BadParameter("--graph takes exactly one input file")
+    status = 0
+    sink: list[dict[str, object]] = []
+    for name in files:
+        label = "<stdin>" if name == "-" else name
+        data = _read_or_report(name, label)
+        if data is None:
+            status = 2
+            continue
+        try:
+            outcome = run(data, options)
+        except InvalidDomain as err:
+            _print_findings(label, data, err.findings, "text", [])
+            status = max(status, 1)
+            continue
+        except AugmentError as err:
+            _report(label, err)
+            status = max(status, 1)
+            continue
+        if explain:
+            from .explain import explain_data, explain_tree
+
+            if fmt == "json":
+                sink.append({"file": label, **explain_data(outcome)})
+            else:
+                from rich.console import Console
+
+                Console().print(explain_tree(outcome))
+        if graph:
+            from .graph import GraphError, render
+
+            try:
+                render(outcome, graph)
+            except GraphError as exc:
+                sys.stderr.write(f"augment: error: {exc}\n")
+                status = max(status, 1)
+    if explain and fmt == "json":
+        sys.stdout.write(json.dumps(sink, indent=1) + "\n")
+    return status
+
+
+def _verify_files(files: list[str]) -> int:
+    """``--verify``: start each guest paused in the local libvirt and compare with QEMU."""
+    from .verify import VerifyError, verify
+
+    status = 0
+    for name in files:
+        try:
+            report = verify(name)
+        except (VerifyError, AugmentError, OSError) as exc:
+            sys.stderr.write(f"{name}: error: {exc}\n")
+            status = max(status, 1)
+            continue
+        sys.stdout.write(report.render())
+        if not report.ok:
+            status = max(status, 1)
     return status
 
 

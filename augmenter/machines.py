@@ -240,3 +240,20 @@ def default_usb_model(family: Family, emulator: Emulator, written: bool = False)
         if emulator.has_device(USB_QEMU_TYPES.get(model, model)):
             return model
     return None
+
+
+# libvirt's machine for a guest that names none, per arch, when QEMU has it
+PREFERRED_MACHINES = {
+    "x86_64": "pc", "i686": "pc", "aarch64": "integratorcp", "armv7l": "integratorcp",
+    "armv6l": "integratorcp", "ppc64": "pseries", "ppc64le": "pseries",
+    "s390x": "s390-ccw-virtio", "s390": "s390-ccw-virtio", "riscv64": "spike_v1.10",
+    "riscv32": "spike_v1.10",
+}
+
+
+def preferred_machine(emulator: Emulator) -> str:
+    """libvirt's default machine for an arch, else QEMU's own default ('' when neither)."""
+    name = PREFERRED_MACHINES.get(emulator.arch, "")
+    if name and (name in emulator.aliases or name in emulator.machines):
+        return name
+    return emulator.default_machine

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lxml import etree
 
 from . import ccw, defaults, pci, spapr, transports, usb, vserial
 from .addresses import complete
-from .boards import Emulator, embedded
+from .boards import BoardError, Emulator, lookup
 from .checks import run_checks
 from .context import Guest
-from .domain import load
+from .domain import Domain, load
 from .errors import AugmentError
 from .findings import Finding, InvalidDomain, from_error
-from .machines import family_of
+from .machines import family_of, preferred_machine
 from .xmldoc import parse_document, serialize
 
 
@@ -34,18 +35,29 @@ class Result:
         return self.to_bytes().decode(self.tree.docinfo.encoding or "utf-8")
 
 
-def _emulator_for(arch: str, line: int | None) -> Emulator:
-    emulators = embedded()
-    emu = emulators.get(arch)
-    if emu is None:
-        raise AugmentError(f"no QEMU board table for architecture '{arch}' "
-                           f"(known: {', '.join(sorted(emulators))})", line=line)
-    return emu
+@dataclass(frozen=True)
+class Options:
+    """How to run: where boards come from, and how many hot-plug slots to keep free."""
+
+    boards: str = "auto"  # auto | qemu | embedded
+    reserve_hotplug: int = 0
+    warn: Callable[[str], None] | None = None
+
+
+def _emulator_for(dom: Domain, line: int | None, options: Options) -> Emulator:
+    emulator_el = dom.devices_el.find("emulator")
+    path = emulator_el.text.strip() if emulator_el is not None and emulator_el.text else None
+    try:
+        return lookup(dom.arch, path, options.boards, options.warn)
+    except BoardError as err:
+        raise AugmentError(err.message, line=line, hint=err.hint) from None
 
 
 def _resolve_machine(emu: Emulator, machine: str | None, line: int | None) -> str:
-    name = machine or ("pc" if "pc" in emu.aliases or "pc" in emu.machines
-                       else emu.default_machine)
+    name = machine or preferred_machine(emu)
+    if not name:
+        raise AugmentError(f"no machine type given, and '{emu.binary}' has no default",
+                           line=line, hint="write <type machine='...'> in <os>")
     canonical = emu.canonical(name)
     if canonical not in emu.machines:
         raise AugmentError(
@@ -55,13 +67,14 @@ def _resolve_machine(emu: Emulator, machine: str | None, line: int | None) -> st
     return canonical
 
 
-def make_guest(tree: etree._ElementTree) -> Guest:
+def make_guest(tree: etree._ElementTree, options: Options = Options()) -> Guest:
     dom = load(tree.getroot())
     line = dom.os_type.sourceline if dom.os_type is not None else dom.root.sourceline
-    emu = _emulator_for(dom.arch, line)
+    emu = _emulator_for(dom, line, options)
     machine = _resolve_machine(emu, dom.machine, line)
     family = family_of(dom.arch, machine)
-    return Guest(dom, emu, machine, family, emu.board(machine))
+    return Guest(dom, emu, machine, family, emu.board(machine),
+                 reserve_hotplug=options.reserve_hotplug)
 
 
 def prepare(guest: Guest) -> None:
@@ -98,10 +111,11 @@ def place(guest: Guest) -> None:
         guest.dom.os_type.set("machine", guest.machine)
 
 
-def augment_tree(tree: etree._ElementTree) -> tuple[Guest, list[Finding]]:
+def augment_tree(tree: etree._ElementTree,
+                 options: Options = Options()) -> tuple[Guest, list[Finding]]:
     """Check, then augment a parsed document in place. Raises :class:`InvalidDomain` listing
     every finding when the definition has errors."""
-    guest = make_guest(tree)
+    guest = make_guest(tree, options)
     prepare(guest)
     findings = run_checks(guest)
     if any(f.severity == "error" for f in findings):
@@ -113,17 +127,17 @@ def augment_tree(tree: etree._ElementTree) -> tuple[Guest, list[Finding]]:
     return guest, findings
 
 
-def check(data: bytes | str) -> list[Finding]:
+def check(data: bytes | str, options: Options = Options()) -> list[Finding]:
     """Every finding for a document, errors and warnings; never raises for a bad domain."""
     try:
-        return run(data).findings
+        return run(data, options).findings
     except InvalidDomain as err:
         return err.findings
     except AugmentError as err:
         return [from_error(err)]
 
 
-def run(data: bytes | str) -> Result:
+def run(data: bytes | str, options: Options = Options()) -> Result:
     """Augment a document given as bytes or text."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     parse_from = raw
@@ -132,5 +146,5 @@ def run(data: bytes | str) -> Result:
         decl_end = raw.index(b"?>") + 2
         parse_from = b'<?xml version="1.0" encoding="UTF-8"?>' + raw[decl_end:]
     tree = parse_document(parse_from)
-    guest, findings = augment_tree(tree)
+    guest, findings = augment_tree(tree, options)
     return Result(tree, guest, raw, findings)

@@ -1,0 +1,5 @@
+"""``python -m augmenter`` is the ``augment`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,200 @@
+"""libvirt's placement rules, one behaviour per test, on small hand-written guests."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+import augmenter
+from augmenter.pipeline import Options
+
+EMBEDDED = Options(boards="embedded")
+
+
+def guest(devices: str, machine: str = "q35", arch: str = "x86_64") -> str:
+    return f"""<domain type='kvm'>
+  <name>t</name>
+  <memory unit='MiB'>512</memory>
+  <os><type arch='{arch}' machine='{machine}'>hvm</type></os>
+  <devices>
+{devices}
+  </devices>
+</domain>
+"""
+
+
+def place(devices: str, machine: str = "q35", **opts: int) -> etree._Element:
+    options = Options(boards="embedded", **opts)  # type: ignore[arg-type]
+    out = augmenter.run(guest(devices, machine), options).to_bytes()
+    return etree.fromstring(out)
+
+
+def pci(root: etree._Element, xpath: str) -> tuple[int, int, int]:
+    addr = root.find(xpath + "/address")
+    assert addr is not None, f"no address for {xpath}"
+    assert addr.get("type") == "pci"
+    return (int(addr.get("bus"), 0), int(addr.get("slot"), 0), int(addr.get("function"), 0))
+
+
+def controllers(root: etree._Element, model: str) -> list[etree._Element]:
+    return root.findall(f"devices/controller[@model='{model}']")
+
+
+VIRTIO_NIC = "<interface type='network'><source network='default'/><model type='virtio'/>" \
+             "</interface>"
+E1000 = "<interface type='network'><source network='default'/><model type='e1000'/></interface>"
+
+
+def test_a_virtio_nic_on_q35_gets_its_own_root_port_and_one_spare_is_left() -> None:
+    root = place(VIRTIO_NIC + "<memballoon model='none'/><controller type='usb' model='none'/>")
+    ports = controllers(root, "pcie-root-port")
+    assert len(ports) == 2  # the NIC's, and libvirt's spare
+    assert pci(root, "devices/interface") == (1, 0, 0)
+
+
+def test_root_ports_are_packed_eight_to_a_slot_with_multifunction_on_function_0() -> None:
+    disks = "".join(f"<disk type='file' device='disk'><source file='/d{i}'/>"
+                    f"<target dev='vd{chr(97 + i)}' bus='virtio'/></disk>" for i in range(10))
+    root = place(disks)
+    addrs = [pci(root, f"devices/controller[@index='{i}']") for i in range(1, 9)]
+    assert addrs == [(0, 1, f) for f in range(8)]
+    first = root.find("devices/controller[@index='1']/address")
+    assert first is not None and first.get("multifunction") == "on"
+    assert pci(root, "devices/controller[@index='9']") == (0, 2, 0)
+
+
+def test_chassis_and_port_of_a_root_port_follow_its_index_and_address() -> None:
+    root = place(VIRTIO_NIC)
+    target = root.find("devices/controller[@index='1']/target")
+    assert target is not None
+    assert target.get("chassis") == "1" and int(target.get("port"), 0) == 0x8
+
+
+def test_a_conventional_pci_nic_on_q35_lands_behind_a_pcie_to_pci_bridge() -> None:
+    root = place(E1000)
+    bridge = controllers(root, "pcie-to-pci-bridge")
+    assert len(bridge) == 1
+    bus, slot, _ = pci(root, "devices/interface")
+    assert bus == int(bridge[0].get("index")) and slot >= 1
+
+
+def test_q35_keeps_its_built_in_sata_controller_at_1f_2() -> None:
+    root = place("")
+    assert pci(root, "devices/controller[@type='sata']") == (0, 0x1F, 2)
+
+
+def test_q35_primary_video_takes_slot_1_and_ich9_sound_slot_1b() -> None:
+    root = place("<video><model type='qxl'/></video><sound model='ich9'/>")
+    assert pci(root, "devices/video") == (0, 1, 0)
+    assert pci(root, "devices/sound") == (0, 0x1B, 0)
+
+
+def test_pc_puts_ide_at_1_1_usb_at_1_2_and_video_at_2() -> None:
+    root = place("<disk type='file' device='cdrom'><target dev='hdc' bus='ide'/></disk>"
+                 "<video><model type='cirrus'/></video>", machine="pc")
+    assert pci(root, "devices/controller[@type='ide']") == (0, 1, 1)
+    assert pci(root, "devices/controller[@type='usb']") == (0, 1, 2)
+    assert pci(root, "devices/video") == (0, 2, 0)
+
+
+def test_a_pc_guest_with_more_than_31_devices_gets_a_pci_bridge() -> None:
+    disks = "".join(f"<disk type='file' device='disk'><source file='/d{i}'/>"
+                    f"<target dev='vd{chr(97 + i // 26) if i >= 26 else ''}{chr(97 + i % 26)}'"
+                    f" bus='virtio'/></disk>" for i in range(40))
+    root = place(disks, machine="pc")
+    bridges = controllers(root, "pci-bridge")
+    assert len(bridges) == 1
+    assert pci(root, "devices/controller[@model='pci-bridge']")[0] == 0
+    buses = {pci(root, f"devices/disk[{i + 1}]")[0] for i in range(40)}
+    assert buses == {0, 1}
+
+
+def test_addresses_the_user_wrote_are_kept() -> None:
+    nic = VIRTIO_NIC.replace("</interface>", "<address type='pci' domain='0x0000' bus='0x00' "
+                             "slot='0x05' function='0x0'/></interface>")
+    root = place(nic, machine="pc")
+    assert pci(root, "devices/interface") == (0, 5, 0)
+
+
+def test_the_ide_target_name_gives_the_drive_address() -> None:
+    root = place("<disk type='file' device='cdrom'><target dev='hdc' bus='ide'/></disk>",
+                 machine="pc")
+    addr = root.find("devices/disk/address")
+    assert addr is not None
+    assert (addr.get("controller"), addr.get("bus"), addr.get("unit")) == ("0", "1", "0")
+
+
+def test_scsi_disk_h_goes_to_a_second_controller() -> None:
+    root = place("<disk type='file' device='disk'><target dev='sdh' bus='scsi'/></disk>")
+    addr = root.find("devices/disk/address")
+    assert addr is not None and addr.get("controller") == "1" and addr.get("unit") == "0"
+    assert len(root.findall("devices/controller[@type='scsi']")) == 2
+
+
+def test_virtio_channels_take_ports_from_1() -> None:
+    chans = "".join(f"<channel type='unix'><target type='virtio' name='c{i}'/></channel>"
+                    for i in range(3))
+    root = place(chans)
+    ports = [a.get("port") for a in root.findall("devices/channel/address")]
+    assert ports == ["1", "2", "3"]
+    assert root.find("devices/controller[@type='virtio-serial']") is not None
+
+
+def test_a_usb_hub_is_added_when_the_root_ports_run_out() -> None:
+    tablets = "<input type='tablet' bus='usb'/>" * 3
+    root = place("<controller type='usb' index='0' model='piix3-uhci'/>" + tablets, machine="pc")
+    assert root.find("devices/hub") is not None
+    ports = sorted(a.get("port") for a in root.findall("devices/input[@bus='usb']/address"))
+    assert ports == ["1.1", "1.2", "2"]
+
+
+@pytest.mark.parametrize("machine", ["pc", "q35"])
+def test_a_second_run_changes_nothing(machine: str) -> None:
+    first = augmenter.run(guest(VIRTIO_NIC + E1000, machine), EMBEDDED).to_string()
+    assert augmenter.run(first, EMBEDDED).to_string() == first
+
+
+def test_reserve_hotplug_leaves_that_many_more_empty_root_ports() -> None:
+    plain = place(VIRTIO_NIC)
+    reserved = place(VIRTIO_NIC, reserve_hotplug=3)
+    assert len(controllers(reserved, "pcie-root-port")) == \
+        len(controllers(plain, "pcie-root-port")) + 3
+
+
+def test_reserve_hotplug_on_pc_adds_a_bridge_when_bus_0_is_short() -> None:
+    root = place("", machine="pc", reserve_hotplug=40)
+    assert controllers(root, "pci-bridge")
+
+
+def test_the_machine_alias_is_written_as_its_versioned_name() -> None:
+    root = place("")
+    os_type = root.find("os/type")
+    assert os_type is not None and os_type.get("machine") == "pc-q35-7.2"
+
+
+def test_an_ide_disk_on_q35_is_refused_with_its_line() -> None:
+    with pytest.raises(augmenter.AugmentError) as err:
+        augmenter.run(guest("<disk type='file' device='disk'><target dev='hda' bus='ide'/>"
+                            "</disk>"), EMBEDDED)
+    assert "IDE" in err.value.message
+    assert err.value.line == 6
+
+
+@pytest.mark.parametrize(("arch", "machine", "expect"), [
+    ("aarch64", "virt", (1, 0, 0)),
+    ("ppc64", "pseries", (0, 1, 0)),
+])
+def test_other_machines_place_a_virtio_nic_like_libvirt(arch: str, machine: str,
+                                                        expect: tuple[int, int, int]) -> None:
+    text = guest(VIRTIO_NIC, machine=machine, arch=arch)
+    root = etree.fromstring(augmenter.run(text, EMBEDDED).to_bytes())
+    assert pci(root, "devices/interface") == expect
+
+
+def test_s390_virtio_devices_get_ccw_devnos_in_order() -> None:
+    text = guest("<disk type='file' device='disk'><target dev='vda' bus='virtio'/></disk>"
+                 + VIRTIO_NIC, machine="s390-ccw-virtio", arch="s390x")
+    root = etree.fromstring(augmenter.run(text, EMBEDDED).to_bytes())
+    devnos = [root.find(f"devices/{tag}/address").get("devno")  # type: ignore[union-attr]
+              for tag in ("disk", "interface", "memballoon")]
+    assert devnos == ["0x0000", "0x0001", "0x0002"]
