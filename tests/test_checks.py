@@ -565,9 +565,19 @@ MISSES: list[Miss] = [
          "a warning; libvirt: 'SCSI controller only supports 1 bus'"),
     Miss("fdc-bus-1", "pc", disk("fda", "fdc", drive(bus=1), device="floppy"), "error",
          "drive-out-of-range", "a warning; libvirt: 'Only 1 fdc bus is supported'"),
+    Miss("spapr-vio-address-on-pc-serial", "pc",
+         element("serial type='pty'", "serial", "<target port='0'/>",
+                 "<address type='spapr-vio' reg='0x30000000'/>" + MARK), "error", "address-type",
+         "no rule checks a serial's address type against its target type; libvirt: 'Target "
+         "type 'isa-serial' requires address type 'isa''"),
     Miss("legacy-pci-on-a-bus-nobody-wrote", "q35", nic(MAC1, "e1000", pci(5, 1)), "clean",
          None, "slot-out-of-range: the missing bus 5 is taken for a pcie-root-port; libvirt "
          "adds a root port, a pcie-to-pci-bridge and pci-bridges and accepts it"),
+    Miss("two-ich9-uhci1-companions", "q35",
+         controller("usb", 0, "ich9-ehci1") + controller("usb", 0, "ich9-uhci1")
+         + controller("usb", 0, "ich9-uhci1"), "clean", None,
+         "duplicate-controller-index error; libvirt 9.0 defines it (QEMU may well refuse to "
+         "start it: at most a warning?)"),
     Miss("usb-port-0", "pc", tablet(usb("0")), "clean", None,
          "placement error 'port 0 out of range'; libvirt takes port='0' as no port and picks "
          "one"),
