@@ -3,10 +3,16 @@
 This is the only module that creates or moves lxml elements. Everything the augmenter changes
 is either a new ``<address>`` child, a new device element, or one attribute; comments,
 namespaces, processing instructions, unknown elements and attribute order are left as parsed.
+
+A domain file is never trusted (augmenter runs as a hook in front of a hypervisor), so parsing
+is bounded before libxml2 sees a byte: see :data:`MAX_BYTES`, :data:`MAX_MARKUP`,
+:data:`MAX_DEPTH`, and no DOCTYPE at all (so no entity can be declared, expanded or fetched).
+DEVELOPERS.md ("Limits") has the measured time and memory bounds.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 from typing import Any, TypeAlias
 
@@ -17,8 +23,20 @@ from .errors import AugmentError, NotADomainError
 Element: TypeAlias = Any
 """An lxml element (lxml ships no type information)."""
 
-MAX_BYTES = 64 * 1024 * 1024
-"""Largest document accepted; a domain definition is a few kilobytes."""
+MAX_BYTES = 16 * 1024 * 1024
+"""Largest document accepted. A domain definition is a few kilobytes; virsh itself reads at
+most 10 MiB of XML, so nothing larger could ever be defined."""
+
+MAX_MARKUP = 500_000
+"""Most ``<`` characters accepted (start and end tags, comments, processing instructions): a
+cheap bound on the element count, so on the tree's memory, checked before parsing. The largest
+guests have a few thousand elements."""
+
+MAX_DEPTH = 256
+"""Deepest element nesting accepted (libxml2's own limit without ``XML_PARSE_HUGE``)."""
+
+MAX_TEXT = 10_000_000
+"""Longest text node accepted (libxml2's own limit without ``XML_PARSE_HUGE``)."""
 
 
 def _parser() -> etree.XMLParser:
@@ -28,24 +46,112 @@ def _parser() -> etree.XMLParser:
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
-        huge_tree=False,
+        huge_tree=False,  # keeps libxml2's depth, text and amplification limits
         remove_blank_text=False,
         strip_cdata=False,
     )
 
 
+# ---- the bytes around the root element --------------------------------------------------------
+
+_BOMS = (  # longest first: the UTF-32LE mark starts with the UTF-16LE one
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_WIDE_STARTS = (  # how '<' or whitespace starts a document without a byte order mark
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00", "utf-16-le"),
+    (b"\x00<", "utf-16-be"),
+)
+# XML's Misc: whitespace, comments and processing instructions (what may surround the root)
+_MISC = re.compile(r"(?:[ \t\r\n]|<\?.*?\?>|<!--.*?-->)*", re.S)
+_ROOT_END = re.compile(r"</domain[ \t\r\n]*>")
+_HINTS = re.compile(r",?\s*(?:use|try|see) (?:XML_PARSE_HUGE|xmlCtxt)\w*(?: option)?\.?")
+
+
+def _sniff(data: bytes) -> tuple[bytes, str | None]:
+    """The byte order mark and the codec of a UTF-16/32 document, or (BOM, None) for an
+    encoding in which markup is ASCII (UTF-8, Latin-1, ...)."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return bom, (None if codec == "utf-8" else codec)
+    for start, codec in _WIDE_STARTS:
+        if data.startswith(start):
+            return b"", codec
+    return b"", None
+
+
+def _decode(data: bytes) -> tuple[bytes, str | None, str]:
+    """BOM, wide codec (or None), and the text after the BOM. For ASCII-compatible encodings the
+    text is the bytes read as Latin-1, so indexes in it are byte offsets."""
+    bom, codec = _sniff(data)
+    rest = data[len(bom):]
+    return bom, codec, rest.decode(codec or "latin-1", errors="replace")
+
+
+def _prolog_end(text: str) -> int:
+    """Where the root element (or a DOCTYPE) starts: after the declaration and any comments,
+    processing instructions and whitespace."""
+    match = _MISC.match(text)
+    return match.end() if match else 0
+
+
+def _epilogue_start(text: str) -> int:
+    """Just after ``</domain>``: the last one that only comments, processing instructions and
+    whitespace follow (a ``</domain>`` inside a trailing comment does not count)."""
+    for close in reversed(list(_ROOT_END.finditer(text))):
+        tail = _MISC.match(text, close.end())
+        if tail is not None and tail.end() == len(text):
+            return close.end()
+    return len(text)
+
+
+# ---- parsing ---------------------------------------------------------------------------------
+
+
+def _syntax_message(exc: etree.XMLSyntaxError) -> str:
+    """libxml2's message as one clear line, its advice to the C programmer left out."""
+    msg = " ".join((exc.msg or "not well-formed XML").split())
+    if "Excessive depth" in msg:
+        return f"elements are nested deeper than {MAX_DEPTH} levels"
+    if "Text node too long" in msg:
+        return f"a text node is longer than {MAX_TEXT} characters"
+    if "amplification" in msg:
+        return "entity expansion limit exceeded"
+    return "XML syntax error: " + _HINTS.sub("", msg).replace(" ,", ",")
+
+
+def _precheck(data: bytes) -> None:
+    """Refuse what no domain definition needs before libxml2 sees a byte of it."""
+    if len(data) > MAX_BYTES:
+        raise AugmentError(f"document is larger than {MAX_BYTES // (1024 * 1024)} MiB "
+                           f"({len(data)} bytes)", line=1)
+    markup = data.count(b"<")
+    if markup > MAX_MARKUP:
+        raise AugmentError(f"document has more than {MAX_MARKUP} tags ({markup} '<')", line=1)
+    _, _, text = _decode(data[:65536] if len(data) > 65536 else data)
+    start = _prolog_end(text)
+    if text.startswith("<!DOCTYPE", start):
+        line = text.count("\n", 0, start) + 1
+        raise AugmentError("a DOCTYPE is not allowed in a domain definition (it could declare "
+                           "entities)", line=line)
+
+
 def parse_document(data: bytes) -> etree._ElementTree:
     """Parse a domain document; errors carry the line libxml2 reports."""
-    if len(data) > MAX_BYTES:
-        raise AugmentError(f"document is larger than {MAX_BYTES // (1024 * 1024)} MiB", line=1)
+    _precheck(data)
     try:
         tree = etree.ElementTree(etree.fromstring(data, _parser()))
     except etree.XMLSyntaxError as exc:
         line = exc.position[0] if exc.position else None
-        msg = exc.msg or "not well-formed XML"
-        raise AugmentError(f"XML syntax error: {msg}", line=line) from None
-    except ValueError as exc:  # e.g. unicode strings with an encoding declaration
-        raise AugmentError(f"cannot parse document: {exc}", line=1) from None
+        raise AugmentError(_syntax_message(exc), line=line or 1) from None
+    except (ValueError, LookupError) as exc:  # e.g. unicode strings with an encoding declaration
+        raise AugmentError(f"cannot parse document: {' '.join(str(exc).split())}",
+                           line=1) from None
     root = tree.getroot()
     if not isinstance(root.tag, str) or etree.QName(root).localname != "domain":
         raise NotADomainError(
@@ -59,20 +165,20 @@ def parse_document(data: bytes) -> etree._ElementTree:
     return tree
 
 
-_ROOT_START = re.compile(rb"<(?![?!])")
-
-
 def serialize(tree: etree._ElementTree, original: bytes) -> bytes:
     """The document as bytes: the original prolog and epilogue (declaration, comments and
     processing instructions outside ``<domain>``, final newline) byte for byte, and the root
     element serialized in the document's own encoding."""
-    encoding = tree.docinfo.encoding or "UTF-8"
-    body: bytes = etree.tostring(tree.getroot(), encoding=encoding, xml_declaration=False)
-    start = _ROOT_START.search(original)
-    prolog = original[: start.start()] if start else b""
-    close = original.rfind(b"</domain>")
-    end = close + len(b"</domain>") if close >= 0 else original.rfind(b">") + 1
-    return prolog + body + original[end:]
+    bom, codec, text = _decode(original)
+    start, end = _prolog_end(text), _epilogue_start(text)
+    if codec is None:  # text indexes are byte offsets after the BOM
+        encoding = tree.docinfo.encoding or "UTF-8"
+        body: bytes = etree.tostring(tree.getroot(), encoding=encoding, xml_declaration=False)
+        rest = original[len(bom):]
+        return bom + rest[:start] + body + rest[end:]
+    # UTF-16/32: lxml would put a second byte order mark before the root, so encode here
+    root_text: str = etree.tostring(tree.getroot(), encoding="unicode")
+    return bom + (text[:start] + root_text + text[end:]).encode(codec, errors="replace")
 
 
 def _leading_ws(el: Element) -> str:
