@@ -26,6 +26,9 @@ from lxml import etree
 
 import augmenter
 from augmenter import xmldoc
+from augmenter.pipeline import Options
+
+EMBEDDED_ONLY = Options(boards="embedded")
 
 SECRET = "SECRET-d41d8cd98f00b204"
 GOOD = ("<domain type='kvm'><name>caf\u00e9</name><os><type arch='x86_64' machine='pc'>hvm"
@@ -228,7 +231,7 @@ def test_bad_input_is_one_clear_line(name: str, tmp_path: Path, traps: Traps) ->
 def test_bad_input_raises_augment_error_in_process(name: str, traps: Traps) -> None:
     build, _, _ = BAD[name]
     with pytest.raises(augmenter.AugmentError) as info:
-        augmenter.run(build(traps))
+        augmenter.run(build(traps), EMBEDDED_ONLY)
     assert "\n" not in info.value.message
     traps.assert_untouched(info.value.message)
 
@@ -350,7 +353,7 @@ def test_a_large_valid_guest_is_quick(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text", ["\ud800", "<?xml", "<?xml version='1.0'"])
 def test_odd_python_strings_raise_augment_error(text: str) -> None:
     with pytest.raises(augmenter.AugmentError):
-        augmenter.run(text)
+        augmenter.run(text, EMBEDDED_ONLY)
 
 
 def test_error_messages_are_one_line_without_libxml2_advice() -> None:
