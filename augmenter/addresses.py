@@ -93,8 +93,12 @@ def complete(dev: Device) -> None:
     a = dev.address
     if a is None:
         return
-    if a.get("type") == "pci" and pci_address(dev) is None:
-        return  # an "empty" PCI address is replaced on assignment
+    if a.get("type") == "pci":
+        try:
+            if pci_address(dev) is None:
+                return  # an "empty" PCI address is replaced on assignment
+        except AugmentError:
+            return  # out of range: the checks report it, with every other problem
     if a.get("type") == "virtio-serial" and not a.get("port"):
         return  # completed on assignment
     for key, value in FULL_FIELDS.get(a.get("type") or "", ()):

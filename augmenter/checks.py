@@ -29,6 +29,11 @@ DRIVE_LIMITS: dict[str, tuple[int | None, int, int | None, int | None]] = {
     "sata": (None, 1, 1, 6),
     "scsi": (None, 1, None, None),  # per model, see SCSI_UNITS
 }
+# out-of-range drive fields that libvirt itself refuses (the rest only QEMU does)
+REFUSED_DRIVE_FIELDS = {
+    ("ide", "controller"), ("ide", "target"), ("sata", "bus"), ("sata", "target"),
+    ("scsi", "bus"), ("fdc", "controller"), ("fdc", "bus"), ("fdc", "target"),
+}
 SCSI_UNITS: dict[str | None, int] = {
     "lsilogic": 7, "vmpvscsi": 7, "buslogic": 7, "lsisas1068": 2, "lsisas1078": 256,
     "virtio-scsi": 16384, "ibmvscsi": 32, "ncr53c90": 7, "dc390": 7, "am53c974": 7,
@@ -38,10 +43,14 @@ SCSI_UNITS: dict[str | None, int] = {
 def finding(dev: Device | None, code: str, message: str, hint: str | None = None,
             severity: str = "error") -> Finding:
     line = None
+    name = None
     if dev is not None:
         addr = dev.address
         line = (addr.sourceline if addr is not None and addr.sourceline else dev.line) or None
-    return Finding(code, severity, message, line, None, dev.name() if dev else None, hint)
+        name = dev.name()
+        if not message.startswith(name):
+            message = f"{name}: {message}"
+    return Finding(code, severity, message, line, None, name, hint)
 
 
 # -- controllers ---------------------------------------------------------------------------
@@ -58,7 +67,7 @@ def check_controllers(guest: Guest) -> Iterator[Finding]:
             yield finding(ctrl, "duplicate-controller-index",
                           f"{ctrl.name()} is defined twice",
                           f"the first one is on line {seen[key].line}; give this one another "
-                          "index")
+                          "index", severity="warning" if usb2 else "error")
         else:
             seen[key] = ctrl
         if ctrl.type == "pci":
@@ -91,12 +100,12 @@ def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
                           "not have an address", "remove the <address> element")
     elif ctrl.el.get("index") is not None and ctrl.index == 0 and model is not None:
         yield finding(ctrl, "root-index", f"index for {model} controllers must be > 0")
-    if ctrl.index == 0 and family is not None and family.root_model and model and (
-            model != family.root_model) and model in ("pci-root", "pcie-root"):
+    if ctrl.index == 0 and guest.root_model and model in ("pci-root", "pcie-root") and (
+            model != guest.root_model):
         yield finding(ctrl, "root-model",
-                      f"The PCI controller with index='0' must be model='{family.root_model}' "
+                      f"The PCI controller with index='0' must be model='{guest.root_model}' "
                       f"for this machine type, but model='{model}' was found instead",
-                      f"{guest.machine} has a {family.root_model}")
+                      f"{guest.machine} has a {guest.root_model}")
     if model is not None and model not in BUS_ACCEPTS and model not in ("pci-root",
                                                                           "pcie-root"):
         yield finding(ctrl, "unknown-model", f"unknown PCI controller model '{model}'")
@@ -129,9 +138,10 @@ def _explicit_topology(guest: Guest) -> tuple[Topology, int]:
         model = ctrl.model if ctrl is not None and ctrl.model else (
             (guest.family.root_model if guest.family else None) if i == 0 else None)
         if model is None:
-            model = "pcie-root-port" if guest.pcie_root else "pci-bridge"
-        flags, lo, hi = BUS_ACCEPTS.get(model, (Connect.PCI | Connect.PCIE | Connect.AUTO
-                                                | Connect.HOTPLUG, 1, 31))
+            # no controller: libvirt will add buses of whatever kind the device needs
+            model = "(missing)"
+        flags, lo, hi = BUS_ACCEPTS.get(model, (Connect.PCI | Connect.PCIE | Connect.BR
+                                                | Connect.AUTO | Connect.HOTPLUG, 0, 31))
         if model == "pci-root":
             flags, lo, hi = BUS_ACCEPTS["pci-root"]
         if ctrl is not None:
@@ -165,25 +175,47 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
     topo, _ = _explicit_topology(guest)
     controllers = {c.index for c in guest.dom.controllers if c.type == "pci"}
     owners: dict[Hashable, str] = {}
-    if guest.board is not None and guest.family is not None:
+    root_ok = bool(topo.buses) and topo.buses[0].model == guest.root_model
+    if root_ok and guest.board is not None and guest.family is not None:
         builtin = {(b.slot, b.function): b.type for b in guest.board.pci}
         for slot, function in guest.family.reserved_functions(guest.board):
-            owner = ("board", slot, function)
-            owners[owner] = builtin.get((slot, function), "board")
-            topo.reserve(PciAddress(0, slot, function), Connect.PCI, owner, explicit=True)
+            board_owner = ("board", slot, function)
+            owners[board_owner] = f"board's built-in {builtin.get((slot, function), 'device')}"
+            topo.reserve(PciAddress(0, slot, function), Connect.PCI, board_owner, explicit=True)
     pinned = {(p.type, p.index): p for p in (guest.family.pinned if guest.family else ())}
+    pinned_at: set[Device] = set()
+    for pin in pinned.values() if root_ok else ():
+        owner: Hashable
+        ctrl = guest.dom.controller(pin.type, pin.index)
+        if ctrl is not None:
+            if pin.models is not None and ctrl.model not in pin.models:
+                continue
+            at = _safe_pci(ctrl)
+            if at is not None and (at.bus, at.slot, at.function) != (0, pin.slot, pin.function):
+                continue  # reported below as pinned-address
+            owner = ctrl
+            owners[owner] = f"{ctrl.name()}, which libvirt always puts there"
+            pinned_at.add(ctrl)
+        elif pin.type == "ide" and any(disk_bus(d) == "ide" for d in guest.dom.of("disk")):
+            owner = ("pinned", pin.type, pin.index)
+            owners[owner] = "IDE controller libvirt adds there for the IDE disks"
+        else:
+            continue
+        topo.reserve(PciAddress(0, pin.slot, pin.function), Connect.PCI, owner, explicit=True)
     for dev in devices:
         addr = _safe_pci(dev)
         if addr is None:
             continue
         if dev.tag == "controller" and dev.model in ("pci-root", "pcie-root"):
             continue
-        pin = pinned.get((dev.type or "", dev.index)) if dev.tag == "controller" else None
-        if pin is not None and (pin.models is None or dev.model in pin.models) and (
-                (addr.bus, addr.slot, addr.function) != (0, pin.slot, pin.function)):
-            yield finding(dev, "pinned-address", pin.message,
+        if dev in pinned_at:
+            continue  # already holds its fixed address
+        fixed = pinned.get((dev.type or "", dev.index)) if dev.tag == "controller" else None
+        if fixed is not None and (fixed.models is None or dev.model in fixed.models) and (
+                (addr.bus, addr.slot, addr.function) != (0, fixed.slot, fixed.function)):
+            yield finding(dev, "pinned-address", fixed.message,
                           f"leave the address out and augment will put it at "
-                          f"00:{pin.slot:02x}.{pin.function}")
+                          f"00:{fixed.slot:02x}.{fixed.function}")
             continue
         if addr.bus not in controllers and addr.bus != 0:
             yield finding(dev, "missing-controller",
@@ -221,10 +253,9 @@ def _reserve_one(guest: Guest, topo: Topology, dev: Device, addr: PciAddress, fl
                       if (s, f) == (addr.slot, addr.function)), None)
         if other in owners:
             yield finding(dev, "reserved-slot",
-                          f"{dev.name()}: PCI address {addr} is taken by the board's built-in "
-                          f"{owners[other]}",
-                          f"slot {addr.slot:#x} function {addr.function} is {guest.machine}'s "
-                          f"built-in {owners[other]}; leave the address out and augment will "
+                          f"{dev.name()}: PCI address {addr} is taken by the {owners[other]}",
+                          f"slot {addr.slot:#x} function {addr.function} on {guest.machine} "
+                          f"is the {owners[other]}; leave the address out and augment will "
                           "place it")
         else:
             name = other.name() if isinstance(other, Device) else "another device"
@@ -291,6 +322,7 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
     seen_targets: dict[str, Device] = {}
     used: dict[tuple[str, int, int, int, int], Device] = {}
     scsi_models = {c.index: c.model for c in guest.dom.controllers if c.type == "scsi"}
+    default_scsi = (guest.family.scsi_model if guest.family else None) or "lsilogic"
     for disk in guest.dom.of("disk"):
         dev_name = disk.target("dev")
         if dev_name:
@@ -328,19 +360,24 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
             continue
         ctrls, buses, targets, units = DRIVE_LIMITS[bus]
         if bus == "scsi":
-            model = scsi_models.get(ctrl_i)
+            model = scsi_models.get(ctrl_i, default_scsi)
             units = SCSI_UNITS.get(model)
             if model == "lsilogic" and target_i != 0:
                 yield finding(dev, "drive-out-of-range", "target must be 0 for controller "
                               "model 'lsilogic'")
         for name, value, limit in (("controller", ctrl_i, ctrls), ("bus", bus_i, buses),
                                    ("target", target_i, targets), ("unit", unit_i, units)):
-            if limit is not None and value >= limit:
-                # libvirt defines it; QEMU refuses to start the guest
-                yield finding(dev, "drive-out-of-range",
-                              f"{dev.name()}: {bus} {name} {value} is beyond the controller's "
-                              f"capacity; QEMU will refuse to start the guest",
-                              f"{bus} allows {name} 0 to {limit - 1}", severity="warning")
+            if limit is None or value < limit:
+                continue
+            # libvirt refuses some fields at define time; the others it defines, and QEMU
+            # refuses to start the guest
+            refused = (bus, name) in REFUSED_DRIVE_FIELDS
+            yield finding(dev, "drive-out-of-range",
+                          f"{dev.name()}: {bus} {name} {value} is beyond the controller's "
+                          "capacity" + ("" if refused else "; QEMU will refuse to start the "
+                                        "guest"),
+                          f"{bus} allows {name} 0 to {limit - 1}",
+                          severity="error" if refused else "warning")
 
 
 # -- virtio-serial, USB, CCID --------------------------------------------------------------
@@ -376,7 +413,7 @@ def check_usb(guest: Guest) -> Iterator[Finding]:
     seen: dict[tuple[int, str], Device] = {}
     for dev in devices:
         a = dev.address
-        if a is None or a.get("type") != "usb" or not a.get("port"):
+        if a is None or a.get("type") != "usb" or a.get("port") in (None, "", "0"):
             continue
         port = a.get("port") or ""
         bus = parse_int(a.get("bus"), 0) or 0
@@ -395,19 +432,14 @@ def check_usb(guest: Guest) -> Iterator[Finding]:
 
 
 def check_ccid(guest: Guest) -> Iterator[Finding]:
-    seen: dict[tuple[int, int], Device] = {}
-    for card in guest.dom.of("smartcard"):
+    cards = guest.dom.of("smartcard")
+    for card in cards[1:]:
+        yield finding(card, "smartcard-count", "this QEMU binary lacks multiple smartcard "
+                      "support", "a guest can have one <smartcard>")
+    for card in cards:
         a = card.address
-        if a is None:
-            continue
-        if a.get("type") != "ccid":
+        if a is not None and a.get("type") != "ccid":
             yield finding(card, "address-type", "smartcard device must use address type ccid")
-            continue
-        key = (parse_int(a.get("controller"), 0) or 0, parse_int(a.get("slot"), 0) or 0)
-        if key in seen:
-            yield finding(card, "ccid-conflict", f"smartcard slot {key[1]} on CCID controller "
-                          f"{key[0]} is used twice")
-        seen.setdefault(key, card)
 
 
 def check_devices(guest: Guest) -> Iterator[Finding]:

@@ -47,8 +47,8 @@ def _root_ports(ctrl: Device) -> int:
 
 def _path(dev: Device) -> tuple[int, list[int]] | None:
     a = dev.address
-    if a is None or a.get("type") != "usb" or not a.get("port"):
-        return None
+    if a is None or a.get("type") != "usb" or a.get("port") in (None, "", "0"):
+        return None  # port 0 means "no port" to libvirt
     try:
         ports = [int(p) for p in (a.get("port") or "").split(".")]
     except ValueError:

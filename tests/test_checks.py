@@ -348,12 +348,13 @@ CASES: list[Case] = [
          controller("usb", 0, "piix3-uhci") + tablet(usb("1", bus=1)), "USB bus 1"),
     Case("two-tablets-one-usb-port", "pc", "usb-conflict", "error", "input tablet",
          tablet(usb("1").removesuffix(MARK)) + tablet(usb("1")), "port 1"),
-    Case("two-smartcards-one-ccid-slot", "pc", "ccid-conflict", "error", "smartcard",
+    Case("two-smartcards-one-ccid-slot", "pc", "smartcard-count", "error", "smartcard",
          controller("ccid", 0)
          + element("smartcard mode='host'", "smartcard",
                    "<address type='ccid' controller='0' slot='0'/>")
          + element("smartcard mode='host'", "smartcard",
-                   "<address type='ccid' controller='0' slot='0'/>" + MARK), "slot 0"),
+                   "<address type='ccid' controller='0' slot='0'/>" + MARK),
+         "multiple smartcard"),
     Case("phb-target-index-0", "pseries", "phb-target-index", "error", "controller pci 1",
          controller("pci", 1, "pci-root", "<model name='spapr-pci-host-bridge'/>",
                     "<target index='0'/>", mark=True), "target index 0"),
