@@ -3,8 +3,8 @@
 :func:`verify` augments one domain file, defines a copy of it in the local libvirt under a
 temporary name, starts it paused under TCG (no guest code runs), reads the device tree QEMU
 built (``info qtree``) and compares every PCI device's bus/slot/function with the address in the
-XML. Whatever happens, the temporary domain is destroyed and undefined and its scratch files are
-removed.
+XML (and, on s390x, every CCW device's devno). Whatever happens, the temporary domain is
+destroyed and undefined and its scratch files are removed.
 
 The boot copy differs from the augmented XML only where a paused start on this host needs it, and
 never in anything that decides placement: domain type ``qemu``, a unique name, no UUID, disk
@@ -60,6 +60,41 @@ class PciAddress:
 
     def __str__(self) -> str:
         return f"{self.bus:02x}:{self.slot:02x}.{self.function:x}"
+
+
+@dataclass(frozen=True, order=True)
+class CcwAddress:
+    """A channel-subsystem address (s390): ``fe.0.0001``."""
+
+    cssid: int
+    ssid: int
+    devno: int
+
+    def __str__(self) -> str:
+        return f"{self.cssid:x}.{self.ssid:x}.{self.devno:04x}"
+
+    @classmethod
+    def parse(cls, text: str) -> CcwAddress | None:
+        """QEMU's spelling ``fe.0.0001``; None for ``<unset>`` or anything else."""
+        m = re.fullmatch(r"([0-9a-fA-F]+)\.([0-9a-fA-F]+)\.([0-9a-fA-F]{4})", text.strip())
+        if m is None:
+            return None
+        return cls(int(m.group(1), 16), int(m.group(2), 16), int(m.group(3), 16))
+
+
+Address = PciAddress | CcwAddress
+
+
+def device_address(el: Element) -> Address | None:
+    """The PCI or CCW address of a device element, or None (other kinds or none at all)."""
+    pci = pci_address(el)
+    if pci is not None:
+        return pci
+    addr = el.find("address")
+    if addr is None or addr.get("type") != "ccw":
+        return None
+    return CcwAddress(parse_int(addr.get("cssid"), 0) or 0, parse_int(addr.get("ssid"), 0) or 0,
+                      parse_int(addr.get("devno"), 0) or 0)
 
 
 def pci_address(el: Element) -> PciAddress | None:
@@ -189,6 +224,13 @@ class QemuDevice:
             return None
         return int(m.group(1), 16), int(m.group(2))
 
+    @property
+    def ccw(self) -> CcwAddress | None:
+        """The channel-subsystem address of a device on the virtual CSS bus (s390)."""
+        if self.bus_type != "virtual-css-bus":
+            return None
+        return CcwAddress.parse(self.props.get("devno", ""))
+
 
 PCI_BUS_TYPES = {"PCI", "PCIE", "pxb-bus", "pxb-pcie-bus", "pxb-cxl-bus"}
 """qtree bus types whose devices carry a PCI ``addr``: the expander buses have their own."""
@@ -244,11 +286,11 @@ def parse_qtree(text: str) -> list[QemuDevice]:
 
 @dataclass(frozen=True)
 class Row:
-    """One PCI device: where the XML puts it and where QEMU has it."""
+    """One PCI (or CCW) device: where the XML puts it and where QEMU has it."""
 
     device: str
-    xml: PciAddress | None
-    qemu: PciAddress | None
+    xml: Address | None
+    qemu: Address | None
     qemu_type: str
     ok: bool
     note: str = ""
@@ -256,7 +298,8 @@ class Row:
 
 @dataclass
 class VerifyReport:
-    """The outcome of :func:`verify`: one row per PCI device, and any problem on the way."""
+    """The outcome of :func:`verify`: one row per PCI (or CCW) device, and any problem on the
+    way."""
 
     source: str
     machine: str
@@ -271,6 +314,12 @@ class VerifyReport:
     def mismatches(self) -> list[Row]:
         return [r for r in self.rows if not r.ok]
 
+    def _kind(self) -> str:
+        if any(isinstance(r.xml, CcwAddress) for r in self.rows):
+            return "devices" if any(isinstance(r.xml, PciAddress) for r in self.rows) else \
+                "CCW devices"
+        return "PCI devices"
+
     def render(self) -> str:
         """A plain-text table: device, XML address, address seen in QEMU, QEMU type, verdict."""
         head = ("device", "XML", "QEMU", "QEMU device", "")
@@ -280,8 +329,8 @@ class VerifyReport:
                 for r in self.rows]
         widths = [max(len(row[i]) for row in [head, *body]) for i in range(4)]
         lines = [f"{self.source} ({self.machine}): "
-                 + (f"all {len(self.rows)} PCI devices where the XML puts them" if self.ok
-                    else f"{len(self.mismatches)} of {len(self.rows)} PCI devices differ"
+                 + (f"all {len(self.rows)} {self._kind()} where the XML puts them" if self.ok
+                    else f"{len(self.mismatches)} of {len(self.rows)} {self._kind()} differ"
                     + (f", {len(self.problems)} other problems" if self.problems else ""))]
         for row in [head, *body]:
             cells = [row[i].ljust(widths[i]) for i in range(4)]
@@ -302,74 +351,73 @@ def _bus_names(live: Element) -> dict[str, int]:
     return names
 
 
+def _alias(el: Element | None) -> str | None:
+    a = el.find("alias") if el is not None else None
+    name: str | None = a.get("name") if a is not None else None
+    return name or None
+
+
 def compare_with_qemu(xml_root: Element, live_root: Element, qtree: list[QemuDevice]) -> tuple[
         list[Row], list[str]]:
-    """Rows for every PCI-addressed device of ``xml_root``, located in QEMU through the alias
-    libvirt gave it in ``live_root`` (the running domain's XML); plus problems: PCI devices in
-    QEMU that no XML device accounts for, and devices whose address libvirt changed."""
+    """Rows for every device of ``xml_root`` with a PCI or CCW address, located in QEMU through
+    the alias libvirt gave it in ``live_root`` (the running domain's XML); plus problems: PCI and
+    CCW devices in QEMU that no XML device accounts for, and devices libvirt moved."""
     bus_index = _bus_names(live_root)
     live = {e.key: e.element for e in device_entries(live_root)}
     # ICH9 UHCI companions share their EHCI master's alias, and QEMU gives them no id at all
     alias_count: dict[str, int] = {}
     for el in live.values():
-        a = el.find("alias")
-        if a is not None and a.get("name"):
-            alias_count[a.get("name")] = alias_count.get(a.get("name"), 0) + 1
+        name = _alias(el)
+        if name:
+            alias_count[name] = alias_count.get(name, 0) + 1
     # A conventional pxb hides a pci-bridge with the pxb's own id on its internal bus: plumbing
     qtree = [d for d in qtree if d.bus not in QEMU_INTERNAL_BUSES]
-    by_id = {d.id: d for d in qtree if d.id}
-    by_place: dict[tuple[int, int, int], QemuDevice] = {}
-    for d in qtree:
+
+    def located(d: QemuDevice) -> Address | None:
         devfn = d.devfn
         if devfn is not None and d.bus in bus_index:
-            by_place[(bus_index[d.bus], *devfn)] = d
+            return PciAddress(bus_index[d.bus], *devfn)
+        return d.ccw
+
+    by_id = {d.id: d for d in qtree if d.id}
+    by_place = {a: d for d in qtree if (a := located(d)) is not None}
     rows: list[Row] = []
     problems: list[str] = []
     accounted: set[int] = set()
     for entry in device_entries(xml_root):
-        want = pci_address(entry.element)
+        want = device_address(entry.element)
         if want is None:
             continue
         live_el = live.get(entry.key)
-        alias_el = live_el.find("alias") if live_el is not None else None
-        alias = alias_el.get("name") if alias_el is not None else None
-        if live_el is not None and pci_address(live_el) != want:
+        alias = _alias(live_el)
+        if live_el is not None and device_address(live_el) != want:
             problems.append(f"{entry.label}: libvirt moved it from {want} to "
-                            f"{pci_address(live_el)}")
-        qdev = by_id.get(alias) if alias and alias_count.get(alias, 0) == 1 else None
+                            f"{device_address(live_el)}")
         note = ""
+        qdev = by_id.get(alias) if alias and alias_count.get(alias, 0) == 1 else None
         if qdev is None:
             # Board devices (q35 SATA, pc IDE) and ICH9 USB companions have no QEMU id: find
             # what sits at the address instead.
-            qdev = by_place.get((want.bus, want.slot, want.function))
-            if qdev is not None and qdev.id and (qdev.id != alias or alias_count[alias] == 1):
-                note = f"QEMU has {qdev.id!r} there"
-                qdev_ok = False
-            else:
-                qdev_ok = qdev is not None
+            qdev = by_place.get(want)
             if qdev is None:
                 note = f"no QEMU device with id {alias!r} or at {want}"
-        else:
-            qdev_ok = True
-        seen: PciAddress | None = None
+            elif qdev.id and (qdev.id != alias or alias_count.get(alias or "", 0) == 1):
+                note = f"QEMU has {qdev.id!r} there"
+        seen: Address | None = None
         if qdev is not None:
             accounted.add(id(qdev))
-            devfn = qdev.devfn
-            if devfn is None or qdev.bus not in bus_index:
-                note = note or f"on bus {qdev.bus!r} ({qdev.bus_type}), not a known PCI bus"
-                qdev_ok = False
-            else:
-                seen = PciAddress(bus_index[qdev.bus], *devfn)
-        ok = qdev_ok and seen == want
-        if qdev_ok and seen != want and not note:
+            seen = located(qdev)
+            if seen is None and not note:
+                note = f"on bus {qdev.bus!r} ({qdev.bus_type}), no PCI or CCW address"
+        if seen is not None and seen != want and not note:
             note = f"QEMU has it at {seen}"
+        ok = not note and seen == want
         rows.append(Row(entry.label, want, seen, qdev.type if qdev else "", ok, note))
     for d in qtree:
-        devfn = d.devfn
-        if devfn is None or id(d) in accounted or not d.id:
+        where = located(d)
+        if where is None or id(d) in accounted or not d.id:
             continue
-        problems.append(f"QEMU device {d.type} id {d.id!r} on {d.bus} {devfn[0]:02x}.{devfn[1]:x}"
-                        " has no address in the XML")
+        problems.append(f"QEMU device {d.type} id {d.id!r} at {where} has no address in the XML")
     return rows, problems
 
 
