@@ -171,13 +171,21 @@ def serialize(tree: etree._ElementTree, original: bytes) -> bytes:
     element serialized in the document's own encoding."""
     bom, codec, text = _decode(original)
     start, end = _prolog_end(text), _epilogue_start(text)
+    # The parser turns CRLF into LF; a file written with CRLF line ends keeps them (a literal
+    # CR in the tree could only come from a character reference, which lxml writes as &#13;).
+    crlf = "\r\n" in text[start:end] and text.count("\n", start, end) == text.count(
+        "\r\n", start, end)
     if codec is None:  # text indexes are byte offsets after the BOM
         encoding = tree.docinfo.encoding or "UTF-8"
         body: bytes = etree.tostring(tree.getroot(), encoding=encoding, xml_declaration=False)
+        if crlf:
+            body = body.replace(b"\n", b"\r\n")
         rest = original[len(bom):]
         return bom + rest[:start] + body + rest[end:]
     # UTF-16/32: lxml would put a second byte order mark before the root, so encode here
     root_text: str = etree.tostring(tree.getroot(), encoding="unicode")
+    if crlf:
+        root_text = root_text.replace("\n", "\r\n")
     return bom + (text[:start] + root_text + text[end:]).encode(codec, errors="replace")
 
 

@@ -1,0 +1,239 @@
+"""Fuzzing (issue 9, part 5): generated and mutated domains never crash augmenter.
+
+Two sources of documents, both drawn by hypothesis with a fixed seed (``derandomize``) and a
+bounded number of examples so that CI runs the same cases in a few seconds:
+
+* random trees from a domain-like grammar: the real element and attribute names with values
+  that are sometimes right, sometimes odd, and addresses of every type with random fields;
+* mutations of the valid example guests: elements dropped, duplicated, moved, attributes given
+  random values, random addresses added.
+
+``augmenter.run`` may refuse a document only with :class:`augmenter.AugmentError`; what it
+accepts must come out well-formed, and the ``augment`` process must never print a traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hardening import EMBEDDED, PYTHON_CRASH, child_env
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+import augmenter
+from augmenter.pipeline import Options
+
+EMBEDDED_ONLY = Options(boards="embedded")
+EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[1] / "examples").glob("*.xml")
+                  if not p.name.endswith(".out.xml"))
+FUZZ = settings(max_examples=300, deadline=None, derandomize=True, database=None,
+                suppress_health_check=list(HealthCheck))
+FUZZ_MUTATIONS = settings(FUZZ, max_examples=200)
+SEEN: list[bytes] = []  # every document tried, for the process test at the end
+
+# ---- the grammar --------------------------------------------------------------------------
+
+ARCHES = ["x86_64", "i686", "aarch64", "armv7l", "ppc64", "ppc64le", "s390x", "riscv64", "vax",
+          ""]
+MACHINES = ["pc", "q35", "pc-q35-7.2", "pc-i440fx-7.2", "virt", "pseries", "s390-ccw-virtio",
+            "isapc", "microvm", "pc-q35-2.0", "nope", ""]
+NUMBERS = ["0", "1", "2", "7", "31", "32", "255", "256", "0x0", "0x1f", "0x20", "0xff",
+           "0xffff", "0x10000", "-1", "65535", "4294967296", "1e3", " 3 ", "x", "", "0x"]
+WORDS = ["virtio", "pci", "usb", "ide", "sata", "scsi", "sd", "fdc", "xen", "none", "auto",
+         "ps2", "isa", "ccw", "spapr-vio", "virtio-serial", "virtio-mmio", "drive", "dimm",
+         "unassigned", "e1000", "e1000e", "rtl8139", "qxl", "vga", "cirrus", "bochs", "ramfb",
+         "qemu-xhci", "nec-xhci", "piix3-uhci", "ich9-ehci1", "ich9-uhci1", "pcie-root",
+         "pci-root", "pcie-root-port", "pci-bridge", "dmi-to-pci-bridge", "pcie-to-pci-bridge",
+         "pci-expander-bus", "pcie-expander-bus", "pcie-switch-upstream-port",
+         "pcie-switch-downstream-port", "spapr-pci-host-bridge", "virtio-scsi", "lsilogic",
+         "ich6", "ich9", "ac97", "hda", "tablet", "mouse", "keyboard", "on", "off", "yes", "no",
+         "disk", "cdrom", "floppy", "lun", "file", "block", "network", "bridge", "user", "unix",
+         "pty", "spicevmc", "serial", "console", "isa-serial", "pci-serial", "sclp", "i6300esb",
+         "ib700", "diag288", "random", "egd", "i8042", "default", "\u00e9t\u00e9", "a b", ""]
+ATTRS = {
+    "type": WORDS, "model": WORDS, "bus": WORDS, "index": NUMBERS, "dev": ["vda", "vdb", "sda",
+    "sdb", "hda", "hdc", "fda", "vdzz", "xvda", "", "sd"], "device": WORDS, "name": WORDS,
+    "port": NUMBERS, "ports": NUMBERS, "vectors": NUMBERS, "multifunction": WORDS,
+    "primary": WORDS, "heads": NUMBERS, "chassis": NUMBERS, "busNr": NUMBERS, "numa": NUMBERS,
+    "startport": NUMBERS, "queues": NUMBERS, "iothread": NUMBERS, "managed": WORDS,
+}
+ADDRESS_FIELDS = {
+    "pci": ["domain", "bus", "slot", "function", "multifunction"],
+    "drive": ["controller", "bus", "target", "unit"],
+    "virtio-serial": ["controller", "bus", "port"],
+    "ccid": ["controller", "slot"],
+    "usb": ["bus", "port"],
+    "spapr-vio": ["reg"],
+    "ccw": ["cssid", "ssid", "devno"],
+    "isa": ["iobase", "irq"],
+    "dimm": ["slot", "base"],
+    "virtio-mmio": [],
+    "unassigned": [],
+    "bogus": ["x"],
+}
+DEVICES = ["disk", "controller", "interface", "video", "sound", "input", "channel", "serial",
+           "console", "parallel", "rng", "memballoon", "watchdog", "hostdev", "redirdev", "hub",
+           "panic", "vsock", "tpm", "filesystem", "smartcard", "shmem", "iommu", "memory",
+           "graphics", "audio", "emulator", "lease", "nvram", "unknown"]
+CHILDREN = ["target", "source", "model", "driver", "master", "alias", "boot", "readonly",
+            "backend", "zpci", "acpi", "rom", "mac"]
+
+values = st.one_of(st.sampled_from(WORDS), st.sampled_from(NUMBERS),
+                   st.text(st.characters(codec="utf-8",
+                                         exclude_categories=("Cs", "Cc", "Cn", "Co")),
+                           max_size=6))
+
+
+@st.composite
+def address(draw: Any) -> etree._Element:
+    kind = draw(st.sampled_from(sorted(ADDRESS_FIELDS)))
+    el = etree.Element("address", type=kind)
+    for name in ADDRESS_FIELDS[kind]:
+        if draw(st.integers(0, 4)):
+            el.set(name, draw(st.one_of(st.sampled_from(NUMBERS), st.sampled_from(
+                ["1.2", "1.2.3", "0x00ff", "0x1000", "on", "off"]))))
+    if kind == "pci" and draw(st.booleans()):
+        zpci = etree.SubElement(el, "zpci")
+        zpci.set("uid", draw(st.sampled_from(NUMBERS)))
+    return el
+
+
+@st.composite
+def attributes(draw: Any, el: etree._Element, names: list[str]) -> None:
+    for name in draw(st.lists(st.sampled_from(names), max_size=4, unique=True)):
+        pool = ATTRS.get(name, WORDS)
+        el.set(name, draw(st.one_of(st.sampled_from(pool), values)))
+
+
+@st.composite
+def device(draw: Any) -> etree._Element:
+    el = etree.Element(draw(st.sampled_from(DEVICES)))
+    draw(attributes(el, ["type", "model", "bus", "index", "device", "ports", "vectors",
+                         "managed"]))
+    for child in draw(st.lists(st.sampled_from(CHILDREN), max_size=3)):
+        sub = etree.SubElement(el, child)
+        draw(attributes(sub, ["type", "dev", "bus", "name", "port", "chassis", "busNr",
+                              "primary", "heads", "model", "queues"]))
+    if draw(st.integers(0, 2)) == 0:
+        el.append(draw(address()))
+    if el.tag == "emulator":
+        el.text = draw(st.sampled_from(["/usr/bin/qemu-system-x86_64", "/nonexistent", "", "x"]))
+    return el
+
+
+@st.composite
+def grammar_domain(draw: Any) -> bytes:
+    root = etree.Element("domain", type=draw(st.sampled_from(["kvm", "qemu", "xen", ""])))
+    if draw(st.integers(0, 9)):
+        etree.SubElement(root, "name").text = "fuzz"
+    if draw(st.integers(0, 9)):
+        os_el = etree.SubElement(root, "os")
+        if draw(st.integers(0, 9)):
+            t = etree.SubElement(os_el, "type")
+            t.text = draw(st.sampled_from(["hvm", "xen", "linux", ""]))
+            arch = draw(st.sampled_from(ARCHES))
+            if arch:
+                t.set("arch", arch)
+            machine = draw(st.sampled_from(MACHINES))
+            if machine:
+                t.set("machine", machine)
+    if draw(st.booleans()):
+        features = etree.SubElement(root, "features")
+        for name in draw(st.lists(st.sampled_from(["acpi", "apic", "ioapic", "gic", "vmport",
+                                                   "smm", "hpt"]), max_size=3)):
+            etree.SubElement(features, name)
+    if draw(st.integers(0, 19)):
+        devices = etree.SubElement(root, "devices")
+        for dev in draw(st.lists(device(), max_size=14)):
+            devices.append(dev)
+    return etree.tostring(root)  # type: ignore[no-any-return]
+
+
+# ---- mutations of valid guests ------------------------------------------------------------
+
+
+def _elements(root: etree._Element) -> list[etree._Element]:
+    return [e for e in root.iter() if isinstance(e.tag, str) and e is not root]
+
+
+@st.composite
+def mutated_example(draw: Any) -> bytes:
+    path = draw(st.sampled_from(EXAMPLES))
+    root = etree.fromstring(path.read_bytes())
+    for _ in range(draw(st.integers(1, 4))):
+        els = _elements(root)
+        if not els:
+            break
+        target = draw(st.sampled_from(els))
+        parent = target.getparent()
+        op = draw(st.sampled_from(["drop", "duplicate", "move", "attr", "address", "clear"]))
+        if op == "drop" and parent is not None:
+            parent.remove(target)
+        elif op == "duplicate" and parent is not None:
+            parent.insert(parent.index(target), copy.deepcopy(target))
+        elif op == "move" and parent is not None:
+            siblings = list(parent)
+            parent.remove(target)
+            parent.insert(draw(st.integers(0, len(siblings) - 1)), target)
+        elif op == "attr":
+            name = draw(st.sampled_from(sorted({*target.attrib, *ATTRS})))
+            target.set(name, draw(values))
+        elif op == "address":
+            old = target.find("address")
+            if old is not None:
+                target.remove(old)
+            target.append(draw(address()))
+        elif op == "clear":
+            target.attrib.clear()
+    return etree.tostring(root)  # type: ignore[no-any-return]
+
+
+# ---- the properties -----------------------------------------------------------------------
+
+
+def _try(data: bytes) -> None:
+    SEEN.append(data)
+    try:
+        result = augmenter.run(data, EMBEDDED_ONLY)
+        out = result.to_bytes()
+    except augmenter.AugmentError as err:
+        assert isinstance(err.message, str) and err.message
+        return
+    etree.fromstring(out)  # well-formed
+
+
+@FUZZ
+@given(grammar_domain())
+def test_generated_domains_raise_only_augment_error(data: bytes) -> None:
+    _try(data)
+
+
+@pytest.mark.skipif(not EXAMPLES, reason="no examples/")
+@FUZZ_MUTATIONS
+@given(mutated_example())
+def test_mutated_guests_raise_only_augment_error(data: bytes) -> None:
+    _try(data)
+
+
+def test_the_process_never_prints_a_traceback(tmp_path: Path) -> None:
+    """Everything the two fuzz tests tried (or a fixed sample when run alone), through one
+    ``augment`` process: one line per refused file, no traceback."""
+    docs = SEEN[:: max(1, len(SEEN) // 150)] or [e.read_bytes() for e in EXAMPLES]
+    names = []
+    for i, data in enumerate(docs):
+        name = f"f{i:03d}.xml"
+        (tmp_path / name).write_bytes(data)
+        names.append(name)
+    p = subprocess.run([*EMBEDDED, "-o", str(tmp_path / "out"), *names], cwd=tmp_path,
+                       capture_output=True, text=True, env=child_env(tmp_path / ".c"),
+                       timeout=120) if (tmp_path / "out").mkdir() is None else None
+    assert p is not None
+    assert p.returncode in (0, 1), p.stderr[-3000:]
+    assert not PYTHON_CRASH.search(p.stderr), p.stderr[-3000:]
+    for line in p.stderr.splitlines():
+        assert line.split(":")[0] in names or line.startswith("augment: warning"), line
