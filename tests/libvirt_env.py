@@ -95,6 +95,9 @@ def start_daemons() -> str | None:
     if libvirtd_up and VIRTLOGD_SOCKET.exists():
         return None
     if os.geteuid() != 0:
+        if SOCKET.exists() and not libvirtd_up:
+            return (f"libvirtd at {SOCKET} does not let this user use qemu:///system "
+                    "(run the tests as root)")
         return "libvirtd/virtlogd not running and not root, cannot start them"
     for binary in ("libvirtd", "virtlogd"):
         if shutil.which(binary) is None and not Path(f"/usr/sbin/{binary}").exists():
@@ -326,7 +329,8 @@ DEVICE_WEIGHTS: dict[str, int] = {
 }
 Q35_MACHINES = ("q35", "q35", "q35", "pc-q35-7.2", "pc-q35-5.2", "pc-q35-2.12")
 PC_MACHINES = ("pc", "pc", "pc", "pc-i440fx-7.2", "pc-i440fx-5.2", "pc-i440fx-2.12")
-UNBOOTABLE = {"vsock", "hostdev"}  # need /dev/vhost-vsock, a real PCI device
+# need /dev/vhost-vsock, a real PCI device, swtpm
+UNBOOTABLE = {"vsock", "hostdev", "hostdev-interface", "tpm"}
 NET_MODELS = ("virtio", "virtio", "virtio", "e1000", "e1000e", "rtl8139",
               "virtio-transitional", "vmxnet3")
 USB_MODELS = (None, None, "none", "piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1",
@@ -709,10 +713,52 @@ def generate_guest(seed: int) -> GeneratedGuest:
     watchdog = rng.choice((None, None, "i6300esb", "ib700"))
     serial_console = rng.random() < 0.3 and 0 in serial_ports
 
+    # Rarer features, from a second generator so that adding them left the other guests as
+    # they were: memory modules, TPM, host-device NICs, root ports without hot-plug.
+    wild = random.Random(seed * 7919 + 1)
+    memory_mib, head, extra = 256, [], []
+    if wild.random() < 0.15:
+        dimms = wild.randint(1, 3)
+        slots = list(range(4))
+        wild.shuffle(slots)
+        for _ in range(dimms):
+            addr = (f"\n      <address type='dimm' slot='{slots.pop()}'/>"
+                    if wild.random() < 0.3 else "")
+            extra.append("    <memory model='dimm'>\n      <target>\n"
+                         "        <size unit='MiB'>128</size>\n        <node>0</node>\n"
+                         f"      </target>{addr}\n    </memory>")
+            memory_mib += 128
+        if wild.random() < 0.5:
+            extra.append("    <memory model='virtio-mem'>\n      <target>\n"
+                         "        <size unit='MiB'>128</size>\n        <node>0</node>\n"
+                         "        <block unit='MiB'>2</block>\n"
+                         "        <requested unit='MiB'>0</requested>\n"
+                         "      </target>\n    </memory>")
+            memory_mib += 128
+            kinds.append("virtio-mem")
+        head = ["  <maxMemory slots='4' unit='MiB'>4096</maxMemory>"]
+        kinds.append("dimm")
+    if wild.random() < 0.08:
+        extra.append("    <tpm model='tpm-crb'>\n      <backend type='emulator' version='2.0'/>\n"
+                     "    </tpm>")
+        kinds.append("tpm")
+    if wild.random() < 0.08:
+        extra.append("    <interface type='hostdev' managed='yes'>\n"
+                     f"      <mac address='52:54:00:{seed % 256:02x}:ff:01'/>\n"
+                     "      <source>\n        <address type='pci' domain='0x0000' bus='0x50' "
+                     "slot='0x00' function='0x0'/>\n      </source>\n    </interface>")
+        kinds.append("hostdev-interface")
+    if q35 and wild.random() < 0.15:
+        controllers.append(f"    <controller type='pci' index='{next_index}' "
+                           "model='pcie-root-port'>\n      <target hotplug='off'/>\n"
+                           "    </controller>")
+        next_index += 1
+        kinds.append("root-port-hotplug-off")
     lines = [
         "<domain type='qemu'>",
         f"  <name>gen-{seed}</name>",
-        "  <memory unit='MiB'>256</memory>",
+        *head,
+        f"  <memory unit='MiB'>{memory_mib}</memory>",
         "  <vcpu>1</vcpu>",
         "  <os>",
         f"    <type arch='x86_64' machine='{machine}'>hvm</type>",
@@ -720,6 +766,12 @@ def generate_guest(seed: int) -> GeneratedGuest:
         "  <features>",
         "    <acpi/>",
         "  </features>",
+    ]
+    if head:
+        lines += ["  <cpu>", "    <numa>",
+                  "      <cell id='0' cpus='0' memory='256' unit='MiB'/>",
+                  "    </numa>", "  </cpu>"]
+    lines += [
         "  <devices>",
         f"    <emulator>{EMULATOR}</emulator>",
     ]
@@ -740,10 +792,11 @@ def generate_guest(seed: int) -> GeneratedGuest:
         kinds.append(f"watchdog-{watchdog}")
     if balloon is not None:
         lines.append(f"    <memballoon model='{balloon}'/>")
+    lines += extra
     lines += ["  </devices>", "</domain>", ""]
     # A lone EHCI controller takes high-speed devices only: QEMU refuses hubs and serials
     usb2_only = usb_model in ("ehci", "ich9-ehci1") and any(
-        d.tag in ("hub", "serial", "redirdev") or d.kind in ("usb-disk", "usb-input",
+        d.tag in ("hub", "serial", "redirdev", "smartcard") or d.kind in ("usb-disk", "usb-input",
                                                              "sound-usb") for d in devs)
     bootable = not any(k in UNBOOTABLE for k in kinds) and not usb2_only
     label = f"{'q35' if q35 else 'pc'}-{seed}"
