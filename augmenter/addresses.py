@@ -70,13 +70,13 @@ def write_pci(dev: Device, addr: PciAddress, multi: str | None = None) -> None:
         for key, value in attrib.items():
             old.set(key, value)
         return
-    set_child(dev.el, "address", attrib)
+    dev.set_address(set_child(dev.el, "address", attrib))
 
 
 def write_address(dev: Device, type_: str, **fields: str | int) -> None:
     attrib = {"type": type_}
     attrib.update({k: str(v) for k, v in fields.items()})
-    set_child(dev.el, "address", attrib)
+    dev.set_address(set_child(dev.el, "address", attrib))
 
 
 # Fields libvirt always writes, with the value it gives a field left out.

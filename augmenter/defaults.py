@@ -279,4 +279,4 @@ def mirror_console_address(guest: Guest) -> None:
     source = serials[0].address
     if source is None:
         return
-    set_child(consoles[0].el, "address", dict(source.attrib))
+    consoles[0].set_address(set_child(consoles[0].el, "address", dict(source.attrib)))

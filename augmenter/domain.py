@@ -57,6 +57,10 @@ class Device:
     implicit: bool = False
     why_added: str = ""  # for implicit devices: the rule that added it
     why_placed: str = ""  # the rule that chose its address
+    # The <address> child, looked up once: placement asks for it tens of times per device.
+    # Every write of a new <address> goes through :meth:`set_address`.
+    _address: Element | None = field(default=None, repr=False)
+    _address_known: bool = field(default=False, repr=False)
 
     @property
     def type(self) -> str | None:
@@ -86,7 +90,15 @@ class Device:
 
     @property
     def address(self) -> Element | None:
-        return self.el.find("address")
+        if not self._address_known:
+            self._address = self.el.find("address")
+            self._address_known = True
+        return self._address
+
+    def set_address(self, element: Element | None) -> None:
+        """Record the ``<address>`` child after it was added or replaced."""
+        self._address = element
+        self._address_known = True
 
     @property
     def address_type(self) -> str | None:
@@ -120,17 +132,23 @@ class Domain:
     controllers: list[Device] = field(default_factory=list)
     disks: list[Device] = field(default_factory=list)
 
+    _by_tag: dict[str, list[Device]] | None = field(default=None, repr=False)
+
     def of(self, tag: str) -> list[Device]:
         """Devices with element name ``tag``, in document order (disks/controllers: libvirt's)."""
         if tag == "disk":
             return list(self.disks)
         if tag == "controller":
             return list(self.controllers)
+        if self._by_tag is None:
+            self._by_tag = {}
+            for d in self.devices:
+                self._by_tag.setdefault(d.tag, []).append(d)
+        same = self._by_tag.get(tag, [])
         if tag == "video":
-            videos = [d for d in self.devices if d.tag == "video"]
-            primary = [v for v in videos if _is_primary(v)]
-            return primary[:1] + [v for v in videos if v not in primary[:1]]
-        return [d for d in self.devices if d.tag == tag]
+            primary = [v for v in same if _is_primary(v)]
+            return primary[:1] + [v for v in same if v not in primary[:1]]
+        return list(same)
 
     def iterate(self) -> list[Device]:
         """Every device, in libvirt's global iteration order."""
@@ -170,6 +188,7 @@ class Domain:
                 insert_before(self.devices_el, later[0], el)
             else:
                 append_child(self.devices_el, el)
+        self._by_tag = None
         dev = Device(el, tag, 0, implicit=True, why_added=why)
         same = [i for i, d in enumerate(self.devices) if d.tag == tag]
         self.devices.insert(same[0] if first and same else len(self.devices), dev)
@@ -185,6 +204,7 @@ class Domain:
         if not same or same[0] is dev:
             return
         head = same[0]
+        self._by_tag = None
         el = dev.el
         prev = el.getprevious()
         if prev is not None:

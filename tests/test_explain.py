@@ -88,10 +88,13 @@ def test_tree_lists_every_device(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_tree_marks_origins(name: str) -> None:
-    text = tree_text(run(GUESTS[name]))
+    result = run(GUESTS[name])
+    text = tree_text(result)
     assert "written by the user" in text
     assert "added: " in text  # every guest here has at least one implicit device
-    assert "built into the board" in text
+    board = result.guest.board
+    if board is not None and any(b.slot for b in board.pci):  # pseries, s390x: none
+        assert "built into the board" in text
     assert "free hot-plug slots: " in text
 
 
