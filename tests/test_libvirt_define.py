@@ -6,8 +6,8 @@ of its own), dumped back with ``virsh dumpxml --inactive`` and undefined. libvir
 no address, added no address and added or changed no controller.
 
 The round trips run on a few threads at once (libvirtd takes them in parallel); each test waits
-for its own guest. Known augmenter bugs are in ``KNOWN_MISMATCHES`` as strict xfails with a
-minimal reproducer: when one is fixed, its test passes and the mark must go.
+for its own guest. Known augmenter bugs are in ``KNOWN_MISMATCHES`` as xfails with a minimal
+reproducer; once one passes (XPASS) it moves to ``REGRESSIONS``, bugs found here and fixed.
 """
 
 from __future__ import annotations
@@ -53,9 +53,10 @@ HUB_ORDER = """<domain type='qemu'>
 """ + "    <input type='tablet' bus='usb'/>\n" * 9 + """  </devices>
 </domain>
 """
-KNOWN_MISMATCHES: dict[str, tuple[str, str]] = {
-    "hub-order": (HUB_ORDER, "the hub augmenter adds (port 1.1) is written before the user's "
-                  "hub at port 1, so libvirt refuses the output: 'there is no hub at port 1'"),
+KNOWN_MISMATCHES: dict[str, tuple[str, str]] = {}
+REGRESSIONS: dict[str, tuple[str, str]] = {
+    "hub-order": (HUB_ORDER, "the hub augmenter added (port 1.1) was written before the user's "
+                  "hub at port 1, so libvirt refused the output: 'there is no hub at port 1'"),
 }
 
 
@@ -64,6 +65,8 @@ def _cases() -> Iterator[object]:
         yield pytest.param(("example", path.stem, path.read_text()), id=f"example-{path.stem}")
     for guest in GUESTS:
         yield pytest.param(("generated", guest.label, guest.xml), id=guest.label)
+    for label, (xml, _why) in REGRESSIONS.items():
+        yield pytest.param(("regression", label, xml), id=f"regression-{label}")
     for label, (xml, why) in KNOWN_MISMATCHES.items():
         yield pytest.param(("known", label, xml), id=f"known-{label}",
                            marks=pytest.mark.xfail(reason=why, raises=pytest.fail.Exception))
