@@ -9,12 +9,14 @@ bounded number of examples so that CI runs the same cases in a few seconds:
   random values, random addresses added.
 
 ``augmenter.run`` may refuse a document only with :class:`augmenter.AugmentError`; what it
-accepts must come out well-formed, and the ``augment`` process must never print a traceback.
+accepts must come out well-formed and final (augmenting the output again changes nothing), and
+the ``augment`` process must never print a traceback.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from lxml import etree
 
 import augmenter
 from augmenter.pipeline import Options
+from augmenter.xmldoc import serialize
 
 EMBEDDED_ONLY = Options(boards="embedded")
 EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[1] / "examples").glob("*.xml")
@@ -42,6 +45,10 @@ ARCHES = ["x86_64", "i686", "aarch64", "armv7l", "ppc64", "ppc64le", "s390x", "r
           ""]
 MACHINES = ["pc", "q35", "pc-q35-7.2", "pc-i440fx-7.2", "virt", "pseries", "s390-ccw-virtio",
             "isapc", "microvm", "pc-q35-2.0", "nope", ""]
+VALID_PAIRS = [("x86_64", "pc"), ("x86_64", "q35"), ("x86_64", "q35"), ("i686", "pc"),
+               ("x86_64", "isapc"), ("x86_64", "microvm"), ("aarch64", "virt"),
+               ("armv7l", "virt"), ("ppc64", "pseries"), ("s390x", "s390-ccw-virtio"),
+               ("riscv64", "virt"), ("x86_64", "")]
 NUMBERS = ["0", "1", "2", "7", "31", "32", "255", "256", "0x0", "0x1f", "0x20", "0xff",
            "0xffff", "0x10000", "-1", "65535", "4294967296", "1e3", " 3 ", "x", "", "0x"]
 WORDS = ["virtio", "pci", "usb", "ide", "sata", "scsi", "sd", "fdc", "xen", "none", "auto",
@@ -136,10 +143,12 @@ def grammar_domain(draw: Any) -> bytes:
         if draw(st.integers(0, 9)):
             t = etree.SubElement(os_el, "type")
             t.text = draw(st.sampled_from(["hvm", "xen", "linux", ""]))
-            arch = draw(st.sampled_from(ARCHES))
+            if draw(st.integers(0, 4)):  # mostly a pair QEMU has, so the devices matter
+                arch, machine = draw(st.sampled_from(VALID_PAIRS))
+            else:
+                arch, machine = draw(st.sampled_from(ARCHES)), draw(st.sampled_from(MACHINES))
             if arch:
                 t.set("arch", arch)
-            machine = draw(st.sampled_from(MACHINES))
             if machine:
                 t.set("machine", machine)
     if draw(st.booleans()):
@@ -171,7 +180,8 @@ def mutated_example(draw: Any) -> bytes:
             break
         target = draw(st.sampled_from(els))
         parent = target.getparent()
-        op = draw(st.sampled_from(["drop", "duplicate", "move", "attr", "address", "clear"]))
+        op = draw(st.sampled_from(["drop", "duplicate", "move", "attr", "address", "clear",
+                                   "graft", "text", "comment"]))
         if op == "drop" and parent is not None:
             parent.remove(target)
         elif op == "duplicate" and parent is not None:
@@ -190,7 +200,27 @@ def mutated_example(draw: Any) -> bytes:
             target.append(draw(address()))
         elif op == "clear":
             target.attrib.clear()
-    return etree.tostring(root)  # type: ignore[no-any-return]
+        elif op == "graft":
+            devices = root.find("devices")
+            if devices is not None:
+                devices.insert(draw(st.integers(0, len(devices))), draw(device()))
+        elif op == "text":
+            target.text = draw(values)
+        elif op == "comment":
+            target.insert(0, etree.Comment(" fuzz "))
+            target.append(etree.ProcessingInstruction("fuzz", "x"))
+    data: bytes = etree.tostring(root)
+    if draw(st.booleans()):  # written by libvirt or a person: single quotes, odd layout
+        space = draw(st.sampled_from([b" ", b"  ", b"\n      ", b"\t"]))
+
+        def respell(m: re.Match[bytes]) -> bytes:
+            tag = m.group(0)
+            if b"'" in tag:
+                return tag
+            return tag.replace(b'"', b"'").replace(b"' ", b"'" + space)
+
+        data = re.sub(rb"<[^!?/][^>]*>", respell, data)
+    return data
 
 
 # ---- the properties -----------------------------------------------------------------------
@@ -204,7 +234,12 @@ def _try(data: bytes) -> None:
     except augmenter.AugmentError as err:
         assert isinstance(err.message, str) and err.message
         return
-    etree.fromstring(out)  # well-formed
+    tree = etree.fromstring(out)  # well-formed
+    spelled = serialize(result.tree, result.original, keep_spelling=True)
+    assert etree.tostring(etree.fromstring(spelled), method="c14n") == etree.tostring(
+        tree, method="c14n"), "keep_spelling changed a value"
+    # and final: libvirt would change nothing in it, so neither may augmenter
+    assert augmenter.run(out, EMBEDDED_ONLY).to_bytes() == out
 
 
 @FUZZ

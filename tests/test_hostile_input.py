@@ -150,6 +150,8 @@ Case = tuple[Callable[[Traps], bytes], tuple[int, ...], str]
 BAD: dict[str, Case] = {
     "billion-laughs": (lambda t: _laughs(), (1,), "DOCTYPE"),
     "quadratic-blowup": (lambda t: _quadratic(), (1,), "DOCTYPE"),
+    "doctype-after-a-70KB-comment": (lambda t: _laughs().replace(
+        b"<!DOCTYPE", b"<!--" + b"x" * 70_000 + b"-->\n<!DOCTYPE", 1), (1,), "DOCTYPE"),
     "external-entities": (_external, (1,), "DOCTYPE"),
     "external-dtd-fifo": (_external_dtd, (1,), "DOCTYPE"),
     "network-dtd-after-comment": (_network_dtd, (1,), "DOCTYPE"),

@@ -21,10 +21,12 @@ from pathlib import Path
 
 import pytest
 from hardening import EMBEDDED, assert_one_clear_error, child_env, large_guest, run_measured
+from lxml import etree
 from roundtrip import compare
 
 import augmenter
 from augmenter.pipeline import Options
+from augmenter.xmldoc import serialize
 
 EMBEDDED_ONLY = Options(boards="embedded")
 CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "cases"
@@ -151,6 +153,28 @@ def test_hand_written_guests_keep_every_byte_as_written(name: str) -> None:
     _check(name, GUESTS[name], strict=True)
 
 
+def _spelled(data: bytes) -> tuple[bytes, bytes]:
+    """The default output and the output with ``serialize(keep_spelling=True)``."""
+    result = augmenter.run(data, EMBEDDED_ONLY)
+    return result.to_bytes(), serialize(result.tree, result.original, keep_spelling=True)
+
+
+@pytest.mark.parametrize("name", sorted(set(GUESTS) - {"odd-spellings"}))
+def test_keep_spelling_keeps_every_byte(name: str) -> None:
+    """The proposed fix: ``keep_spelling`` writes every parsed start tag as it was written
+    (quotes, order, layout, namespace declarations). Only text escaping is still lxml's."""
+    _, spelled = _spelled(GUESTS[name])
+    report = compare(_text(GUESTS[name]), _text(spelled), strict=True)
+    assert not report.differences, "\n".join([name, *report.differences[:30]])
+
+
+@pytest.mark.parametrize("name", sorted(GUESTS))
+def test_keep_spelling_changes_no_value(name: str) -> None:
+    plain, spelled = _spelled(GUESTS[name])
+    c14n = [etree.tostring(etree.fromstring(x), method="c14n") for x in (plain, spelled)]
+    assert c14n[0] == c14n[1]
+
+
 def test_the_comparison_notices_a_loss() -> None:
     """The comparator itself: a dropped comment, a changed attribute, a lost element."""
     out = augmenter.run(GUESTS["canonical"], EMBEDDED_ONLY).to_string()
@@ -180,6 +204,10 @@ def test_every_conformance_input_round_trips() -> None:
         report = compare(data.decode(), out.decode(), strict=True)
         if report.differences:
             failures.append(f"{path.parent.name}: {report.differences[:3]}")
+        _, spelled = _spelled(data)
+        if etree.tostring(etree.fromstring(spelled), method="c14n") != etree.tostring(
+                etree.fromstring(out), method="c14n"):
+            failures.append(f"{path.parent.name}: keep_spelling changed a value")
     assert checked > len(inputs) // 2, (checked, len(inputs))
     assert not failures, "\n".join(failures[:20])
 
