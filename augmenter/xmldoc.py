@@ -68,7 +68,7 @@ _WIDE_STARTS = (  # how '<' or whitespace starts a document without a byte order
     (b"\x00<", "utf-16-be"),
 )
 # XML's Misc: whitespace, comments and processing instructions (what may surround the root)
-_MISC = re.compile(r"(?:[ \t\r\n]|<\?.*?\?>|<!--.*?-->)*", re.S)
+_MISC = re.compile(r"(?:[ \t\r\n]+|<\?.*?\?>|<!--.*?-->)*", re.S)
 _ROOT_END = re.compile(r"</domain[ \t\r\n]*>")
 _HINTS = re.compile(r",?\s*(?:use|try|see) (?:XML_PARSE_HUGE|xmlCtxt)\w*(?: option)?\.?")
 

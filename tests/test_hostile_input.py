@@ -163,6 +163,8 @@ BAD: dict[str, Case] = {
     "text-node-15MB": (lambda t: (HEAD.format(m="pc") + "<description>" + "y" * 15_000_000
                                   + "</description><devices/></domain>").encode(),
                        (1,), "text node"),
+    "15MB-of-whitespace-before-the-root": (lambda t: b" " * 15_000_000 + GOOD.encode(), (1,),
+                                            "limit"),
     "600k-empty-elements": (lambda t: (HEAD.format(m="pc") + "<metadata><m:x xmlns:m='urn:x'>"
                                        + "<e/>" * 600_000 + "</m:x></metadata><devices/>"
                                        "</domain>").encode(), (1,), "tags"),
