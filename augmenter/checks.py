@@ -443,6 +443,10 @@ def check_ccid(guest: Guest) -> Iterator[Finding]:
 
 
 def check_devices(guest: Guest) -> Iterator[Finding]:
+    for con in guest.dom.of("console")[1:]:
+        if con.target("type") == "serial":
+            yield finding(con, "console-serial", "Only the first console can be a serial port",
+                          "make it a virtio console, or put it first")
     default_panic = (guest.family.panic if guest.family else None) or "isa"
     for panic in guest.dom.of("panic"):
         model = panic.model or default_panic

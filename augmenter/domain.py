@@ -171,8 +171,6 @@ class Domain:
         ``first`` puts it before the other devices of its kind (libvirt's console 0).
         """
         el = new_element(tag, attrib)
-        for child in children or ():
-            append_child(el, child)
         rank = RANK.get(tag, len(RANK))
         elements = [c for c in self.devices_el if isinstance(c.tag, str)]
         same = [c for c in elements if c.tag == tag]
@@ -188,6 +186,8 @@ class Domain:
                 insert_before(self.devices_el, later[0], el)
             else:
                 append_child(self.devices_el, el)
+        for child in children or ():  # once placed, so that they indent like their parent
+            append_child(el, child)
         self._by_tag = None
         dev = Device(el, tag, 0, implicit=True, why_added=why)
         same = [i for i, d in enumerate(self.devices) if d.tag == tag]

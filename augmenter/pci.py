@@ -244,7 +244,9 @@ class Pass:
         for other in self.guest.dom.controllers:
             if (other is not dev and other.type == "usb" and other.index == dev.index
                     and other.model in ICH9_USB2_FUNCTION):
-                addr = self.assigned.get(other) or pci_address(other)
+                # only written addresses count: in libvirt's dry run each companion takes a
+                # slot of its own, which can make it add bridges the real pass leaves empty
+                addr = pci_address(other)
                 if addr is not None:
                     target = PciAddress(addr.bus, addr.slot, function)
                     self.reserve(dev, target, self.flags[dev], explicit=True)

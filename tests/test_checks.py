@@ -355,6 +355,10 @@ CASES: list[Case] = [
          + element("smartcard mode='host'", "smartcard",
                    "<address type='ccid' controller='0' slot='0'/>" + MARK),
          "multiple smartcard"),
+    Case("serial-console-second", "pc", "console-serial", "error", "console pty",
+         element("console type='pty'", "console", "<target type='virtio'/>")
+         + element("console type='pty'", "console", "<target type='serial'/>", mark=True),
+         "first console"),
     Case("phb-target-index-0", "pseries", "phb-target-index", "error", "controller pci 1",
          controller("pci", 1, "pci-root", "<model name='spapr-pci-host-bridge'/>",
                     "<target index='0'/>", mark=True), "target index 0"),
