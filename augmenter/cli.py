@@ -1,5 +1,6 @@
 """The ``augment`` command: files or stdin in, augmented XML out, one-line errors."""
 
+import contextlib
 import json
 import os
 import sys
@@ -52,8 +53,13 @@ def _print_findings(label: str, data: bytes, findings: list[Finding], fmt: str,
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: never a half-written file."""
-    folder = path.parent if str(path.parent) else Path(".")
+    """Write to a temporary file in the same folder, then rename: never a half-written file.
+
+    A symlink is followed (the file it points at is replaced, the link stays), and an
+    existing file keeps its mode and, where we may set it, its owner.
+    """
+    path = Path(os.path.realpath(path))
+    folder = path.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -61,7 +67,10 @@ def write_atomically(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
+            st = path.stat()
+            os.chmod(tmp, st.st_mode & 0o7777)
+            with contextlib.suppress(PermissionError):  # not ours to give away
+                os.chown(tmp, st.st_uid, st.st_gid)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -69,9 +78,13 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 def _read(name: str) -> bytes:
+    """The input, read up to one byte past the size limit (``/dev/zero`` ends too)."""
+    from .xmldoc import MAX_BYTES
+
     if name == "-":
-        return sys.stdin.buffer.read()
-    return Path(name).read_bytes()
+        return sys.stdin.buffer.read(MAX_BYTES + 1)
+    with open(name, "rb") as fh:
+        return fh.read(MAX_BYTES + 1)
 
 
 BOARDS_HELP = "where boards come from: auto (cache, QEMU, then embedded), qemu, embedded"
@@ -168,15 +181,20 @@ def _augment_files(files: list[str], output: str | None, out_dir: Path | None, i
             status = max(status, 1)
             continue
         _print_findings(label, data, outcome.findings, "text", [])
-        if in_place:
-            write_atomically(Path(name), result)
-        elif out_dir is not None:
-            write_atomically(out_dir / Path(name).name, result)
-        elif output:
-            write_atomically(Path(output), result)
-        else:
-            sys.stdout.buffer.write(result)
-            sys.stdout.flush()
+        try:
+            if in_place:
+                write_atomically(Path(name), result)
+            elif out_dir is not None:
+                write_atomically(out_dir / Path(name).name, result)
+            elif output:
+                write_atomically(Path(output), result)
+            else:
+                sys.stdout.buffer.write(result)
+                sys.stdout.flush()
+        except OSError as exc:
+            target = name if in_place else (output or "<stdout>")
+            sys.stderr.write(f"{target}: error: cannot write: {exc.strerror or exc}\n")
+            return 1
     return status
 
 
@@ -280,3 +298,7 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("augment: interrupted\n")
         sys.exit(130)
+    except BrokenPipeError:
+        # the reader went away (augment ... | head): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

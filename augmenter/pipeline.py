@@ -139,9 +139,12 @@ def check(data: bytes | str, options: Options = Options()) -> list[Finding]:
 
 def run(data: bytes | str, options: Options = Options()) -> Result:
     """Augment a document given as bytes or text."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+    except UnicodeEncodeError as exc:
+        raise AugmentError(f"the text is not valid Unicode: {exc.reason}", line=1) from None
     parse_from = raw
-    if isinstance(data, str) and raw.lstrip().startswith(b"<?xml"):
+    if isinstance(data, str) and raw.lstrip().startswith(b"<?xml") and b"?>" in raw:
         # text carries no encoding of its own: parse it as the UTF-8 it now is
         decl_end = raw.index(b"?>") + 2
         parse_from = b'<?xml version="1.0" encoding="UTF-8"?>' + raw[decl_end:]

@@ -274,9 +274,6 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
 
-@pytest.mark.xfail(reason="cli._read reads the whole stream before the size check: "
-                   "`augment /dev/zero` ends in MemoryError (reported to the lead)",
-                   strict=False)
 def test_an_endless_input_is_refused(tmp_path: Path) -> None:
     m = run_measured([*EMBEDDED, "/dev/zero"], cwd=tmp_path, env=child_env(tmp_path / "c"),
                      timeout=60, preexec=_limit_memory)
@@ -351,9 +348,6 @@ def test_a_large_valid_guest_is_quick(tmp_path: Path) -> None:
     assert m.stdout.count(b"<address type=\"pci\"") >= 200
 
 
-@pytest.mark.xfail(reason="pipeline.run encodes a str with lone surrogates or a '<?xml' without "
-                   "'?>' and raises UnicodeEncodeError / ValueError (reported to the lead)",
-                   strict=False)
 @pytest.mark.parametrize("text", ["\ud800", "<?xml", "<?xml version='1.0'"])
 def test_odd_python_strings_raise_augment_error(text: str) -> None:
     with pytest.raises(augmenter.AugmentError):

@@ -280,8 +280,6 @@ def test_in_place_on_many_files_rewrites_the_good_and_keeps_the_bad(tmp_path: Pa
     assert _listing(tmp_path) == ["a.xml", "b.xml", "c.xml"]
 
 
-@pytest.mark.xfail(reason="cli: write_atomically's OSError (missing folder, full disk) ends in a "
-                   "traceback (reported to the lead)", strict=False)
 @pytest.mark.parametrize("target", ["missing/out.xml", "/dev/full"])
 def test_a_write_that_fails_is_one_line(tmp_path: Path, target: str) -> None:
     (tmp_path / "in.xml").write_bytes(GOOD)
@@ -298,9 +296,6 @@ def test_a_write_that_fails_is_one_line(tmp_path: Path, target: str) -> None:
     assert len(err.strip().splitlines()) == 1, err[-1000:]
 
 
-@pytest.mark.xfail(reason="cli: --in-place replaces a symlink by a regular file (the target is "
-                   "not rewritten) and a root-run rewrite loses the owner (reported to the lead)",
-                   strict=False)
 def test_in_place_follows_a_symlink(tmp_path: Path) -> None:
     (tmp_path / "real.xml").write_bytes(GOOD)
     (tmp_path / "link.xml").symlink_to("real.xml")
