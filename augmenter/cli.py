@@ -14,7 +14,7 @@ from .errors import AugmentError
 from .findings import Finding, InvalidDomain
 
 if TYPE_CHECKING:
-    from .pipeline import Options
+    from .pipeline import Options, Result
 # No "from __future__ import annotations" here: typer would have to eval every string
 # annotation at start-up, which costs 70 ms of a 300 ms run.
 
@@ -160,26 +160,13 @@ def augment_command(
 
 def _augment_files(files: list[str], output: str | None, out_dir: Path | None, in_place: bool,
                    options: "Options") -> int:
-    from .pipeline import run
-
     status = 0
     for name in files:
-        label = "<stdin>" if name == "-" else name
-        data = _read_or_report(name, label)
-        if data is None:
-            status = 2
+        label, data, outcome, failed = _augment_one(name, options)
+        status = max(status, failed)
+        if outcome is None:
             continue
-        try:
-            outcome = run(data, options)
-            result = outcome.to_bytes()
-        except InvalidDomain as err:
-            _print_findings(label, data, err.findings, "text", [])
-            status = max(status, 1)
-            continue
-        except AugmentError as err:
-            _report(label, err)
-            status = max(status, 1)
-            continue
+        result = outcome.to_bytes()
         _print_findings(label, data, outcome.findings, "text", [])
         try:
             if in_place:
@@ -196,6 +183,28 @@ def _augment_files(files: list[str], output: str | None, out_dir: Path | None, i
             sys.stderr.write(f"{target}: error: cannot write: {exc.strerror or exc}\n")
             return 1
     return status
+
+
+def _augment_one(name: str, options: "Options") -> tuple[str, bytes, "Result | None", int]:
+    """Read and augment one input: (label, bytes, result or None, exit status so far).
+
+    Problems are reported on stderr here, once for every mode that augments.
+    """
+    from .pipeline import run
+
+    label = "<stdin>" if name == "-" else name
+    data = _read_or_report(name, label)
+    if data is None:
+        return label, b"", None, 2
+    try:
+        outcome = run(data, options)
+    except InvalidDomain as err:
+        _print_findings(label, data, err.findings, "text", [])
+        return label, data, None, 1
+    except AugmentError as err:
+        _report(label, err)
+        return label, data, None, 1
+    return label, data, outcome, 0
 
 
 def _read_or_report(name: str, label: str) -> bytes | None:
@@ -230,27 +239,14 @@ def _check_files(files: list[str], fmt: str, strict: bool, options: "Options") -
 def _show_files(files: list[str], fmt: str, explain: bool, graph: str | None,
                 options: "Options") -> int:
     """``--explain`` and ``--graph``: the topology as a tree, data or picture."""
-    from .pipeline import run
-
     if graph and len(files) != 1:
         raise typer.BadParameter("--graph takes exactly one input file")
     status = 0
     sink: list[dict[str, object]] = []
     for name in files:
-        label = "<stdin>" if name == "-" else name
-        data = _read_or_report(name, label)
-        if data is None:
-            status = 2
-            continue
-        try:
-            outcome = run(data, options)
-        except InvalidDomain as err:
-            _print_findings(label, data, err.findings, "text", [])
-            status = max(status, 1)
-            continue
-        except AugmentError as err:
-            _report(label, err)
-            status = max(status, 1)
+        label, _, outcome, failed = _augment_one(name, options)
+        status = max(status, failed)
+        if outcome is None:
             continue
         if explain:
             from .explain import explain_data, explain_tree
