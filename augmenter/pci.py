@@ -23,10 +23,6 @@ ICH9_USB2_FUNCTION = {"ich9-uhci1": 0, "ich9-uhci2": 1, "ich9-uhci3": 2, "ich9-e
 RESTRICTED_ROOT_PORT = Connect.P2P | Connect.AUTO | Connect.HOTPLUG
 
 
-class _Grow(Exception):
-    """Raised inside the dry run when the set cannot grow for a device."""
-
-
 def _bus_flags(model: str, controller: Device | None) -> tuple[Connect, int, int]:
     flags, lo, hi = BUS_ACCEPTS.get(model, (Connect.NONE, 0, -1))
     if controller is not None:
@@ -68,7 +64,6 @@ class Pass:
             d: device_flags(d, guest.pcie_root, guest.virtio_pcie) for d in guest.dom.devices
         }
         self.phantoms = 0
-        self.assigned: dict[Device, PciAddress] = {}
 
     # -- growth --------------------------------------------------------------------------
     def _add(self, model: str, flags: Connect | None = None) -> None:
@@ -126,7 +121,6 @@ class Pass:
                 raise PlacementError(f"{dev.name()}: cannot place device after adding a bus",
                                      line=dev.line or None)
         self.reserve(dev, addr, flags, explicit=False)
-        self.assigned[dev] = addr
         if not self.dry:
             write_pci(dev, addr, multi)
             dev.why_placed = f"first free slot of a bus that takes a {describe(flags & KINDS)}"
@@ -414,10 +408,7 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
 
 def _insert_option(ctrl: Device, el: Element) -> None:
     """Put ``<model>``/``<target>`` where libvirt writes them: before ``<address>``."""
-    addr = ctrl.el.find("address")
-    if el.tag == "target" and ctrl.el.find("model") is not None and addr is None:
-        set_child(ctrl.el, "target", dict(el.attrib))
-        return
+    addr = ctrl.address
     if addr is not None:
         insert_before(ctrl.el, addr, el)
     else:
