@@ -43,5 +43,8 @@ class Guest:
         return self.emulator.has_device(qemu_type)
 
     def fail(self, dev: Device | None, message: str, hint: str | None = None) -> AugmentError:
+        """An error about ``dev``: its line, and its name at the head of the message."""
         line = dev.line if dev is not None and dev.line else None
+        if dev is not None and not message.startswith(dev.name()):
+            message = f"{dev.name()}: {message}"
         return AugmentError(message, line=line, hint=hint)

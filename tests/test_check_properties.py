@@ -427,15 +427,12 @@ FAULTS: dict[str, Fault] = {f.__name__.replace("_", "-"): f for f in (
 # that a fix does not break the suite; the XPASS says the entry can go).
 BOTH = ("pc", "q35")
 KNOWN_BUGS: dict[str, tuple[tuple[str, ...], str]] = {  # fault: (machines, what goes wrong)
-    "drive-bus-or-target": (BOTH, "drive-out-of-range is a warning for every field, but libvirt "
-                                  "refuses a controller, bus or target out of range (only units "
-                                  "it accepts)"),
-    "usb-port-zero": (BOTH, "port='0' is refused as 'out of range' (placement); libvirt picks "
-                            "a port"),
-    "pci-bus-implied": (("q35",), "a missing bus is taken for a pcie-root-port, so slot >= 1 "
-                                  "is 'slot-out-of-range'; libvirt adds a pcie-to-pci-bridge "
-                                  "and pci-bridges for a conventional PCI device"),
+    "pci-bus-implied": (("q35",), "--check accepts it now, but placement adds the restricted "
+                                  "root port + pcie-to-pci-bridge pair and does not move the "
+                                  "device's bus by one as libvirt does: refused"),
 }
+# Fixed since reported, now guarded: drive bus/target refused by libvirt are errors; USB port 0
+# means "no port".
 # Faults whose error has no line (the pipeline blames libvirt's own implicit controller).
 NO_LINE = {"builtin-controller-slot"}
 
