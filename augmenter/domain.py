@@ -240,6 +240,16 @@ def disk_index(name: str) -> int | None:
     return None
 
 
+def disk_name(prefix: str, index: int) -> str:
+    """The inverse of :func:`disk_index`: ``disk_name('vd', 0) == 'vda'``, 26 -> ``'vdaa'``."""
+    letters = ""
+    n = index + 1
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(ord("a") + rem) + letters
+    return prefix + letters
+
+
 def disk_bus(disk: Device) -> str | None:
     """The disk's bus, written or derived from the target name as libvirt does."""
     bus = disk.target("bus")

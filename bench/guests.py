@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from augmenter.domain import disk_name
+
 MACHINES = ("q35", "pc")
 
 # One rotation per machine: 16 entries, the mixed proportions of the benchmark guests.
@@ -50,16 +52,6 @@ CAPS = {
 }
 # When every capped kind in the rotation is full, the rest are virtio disks.
 FALLBACK = "virtio-disk"
-
-
-def disk_name(prefix: str, index: int) -> str:
-    """``disk_name('vd', 0) == 'vda'``, 25 -> 'vdz', 26 -> 'vdaa' (libvirt's bijective base 26)."""
-    letters = ""
-    n = index + 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        letters = chr(ord("a") + rem) + letters
-    return prefix + letters
 
 
 def kinds(machine: str, n: int, mix: str = "mixed") -> list[str]:

@@ -22,6 +22,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from augmenter.domain import disk_name
+
 MACHINES = ("pc", "q35")
 MAX_DEVICES = 60
 
@@ -53,16 +55,6 @@ SD_MAX = 28  # sda..sdab: up to 5 SATA / 4 SCSI controllers
 
 # PCI connect classes of the devices that can be pinned (section 4.3 of placement-rules.md).
 PCIE_CAPABLE = {"virtio-disk", "virtio-net", "e1000e-net", "rng", "memballoon"}
-
-
-def disk_name(prefix: str, index: int) -> str:
-    """``disk_name('vd', 0) == 'vda'``, 25 -> 'vdz', 26 -> 'vdaa' (libvirt's bijective base 26)."""
-    letters = ""
-    n = index + 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        letters = chr(ord("a") + rem) + letters
-    return prefix + letters
 
 
 @dataclass

@@ -26,6 +26,7 @@ from typing import NoReturn
 import pytest
 from lxml import etree
 
+from augmenter.domain import disk_name
 from augmenter.verify import (
     NAME_PREFIX,
     VerifyError,
@@ -266,16 +267,6 @@ def render_topology(topo: Topology) -> str:
 
 
 # ---- seeded guests ----------------------------------------------------------------------------
-
-
-def disk_name(prefix: str, index: int) -> str:
-    """``disk_name('vd', 0) == 'vda'``, 26 -> 'vdaa' (libvirt's bijective base 26)."""
-    letters = ""
-    n = index + 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        letters = chr(ord("a") + rem) + letters
-    return prefix + letters
 
 
 @dataclass
