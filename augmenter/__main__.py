@@ -1,5 +1,5 @@
 """``python -m augmenter`` is the ``augment`` command."""
 
-from .cli import main
+from .launch import main
 
 main()
