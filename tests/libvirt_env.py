@@ -17,6 +17,7 @@ import functools
 import os
 import random
 import shutil
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -80,20 +81,37 @@ def _ensure_root_user_config() -> None:
             fh.write(("\n" if text and not text.endswith("\n") else "") + "\n".join(extra) + "\n")
 
 
+def listening(path: Path) -> bool:
+    """Whether a daemon accepts connections on the UNIX socket ``path``.
+
+    A socket file alone proves nothing: a daemon that was killed (a machine restored from a
+    snapshot, a session that ended) leaves its file behind, and every client then gets
+    "Connection refused"."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
 def _wait_for(path: Path, seconds: float) -> bool:
+    """Wait until a daemon listens on ``path``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if path.exists():
+        if listening(path):
             return True
         time.sleep(0.05)
-    return path.exists()
+    return listening(path)
 
 
 def start_daemons() -> str | None:
     """Start virtlogd and libvirtd when they are not running; None, or why it cannot be done."""
     virsh = Virsh(URI)
-    libvirtd_up = SOCKET.exists() and _answers(virsh)
-    if libvirtd_up and VIRTLOGD_SOCKET.exists():
+    libvirtd_up = listening(SOCKET) and _answers(virsh)
+    virtlogd_up = listening(VIRTLOGD_SOCKET)
+    if libvirtd_up and virtlogd_up:
         return None
     if os.geteuid() != 0:
         if SOCKET.exists() and not libvirtd_up:
@@ -106,12 +124,12 @@ def start_daemons() -> str | None:
     env = dict(os.environ, PATH=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
     for folder in ("/var/log/libvirt", "/var/run/libvirt", "/var/lib/libvirt/images"):
         Path(folder).mkdir(parents=True, exist_ok=True)
-    if not VIRTLOGD_SOCKET.exists():
+    if not virtlogd_up:
         # QEMU's output goes through virtlogd (qemu.conf stdio_handler "logd", the default);
-        # without systemd socket activation nobody else starts it.
+        # without systemd socket activation nobody else starts it. It replaces a stale socket.
         subprocess.run(["virtlogd", "-d"], env=env, check=False, capture_output=True)
         if not _wait_for(VIRTLOGD_SOCKET, 10):
-            return f"virtlogd -d did not create {VIRTLOGD_SOCKET}"
+            return f"virtlogd -d does not listen on {VIRTLOGD_SOCKET} after 10 s"
     if not libvirtd_up:
         _ensure_root_user_config()
         if subprocess.run(["id", "libvirt-qemu"], capture_output=True).returncode != 0:
@@ -119,7 +137,7 @@ def start_daemons() -> str | None:
                            capture_output=True)
         subprocess.run(["libvirtd", "-d"], env=env, check=False, capture_output=True)
         if not _wait_for(SOCKET, 30):
-            return f"libvirtd -d did not create {SOCKET} within 30 s"
+            return f"libvirtd -d does not listen on {SOCKET} after 30 s"
         deadline = time.monotonic() + 30
         while not _answers(virsh):
             if time.monotonic() > deadline:

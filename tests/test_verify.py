@@ -341,3 +341,20 @@ def test_verify_cleans_up_when_qemu_refuses() -> None:
     with pytest.raises(VerifyError, match="spicevmc"):
         verify_xml(augmenter.augment(xml), label="cleanup-check")
     assert leftovers(f"{NAME_PREFIX}-cleanup-check-") == []
+
+
+def test_a_socket_file_left_by_a_dead_daemon_is_not_a_daemon(tmp_path: Path) -> None:
+    """A daemon killed without cleaning up (a restored machine, an ended session) leaves its
+    socket file; the fixtures must start the daemon again rather than trust the file."""
+    import socket
+
+    from libvirt_env import listening
+
+    path = tmp_path / "sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    assert listening(path)
+    server.close()  # the file stays, nobody listens
+    assert path.exists() and not listening(path)
+    assert not listening(tmp_path / "absent")
