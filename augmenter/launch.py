@@ -1,5 +1,12 @@
-"""The ``augment`` command's entry point: a Ctrl-C while Python is still importing is a quiet
-exit, never a traceback.
+"""The ``augment`` command's entry point: a quick start for plain command lines, and a Ctrl-C
+while Python is still importing is a quiet exit, never a traceback.
+
+Most runs are ``augment guest.xml`` or ``augment -o DIR/ *.xml``. For those, building typer's
+command costs more than augmenting the guest, so :func:`quick_request` reads the common forms
+itself and hands them straight to :mod:`augmenter.files`. Anything it does not recognise with
+certainty (``--help``, an unknown or repeated option, ``--``, a bad value) goes to typer, which
+owns the whole command line: help, completion and usage errors. A test holds the two parsers
+to the same reading of every command line the quick one accepts.
 
 SIGINT is held back while the heavy modules load and let through just before the command runs,
 inside the handler that turns it into ``augment: interrupted`` and exit status 130.
@@ -7,20 +14,85 @@ inside the handler that turns it into ``augment: interrupted`` and exit status 1
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .files import Request
+
+# option spelling -> Request field; flags take no value, the others exactly one
+FLAGS = {"-i": "in_place", "--in-place": "in_place", "--check": "check", "--strict": "strict",
+         "--explain": "explain", "--verify": "verify"}
+VALUED = {"-o": "output", "--output": "output", "--graph": "graph", "--format": "fmt",
+          "--boards": "boards", "--reserve-hotplug": "reserve_hotplug"}
+
+
+def quick_request(argv: Sequence[str]) -> Request | None:
+    """The request a plain command line makes, or None: let typer read it."""
+    files: list[str] = []
+    given: dict[str, str | bool] = {}
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg == "-" or not arg.startswith("-"):
+            files.append(arg)
+            continue
+        found: str | bool
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if name in FLAGS and not eq:
+            key, found = FLAGS[name], True
+        elif name in VALUED:
+            if not eq:
+                if not args:
+                    return None
+                value = args.pop(0)
+            key, found = VALUED[name], value
+        else:
+            return None
+        if key in given:
+            return None
+        given[key] = found
+    hotplug = given.pop("reserve_hotplug", "0")
+    if not files or not isinstance(hotplug, str) or not hotplug.isdigit():
+        return None
+    from .files import Request, UsageError, validate
+
+    request = Request(files=files, reserve_hotplug=int(hotplug), **given)  # type: ignore[arg-type]
+    try:
+        validate(request)
+    except UsageError:
+        return None  # typer says what is wrong, in its usual form
+    return request
+
+
+def _execute(request: Request) -> None:
+    from .files import execute
+
+    sys.exit(execute(request))
 
 
 def main() -> None:
     held = hasattr(signal, "pthread_sigmask")
     if held:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    from . import cli, pipeline  # noqa: F401  (the imports that take the time)
+    request = quick_request(sys.argv[1:])
+    command: Callable[[], object]
+    if request is not None:
+        from . import files, pipeline  # noqa: F401  (the imports that take the time)
 
-    try:
+        command = functools.partial(_execute, request)
+    else:
+        from . import cli, pipeline  # noqa: F401
+
+        command = cli.app
+    from .files import guarded
+
+    def run() -> None:
         if held:  # a Ctrl-C that came while importing is raised here
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        cli.main()
-    except KeyboardInterrupt:
-        sys.stderr.write("augment: interrupted\n")
-        sys.exit(130)
+        command()
+
+    guarded(run)

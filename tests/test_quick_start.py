@@ -1,0 +1,151 @@
+"""The quick start path of ``augment``: it reads plain command lines exactly as typer does,
+hands everything else to typer, and a batch's files land together after one sync."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from augmenter import files
+from augmenter.cli import app
+from augmenter.files import Request, Staged, UsageError, staged, validate
+from augmenter.launch import quick_request
+
+COMMAND = typer.main.get_command(app)
+
+TOKENS = (
+    "a.xml", "b.xml", "-", "-o", "--output", "--output=out.xml", "-i", "--in-place",
+    "--check", "--strict", "--explain", "--verify", "--graph", "pic.svg", "--format", "json",
+    "text", "--format=json", "--boards", "embedded", "qemu", "nowhere", "--boards=auto",
+    "--reserve-hotplug", "3", "99", "-1", "x", "--reserve-hotplug=2", "--", "-x", "--help",
+    "-h", "--no-such", "-io", "--check=yes", "=", "--output=",
+)
+
+
+def typer_reading(argv: list[str]) -> dict[str, object] | None:
+    """What typer makes of a command line (its parameters), or None: a usage error."""
+    try:
+        with COMMAND.make_context("augment", list(argv)) as ctx:
+            params = dict(ctx.params)
+    except Exception as exc:  # click's, which typer may vendor: known by name
+        if {"UsageError", "Exit"} & {cls.__name__ for cls in type(exc).__mro__}:
+            return None
+        raise
+    params["files"] = list(params["files"] or [])
+    return params
+
+
+def as_params(request: Request) -> dict[str, object]:
+    return dataclasses.asdict(request)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=7))
+def test_the_quick_reading_is_typers_reading(argv: list[str]) -> None:
+    """Every command line the quick path takes means the same to typer; one typer refuses
+    (or one the checks after parsing refuse), the quick path leaves to typer."""
+    quick = quick_request(argv)
+    if quick is None:
+        return
+    theirs = typer_reading(argv)
+    assert theirs is not None, f"typer refuses {argv}, the quick path took it"
+    assert theirs == as_params(quick)
+
+
+@pytest.mark.parametrize("argv", [
+    ["a.xml"], ["-", "-o", "out.xml"], ["--check", "--format", "json", "a.xml", "b.xml"],
+    ["--in-place", "a.xml", "b.xml"], ["--boards=embedded", "--reserve-hotplug", "4", "a.xml"],
+])
+def test_plain_command_lines_take_the_quick_path(argv: list[str]) -> None:
+    assert quick_request(argv) is not None
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["--help"], ["-h"], ["--", "a.xml"], ["-x", "a.xml"], ["-o"], ["-o", "a", "-o", "b", "c"],
+    ["--format", "yaml", "a.xml"], ["--reserve-hotplug", "65", "a.xml"],
+    ["--reserve-hotplug", "-1", "a.xml"], ["--in-place", "-"], ["-i", "-o", "x", "a.xml"],
+    ["a.xml", "b.xml", "-o", "/no/such/folder"], ["--graph", "g.svg", "a.xml", "b.xml"],
+])
+def test_everything_else_goes_to_typer(argv: list[str]) -> None:
+    assert quick_request(argv) is None
+
+
+def test_usage_errors_are_the_same_whichever_path_reads_them(tmp_path: Path) -> None:
+    """A refused option combination is reported by typer, in its form, with status 2."""
+    for argv in (["--format", "yaml", "a.xml"], ["--in-place", "-"],
+                 ["-o", str(tmp_path / "nowhere"), "a.xml", "b.xml"]):
+        p = subprocess.run([sys.executable, "-m", "augmenter", *argv], capture_output=True,
+                           text=True, timeout=60)
+        assert p.returncode == 2, (argv, p.stderr)
+        assert "Usage:" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_validate_names_the_problem() -> None:
+    with pytest.raises(UsageError, match="--in-place and --output"):
+        validate(Request(files=["a.xml"], in_place=True, output="b.xml"))
+
+
+# ---- staged writes ------------------------------------------------------------------------
+
+
+def test_staged_files_appear_only_on_commit(tmp_path: Path) -> None:
+    target = tmp_path / "a.xml"
+    target.write_text("old")
+    with staged() as out:
+        out.add(target, b"new")
+        out.add(tmp_path / "b.xml", b"bee")
+        assert target.read_text() == "old" and not (tmp_path / "b.xml").exists()
+        out.commit()
+    assert target.read_text() == "new" and (tmp_path / "b.xml").read_text() == "bee"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.xml", "b.xml"]
+
+
+def test_an_interrupted_batch_changes_nothing_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "a.xml"
+    target.write_text("old")
+    with pytest.raises(KeyboardInterrupt), staged() as out:
+        out.add(target, b"new")
+        raise KeyboardInterrupt
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.xml"]
+
+
+def test_a_batch_syncs_once_and_a_single_file_fsyncs_only_itself(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    syncs: list[str] = []
+    monkeypatch.setattr(os, "sync", lambda: syncs.append("sync"))
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (syncs.append("fsync"), real_fsync(fd))[1])
+    batch = Staged()
+    for n in range(20):
+        batch.add(tmp_path / f"g{n}.xml", b"x")
+    batch.commit()
+    assert syncs.count("sync") == 1 and syncs.count("fsync") == 1  # the sync, then the folder
+    syncs.clear()
+    files.write_atomically(tmp_path / "one.xml", b"y")
+    assert syncs == ["fsync", "fsync"]  # the file, then its folder
+
+
+def test_a_write_error_in_a_batch_is_one_message_and_leaves_no_temporary(tmp_path: Path) -> None:
+    good = tmp_path / "good.xml"
+    good.write_text("<domain type='kvm'><name>g</name><os><type arch='x86_64' machine='pc'>hvm"
+                    "</type></os><devices/></domain>")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "good.xml").write_text("previous")
+    (out / "late.xml").mkdir()  # a folder where the second output should go: rename fails
+    late = tmp_path / "late.xml"
+    late.write_text(good.read_text())
+    p = subprocess.run([sys.executable, "-m", "augmenter", "--boards", "embedded", str(good),
+                        str(late), "-o", str(out)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "cannot write" in p.stderr
+    assert not [x for x in out.iterdir() if x.name.endswith(".tmp")]
