@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import AugmentError
@@ -313,7 +313,8 @@ def _emulator(arch: str, cat: Catalogue, **kw: Any) -> Emulator:
 @cache
 def embedded() -> dict[str, Emulator]:
     """The shipped table, one :class:`Emulator` per guest arch. Loaded once per process."""
-    text = resources.files("augmenter").joinpath("data/boards.json").read_text()
+    # beside this module in every install; importlib.resources would add 3 ms of imports
+    text = (Path(__file__).parent / "data" / "boards.json").read_text(encoding="utf-8")
     return emulators_from_json(json.loads(text))
 
 
