@@ -5,7 +5,7 @@ from __future__ import annotations
 from .domain import Device, parse_int
 from .errors import AugmentError
 from .topology import PciAddress
-from .xmldoc import set_child
+from .xmldoc import new_element, replace_child
 
 
 def pci_address(dev: Device) -> PciAddress | None:
@@ -70,13 +70,13 @@ def write_pci(dev: Device, addr: PciAddress, multi: str | None = None) -> None:
         for key, value in attrib.items():
             old.set(key, value)
         return
-    dev.set_address(set_child(dev.el, "address", attrib))
+    dev.set_address(replace_child(dev.el, old, new_element("address", attrib)))
 
 
 def write_address(dev: Device, type_: str, **fields: str | int) -> None:
     attrib = {"type": type_}
     attrib.update({k: str(v) for k, v in fields.items()})
-    dev.set_address(set_child(dev.el, "address", attrib))
+    dev.set_address(replace_child(dev.el, dev.address, new_element("address", attrib)))
 
 
 # Fields libvirt always writes, with the value it gives a field left out.

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .errors import AugmentError
-from .xmldoc import Element, append_child, insert_before, new_element
+from .xmldoc import Element, append_child, first_child, insert_before, new_element
 
 # libvirt's element order inside <devices>; new elements go after the last of their rank.
 DEVICE_ORDER = (
@@ -34,8 +35,15 @@ NOT_DEVICES = {"emulator", "audio", "graphics", "lease", "redirfilter", "crypto"
 
 def parse_int(text: str | None, default: int | None = None) -> int | None:
     """A number as libvirt reads it (strtol base 0: ``0x1f``, ``31``, ``017``)."""
-    if text is None or text.strip() == "":
+    if text is None or not text or text.isspace():
         return default
+    return _strtol(text)
+
+
+@lru_cache(maxsize=4096)
+def _strtol(text: str) -> int | None:
+    """:func:`parse_int` of a non-blank string, None when it is no number. Cached: a document
+    spells the same few numbers (``0x00``, ``0x1f``, ``0``) thousands of times over a run."""
     t = text.strip()
     try:
         if t.lower().startswith(("0x", "-0x")):
@@ -61,6 +69,8 @@ class Device:
     # Every write of a new <address> goes through :meth:`set_address`.
     _address: Element | None = field(default=None, repr=False)
     _address_known: bool = field(default=False, repr=False)
+    # Children found by :meth:`child`, by tag.
+    _children: dict[str, Element] = field(default_factory=dict, repr=False)
 
     @property
     def type(self) -> str | None:
@@ -69,12 +79,9 @@ class Device:
 
     @property
     def model(self) -> str | None:
-        """``model`` attribute, or ``<model type=...>`` for interfaces."""
-        if self.tag == "interface":
-            m = self.el.find("model")
-            return m.get("type") if m is not None else None
-        if self.tag == "video":
-            m = self.el.find("model")
+        """``model`` attribute, or ``<model type=...>`` for interfaces and videos."""
+        if self.tag == "interface" or self.tag == "video":
+            m = self.child("model")
             return m.get("type") if m is not None else None
         value: str | None = self.el.get("model")
         return value
@@ -83,15 +90,28 @@ class Device:
     def index(self) -> int:
         return parse_int(self.el.get("index"), 0) or 0
 
+    def child(self, tag: str) -> Element | None:
+        """The first ``<tag>`` child (``target``, ``model``), looked up once it exists.
+
+        Cached: placement asks for a disk's ``<target>`` tens of times. Only a found element is
+        remembered, because defaults and placement may add one later (a NIC's ``<model>``, a
+        PCI controller's ``<target>``); none of them removes or replaces one."""
+        found = self._children.get(tag)
+        if found is None:
+            found = first_child(self.el, tag)
+            if found is not None:
+                self._children[tag] = found
+        return found
+
     def target(self, attr: str) -> str | None:
-        t = self.el.find("target")
+        t = self.child("target")
         value: str | None = t.get(attr) if t is not None else None
         return value
 
     @property
     def address(self) -> Element | None:
         if not self._address_known:
-            self._address = self.el.find("address")
+            self._address = first_child(self.el, "address")
             self._address_known = True
         return self._address
 
@@ -171,32 +191,41 @@ class Domain:
         ``first`` puts it before the other devices of its kind (libvirt's console 0).
         """
         el = new_element(tag, attrib)
-        rank = RANK.get(tag, len(RANK))
-        elements = [c for c in self.devices_el if isinstance(c.tag, str)]
-        same = [c for c in elements if c.tag == tag]
-        if first and same:
-            insert_before(self.devices_el, same[0], el)
+        head = _first_of(self.devices_el, tag) if first else None
+        if head is not None:
+            insert_before(self.devices_el, head, el)
         else:
-            # after the last device of the same or an earlier kind: libvirt appends
-            before = [c for c in elements if RANK.get(c.tag, 99) <= rank]
-            later = [c for c in elements if RANK.get(c.tag, 99) > rank]
-            if before and before[-1] is not elements[-1]:
-                insert_before(self.devices_el, elements[elements.index(before[-1]) + 1], el)
-            elif later and not before:
-                insert_before(self.devices_el, later[0], el)
-            else:
-                append_child(self.devices_el, el)
+            self._insert_by_rank(el, RANK.get(tag, len(RANK)))
         for child in children or ():  # once placed, so that they indent like their parent
             append_child(el, child)
-        self._by_tag = None
         dev = Device(el, tag, 0, implicit=True, why_added=why)
-        same = [i for i, d in enumerate(self.devices) if d.tag == tag]
-        self.devices.insert(same[0] if first and same else len(self.devices), dev)
+        at = len(self.devices)
+        if first:
+            at = next((i for i, d in enumerate(self.devices) if d.tag == tag), at)
+        self.devices.insert(at, dev)
+        if self._by_tag is not None:  # kept up to date: rebuilding it costs a walk per device
+            same = self._by_tag.setdefault(tag, [])
+            same.insert(0 if first else len(same), dev)
         if tag == "controller":
             self.controllers.append(dev)
         if tag == "disk":
             self.disks.append(dev)
         return dev
+
+    def _insert_by_rank(self, el: Element, rank: int) -> None:
+        """After the last device of the same or an earlier kind (libvirt appends), else before
+        the first device. Walks back from the end: implicit devices mostly go near it."""
+        following = None  # the element after the last one of the same or an earlier kind
+        for c in self.devices_el.iterchildren(reversed=True):
+            if not isinstance(c.tag, str):
+                continue
+            if RANK.get(c.tag, 99) <= rank:
+                break
+            following = c
+        if following is None:
+            append_child(self.devices_el, el)
+        else:
+            insert_before(self.devices_el, following, el)
 
     def move_first(self, dev: Device) -> None:
         """Move a device before the others of its kind, in the XML and in the list."""
@@ -219,8 +248,13 @@ class Domain:
 
 
 def _is_primary(video: Device) -> bool:
-    m = video.el.find("model")
+    m = video.child("model")
     return m is not None and m.get("primary") == "yes"
+
+
+def _first_of(parent: Element, tag: str) -> Element | None:
+    """The first child element named ``tag``."""
+    return next((c for c in parent if c.tag == tag), None)
 
 
 DISK_PREFIXES = ("fd", "hd", "vd", "sd", "xvd", "ubd")

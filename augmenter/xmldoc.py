@@ -340,9 +340,8 @@ def _leading_ws(el: Element) -> str:
 
 
 def _child_indent(parent: Element) -> str:
-    children = list(parent)
-    if children:
-        return _leading_ws(children[0])
+    if len(parent):
+        return _leading_ws(parent[0])
     return _leading_ws(parent) + "  "
 
 
@@ -350,9 +349,8 @@ def append_child(parent: Element, child: Element) -> Element:
     """Append ``child`` as the last child of ``parent``, indented like its siblings."""
     indent = _child_indent(parent)
     outer = _leading_ws(parent)
-    children = list(parent)
-    if children:
-        last = children[-1]
+    if len(parent):
+        last = parent[-1]
         child.tail = last.tail if last.tail is not None else "\n" + outer
         last.tail = "\n" + indent
     else:
@@ -371,16 +369,22 @@ def insert_before(parent: Element, ref: Element, child: Element) -> Element:
 
 
 def new_element(tag: str, attrib: dict[str, str] | None = None) -> Element:
-    el = etree.Element(tag)
-    for key, value in (attrib or {}).items():
-        el.set(key, value)
-    return el
+    """A new element, its attributes in the order of ``attrib``."""
+    return etree.Element(tag, attrib) if attrib else etree.Element(tag)
+
+
+def first_child(el: Element, tag: str) -> Element | None:
+    """``el.find(tag)`` for a plain tag name, at half the cost (no path to compile)."""
+    return next(el.iterchildren(tag), None)
 
 
 def set_child(el: Element, tag: str, attrib: dict[str, str]) -> Element:
     """Replace ``el``'s child ``tag`` by one with ``attrib`` (same place), or append one."""
-    old = el.find(tag)
-    new = new_element(tag, attrib)
+    return replace_child(el, first_child(el, tag), new_element(tag, attrib))
+
+
+def replace_child(el: Element, old: Element | None, new: Element) -> Element:
+    """Put ``new`` in place of ``old`` (a child of ``el``), or append it when ``old`` is None."""
     if old is not None:
         new.tail = old.tail
         el.replace(old, new)
