@@ -8,6 +8,7 @@ kinds and a device's offered kinds are both plain values that data tables can na
 from __future__ import annotations
 
 from enum import IntFlag
+from functools import lru_cache
 
 
 class Connect(IntFlag):
@@ -68,7 +69,11 @@ KIND_NAMES: dict[Connect, str] = {
 }
 
 
+@lru_cache(maxsize=256)
 def describe(flags: Connect) -> str:
-    """Human words for the kinds in ``flags``, for messages."""
-    names = [name for kind, name in KIND_NAMES.items() if flags & kind]
+    """Human words for the kinds in ``flags``, for messages (placement flags are not named).
+
+    Cached: every placed device's ``why_placed`` names its kinds, from a handful of values."""
+    value = int(flags)
+    names = [name for kind, name in KIND_NAMES.items() if value & kind]
     return " or ".join(names) if names else "no PCI connection"

@@ -11,16 +11,18 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator
 
 from .addresses import pci_address, wants_pci, write_pci
-from .connect import KINDS, Connect, describe
+from .connect import Connect, describe
 from .context import Guest
 from .domain import Device, parse_int
 from .errors import PlacementError
-from .rules import BUS_ACCEPTS, MODEL_NAMES, device_flags, pci_class
+from .rules import BUS_ACCEPTS, MODEL_NAMES, class_flags, pci_class
 from .topology import Conflict, PciAddress, Topology
 from .xmldoc import Element, insert_before, new_element, set_child, sub_element
 
 ICH9_USB2_FUNCTION = {"ich9-uhci1": 0, "ich9-uhci2": 1, "ich9-uhci3": 2, "ich9-ehci1": 7}
 RESTRICTED_ROOT_PORT = Connect.P2P | Connect.AUTO | Connect.HOTPLUG
+# Plain integers where flags are tested per device: IntFlag arithmetic costs a microsecond.
+_PCI, _PCIE_OR_USP = int(Connect.PCI), int(Connect.PCIE | Connect.USP)
 
 
 def _bus_flags(model: str, controller: Device | None) -> tuple[Connect, int, int]:
@@ -53,16 +55,43 @@ def _build(guest: Guest, nbuses: int) -> Topology:
     return topo
 
 
+class Needs:
+    """Each device's PCI class and connection flags, worked out once per :func:`assign`.
+
+    Cached: both passes and :func:`first_fit_order` ask about every device, some tens of times.
+    The answers cannot change meanwhile: models and types are filled in before placement starts,
+    and placement itself writes only addresses, new controllers and controller options."""
+
+    def __init__(self, guest: Guest) -> None:
+        self.pcie_root = guest.pcie_root
+        self.virtio_pcie = guest.virtio_pcie
+        self._classes: dict[Device, str | None] = {}
+        self._flags: dict[Device, Connect] = {}
+
+    def pci_class(self, dev: Device) -> str | None:
+        """:func:`rules.pci_class`."""
+        if dev in self._classes:
+            return self._classes[dev]
+        cls = self._classes[dev] = pci_class(dev)
+        return cls
+
+    def flags(self, dev: Device) -> Connect:
+        """:func:`rules.device_flags` on this guest's board."""
+        found = self._flags.get(dev)
+        if found is None:
+            found = self._flags[dev] = class_flags(
+                dev, self.pci_class(dev), self.pcie_root, self.virtio_pcie)
+        return found
+
+
 class Pass:
     """One placement pass over a topology; ``dry`` grows buses and writes nothing."""
 
-    def __init__(self, guest: Guest, topo: Topology, dry: bool) -> None:
+    def __init__(self, guest: Guest, topo: Topology, dry: bool, needs: Needs) -> None:
         self.guest = guest
         self.topo = topo
         self.dry = dry
-        self.flags: dict[Device, Connect] = {
-            d: device_flags(d, guest.pcie_root, guest.virtio_pcie) for d in guest.dom.devices
-        }
+        self.needs = needs
         self.phantoms = 0
 
     # -- growth --------------------------------------------------------------------------
@@ -72,10 +101,10 @@ class Pass:
 
     def grow(self, dev: Connect, who: Device | None) -> None:
         """Add the bus(es) libvirt adds when nothing fits ``dev`` (design 5.5)."""
-        if dev & Connect.PCI:
+        if int(dev) & _PCI:
             if self.guest.family is not None and self.guest.family.phb:
                 self._add("pci-root")
-            elif not any(b.flags & Connect.BR for b in self.topo.buses):
+            elif not self.topo.offers(Connect.BR):
                 if self.guest.has("pcie-pci-bridge"):
                     self._add("pcie-root-port", RESTRICTED_ROOT_PORT)
                     self._add("pcie-to-pci-bridge")
@@ -84,7 +113,7 @@ class Pass:
                     self._add("pci-bridge")
             else:
                 self._add("pci-bridge")
-        elif dev & (Connect.PCIE | Connect.USP):
+        elif int(dev) & _PCIE_OR_USP:
             self._add("pcie-root-port")
         else:
             model = who.model if who is not None and who.type == "pci" else None
@@ -109,7 +138,7 @@ class Pass:
     def place(self, dev: Device, flags: Connect | None = None, function: int | None = None,
               multi: str | None = None) -> PciAddress:
         """First-fit ``dev``; grow in the dry run; write the address in the real one."""
-        flags = self.flags[dev] if flags is None else flags
+        flags = self.needs.flags(dev) if flags is None else flags
         addr = self.topo.find(flags, function)
         if addr is None:
             if not self.dry:
@@ -123,7 +152,7 @@ class Pass:
         self.reserve(dev, addr, flags, explicit=False)
         if not self.dry:
             write_pci(dev, addr, multi)
-            dev.why_placed = f"first free slot of a bus that takes a {describe(flags & KINDS)}"
+            dev.why_placed = f"first free slot of a bus that takes a {describe(flags)}"
         return addr
 
     def pin(self, dev: Device, addr: PciAddress, reserve: bool = True,
@@ -131,7 +160,7 @@ class Pass:
         """A chipset placement: written even in the dry run, pass 2 sees it as explicit."""
         dev.why_placed = why or f"libvirt's fixed address for it on {self.guest.machine}"
         if reserve:
-            self.reserve(dev, addr, self.flags[dev] or Connect.PCI, explicit=True)
+            self.reserve(dev, addr, self.needs.flags(dev) or Connect.PCI, explicit=True)
         write_pci(dev, addr, multi)
 
     # -- steps ---------------------------------------------------------------------------
@@ -147,7 +176,7 @@ class Pass:
                 and addr.bus == 0 for p in family.pinned
             ):
                 continue
-            flags = self.flags.get(dev, Connect.NONE)
+            flags = self.needs.flags(dev)
             if flags == Connect.NONE:
                 if dev.tag == "controller" and dev.type == "pci" and dev.model in (
                         "pci-root", "pcie-root"):
@@ -191,7 +220,7 @@ class Pass:
                          owner=("board", slot, function))
         if "primary-video" in kinds:
             videos = dom.of("video")
-            if videos and pci_class(videos[0]) is not None and wants_pci(videos[0]):
+            if videos and self.needs.pci_class(videos[0]) is not None and wants_pci(videos[0]):
                 video = videos[0]
                 slot = self._empty_root_slot(kinds["primary-video"])
                 if slot is not None:
@@ -225,7 +254,7 @@ class Pass:
             self.topo.reserve(addr, flags, ("phantom", self.phantoms), explicit=False)
 
     def first_fit_all(self) -> None:
-        for dev in first_fit_order(self.guest):
+        for dev in first_fit_order(self.guest, self.needs):
             if dev.tag == "controller" and dev.model in ICH9_USB2_FUNCTION:
                 self.place_companion(dev)
             else:
@@ -243,20 +272,21 @@ class Pass:
                 addr = pci_address(other)
                 if addr is not None:
                     target = PciAddress(addr.bus, addr.slot, function)
-                    self.reserve(dev, target, self.flags[dev], explicit=True)
+                    self.reserve(dev, target, self.needs.flags(dev), explicit=True)
                     if not self.dry:
                         write_pci(dev, target, multi)
                     return
         self.place(dev, function=function, multi=multi)
 
 
-def first_fit_order(guest: Guest) -> Iterator[Device]:
+def first_fit_order(guest: Guest, needs: Needs | None = None) -> Iterator[Device]:
     """Devices that want a PCI address, in libvirt's order (design 5.4)."""
     dom = guest.dom
+    classes = needs if needs is not None else Needs(guest)
 
     def wanting(devs: list[Device]) -> Iterator[Device]:
         for d in devs:
-            if pci_class(d) is not None and wants_pci(d):
+            if classes.pci_class(d) is not None and wants_pci(d):
                 yield d
 
     yield from wanting([c for c in dom.controllers
@@ -269,7 +299,7 @@ def first_fit_order(guest: Guest) -> Iterator[Device]:
                        and guest.family.ide_allowed)]
     yield from wanting(others)
     for disk in dom.of("disk"):
-        if pci_class(disk) is None:
+        if classes.pci_class(disk) is None:
             continue
         a = disk.address
         if a is not None and a.get("type") not in ("pci", "ccw", "virtio-mmio"):
@@ -292,8 +322,9 @@ def assign(guest: Guest) -> None:
     ctrls = _pci_controllers(guest)
     max_idx = max((c.index for c in ctrls), default=-1)
     nbuses = max_idx + 1
+    needs = Needs(guest)
     if nbuses > 0:
-        dry = Pass(guest, _build(guest, nbuses), dry=True)
+        dry = Pass(guest, _build(guest, nbuses), dry=True, needs=needs)
         dry.reserve_explicit()
         dry.chipset()
         root = dry.topo.buses[0]
@@ -318,16 +349,15 @@ def assign(guest: Guest) -> None:
                 ctrl = _append_pci_controller(guest, i, dry.topo.buses[i].model)
                 ctrl.why_added = "added to make room: no free slot fitted a device"
                 existing.add(i)
-                dry.flags[ctrl] = device_flags(ctrl, guest.pcie_root, guest.virtio_pcie)
                 if ctrl.model not in ("pci-root", "pcie-root"):
                     dry.place(ctrl)
             i += 1
         nbuses = len(dry.topo.buses)
     if not guest.supports_pci:
-        for dev in first_fit_order(guest):
+        for dev in first_fit_order(guest, needs):
             raise guest.fail(dev, f"{dev.name()}: No PCI buses available")
         return
-    real = Pass(guest, _build(guest, nbuses), dry=False)
+    real = Pass(guest, _build(guest, nbuses), dry=False, needs=needs)
     real.reserve_explicit()
     real.chipset()
     real.first_fit_all()

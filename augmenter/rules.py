@@ -9,6 +9,8 @@ address). :func:`pci_class` only reads the tables; :func:`connect_flags` turns a
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from .connect import Connect
 from .domain import Device, disk_bus
 
@@ -137,9 +139,11 @@ def pci_class(dev: Device) -> str | None:
     return None
 
 
+@lru_cache(maxsize=64)
 def connect_flags(pci_cls: str | None, pcie_root: bool, virtio_pcie: bool) -> Connect:
     """Flags for a class on a board: ``pcie_root`` (bus 0 is pcie-root), ``virtio_pcie`` (QEMU
-    has the non-transitional virtio types)."""
+    has the non-transitional virtio types). Cached: a handful of arguments, asked for every
+    device, and flag arithmetic costs a microsecond an operation."""
     if pci_cls is None:
         return Connect.NONE
     pcie_star = (Connect.PCIE if pcie_root else Connect.PCI) | Connect.AUTO
@@ -155,7 +159,11 @@ def connect_flags(pci_cls: str | None, pcie_root: bool, virtio_pcie: bool) -> Co
 
 def device_flags(dev: Device, pcie_root: bool, virtio_pcie: bool) -> Connect:
     """Connection flags of one device (PCI controllers: their upstream kind)."""
-    cls = pci_class(dev)
-    if cls == "controller":
+    return class_flags(dev, pci_class(dev), pcie_root, virtio_pcie)
+
+
+def class_flags(dev: Device, pci_cls: str | None, pcie_root: bool, virtio_pcie: bool) -> Connect:
+    """:func:`device_flags` of a device whose :func:`pci_class` is known to be ``pci_cls``."""
+    if pci_cls == "controller":
         return PCI_CONTROLLER_UPSTREAM.get(dev.model or "", Connect.NONE)
-    return connect_flags(cls, pcie_root, virtio_pcie)
+    return connect_flags(pci_cls, pcie_root, virtio_pcie)

@@ -94,14 +94,21 @@ class Topology:
         self.graph: nx.DiGraph[Hashable] = nx.DiGraph()
         self.buses: list[Bus] = []
         self.open: list[Bus] = []
+        self._offered = 0  # every bus's flags or-ed together
 
     def add_bus(self, model: str, flags: Connect, min_slot: int, max_slot: int) -> Bus:
         bus = Bus(len(self.buses), model, flags, min_slot, max_slot)
         self.buses.append(bus)
+        self._offered |= int(flags)
         if bus.max_slot >= bus.min_slot:
             self.open.append(bus)
         self.graph.add_node(("bus", bus.index), bus=bus)
         return bus
+
+    def offers(self, kind: Connect) -> bool:
+        """Whether some bus accepts ``kind`` (kept up to date: placement asks once per bus it
+        adds, and the walk over every bus it replaces made growth quadratic)."""
+        return bool(self._offered & int(kind))
 
     def fits(self, dev: Connect, bus: Bus, explicit: bool) -> bool:
         """libvirt's compatibility test of a device's flags against a bus (design 4.4)."""
@@ -132,11 +139,12 @@ class Topology:
             raise Conflict(f"invalid PCI address {addr}: slot must be <= {bus.max_slot:#x}")
         if not bus.function_free(addr.slot, addr.function):
             raise Conflict(f"Attempted double use of PCI Address {addr}")
-        if bus.slot_free(addr.slot) and dev & Connect.AGGREGATE:
-            bus.aggregate.add(addr.slot)
-        if bus.used.get(addr.slot, 0) == 0:
+        mask = bus.used.get(addr.slot, 0)
+        if mask == 0:
             bus.free -= 1
-        bus.used[addr.slot] = bus.used.get(addr.slot, 0) | (1 << addr.function)
+            if int(dev) & _AGGREGATE:
+                bus.aggregate.add(addr.slot)
+        bus.used[addr.slot] = mask | (1 << addr.function)
         self.graph.add_edge(("bus", addr.bus), owner, slot=addr.slot, function=addr.function)
         if not bus.has_room() and bus in self.open:
             self.open.remove(bus)
