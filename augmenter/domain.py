@@ -31,6 +31,8 @@ ITERATION_ORDER = (
 )
 
 NOT_DEVICES = {"emulator", "audio", "graphics", "lease", "redirfilter", "crypto"}
+# Kinds whose list is not plain document order (see Domain.of)
+_OWN_ORDER = frozenset({"disk", "controller", "video"})
 
 
 def parse_int(text: str | None, default: int | None = None) -> int | None:
@@ -160,23 +162,31 @@ class Domain:
             return list(self.disks)
         if tag == "controller":
             return list(self.controllers)
-        if self._by_tag is None:
-            self._by_tag = {}
-            for d in self.devices:
-                self._by_tag.setdefault(d.tag, []).append(d)
-        same = self._by_tag.get(tag, [])
+        same = self._tags().get(tag, [])
         if tag == "video":
             primary = [v for v in same if _is_primary(v)]
             return primary[:1] + [v for v in same if v not in primary[:1]]
         return list(same)
 
+    def _tags(self) -> dict[str, list[Device]]:
+        """Devices by element name, in document order; kept up to date by :meth:`add`."""
+        if self._by_tag is None:
+            self._by_tag = {}
+            for d in self.devices:
+                self._by_tag.setdefault(d.tag, []).append(d)
+        return self._by_tag
+
     def iterate(self) -> list[Device]:
         """Every device, in libvirt's global iteration order."""
+        by_tag = self._tags()
         out: list[Device] = []
         for tag in ITERATION_ORDER:
             if tag == "hostdev":
-                out += [n for n in self.of("interface") if n.type == "hostdev"]
-            out += self.of(tag)
+                out += [n for n in by_tag.get("interface", ()) if n.type == "hostdev"]
+            if tag in _OWN_ORDER:
+                out += self.of(tag)
+            else:
+                out += by_tag.get(tag, ())
         return out
 
     def controller(self, type_: str, index: int) -> Device | None:
@@ -260,11 +270,15 @@ def _first_of(parent: Element, tag: str) -> Element | None:
 DISK_PREFIXES = ("fd", "hd", "vd", "sd", "xvd", "ubd")
 
 
+_LONGEST_PREFIX_FIRST = sorted(DISK_PREFIXES, key=len, reverse=True)
+_DISK_LETTERS = re.compile(r"([a-z]+)\d*$")
+
+
 def disk_index(name: str) -> int | None:
     """``vda`` -> 0, ``sdz`` -> 25, ``hdaa`` -> 26: libvirt's virDiskNameToIndex."""
-    for prefix in sorted(DISK_PREFIXES, key=len, reverse=True):
+    for prefix in _LONGEST_PREFIX_FIRST:
         if name.startswith(prefix):
-            m = re.match(r"([a-z]+)\d*$", name[len(prefix):])
+            m = _DISK_LETTERS.match(name, len(prefix))
             if not m:
                 return None
             idx = 0
@@ -330,20 +344,23 @@ def _controller_sort(controllers: list[Device]) -> list[Device]:
 
 def _disk_sort(disks: list[Device]) -> list[Device]:
     """libvirt's insertion order for disks (virDomainDiskInsert), one at a time."""
-    keys = {id(d): (d.target("bus"), _index_or(d)) for d in disks}
     out: list[Device] = []
+    keys: list[tuple[str | None, int]] = []  # (bus, index) of each disk in ``out``
     for d in disks:
-        bus, idx = keys[id(d)]
+        key = (d.target("bus"), _index_or(d))
+        bus, idx = key
+        # libvirt walks back from the end; what it finds comes to this: before the first
+        # disk of the bus that sorts after this one, else just after the bus's last disk
         at = -1
-        for i in range(len(out) - 1, -1, -1):
-            obus, oidx = keys[id(out[i])]
-            if obus != bus:
-                continue
-            if oidx > idx:
-                at = i
-            elif at == -1:
+        for i, (obus, oidx) in enumerate(keys):
+            if obus == bus:
+                if oidx > idx:
+                    at = i
+                    break
                 at = i + 1
-        out.insert(len(out) if at == -1 else at, d)
+        at = len(out) if at == -1 else at
+        out.insert(at, d)
+        keys.insert(at, key)
     return out
 
 

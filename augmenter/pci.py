@@ -28,7 +28,7 @@ _PCI, _PCIE_OR_USP = int(Connect.PCI), int(Connect.PCIE | Connect.USP)
 def _bus_flags(model: str, controller: Device | None) -> tuple[Connect, int, int]:
     flags, lo, hi = BUS_ACCEPTS.get(model, (Connect.NONE, 0, -1))
     if controller is not None:
-        target = controller.el.find("target")
+        target = controller.child("target")
         if target is not None and target.get("hotplug") == "off":
             flags &= ~Connect.HOTPLUG
     return flags, lo, hi
@@ -387,15 +387,15 @@ def mark_multifunction(guest: Guest) -> None:
 
 def fill_controller_options(guest: Guest, topo: Topology) -> None:
     """Model names, chassis and port numbers libvirt fills in at the end (design 4.5)."""
+    controllers = _pci_controllers(guest)
     pxb_bus_nrs = [
-        parse_int(c.el.find("target").get("busNr")) or 256
-        for c in _pci_controllers(guest)
-        if c.el.find("target") is not None and c.el.find("target").get("busNr")
+        parse_int(t.get("busNr")) or 256
+        for c in controllers if (t := c.child("target")) is not None and t.get("busNr")
     ]
     phb = guest.family is not None and guest.family.phb
-    targets = {parse_int(t.get("index")) for c in _pci_controllers(guest)
-               if (t := c.el.find("target")) is not None and t.get("index") is not None}
-    for ctrl in _pci_controllers(guest):
+    targets = {parse_int(t.get("index")) for c in controllers
+               if (t := c.child("target")) is not None and t.get("index") is not None}
+    for ctrl in controllers:
         model = ctrl.model or ""
         addr = pci_address(ctrl)
         name = MODEL_NAMES.get(model)
@@ -403,9 +403,10 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
             name = "spapr-pci-host-bridge"
         if model == "pcie-root-port" and not guest.has("pcie-root-port"):
             name = "ioh3420"
-        if name and ctrl.el.find("model") is None:
+        if name and ctrl.child("model") is None:
             _insert_option(ctrl, new_element("model", {"name": name}))
-        target = dict(ctrl.el.find("target").attrib) if ctrl.el.find("target") is not None else {}
+        t = ctrl.child("target")
+        target = dict(t.attrib) if t is not None else {}
         new = dict(target)
         if model == "pci-bridge":
             new.setdefault("chassisNr", str(ctrl.index))
@@ -428,7 +429,6 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
             new["busNr"] = str(lowest - 2)
             pxb_bus_nrs.append(lowest - 2)
         if new != target:
-            t = ctrl.el.find("target")
             if t is None:
                 _insert_option(ctrl, new_element("target", new))
             else:

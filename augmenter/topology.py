@@ -130,22 +130,23 @@ class Topology:
             raise Conflict(f"PCI bus {addr.bus:#04x} does not exist "
                            f"(only buses up to {len(self.buses) - 1:#04x} are available)")
         bus = self.buses[addr.bus]
-        if not self.fits(dev, bus, explicit):
+        flags, slot, function = int(dev), addr.slot, addr.function
+        if not _fits(flags, int(bus.flags), bus.index, explicit):
             raise Conflict(f"device at {addr} cannot be plugged into controller index "
                            f"{bus.index}: {self.why_not(dev, bus)}")
-        if addr.slot < bus.min_slot:
+        if slot < bus.min_slot:
             raise Conflict(f"invalid PCI address {addr}: slot must be >= {bus.min_slot:#x}")
-        if addr.slot > bus.max_slot:
+        if slot > bus.max_slot:
             raise Conflict(f"invalid PCI address {addr}: slot must be <= {bus.max_slot:#x}")
-        if not bus.function_free(addr.slot, addr.function):
+        mask = bus.used.get(slot, 0)
+        if mask & (1 << function):
             raise Conflict(f"Attempted double use of PCI Address {addr}")
-        mask = bus.used.get(addr.slot, 0)
         if mask == 0:
             bus.free -= 1
-            if int(dev) & _AGGREGATE:
-                bus.aggregate.add(addr.slot)
-        bus.used[addr.slot] = mask | (1 << addr.function)
-        self.graph.add_edge(("bus", addr.bus), owner, slot=addr.slot, function=addr.function)
+            if flags & _AGGREGATE:
+                bus.aggregate.add(slot)
+        bus.used[slot] = mask | (1 << function)
+        self.graph.add_edge(("bus", addr.bus), owner, slot=slot, function=function)
         if not bus.has_room() and bus in self.open:
             self.open.remove(bus)
 
