@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from .domain import Device, parse_int
 from .errors import AugmentError
 from .topology import PciAddress
-from .xmldoc import new_element, replace_child
+from .xmldoc import new_element, new_element_of, replace_child
 
 
 def pci_address(dev: Device) -> PciAddress | None:
@@ -13,28 +15,37 @@ def pci_address(dev: Device) -> PciAddress | None:
     a = dev.address
     if a is None or a.get("type") != "pci":
         return None
-    domain = parse_int(a.get("domain"), 0)
-    bus = parse_int(a.get("bus"), 0)
-    slot = parse_int(a.get("slot"), 0)
-    function = parse_int(a.get("function"), 0)
-    if None in (domain, bus, slot, function):
-        raise AugmentError(f"{dev.name()}: cannot parse PCI address", line=a.sourceline)
-    assert domain is not None and bus is not None and slot is not None and function is not None
+    try:
+        return _pci_value(a.get("domain"), a.get("bus"), a.get("slot"), a.get("function"))
+    except _BadAddress as bad:
+        raise AugmentError(f"{dev.name()}: {bad}", line=a.sourceline) from None
+
+
+class _BadAddress(Exception):
+    """What is wrong with a PCI address, for :func:`pci_address` to name the device."""
+
+
+@lru_cache(maxsize=1024)
+def _pci_value(domain_text: str | None, bus_text: str | None, slot_text: str | None,
+               function_text: str | None) -> PciAddress | None:
+    """:func:`pci_address` of the attribute values. Cached: placement and the checks read
+    every device's address several times, and a run spells few distinct ones."""
+    domain = parse_int(domain_text, 0)
+    bus = parse_int(bus_text, 0)
+    slot = parse_int(slot_text, 0)
+    function = parse_int(function_text, 0)
+    if domain is None or bus is None or slot is None or function is None:
+        raise _BadAddress("cannot parse PCI address")
     if domain == 0 and bus == 0 and slot == 0:
         return None
     if domain != 0:
-        raise AugmentError(f"{dev.name()}: only PCI domain 0 is available", line=a.sourceline)
+        raise _BadAddress("only PCI domain 0 is available")
     if bus > 0xFF:
-        raise AugmentError(f"{dev.name()}: invalid PCI address bus='{bus:#x}', must be <= 0xFF",
-                           line=a.sourceline)
+        raise _BadAddress(f"invalid PCI address bus='{bus:#x}', must be <= 0xFF")
     if slot > 0x1F:
-        raise AugmentError(
-            f"{dev.name()}: invalid PCI address slot='{slot:#x}', must be <= 0x1F",
-            line=a.sourceline)
+        raise _BadAddress(f"invalid PCI address slot='{slot:#x}', must be <= 0x1F")
     if function > 7:
-        raise AugmentError(
-            f"{dev.name()}: invalid PCI address function='{function:#x}', must be <= 7",
-            line=a.sourceline)
+        raise _BadAddress(f"invalid PCI address function='{function:#x}', must be <= 7")
     return PciAddress(bus, slot, function)
 
 
@@ -52,25 +63,26 @@ def multifunction(dev: Device) -> str | None:
 
 
 def write_pci(dev: Device, addr: PciAddress, multi: str | None = None) -> None:
-    attrib = {
-        "type": "pci",
-        "domain": "0x0000",
-        "bus": f"0x{addr.bus:02x}",
-        "slot": f"0x{addr.slot:02x}",
-        "function": f"0x{addr.function:x}",
-    }
     keep = multi if multi is not None else multifunction(dev)
-    if keep is not None:
-        attrib["multifunction"] = keep
+    attrib = _pci_attributes(addr.bus, addr.slot, addr.function, keep)
     old = dev.address
     if old is not None and len(old):
         # keep children such as <zpci>: rewrite the attributes in place
         for key in list(old.attrib):
             del old.attrib[key]
-        for key, value in attrib.items():
+        for key, value in attrib:
             old.set(key, value)
         return
-    dev.set_address(replace_child(dev.el, old, new_element("address", attrib)))
+    dev.set_address(replace_child(dev.el, old, new_element_of("address", attrib)))
+
+
+@lru_cache(maxsize=1024)
+def _pci_attributes(bus: int, slot: int, function: int,
+                    multi: str | None) -> tuple[tuple[str, str], ...]:
+    """A PCI ``<address>``'s attributes in libvirt's spelling. Cached: a run writes tens."""
+    attrib = (("type", "pci"), ("domain", "0x0000"), ("bus", f"0x{bus:02x}"),
+              ("slot", f"0x{slot:02x}"), ("function", f"0x{function:x}"))
+    return attrib if multi is None else (*attrib, ("multifunction", multi))
 
 
 def write_address(dev: Device, type_: str, **fields: str | int) -> None:

@@ -340,21 +340,17 @@ def _leading_ws(el: Element) -> str:
     return tail if tail.strip() == "" else ""
 
 
-def _child_indent(parent: Element) -> str:
-    if len(parent):
-        return _leading_ws(parent[0])
-    return _leading_ws(parent) + "  "
-
-
 def append_child(parent: Element, child: Element) -> Element:
-    """Append ``child`` as the last child of ``parent``, indented like its siblings."""
-    indent = _child_indent(parent)
+    """Append ``child`` as the last child of ``parent``, indented like its siblings (the first
+    one's indentation; one step in from ``parent`` when it has none)."""
     outer = _leading_ws(parent)
     if len(parent):
+        indent = _leading_ws(parent[0])
         last = parent[-1]
         child.tail = last.tail if last.tail is not None else "\n" + outer
         last.tail = "\n" + indent
     else:
+        indent = outer + "  "
         parent.text = (parent.text or "") if (parent.text or "").strip() else "\n" + indent
         child.tail = "\n" + outer
     parent.append(child)
@@ -375,6 +371,12 @@ def new_element(tag: str, attrib: dict[str, str] | None = None) -> Element:
     A copy of a cached prototype: lxml checks every attribute it is given (about 0.5 us
     each), and augmenter writes the same few addresses and controllers again and again."""
     return _prototype(tag, tuple(attrib.items()) if attrib else ()).__copy__()
+
+
+def new_element_of(tag: str, attrib: tuple[tuple[str, str], ...]) -> Element:
+    """:func:`new_element` with the attributes as (name, value) pairs, for callers that keep
+    them (hashable, so a caller can cache them too)."""
+    return _prototype(tag, attrib).__copy__()
 
 
 @lru_cache(maxsize=1024)
