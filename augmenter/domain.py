@@ -67,17 +67,17 @@ class Device:
     implicit: bool = False
     why_added: str = ""  # for implicit devices: the rule that added it
     why_placed: str = ""  # the rule that chose its address
-    # The <address> child, looked up once: placement asks for it tens of times per device.
-    # Every write of a new <address> goes through :meth:`set_address`.
-    _address: Element | None = field(default=None, repr=False)
-    _address_known: bool = field(default=False, repr=False)
+    # Read once, when the record is made: placement asks for them tens of times per device,
+    # and a property costs more than the lookup it caches. Nothing changes a device's type;
+    # every write of a new <address> goes through :meth:`set_address`.
+    type: str | None = field(init=False, default=None)
+    address: Element | None = field(init=False, default=None, repr=False)
     # Children found by :meth:`child`, by tag.
     _children: dict[str, Element] = field(default_factory=dict, repr=False)
 
-    @property
-    def type(self) -> str | None:
-        value: str | None = self.el.get("type")
-        return value
+    def __post_init__(self) -> None:
+        self.type = self.el.get("type")
+        self.address = first_child(self.el, "address")
 
     @property
     def model(self) -> str | None:
@@ -110,17 +110,9 @@ class Device:
         value: str | None = t.get(attr) if t is not None else None
         return value
 
-    @property
-    def address(self) -> Element | None:
-        if not self._address_known:
-            self._address = first_child(self.el, "address")
-            self._address_known = True
-        return self._address
-
     def set_address(self, element: Element | None) -> None:
         """Record the ``<address>`` child after it was added or replaced."""
-        self._address = element
-        self._address_known = True
+        self.address = element
 
     @property
     def address_type(self) -> str | None:

@@ -388,13 +388,11 @@ def mark_multifunction(guest: Guest) -> None:
 def fill_controller_options(guest: Guest, topo: Topology) -> None:
     """Model names, chassis and port numbers libvirt fills in at the end (design 4.5)."""
     controllers = _pci_controllers(guest)
-    pxb_bus_nrs = [
-        parse_int(t.get("busNr")) or 256
-        for c in controllers if (t := c.child("target")) is not None and t.get("busNr")
-    ]
+    # each controller's <target>, looked up once (most have none, and a miss is not cached)
+    written = [t for c in controllers if (t := c.child("target")) is not None]
+    pxb_bus_nrs = [parse_int(t.get("busNr")) or 256 for t in written if t.get("busNr")]
     phb = guest.family is not None and guest.family.phb
-    targets = {parse_int(t.get("index")) for c in controllers
-               if (t := c.child("target")) is not None and t.get("index") is not None}
+    targets = {parse_int(t.get("index")) for t in written if t.get("index") is not None}
     for ctrl in controllers:
         model = ctrl.model or ""
         addr = pci_address(ctrl)

@@ -26,9 +26,12 @@ class PciAddress:
         return f"0000:{self.bus:02x}:{self.slot:02x}.{self.function}"
 
 
-@dataclass
+@dataclass(eq=False)
 class Bus:
-    """One PCI bus: what it accepts, its slot range and which functions are taken."""
+    """One PCI bus: what it accepts, its slot range and which functions are taken.
+
+    Compared by identity: it is one bus of one topology, and :attr:`Topology.open` membership
+    is asked on every reservation (field-by-field equality compared the slot maps too)."""
 
     index: int
     model: str
