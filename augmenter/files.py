@@ -8,6 +8,7 @@ plain ``augment guest.xml`` skip importing it (about a fifth of a short run's ti
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import sys
@@ -167,19 +168,23 @@ class Staged:
         self._pending: list[tuple[str, Path]] = []
 
     def add(self, path: Path, data: bytes, *, durable_now: bool = False) -> None:
-        path = Path(os.path.realpath(path))  # a symlink stays; the file it names is replaced
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        self._pending.append((tmp, path))
+        # a symlink stays; the file it names is replaced
+        target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+        fd, tmp = _create_beside(target)
+        self._pending.append((tmp, target))
         with os.fdopen(fd, "wb") as fh:
+            try:
+                st: os.stat_result | None = os.stat(target)
+            except FileNotFoundError:
+                st = None
+            if st is not None:  # keep the mode and, where we may set it, the owner
+                os.fchmod(fh.fileno(), st.st_mode & 0o7777)
+                with contextlib.suppress(PermissionError):  # not ours to give away
+                    os.fchown(fh.fileno(), st.st_uid, st.st_gid)
             fh.write(data)
             if durable_now:
                 fh.flush()
                 os.fsync(fh.fileno())
-        if path.exists():  # keep the mode and, where we may set it, the owner
-            st = path.stat()
-            os.chmod(tmp, st.st_mode & 0o7777)
-            with contextlib.suppress(PermissionError):  # not ours to give away
-                os.chown(tmp, st.st_uid, st.st_gid)
 
     def commit(self, *, synced: bool = False) -> None:
         """Rename every staged file over its target, once its bytes are on disk (``synced``:
@@ -210,6 +215,25 @@ class Staged:
         for tmp, _ in self._pending:
             Path(tmp).unlink(missing_ok=True)
         self._pending.clear()
+
+
+_serial = itertools.count()
+
+
+def _create_beside(target: Path) -> tuple[int, str]:
+    """A new, empty temporary file in ``target``'s folder: (descriptor, path).
+
+    The name is the target's with this process's id and a serial number, created exclusively
+    (``O_EXCL`` neither reuses nor follows anything already there); a name that is taken falls
+    back to :func:`tempfile.mkstemp`. A new output is readable by its owner only (``0600``,
+    as ``mkstemp`` makes it): a domain definition may hold passwords (VNC, SPICE, iSCSI).
+    """
+    tmp = target.with_name(f".{target.name}.{os.getpid()}-{next(_serial)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(tmp, flags, 0o600), str(tmp)
+    except FileExistsError:
+        return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
 
 
 @contextlib.contextmanager

@@ -149,3 +149,24 @@ def test_a_write_error_in_a_batch_is_one_message_and_leaves_no_temporary(tmp_pat
     assert p.returncode == 1 and "Traceback" not in p.stderr
     assert "cannot write" in p.stderr
     assert not [x for x in out.iterdir() if x.name.endswith(".tmp")]
+
+
+def test_a_new_output_is_private_and_an_existing_one_keeps_its_mode(tmp_path: Path) -> None:
+    """Domain XML may carry passwords: a new output is 0600; a rewritten file keeps its mode."""
+    files.write_atomically(tmp_path / "new.xml", b"x")
+    assert (tmp_path / "new.xml").stat().st_mode & 0o7777 == 0o600
+    old = tmp_path / "old.xml"
+    old.write_bytes(b"o")
+    old.chmod(0o644)
+    files.write_atomically(old, b"n")
+    assert old.stat().st_mode & 0o7777 == 0o644 and old.read_bytes() == b"n"
+
+
+def test_a_taken_temporary_name_falls_back_to_a_random_one(tmp_path: Path) -> None:
+    target = tmp_path / "g.xml"
+    serial = next(files._serial)
+    nxt = serial + 1
+    (tmp_path / f".g.xml.{os.getpid()}-{nxt}.tmp").write_text("someone else's")
+    files.write_atomically(target, b"mine")
+    assert target.read_bytes() == b"mine"
+    assert (tmp_path / f".g.xml.{os.getpid()}-{nxt}.tmp").read_text() == "someone else's"
