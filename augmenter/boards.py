@@ -10,6 +10,7 @@ Nothing here knows libvirt's policy: that lives in :mod:`augmenter.machines`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .errors import AugmentError
 
@@ -30,6 +31,7 @@ FORMAT = 2
 MODES = ("auto", "qemu", "embedded")
 Mode = Literal["auto", "qemu", "embedded"]
 Warn = Callable[[str], None]
+_T = TypeVar("_T")
 
 # libvirt guest arch -> QEMU binary, where the name is not simply qemu-system-ARCH
 ARCH_BINARIES = {
@@ -433,11 +435,9 @@ def load_catalogue(binary: str, bid: BinaryId, store: BoardCache,
                    timeout: float | None = None) -> Catalogue:
     """The binary's catalogue from the cache, else from QEMU (and then into the cache).
     ``timeout``: seconds QEMU gets (default :data:`augmenter.introspect.DEFAULT_TIMEOUT`)."""
-    entry = store.load_catalogue(bid)
-    if entry is not None:
-        if "error" in entry:
-            raise BoardError(str(entry["error"]))
-        return Catalogue.from_json(entry["catalogue"])
+    cached = _decoded(store.load_catalogue(bid), "catalogue", Catalogue.from_json)
+    if cached is not None:
+        return cached
     from . import introspect
 
     try:
@@ -448,6 +448,21 @@ def load_catalogue(binary: str, bid: BinaryId, store: BoardCache,
         raise
     store.store_catalogue(bid, {"catalogue": cat.to_json()}, version=cat.version)
     return cat
+
+
+def _decoded(entry: dict[str, Any] | None, key: str,
+             decode: Callable[[Any], _T]) -> _T | None:
+    """A cache entry's ``key`` decoded; None when there is none, or when it has a shape this
+    version cannot read (hand-edited, or written by another version of the same schema): it is
+    then introspected again and overwritten, never a crash. A cached failure is raised."""
+    if entry is None:
+        return None
+    if "error" in entry:
+        raise BoardError(str(entry["error"]))
+    try:
+        return decode(entry[key])
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return None
 
 
 def family_key(machine: str) -> str:
@@ -492,11 +507,10 @@ def load_board(binary: str, bid: BinaryId, store: BoardCache, cat: Catalogue, ma
     A cached board of another machine type of the same family serves as a reference: QEMU is
     then only asked for a fingerprint of the structure, not walked in full."""
     opts = tuple(sorted(options))
-    entry = store.load_board(bid, machine, opts, version=cat.version)
-    if entry is not None:
-        if "error" in entry:
-            raise BoardError(str(entry["error"]))
-        return board_from_json(machine, entry["board"])
+    cached = _decoded(store.load_board(bid, machine, opts, version=cat.version), "board",
+                      functools.partial(board_from_json, machine))
+    if cached is not None:
+        return cached
     from . import introspect
 
     reference = _cached_sibling(store, bid, cat, machine, opts)
@@ -520,5 +534,7 @@ def _cached_sibling(store: BoardCache, bid: BinaryId, cat: Catalogue, machine: s
         if other != machine and family_key(other) == family:
             entry = store.load_board(bid, other, opts, version=cat.version)
             if entry is not None and "board" in entry:
-                return board_from_json(other, entry["board"])
+                sibling = _decoded(entry, "board", functools.partial(board_from_json, other))
+                if sibling is not None:
+                    return sibling
     return None

@@ -263,3 +263,33 @@ def test_modes_are_checked() -> None:
         lookup("x86_64", None, "fast")
     assert lookup("x86_64", None, "embedded") is embedded()["x86_64"]
     assert lookup("ppc64le", None, "embedded").arch == "ppc64le"
+
+
+@pytest.mark.parametrize("bad", [
+    {"board": {"buses": "not a list"}}, {"board": None}, {"board": []}, {"nothing": 1},
+    {"board": {**SAMPLE["board"], "buses": [{"index": "zero"}]}},  # type: ignore[dict-item]
+])
+def test_a_cached_board_of_the_wrong_shape_is_introspected_again(
+        tmp_path: Path, bad: dict[str, object]) -> None:
+    """A hand-edited entry, or one of another version of the same schema, never crashes a
+    run: it reads as a miss, QEMU is asked again (here a QEMU that fails, so the embedded
+    table answers, with a warning)."""
+    binary = fake_exits(tmp_path)
+    store = BoardCache()
+    _seed(binary, store)
+    bid = BinaryId.of(binary)
+    store.store_board(bid, "pc-q35-7.2", (), bad, version=embedded()["x86_64"].version)
+    warnings: list[str] = []
+    emu = lookup("x86_64", binary, "auto", warn=warnings.append)
+    board = emu.board("pc-q35-7.2")
+    assert board is not None and runs(tmp_path) >= 1
+    assert warnings and "embedded" in warnings[-1]
+
+
+def test_a_cached_catalogue_of_the_wrong_shape_is_introspected_again(tmp_path: Path) -> None:
+    binary = fake_exits(tmp_path)
+    store = BoardCache()
+    store.store_catalogue(BinaryId.of(binary), {"catalogue": {"machines": 7}}, version="7.2")
+    warnings: list[str] = []
+    emu = lookup("x86_64", binary, "auto", warn=warnings.append)
+    assert emu.source == "embedded" and runs(tmp_path) >= 1 and warnings
