@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from .domain import Device, parse_int
 from .errors import AugmentError
-from .topology import PciAddress
+from .topology import PciAddress, pci_at
 from .xmldoc import new_element, new_element_of, replace_child
 
 
@@ -46,7 +46,7 @@ def _pci_value(domain_text: str | None, bus_text: str | None, slot_text: str | N
         raise _BadAddress(f"invalid PCI address slot='{slot:#x}', must be <= 0x1F")
     if function > 7:
         raise _BadAddress(f"invalid PCI address function='{function:#x}', must be <= 7")
-    return PciAddress(bus, slot, function)
+    return pci_at(bus, slot, function)
 
 
 def wants_pci(dev: Device) -> bool:

@@ -140,16 +140,19 @@ def _explicit_topology(guest: Guest) -> tuple[Topology, int]:
         if model is None:
             # no controller: libvirt will add buses of whatever kind the device needs
             model = "(missing)"
-        flags, lo, hi = BUS_ACCEPTS.get(model, (Connect.PCI | Connect.PCIE | Connect.BR
-                                                | Connect.AUTO | Connect.HOTPLUG, 0, 31))
+        flags, lo, hi = BUS_ACCEPTS.get(model, _MISSING_BUS)
         if model == "pci-root":
             flags, lo, hi = BUS_ACCEPTS["pci-root"]
         if ctrl is not None:
-            target = ctrl.el.find("target")
+            target = ctrl.child("target")
             if target is not None and target.get("hotplug") == "off":
                 flags &= ~Connect.HOTPLUG
         topo.add_bus(model, flags, lo, hi)
     return topo, len(controllers)
+
+
+# A bus without a controller: it accepts anything, as libvirt adds whatever kind fits.
+_MISSING_BUS = (Connect.PCI | Connect.PCIE | Connect.BR | Connect.AUTO | Connect.HOTPLUG, 0, 31)
 
 
 def _safe_pci(dev: Device) -> PciAddress | None:
@@ -469,10 +472,14 @@ def check_devices(guest: Guest) -> Iterator[Finding]:
         if iommu.model == "virtio" and iommu.address_type not in (None, "pci"):
             yield finding(iommu, "address-type", "IOMMU device: 'virtio' needs a PCI address")
     for dev in guest.dom.devices:
-        if pci_class(dev) is None and dev.address_type == "pci" and dev.tag in (
-                "input", "watchdog", "panic", "tpm", "hub", "redirdev", "smartcard"):
+        if dev.tag in _NEVER_PCI_UNLESS_CLASSED and dev.address_type == "pci" and (
+                pci_class(dev) is None):
             yield finding(dev, "address-type", f"{dev.name()} cannot have a PCI address")
 
+
+# Kinds whose PCI address is refused when their model makes them no PCI device.
+_NEVER_PCI_UNLESS_CLASSED = frozenset(
+    {"input", "watchdog", "panic", "tpm", "hub", "redirdev", "smartcard"})
 
 CHECKS: tuple[Check, ...] = (
     check_controllers, check_pci, check_drives, check_virtio_serial, check_usb, check_ccid,

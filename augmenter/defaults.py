@@ -160,9 +160,9 @@ def _drive_controller(disk: Device) -> int | None:
 def add_implicit_controllers(guest: Guest) -> None:
     """Controllers implied by disks, channels and smartcards, appended in libvirt's order."""
     dom = guest.dom
+    disks = [(d, disk_bus(d)) for d in dom.of("disk")]
     for bus in DRIVE_BUSES:
-        indexes = [i for d in dom.of("disk") if disk_bus(d) == bus
-                   and (i := _drive_controller(d)) is not None]
+        indexes = [i for d, on in disks if on == bus and (i := _drive_controller(d)) is not None]
         if bus == "scsi":
             indexes += [i for h in dom.of("hostdev") if h.type == "scsi"
                         and (i := _drive_controller(h)) is not None]

@@ -8,11 +8,21 @@ target, the primary video first) because placement order decides addresses.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .errors import AugmentError
-from .xmldoc import Element, append_child, first_child, insert_before, new_element
+from .xmldoc import (
+    Element,
+    append_child,
+    first_child,
+    first_element,
+    insert_before,
+    last_child_of,
+    new_element,
+    next_element,
+)
 
 # libvirt's element order inside <devices>; new elements go after the last of their rank.
 DEVICE_ORDER = (
@@ -31,8 +41,6 @@ ITERATION_ORDER = (
 )
 
 NOT_DEVICES = {"emulator", "audio", "graphics", "lease", "redirfilter", "crypto"}
-# Kinds whose list is not plain document order (see Domain.of)
-_OWN_ORDER = frozenset({"disk", "controller", "video"})
 
 
 def parse_int(text: str | None, default: int | None = None) -> int | None:
@@ -147,18 +155,26 @@ class Domain:
     disks: list[Device] = field(default_factory=list)
 
     _by_tag: dict[str, list[Device]] | None = field(default=None, repr=False)
+    # (rank, element) of the device add() placed last by rank; only add() and move_first()
+    # change <devices>, and they keep it true or drop it
+    _last_placed: tuple[int, Element] | None = field(default=None, repr=False)
 
     def of(self, tag: str) -> list[Device]:
         """Devices with element name ``tag``, in document order (disks/controllers: libvirt's)."""
+        return list(self.each(tag))
+
+    def each(self, tag: str) -> Sequence[Device]:
+        """:meth:`of` without the copy, for readers that ask per device: the live list, to read
+        while no device is added."""
         if tag == "disk":
-            return list(self.disks)
+            return self.disks
         if tag == "controller":
-            return list(self.controllers)
-        same = self._tags().get(tag, [])
+            return self.controllers
+        same = self._tags().get(tag, ())
         if tag == "video":
             primary = [v for v in same if _is_primary(v)]
             return primary[:1] + [v for v in same if v not in primary[:1]]
-        return list(same)
+        return same
 
     def _tags(self) -> dict[str, list[Device]]:
         """Devices by element name, in document order; kept up to date by :meth:`add`."""
@@ -175,10 +191,7 @@ class Domain:
         for tag in ITERATION_ORDER:
             if tag == "hostdev":
                 out += [n for n in by_tag.get("interface", ()) if n.type == "hostdev"]
-            if tag in _OWN_ORDER:
-                out += self.of(tag)
-            else:
-                out += by_tag.get(tag, ())
+            out += self.each(tag)
         return out
 
     def controller(self, type_: str, index: int) -> Device | None:
@@ -193,9 +206,10 @@ class Domain:
         ``first`` puts it before the other devices of its kind (libvirt's console 0).
         """
         el = new_element(tag, attrib)
-        head = _first_of(self.devices_el, tag) if first else None
+        head = first_child(self.devices_el, tag) if first else None
         if head is not None:
             insert_before(self.devices_el, head, el)
+            self._last_placed = None
         else:
             self._insert_by_rank(el, RANK.get(tag, len(RANK)))
         for child in children or ():  # once placed, so that they indent like their parent
@@ -216,18 +230,19 @@ class Domain:
 
     def _insert_by_rank(self, el: Element, rank: int) -> None:
         """After the last device of the same or an earlier kind (libvirt appends), else before
-        the first device. Walks back from the end: implicit devices mostly go near it."""
-        following = None  # the element after the last one of the same or an earlier kind
-        for c in self.devices_el.iterchildren(reversed=True):
-            if not isinstance(c.tag, str):
-                continue
-            if RANK.get(c.tag, 99) <= rank:
-                break
-            following = c
+        the first device."""
+        if self._last_placed is not None and self._last_placed[0] == rank:
+            # implicit devices come in runs of one kind (root ports, ICH9 companions): the one
+            # placed just before is that last device, found without a walk
+            last = self._last_placed[1]
+        else:
+            last = last_child_of(self.devices_el, DEVICE_ORDER[:rank + 1])
+        following = first_element(self.devices_el) if last is None else next_element(last)
         if following is None:
             append_child(self.devices_el, el)
         else:
             insert_before(self.devices_el, following, el)
+        self._last_placed = (rank, el)  # now the last device of its rank or an earlier one
 
     def move_first(self, dev: Device) -> None:
         """Move a device before the others of its kind, in the XML and in the list."""
@@ -236,6 +251,7 @@ class Domain:
             return
         head = same[0]
         self._by_tag = None
+        self._last_placed = None
         el = dev.el
         prev = el.getprevious()
         if prev is not None:
@@ -254,11 +270,6 @@ def _is_primary(video: Device) -> bool:
     return m is not None and m.get("primary") == "yes"
 
 
-def _first_of(parent: Element, tag: str) -> Element | None:
-    """The first child element named ``tag``."""
-    return next((c for c in parent if c.tag == tag), None)
-
-
 DISK_PREFIXES = ("fd", "hd", "vd", "sd", "xvd", "ubd")
 
 
@@ -266,8 +277,10 @@ _LONGEST_PREFIX_FIRST = sorted(DISK_PREFIXES, key=len, reverse=True)
 _DISK_LETTERS = re.compile(r"([a-z]+)\d*$")
 
 
+@lru_cache(maxsize=1024)
 def disk_index(name: str) -> int | None:
-    """``vda`` -> 0, ``sdz`` -> 25, ``hdaa`` -> 26: libvirt's virDiskNameToIndex."""
+    """``vda`` -> 0, ``sdz`` -> 25, ``hdaa`` -> 26: libvirt's virDiskNameToIndex. Cached: disks
+    are sorted by it, and guests reuse the same few names."""
     for prefix in _LONGEST_PREFIX_FIRST:
         if name.startswith(prefix):
             m = _DISK_LETTERS.match(name, len(prefix))

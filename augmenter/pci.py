@@ -8,7 +8,7 @@ the definition, never patched, so running the augmenter on its own output change
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Sequence
 
 from .addresses import pci_address, wants_pci, write_pci
 from .connect import Connect, describe
@@ -16,7 +16,7 @@ from .context import Guest
 from .domain import Device, parse_int
 from .errors import PlacementError
 from .rules import BUS_ACCEPTS, MODEL_NAMES, class_flags, pci_class
-from .topology import Conflict, PciAddress, Topology
+from .topology import Conflict, PciAddress, Topology, pci_at
 from .xmldoc import Element, insert_before, new_element, set_child, sub_element
 
 ICH9_USB2_FUNCTION = {"ich9-uhci1": 0, "ich9-uhci2": 1, "ich9-uhci3": 2, "ich9-ehci1": 7}
@@ -195,7 +195,7 @@ class Pass:
             ctrl = dom.controller(pin.type, pin.index)
             if ctrl is None or (pin.models is not None and ctrl.model not in pin.models):
                 continue
-            want = PciAddress(0, pin.slot, pin.function)
+            want = pci_at(0, pin.slot, pin.function)
             have = pci_address(ctrl)
             if have is not None and have != want:
                 raise guest.fail(ctrl, pin.message)
@@ -208,15 +208,15 @@ class Pass:
                 if ctrl.type == "usb" and ctrl.model == "ich9-uhci1" and wants_pci(ctrl):
                     slot = self._empty_root_slot(kinds["ich9-uhci1"])
                     if slot is not None:
-                        self.pin(ctrl, PciAddress(0, slot, 0), multi="on")
+                        self.pin(ctrl, pci_at(0, slot, 0), multi="on")
         if "dmi-to-pci-bridge" in kinds:
             for ctrl in dom.controllers:
                 if ctrl.type == "pci" and ctrl.model == "dmi-to-pci-bridge" and wants_pci(ctrl):
                     slot = self._empty_root_slot(kinds["dmi-to-pci-bridge"])
                     if slot is not None:
-                        self.pin(ctrl, PciAddress(0, slot, 0))
+                        self.pin(ctrl, pci_at(0, slot, 0))
         for slot, function in family.reserved_functions(guest.board):
-            self.reserve(None, PciAddress(0, slot, function), Connect.PCI, explicit=True,
+            self.reserve(None, pci_at(0, slot, function), Connect.PCI, explicit=True,
                          owner=("board", slot, function))
         if "primary-video" in kinds:
             videos = dom.of("video")
@@ -224,7 +224,7 @@ class Pass:
                 video = videos[0]
                 slot = self._empty_root_slot(kinds["primary-video"])
                 if slot is not None:
-                    self.pin(video, PciAddress(0, slot, 0))
+                    self.pin(video, pci_at(0, slot, 0))
                 else:
                     # libvirt's next-free search here writes the address only in the real
                     # pass: the dry run reserves a slot now and the video takes another in
@@ -235,7 +235,7 @@ class Pass:
             sound = next((s for s in dom.of("sound")
                           if s.model == "ich9" and wants_pci(s)), None)
             if slot is not None and sound is not None:
-                self.pin(sound, PciAddress(0, slot, 0))
+                self.pin(sound, pci_at(0, slot, 0))
 
     def _empty_root_slot(self, slots: tuple[int, ...]) -> int | None:
         root = self.topo.buses[0] if self.topo.buses else None
@@ -271,7 +271,7 @@ class Pass:
                 # slot of its own, which can make it add bridges the real pass leaves empty
                 addr = pci_address(other)
                 if addr is not None:
-                    target = PciAddress(addr.bus, addr.slot, function)
+                    target = pci_at(addr.bus, addr.slot, function)
                     self.reserve(dev, target, self.needs.flags(dev), explicit=True)
                     if not self.dry:
                         write_pci(dev, target, multi)
@@ -284,33 +284,33 @@ def first_fit_order(guest: Guest, needs: Needs | None = None) -> Iterator[Device
     dom = guest.dom
     classes = needs if needs is not None else Needs(guest)
 
-    def wanting(devs: list[Device]) -> Iterator[Device]:
+    def wanting(devs: Sequence[Device]) -> Iterator[Device]:
         for d in devs:
             if classes.pci_class(d) is not None and wants_pci(d):
                 yield d
 
     yield from wanting([c for c in dom.controllers
                         if c.type == "pci" and c.model not in ("pci-root", "pcie-root")])
-    yield from wanting(dom.of("filesystem"))
-    yield from wanting([n for n in dom.of("interface") if n.type != "hostdev"])
-    yield from wanting(dom.of("sound"))
+    yield from wanting(dom.each("filesystem"))
+    yield from wanting([n for n in dom.each("interface") if n.type != "hostdev"])
+    yield from wanting(dom.each("sound"))
     others = [c for c in dom.controllers if c.type != "pci"
               and not (c.type == "ide" and c.index == 0 and guest.family is not None
                        and guest.family.ide_allowed)]
     yield from wanting(others)
-    for disk in dom.of("disk"):
+    for disk in dom.each("disk"):
         if classes.pci_class(disk) is None:
             continue
         a = disk.address
         if a is not None and a.get("type") not in ("pci", "ccw", "virtio-mmio"):
             raise guest.fail(disk, f"virtio disk cannot have an address of type "
                                    f"'{a.get('type')}'")
-    yield from wanting(dom.of("disk"))
-    yield from wanting([n for n in dom.of("interface") if n.type == "hostdev"])
-    yield from wanting(dom.of("hostdev"))
+    yield from wanting(dom.each("disk"))
+    yield from wanting([n for n in dom.each("interface") if n.type == "hostdev"])
+    yield from wanting(dom.each("hostdev"))
     for tag in ("memballoon", "rng", "watchdog", "video", "shmem", "input", "serial",
                 "iommu", "vsock", "memory"):
-        yield from wanting(dom.of(tag))
+        yield from wanting(dom.each(tag))
 
 
 def _append_pci_controller(guest: Guest, index: int, model: str) -> Device:
@@ -387,13 +387,13 @@ def mark_multifunction(guest: Guest) -> None:
 
 def fill_controller_options(guest: Guest, topo: Topology) -> None:
     """Model names, chassis and port numbers libvirt fills in at the end (design 4.5)."""
-    controllers = _pci_controllers(guest)
     # each controller's <target>, looked up once (most have none, and a miss is not cached)
-    written = [t for c in controllers if (t := c.child("target")) is not None]
+    controllers = [(c, c.child("target")) for c in _pci_controllers(guest)]
+    written = [t for _, t in controllers if t is not None]
     pxb_bus_nrs = [parse_int(t.get("busNr")) or 256 for t in written if t.get("busNr")]
     phb = guest.family is not None and guest.family.phb
     targets = {parse_int(t.get("index")) for t in written if t.get("index") is not None}
-    for ctrl in controllers:
+    for ctrl, t in controllers:
         model = ctrl.model or ""
         addr = pci_address(ctrl)
         name = MODEL_NAMES.get(model)
@@ -403,7 +403,6 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
             name = "ioh3420"
         if name and ctrl.child("model") is None:
             _insert_option(ctrl, new_element("model", {"name": name}))
-        t = ctrl.child("target")
         target = dict(t.attrib) if t is not None else {}
         new = dict(target)
         if model == "pci-bridge":

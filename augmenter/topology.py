@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import networkx as nx
 
@@ -24,6 +25,13 @@ class PciAddress:
 
     def __str__(self) -> str:
         return f"0000:{self.bus:02x}:{self.slot:02x}.{self.function}"
+
+
+@lru_cache(maxsize=4096)
+def pci_at(bus: int, slot: int, function: int = 0) -> PciAddress:
+    """``PciAddress(bus, slot, function)``, shared: it is frozen, placement makes tens of them
+    per guest, and building a frozen dataclass costs about a microsecond."""
+    return PciAddress(bus, slot, function)
 
 
 @dataclass(eq=False)
@@ -41,9 +49,13 @@ class Bus:
     used: dict[int, int] = field(default_factory=dict)  # slot -> function bit mask
     aggregate: set[int] = field(default_factory=set)
     free: int = -1  # empty slots left in range; kept by Topology.reserve
+    # No slot below this one is empty (slots are never given back): where a search for an
+    # empty slot starts, so that filling a bus does not rescan its full slots each time.
+    first_empty: int = -1
 
     def __post_init__(self) -> None:
         self.free = max(self.max_slot - self.min_slot + 1, 0)
+        self.first_empty = self.min_slot
 
     def empty(self) -> bool:
         return not any(self.used.values())
@@ -166,18 +178,21 @@ class Topology:
             if not _fits(flags, int(bus.flags), bus.index, False):
                 continue
             used = bus.used
-            for slot in range(bus.min_slot, bus.max_slot + 1):
+            # shared slots may have a free function below the first empty slot
+            start = bus.min_slot if aggregate and bus.aggregate else bus.first_empty
+            for slot in range(start, bus.max_slot + 1):
                 mask = used.get(slot, 0)
                 if mask == 0:
-                    return PciAddress(bus.index, slot, want)
+                    bus.first_empty = slot  # every slot before it was full
+                    return pci_at(bus.index, slot, want)
                 if aggregate and slot in bus.aggregate:
                     if function is not None:
                         if not mask & (1 << function):
-                            return PciAddress(bus.index, slot, function)
+                            return pci_at(bus.index, slot, function)
                         continue
                     for fn in range(8):
                         if not mask & (1 << fn):
-                            return PciAddress(bus.index, slot, fn)
+                            return pci_at(bus.index, slot, fn)
         return None
 
     def occupants(self, bus_index: int) -> list[tuple[int, int, Hashable]]:

@@ -28,14 +28,14 @@ def usb_devices(guest: Guest) -> list[Device]:
     """USB-addressed devices in libvirt's order: hubs first, redirdevs last."""
     dom = guest.dom
     return (
-        [h for h in dom.of("hub") if h.type == "usb"]
-        + [h for h in dom.of("hostdev") if h.type == "usb"]
-        + [d for d in dom.of("disk") if disk_bus(d) == "usb"]
+        [h for h in dom.each("hub") if h.type == "usb"]
+        + [h for h in dom.each("hostdev") if h.type == "usb"]
+        + [d for d in dom.each("disk") if disk_bus(d) == "usb"]
         + [c for c in dom.controllers if c.type == "ccid"]
-        + [i for i in dom.of("input") if i.el.get("bus") == "usb"]
-        + [s for s in dom.of("serial") if s.target("type") == "usb-serial"]
-        + [s for s in dom.of("sound") if s.model == "usb"]
-        + [r for r in dom.of("redirdev") if r.el.get("bus") == "usb"]
+        + [i for i in dom.each("input") if i.el.get("bus") == "usb"]
+        + [s for s in dom.each("serial") if s.target("type") == "usb-serial"]
+        + [s for s in dom.each("sound") if s.model == "usb"]
+        + [r for r in dom.each("redirdev") if r.el.get("bus") == "usb"]
     )
 
 
