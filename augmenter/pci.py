@@ -25,8 +25,11 @@ RESTRICTED_ROOT_PORT = Connect.P2P | Connect.AUTO | Connect.HOTPLUG
 _PCI, _PCIE_OR_USP = int(Connect.PCI), int(Connect.PCIE | Connect.USP)
 
 
+_NO_BUS = (Connect.NONE, 0, -1)  # a model that offers no bus: no kinds, no slots
+
+
 def _bus_flags(model: str, controller: Device | None) -> tuple[Connect, int, int]:
-    flags, lo, hi = BUS_ACCEPTS.get(model, (Connect.NONE, 0, -1))
+    flags, lo, hi = BUS_ACCEPTS.get(model, _NO_BUS)
     if controller is not None:
         target = controller.child("target")
         if target is not None and target.get("hotplug") == "off":
