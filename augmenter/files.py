@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import json
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -94,6 +95,11 @@ def guarded(run: Callable[[], object]) -> None:
         # the reader went away (augment ... | head): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
+    finally:
+        # The work is over, done or abandoned: a Ctrl-C while Python shuts down has nothing
+        # left to stop, and would only print a traceback from the interpreter's exit code.
+        with contextlib.suppress(ValueError):  # only the main thread may set handlers
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _out_dir(req: Request) -> Path | None:
