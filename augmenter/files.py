@@ -204,11 +204,14 @@ class Staged:
         elif self._pending and not synced:
             os.sync()
         folders: set[Path] = set()
-        while self._pending:
-            tmp, path = self._pending[-1]
-            os.replace(tmp, path)
-            self._pending.pop()
-            folders.add(path.parent)
+        done = 0
+        try:
+            for tmp, path in self._pending:  # in order: of two outputs to one name, the last wins
+                os.replace(tmp, path)
+                done += 1
+                folders.add(path.parent)
+        finally:
+            del self._pending[:done]
         for folder in folders:  # the renames themselves, on disk
             with contextlib.suppress(OSError):
                 fd = os.open(folder, os.O_RDONLY)

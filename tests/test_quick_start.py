@@ -170,3 +170,12 @@ def test_a_taken_temporary_name_falls_back_to_a_random_one(tmp_path: Path) -> No
     files.write_atomically(target, b"mine")
     assert target.read_bytes() == b"mine"
     assert (tmp_path / f".g.xml.{os.getpid()}-{nxt}.tmp").read_text() == "someone else's"
+
+
+def test_two_outputs_to_one_name_the_last_wins(tmp_path: Path) -> None:
+    with staged() as out:
+        out.add(tmp_path / "g.xml", b"first")
+        out.add(tmp_path / "g.xml", b"second")
+        out.commit()
+    assert (tmp_path / "g.xml").read_bytes() == b"second"
+    assert [p.name for p in tmp_path.iterdir()] == ["g.xml"]
