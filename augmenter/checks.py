@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterator
 
+from . import vocabulary
 from .addresses import pci_address
 from .connect import KINDS, Connect, describe
 from .context import Guest
@@ -481,9 +482,21 @@ def check_devices(guest: Guest) -> Iterator[Finding]:
 _NEVER_PCI_UNLESS_CLASSED = frozenset(
     {"input", "watchdog", "panic", "tpm", "hub", "redirdev", "smartcard"})
 
+def check_values(guest: Guest) -> Iterator[Finding]:
+    """Values libvirt does not know (a disk bus, a sound or controller model, a video type):
+    it refuses the definition when it parses it, before any address is looked at."""
+    for dev in guest.dom.devices:
+        if dev.implicit:
+            continue
+        for element, message in vocabulary.problems(dev):
+            yield Finding("unknown-value", "error", f"{dev.name()}: {message}",
+                          line=element.sourceline or dev.line or None, device=dev.name(),
+                          hint="see libvirt's domain XML format for the values it accepts")
+
+
 CHECKS: tuple[Check, ...] = (
-    check_controllers, check_pci, check_drives, check_virtio_serial, check_usb, check_ccid,
-    check_devices,
+    check_values, check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
+    check_ccid, check_devices,
 )
 
 

@@ -69,7 +69,10 @@ def _resolve_machine(emu: Emulator, machine: str | None, line: int | None) -> st
 
 def make_guest(tree: etree._ElementTree, options: Options = Options()) -> Guest:
     dom = load(tree.getroot())
-    line = dom.os_type.sourceline if dom.os_type is not None else dom.root.sourceline
+    if dom.os_type is None:  # libvirt: the QEMU driver needs to know what it boots
+        raise AugmentError("an os <type> must be specified", line=dom.root.sourceline,
+                           hint="write <os><type arch='x86_64' machine='q35'>hvm</type></os>")
+    line = dom.os_type.sourceline
     emu = _emulator_for(dom, line, options)
     machine = _resolve_machine(emu, dom.machine, line)
     family = family_of(dom.arch, machine)

@@ -380,6 +380,19 @@ CASES: list[Case] = [
          nic(MAC1, "virtio", "<address type='ccw' cssid='0xfe' ssid='0x0' devno='0x0001'/>")
          + nic(MAC2, "virtio", "<address type='ccw' cssid='0xfe' ssid='0x0' devno='0x0001'/>",
                mark=True), "in use"),
+    # -- values libvirt does not know (refused when it parses the definition) --------------------
+    Case("disk-bus-unknown", "pc", "unknown-value", "error", "disk vda",
+         element("disk type='file' device='disk'", "disk",
+                 "<source file='/var/lib/libvirt/images/vda.img'/>",
+                 "<target dev='vda' bus='nosuch'/>" + MARK),
+         "Invalid value for attribute 'bus' in element 'target'"),
+    Case("sound-model-unknown", "pc", "unknown-value", "error", "sound nope",
+         element("sound model='nope'", "sound", mark=True),
+         "Invalid value for attribute 'model' in element 'sound'"),
+    Case("video-type-unknown", "q35", "unknown-value", "error", "video zzz",
+         element("video", "video", "<model type='zzz'/>" + MARK), "unknown video model 'zzz'"),
+    Case("usb-controller-model-unknown", "pc", "unknown-value", "error", "controller usb 0",
+         controller("usb", 0, "bogus", mark=True), "Unknown model type 'bogus'"),
     Case("spapr-vio-reg-twice", "pseries", "placement", "error", "serial pty",
          element("serial type='pty'", "serial", "<target type='spapr-vio-serial' port='0'/>",
                  "<address type='spapr-vio' reg='0x30000000'/>")

@@ -240,8 +240,6 @@ def test_bad_input_raises_augment_error_in_process(name: str, traps: Traps) -> N
     traps.assert_untouched(info.value.message)
 
 
-@pytest.mark.xfail(reason="libvirt 9.0 rejects unknown models/buses at parse time; augmenter "
-                   "accepts and places them (reported to the lead, issue 9)", strict=False)
 @pytest.mark.parametrize("name", sorted(UNKNOWN_MODELS))
 def test_unknown_device_models_are_refused(name: str, tmp_path: Path) -> None:
     m = _run_file(tmp_path, name, UNKNOWN_MODELS[name])
