@@ -173,7 +173,7 @@ class Staged:
     def __init__(self) -> None:
         self._pending: list[tuple[str, Path]] = []
 
-    def add(self, path: Path, data: bytes, *, durable_now: bool = False) -> None:
+    def add(self, path: Path, data: bytes) -> None:
         # a symlink stays; the file it names is replaced
         target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
         fd, tmp = _create_beside(target)
@@ -188,20 +188,16 @@ class Staged:
                 with contextlib.suppress(PermissionError):  # not ours to give away
                     os.fchown(fh.fileno(), st.st_uid, st.st_gid)
             fh.write(data)
-            if durable_now:
-                fh.flush()
-                os.fsync(fh.fileno())
 
-    def commit(self, *, synced: bool = False) -> None:
-        """Rename every staged file over its target, once its bytes are on disk (``synced``:
-        they already are)."""
-        if len(self._pending) == 1 and not synced:
+    def commit(self) -> None:
+        """Rename every staged file over its target, once its bytes are on disk."""
+        if len(self._pending) == 1:
             fd = os.open(self._pending[0][0], os.O_RDONLY)
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        elif self._pending and not synced:
+        elif self._pending:
             os.sync()
         folders: set[Path] = set()
         done = 0
@@ -258,8 +254,8 @@ def staged() -> Iterator[Staged]:
 def write_atomically(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, then rename: never a half-written file."""
     with staged() as files:
-        files.add(path, data, durable_now=True)
-        files.commit(synced=True)
+        files.add(path, data)
+        files.commit()
 
 
 # ---- the modes --------------------------------------------------------------------------------
