@@ -20,6 +20,7 @@ from .findings import Finding
 from .rules import BUS_ACCEPTS, device_flags, pci_class
 from .topology import Conflict, PciAddress, Topology
 from .usb import MAX_DEPTH, usb_devices
+from .xmldoc import Element
 
 Check = Callable[[Guest], Iterator[Finding]]
 
@@ -42,11 +43,14 @@ SCSI_UNITS: dict[str | None, int] = {
 
 
 def finding(dev: Device | None, code: str, message: str, hint: str | None = None,
-            severity: str = "error") -> Finding:
+            severity: str = "error", at: Element | None = None) -> Finding:
+    """A finding about ``dev``, named at the head of the message. Its line is that of ``at``
+    (the element with the problem) when given, else the device's ``<address>``, else the
+    device's own."""
     line = None
     name = None
     if dev is not None:
-        addr = dev.address
+        addr = at if at is not None else dev.address
         line = (addr.sourceline if addr is not None and addr.sourceline else dev.line) or None
         name = dev.name()
         if not message.startswith(name):
@@ -489,9 +493,8 @@ def check_values(guest: Guest) -> Iterator[Finding]:
         if dev.implicit:
             continue
         for element, message in vocabulary.problems(dev):
-            yield Finding("unknown-value", "error", f"{dev.name()}: {message}",
-                          line=element.sourceline or dev.line or None, device=dev.name(),
-                          hint="see libvirt's domain XML format for the values it accepts")
+            yield finding(dev, "unknown-value", message,
+                          "see libvirt's domain XML format for the values it accepts", at=element)
 
 
 CHECKS: tuple[Check, ...] = (

@@ -904,3 +904,16 @@ def test_libvirt_agrees_on_the_miss(miss: Miss, tmp_path: Path) -> None:
     xml, _ = unmark(domain(miss.machine, miss.devices))
     accepted, why = libvirt_accepts(miss.machine, xml, miss.id, tmp_path)
     assert accepted == (miss.want == "clean"), why
+
+
+def test_the_placement_tables_name_only_values_libvirt_accepts() -> None:
+    """rules.py (how a model connects) and vocabulary.py (what libvirt accepts) are separate
+    tables; a model placement knows must be one the value check lets through."""
+    from augmenter import rules, vocabulary
+
+    assert set(rules.SOUND_MODELS) <= set(vocabulary.SOUND_MODELS)
+    assert set(rules.USB_MODELS) <= set(vocabulary.CONTROLLER_MODELS["usb"])
+    assert set(rules.VIDEO_MODELS) <= set(vocabulary.VIDEO_TYPES)
+    assert set(rules.CONTROLLER_TYPES) <= set(vocabulary.CONTROLLER_TYPES)
+    # the virtio spellings are shared with other device kinds; "virtio" is no SCSI model
+    assert set(rules.SCSI_MODELS) - set(vocabulary.CONTROLLER_MODELS["scsi"]) == {"virtio"}
