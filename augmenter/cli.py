@@ -39,6 +39,9 @@ def augment_command(
                                                  max=RESERVE_HOTPLUG_MAX,
                                                  help="keep N more empty hot-pluggable slots "
                                                  "(root ports on PCIe machines)")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=0,
+                                      help="worker processes for many files; 0: one per "
+                                      "CPU")] = 0,
 ) -> None:
     """Add implicit controllers and addresses to libvirt domain XML, as libvirt 9.0 would.
 
@@ -52,6 +55,8 @@ def augment_command(
 
       augment --check --format json guests/*.xml
 
+      augment -o out/ --jobs 4 guests/*.xml
+
       augment --explain domain.xml
 
       augment --graph topology.svg domain.xml
@@ -63,7 +68,7 @@ def augment_command(
     """
     request = Request(files=files, output=output, in_place=in_place, check=check,
                       explain=explain, graph=graph, verify=verify, fmt=fmt, strict=strict,
-                      boards=boards, reserve_hotplug=reserve_hotplug)
+                      boards=boards, reserve_hotplug=reserve_hotplug, jobs=jobs)
     try:
         validate(request)
     except UsageError as exc:

@@ -8,6 +8,8 @@ plain ``augment guest.xml`` skip importing it (about a fifth of a short run's ti
 from __future__ import annotations
 
 import contextlib
+import functools
+import io
 import itertools
 import json
 import os
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from .errors import AugmentError
 from .findings import Finding, InvalidDomain
+from .workers import available_cpus, ordered_map
 
 if TYPE_CHECKING:
     from .pipeline import Options, Result
@@ -49,6 +52,7 @@ class Request:
     strict: bool = False
     boards: str = "auto"
     reserve_hotplug: int = 0
+    jobs: int = 0  # worker processes for a batch; 0: one per available CPU
 
 
 def validate(req: Request) -> None:
@@ -57,6 +61,8 @@ def validate(req: Request) -> None:
         raise UsageError("--format must be 'text' or 'json'")
     if req.boards not in BOARD_SOURCES:
         raise UsageError("--boards must be auto, qemu or embedded")
+    if req.jobs < 0:
+        raise UsageError("--jobs must be 0 (one per CPU) or more")
     if not 0 <= req.reserve_hotplug <= RESERVE_HOTPLUG_MAX:
         raise UsageError(f"--reserve-hotplug must be between 0 and {RESERVE_HOTPLUG_MAX}")
     if req.in_place and req.output:
@@ -75,13 +81,15 @@ def execute(req: Request) -> int:
     from .pipeline import Options
 
     options = Options(boards=req.boards, reserve_hotplug=req.reserve_hotplug)
+    # stdin can be read once, by one process: a batch that reads it stays in this one
+    jobs = 1 if "-" in req.files else req.jobs or available_cpus()
     if req.check:
-        return _check_files(req.files, req.fmt, req.strict, options)
+        return _check_files(req.files, req.fmt, req.strict, options, jobs)
     if req.verify:
         return _verify_files(req.files)
     if req.explain or req.graph:
         return _show_files(req.files, req.fmt, req.explain, req.graph, options)
-    return _augment_files(req.files, req.output, _out_dir(req), req.in_place, options)
+    return _augment_files(req.files, req.output, _out_dir(req), req.in_place, options, jobs)
 
 
 def guarded(run: Callable[[], object]) -> None:
@@ -261,26 +269,47 @@ def write_atomically(path: Path, data: bytes) -> None:
 # ---- the modes --------------------------------------------------------------------------------
 
 
-def _augment_files(files: list[str], output: str | None, out_dir: Path | None, in_place: bool,
-                   options: Options) -> int:
-    status = 0
-    with staged() as outputs:
-        for name in files:
-            label, data, outcome, failed = augment_one(name, options)
-            status = max(status, failed)
-            if outcome is None:
-                continue
-            result = outcome.to_bytes()
+@dataclass(frozen=True)
+class Done:
+    """One input's outcome as data (what to print, what to write, its exit status), so that
+    it can be made in a worker process and reported here in input order."""
+
+    messages: str  # for stderr, as a one-process run prints them
+    status: int
+    output: bytes | None = None  # the augmented document
+    records: tuple[dict[str, object], ...] = ()  # findings for --format json
+
+
+def _augmented(name: str, options: Options) -> Done:
+    """Augment one input, its messages captured rather than printed."""
+    with contextlib.redirect_stderr(io.StringIO()) as messages:
+        label, data, outcome, failed = augment_one(name, options)
+        output = None
+        if outcome is not None:
+            output = outcome.to_bytes()
             _print_findings(label, data, outcome.findings, "text", [])
+    return Done(messages.getvalue(), failed, output)
+
+
+def _augment_files(files: list[str], output: str | None, out_dir: Path | None, in_place: bool,
+                   options: Options, jobs: int) -> int:
+    status = 0
+    work = functools.partial(_augmented, options=options)
+    with staged() as outputs:
+        for name, done in zip(files, ordered_map(work, files, jobs), strict=True):
+            sys.stderr.write(done.messages)
+            status = max(status, done.status)
+            if done.output is None:
+                continue
             try:
                 if in_place:
-                    outputs.add(Path(name), result)
+                    outputs.add(Path(name), done.output)
                 elif out_dir is not None:
-                    outputs.add(out_dir / Path(name).name, result)
+                    outputs.add(out_dir / Path(name).name, done.output)
                 elif output:
-                    outputs.add(Path(output), result)
+                    outputs.add(Path(output), done.output)
                 else:
-                    sys.stdout.buffer.write(result)
+                    sys.stdout.buffer.write(done.output)
                     sys.stdout.flush()
             except OSError as exc:
                 target = name if in_place else (output or "<stdout>")
@@ -318,22 +347,31 @@ def augment_one(name: str, options: Options) -> tuple[str, bytes, Result | None,
     return label, data, outcome, 0
 
 
-def _check_files(files: list[str], fmt: str, strict: bool, options: Options) -> int:
-    """``--check``: every finding of every file; 0 clean, 1 errors, 2 unreadable."""
+def _checked(name: str, fmt: str, strict: bool, options: Options) -> Done:
+    """Check one input: its findings as text or records, and its exit status."""
     from .pipeline import check as check_document
 
-    status = 0
+    label = "<stdin>" if name == "-" else name
     sink: list[dict[str, object]] = []
-    for name in files:
-        label = "<stdin>" if name == "-" else name
+    with contextlib.redirect_stderr(io.StringIO()) as messages:
         data = _read_or_report(name, label)
         if data is None:
-            status = 2
-            continue
+            return Done(messages.getvalue(), 2)
         findings = check_document(data, options)
         _print_findings(label, data, findings, fmt, sink)
-        if any(f.severity == "error" for f in findings) or (strict and findings):
-            status = max(status, 1)
+    failed = any(f.severity == "error" for f in findings) or (strict and bool(findings))
+    return Done(messages.getvalue(), int(failed), records=tuple(sink))
+
+
+def _check_files(files: list[str], fmt: str, strict: bool, options: Options, jobs: int) -> int:
+    """``--check``: every finding of every file; 0 clean, 1 errors, 2 unreadable."""
+    status = 0
+    sink: list[dict[str, object]] = []
+    work = functools.partial(_checked, fmt=fmt, strict=strict, options=options)
+    for done in ordered_map(work, files, jobs):
+        sys.stderr.write(done.messages)
+        sink.extend(done.records)
+        status = max(status, done.status)
     if fmt == "json":
         sys.stdout.write(json.dumps(sink, indent=1) + "\n")
     return status

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 FLAGS = {"-i": "in_place", "--in-place": "in_place", "--check": "check", "--strict": "strict",
          "--explain": "explain", "--verify": "verify"}
 VALUED = {"-o": "output", "--output": "output", "--graph": "graph", "--format": "fmt",
-          "--boards": "boards", "--reserve-hotplug": "reserve_hotplug"}
+          "--boards": "boards", "--reserve-hotplug": "reserve_hotplug", "-j": "jobs",
+          "--jobs": "jobs"}
+NUMBERS = ("reserve_hotplug", "jobs")  # valued options that take a count
 
 
 def quick_request(argv: Sequence[str]) -> Request | None:
@@ -58,12 +60,13 @@ def quick_request(argv: Sequence[str]) -> Request | None:
         if key in given:
             return None
         given[key] = found
-    hotplug = given.pop("reserve_hotplug", "0")
-    if not files or not isinstance(hotplug, str) or not hotplug.isdigit():
+    counts = {key: given.pop(key, "0") for key in NUMBERS}
+    if not files or not all(isinstance(v, str) and v.isdigit() for v in counts.values()):
         return None
     from .files import Request, UsageError, validate
 
-    request = Request(files=files, reserve_hotplug=int(hotplug), **given)  # type: ignore[arg-type]
+    numbers = {key: int(str(value)) for key, value in counts.items()}
+    request = Request(files=files, **numbers, **given)  # type: ignore[arg-type]
     try:
         validate(request)
     except UsageError:

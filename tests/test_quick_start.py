@@ -26,7 +26,8 @@ TOKENS = (
     "--check", "--strict", "--explain", "--verify", "--graph", "pic.svg", "--format", "json",
     "text", "--format=json", "--boards", "embedded", "qemu", "nowhere", "--boards=auto",
     "--reserve-hotplug", "3", "99", "-1", "x", "--reserve-hotplug=2", "--", "-x", "--help",
-    "-h", "--no-such", "-io", "--check=yes", "=", "--output=",
+    "-h", "--no-such", "-io", "--check=yes", "=", "--output=", "-j", "--jobs", "--jobs=0",
+    "2", "-j3",
 )
 
 
@@ -63,6 +64,7 @@ def test_the_quick_reading_is_typers_reading(argv: list[str]) -> None:
 @pytest.mark.parametrize("argv", [
     ["a.xml"], ["-", "-o", "out.xml"], ["--check", "--format", "json", "a.xml", "b.xml"],
     ["--in-place", "a.xml", "b.xml"], ["--boards=embedded", "--reserve-hotplug", "4", "a.xml"],
+    ["-j", "2", "a.xml", "b.xml"], ["--jobs=0", "--check", "a.xml"],
 ])
 def test_plain_command_lines_take_the_quick_path(argv: list[str]) -> None:
     assert quick_request(argv) is not None
