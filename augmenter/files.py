@@ -295,8 +295,8 @@ def _augment_files(files: list[str], output: str | None, out_dir: Path | None, i
                    options: Options, jobs: int) -> int:
     status = 0
     work = functools.partial(_augmented, options=options)
-    with staged() as outputs:
-        for name, done in zip(files, ordered_map(work, files, jobs), strict=True):
+    with staged() as outputs, contextlib.closing(ordered_map(work, files, jobs)) as results:
+        for name, done in zip(files, results, strict=True):
             sys.stderr.write(done.messages)
             status = max(status, done.status)
             if done.output is None:
@@ -368,10 +368,11 @@ def _check_files(files: list[str], fmt: str, strict: bool, options: Options, job
     status = 0
     sink: list[dict[str, object]] = []
     work = functools.partial(_checked, fmt=fmt, strict=strict, options=options)
-    for done in ordered_map(work, files, jobs):
-        sys.stderr.write(done.messages)
-        sink.extend(done.records)
-        status = max(status, done.status)
+    with contextlib.closing(ordered_map(work, files, jobs)) as results:
+        for done in results:
+            sys.stderr.write(done.messages)
+            sink.extend(done.records)
+            status = max(status, done.status)
     if fmt == "json":
         sys.stdout.write(json.dumps(sink, indent=1) + "\n")
     return status

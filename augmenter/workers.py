@@ -24,13 +24,14 @@ import os
 import pickle
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import IO, Generic, NoReturn, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 BLOCK = 8  # inputs per block: small enough to balance the load, large enough to be cheap
+BLOCKS_PER_WORKER = 2  # fewer workers than asked when each would get less: a fork is not free
 _PIPE_BYTES = 1 << 20  # a worker can run a few blocks ahead before the reader catches up
 _Mask = set[int | signal.Signals]  # a thread's blocked signals, as pthread_sigmask gives them
 
@@ -47,7 +48,8 @@ def worth_forking(items: int, jobs: int) -> bool:
     return jobs > 1 and hasattr(os, "fork") and items > 2 * BLOCK
 
 
-def ordered_map(work: Callable[[T], R], items: Sequence[T], jobs: int) -> Iterator[R]:
+def ordered_map(work: Callable[[T], R], items: Sequence[T],
+                jobs: int) -> Generator[R, None, None]:
     """``work(item)`` for each item, yielded in the items' order, over up to ``jobs`` processes.
 
     ``jobs`` counts the worker processes; this process only orders and hands on their results
@@ -61,8 +63,9 @@ def ordered_map(work: Callable[[T], R], items: Sequence[T], jobs: int) -> Iterat
     rest = blocks[1:]
     workers: list[_Worker[R]] = []
     try:
-        for w in range(min(jobs, len(rest))):
-            workers.append(_Worker.start(work, rest[w::jobs], [x.fd for x in workers]))
+        count = max(1, min(jobs, len(rest) // BLOCKS_PER_WORKER))
+        for w in range(count):
+            workers.append(_Worker.start(work, rest[w::count], [x.fd for x in workers]))
         for i, block in enumerate(rest):
             results = workers[i % len(workers)].next_block()
             yield from results if results is not None else map(work, block)
