@@ -4,6 +4,10 @@ Buses are nodes (``("bus", index)``) carrying a :class:`Bus` record; every occup
 an edge from its bus to the occupant's node with the slot and function on it. The engine knows
 connection kinds, slot ranges and functions; it knows nothing about any machine type. Policy
 (which device goes first, when to add a bridge) lives in :mod:`augmenter.pci`.
+
+The networkx graph is built when it is first read: placement itself only asks the buses' slot
+maps, and a networkx node and edge per reservation cost it several percent (importing networkx
+costs the command a tenth of a second at start-up, too).
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from functools import lru_cache
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from .connect import KINDS, Connect, describe
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True, order=True)
@@ -106,18 +112,47 @@ class Topology:
     """
 
     def __init__(self) -> None:
-        self.graph: nx.DiGraph[Hashable] = nx.DiGraph()
         self.buses: list[Bus] = []
         self.open: list[Bus] = []
         self._offered = 0  # every bus's flags or-ed together
+        # Every reservation, in order: (bus index, owner, slot, function); and for each bus,
+        # how many reservations came before it. From these two, :attr:`graph` is built with
+        # its nodes and edges in the order an eager one would have had.
+        self._taken: list[tuple[int, Hashable, int, int]] = []
+        self._bus_marks: list[int] = []
+        self._graph: nx.DiGraph[Hashable] | None = None  # once read, kept up to date
+
+    @property
+    def graph(self) -> nx.DiGraph[Hashable]:
+        """The topology as a networkx graph: bus nodes, one edge per occupied function."""
+        if self._graph is None:
+            self._graph = self._build_graph()
+        return self._graph
+
+    def _build_graph(self) -> nx.DiGraph[Hashable]:
+        import networkx as nx
+
+        graph: nx.DiGraph[Hashable] = nx.DiGraph()
+        buses = list(zip(self.buses, self._bus_marks, strict=True))
+        next_bus = 0
+        for i, (bus_index, owner, slot, function) in enumerate(self._taken):
+            while next_bus < len(buses) and buses[next_bus][1] <= i:
+                graph.add_node(("bus", next_bus), bus=buses[next_bus][0])
+                next_bus += 1
+            graph.add_edge(("bus", bus_index), owner, slot=slot, function=function)
+        for bus, _ in buses[next_bus:]:
+            graph.add_node(("bus", bus.index), bus=bus)
+        return graph
 
     def add_bus(self, model: str, flags: Connect, min_slot: int, max_slot: int) -> Bus:
         bus = Bus(len(self.buses), model, flags, min_slot, max_slot)
         self.buses.append(bus)
+        self._bus_marks.append(len(self._taken))
         self._offered |= int(flags)
         if bus.max_slot >= bus.min_slot:
             self.open.append(bus)
-        self.graph.add_node(("bus", bus.index), bus=bus)
+        if self._graph is not None:
+            self._graph.add_node(("bus", bus.index), bus=bus)
         return bus
 
     def offers(self, kind: Connect) -> bool:
@@ -161,7 +196,9 @@ class Topology:
             if flags & _AGGREGATE:
                 bus.aggregate.add(slot)
         bus.used[slot] = mask | (1 << function)
-        self.graph.add_edge(("bus", addr.bus), owner, slot=slot, function=function)
+        self._taken.append((addr.bus, owner, slot, function))
+        if self._graph is not None:
+            self._graph.add_edge(("bus", addr.bus), owner, slot=slot, function=function)
         if not bus.has_room() and bus in self.open:
             self.open.remove(bus)
 

@@ -1,0 +1,73 @@
+"""``augmenter.topology``: the networkx graph built on first read equals one kept eagerly."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import networkx as nx
+from topology_guests import all_guests
+
+from augmenter.connect import Connect
+from augmenter.pipeline import run
+from augmenter.topology import Topology, pci_at
+
+ANY = Connect.PCI | Connect.PCIE | Connect.AUTO | Connect.HOTPLUG
+
+
+def _shape(graph: nx.DiGraph[Hashable]) -> tuple[list[object], list[object]]:
+    """Nodes and edges with their data, in insertion order (what explain and graph walk)."""
+    return list(graph.nodes(data=True)), list(graph.edges(data=True))
+
+
+def _steps(topo: Topology, eager: nx.DiGraph[Hashable] | None = None) -> None:
+    """Buses added between reservations, as the dry pass grows them; mirrored into ``eager``
+    the way the topology kept its graph before it was lazy."""
+    def bus(model: str) -> None:
+        b = topo.add_bus(model, ANY, 0, 31)
+        if eager is not None:
+            eager.add_node(("bus", b.index), bus=b)
+
+    def take(bus_index: int, slot: int, function: int, owner: Hashable) -> None:
+        topo.reserve(pci_at(bus_index, slot, function), ANY, owner, explicit=True)
+        if eager is not None:
+            eager.add_edge(("bus", bus_index), owner, slot=slot, function=function)
+
+    base = len(topo.buses)  # a second run uses buses of its own
+    bus("pcie-root")
+    take(base, 1, 0, ("board", base, 1, 0))
+    take(base, 1, 1, ("board", base, 1, 1))
+    bus("pcie-root-port")
+    bus("pcie-root-port")
+    take(base + 1, 0, 0, f"disk{base}")
+    take(base, 2, 0, ("phantom", base))
+    bus("pci-bridge")
+    take(base + 2, 0, 0, f"nic{base}")
+
+
+def test_the_lazy_graph_has_the_eager_graphs_nodes_and_edges_in_order() -> None:
+    eager: nx.DiGraph[Hashable] = nx.DiGraph()
+    topo = Topology()
+    _steps(topo, eager)
+    assert _shape(topo.graph) == _shape(eager)
+
+
+def test_a_graph_read_early_follows_later_reservations() -> None:
+    eager: nx.DiGraph[Hashable] = nx.DiGraph()
+    topo = Topology()
+    _steps(topo, eager)
+    assert _shape(topo.graph) == _shape(eager)
+    _steps(topo, eager)  # more buses and reservations after the first read
+    assert _shape(topo.graph) == _shape(eager)
+    assert topo.occupants(5) == [(0, 0, "disk4")]
+
+
+def test_the_placed_guests_graph_has_a_node_per_bus_and_an_edge_per_function() -> None:
+    for xml in all_guests().values():
+        topo = run(xml).guest.topology
+        if topo is None:
+            continue
+        graph = topo.graph
+        for bus in topo.buses:
+            assert graph.nodes[("bus", bus.index)]["bus"] is bus
+            taken = sum(bin(mask).count("1") for mask in bus.used.values())
+            assert len(topo.occupants(bus.index)) <= taken
