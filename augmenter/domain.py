@@ -155,6 +155,8 @@ class Domain:
     disks: list[Device] = field(default_factory=list)
 
     _by_tag: dict[str, list[Device]] | None = field(default=None, repr=False)
+    # :meth:`iterate`'s answer, until add() or move_first() changes the devices
+    _iteration: list[Device] | None = field(default=None, repr=False)
     # (rank, element) of the device add() placed last by rank; only add() and move_first()
     # change <devices>, and they keep it true or drop it
     _last_placed: tuple[int, Element] | None = field(default=None, repr=False)
@@ -184,15 +186,20 @@ class Domain:
                 self._by_tag.setdefault(d.tag, []).append(d)
         return self._by_tag
 
-    def iterate(self) -> list[Device]:
-        """Every device, in libvirt's global iteration order."""
-        by_tag = self._tags()
-        out: list[Device] = []
-        for tag in ITERATION_ORDER:
-            if tag == "hostdev":
-                out += [n for n in by_tag.get("interface", ()) if n.type == "hostdev"]
-            out += self.each(tag)
-        return out
+    def iterate(self) -> Sequence[Device]:
+        """Every device, in libvirt's global iteration order: to read, not to change.
+
+        Kept until a device is added or moved: placement and the checks walk it several times
+        per guest, and building it asks for each of the 25 kinds."""
+        if self._iteration is None:
+            by_tag = self._tags()
+            out: list[Device] = []
+            for tag in ITERATION_ORDER:
+                if tag == "hostdev":
+                    out += [n for n in by_tag.get("interface", ()) if n.type == "hostdev"]
+                out += self.each(tag)
+            self._iteration = out
+        return self._iteration
 
     def controller(self, type_: str, index: int) -> Device | None:
         return next(
@@ -215,6 +222,7 @@ class Domain:
         for child in children or ():  # once placed, so that they indent like their parent
             append_child(el, child)
         dev = Device(el, tag, 0, implicit=True, why_added=why)
+        self._iteration = None
         at = len(self.devices)
         if first:
             at = next((i for i, d in enumerate(self.devices) if d.tag == tag), at)
@@ -251,6 +259,7 @@ class Domain:
             return
         head = same[0]
         self._by_tag = None
+        self._iteration = None
         self._last_placed = None
         el = dev.el
         prev = el.getprevious()
