@@ -40,7 +40,7 @@ def pci_at(bus: int, slot: int, function: int = 0) -> PciAddress:
     return PciAddress(bus, slot, function)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Bus:
     """One PCI bus: what it accepts, its slot range and which functions are taken.
 
@@ -58,10 +58,12 @@ class Bus:
     # No slot below this one is empty (slots are never given back): where a search for an
     # empty slot starts, so that filling a bus does not rescan its full slots each time.
     first_empty: int = -1
+    accepts: int = field(init=False, default=0)  # ``flags`` as a plain int, for the searches
 
     def __post_init__(self) -> None:
         self.free = max(self.max_slot - self.min_slot + 1, 0)
         self.first_empty = self.min_slot
+        self.accepts = int(self.flags)
 
     def empty(self) -> bool:
         return not any(self.used.values())
@@ -162,7 +164,7 @@ class Topology:
 
     def fits(self, dev: Connect, bus: Bus, explicit: bool) -> bool:
         """libvirt's compatibility test of a device's flags against a bus (design 4.4)."""
-        return _fits(int(dev), int(bus.flags), bus.index, explicit)
+        return _fits(int(dev), bus.accepts, bus.index, explicit)
 
     def why_not(self, dev: Connect, bus: Bus) -> str:
         """Why an explicit address on ``bus`` is refused, for messages."""
@@ -181,7 +183,7 @@ class Topology:
                            f"(only buses up to {len(self.buses) - 1:#04x} are available)")
         bus = self.buses[addr.bus]
         flags, slot, function = int(dev), addr.slot, addr.function
-        if not _fits(flags, int(bus.flags), bus.index, explicit):
+        if not _fits(flags, bus.accepts, bus.index, explicit):
             raise Conflict(f"device at {addr} cannot be plugged into controller index "
                            f"{bus.index}: {self.why_not(dev, bus)}")
         if slot < bus.min_slot:
@@ -199,7 +201,7 @@ class Topology:
         self._taken.append((addr.bus, owner, slot, function))
         if self._graph is not None:
             self._graph.add_edge(("bus", addr.bus), owner, slot=slot, function=function)
-        if not bus.has_room() and bus in self.open:
+        if bus.free <= 0 and not bus.has_room() and bus in self.open:
             self.open.remove(bus)
 
     def find(self, dev: Connect, function: int | None = None) -> PciAddress | None:
@@ -212,7 +214,7 @@ class Topology:
         flags = int(dev)
         aggregate = flags & _AGGREGATE
         for bus in self.open:
-            if not _fits(flags, int(bus.flags), bus.index, False):
+            if not _fits(flags, bus.accepts, bus.index, False):
                 continue
             used = bus.used
             # shared slots may have a free function below the first empty slot

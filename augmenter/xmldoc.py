@@ -347,13 +347,13 @@ def _leading_ws(el: Element) -> str:
 def append_child(parent: Element, child: Element) -> Element:
     """Append ``child`` as the last child of ``parent``, indented like its siblings (the first
     one's indentation; one step in from ``parent`` when it has none)."""
-    outer = _leading_ws(parent)
     if len(parent):
-        indent = _leading_ws(parent[0])
+        # the parent's own indentation only matters when its last child has no tail
         last = parent[-1]
-        child.tail = last.tail if last.tail is not None else "\n" + outer
-        last.tail = "\n" + indent
+        child.tail = last.tail if last.tail is not None else "\n" + _leading_ws(parent)
+        last.tail = "\n" + _leading_ws(parent[0])
     else:
+        outer = _leading_ws(parent)
         indent = outer + "  "
         parent.text = (parent.text or "") if (parent.text or "").strip() else "\n" + indent
         child.tail = "\n" + outer
