@@ -32,6 +32,8 @@ DEVICE_ORDER = (
     "nvram", "panic", "shmem", "memory", "iommu", "vsock", "crypto",
 )
 RANK = {tag: i for i, tag in enumerate(DEVICE_ORDER)}
+# the kinds of each rank and every earlier one: where a new device of that rank goes after
+UP_TO_RANK = tuple(frozenset(DEVICE_ORDER[:rank + 1]) for rank in range(len(DEVICE_ORDER)))
 
 # The order libvirt iterates devices in (virDomainDeviceInfoIterate).
 ITERATION_ORDER = (
@@ -172,7 +174,8 @@ class Domain:
             return self.disks
         if tag == "controller":
             return self.controllers
-        same = self._tags().get(tag, ())
+        by_tag = self._by_tag if self._by_tag is not None else self._tags()
+        same = by_tag.get(tag, ())
         if tag == "video":
             primary = [v for v in same if _is_primary(v)]
             return primary[:1] + [v for v in same if v not in primary[:1]]
@@ -197,7 +200,8 @@ class Domain:
             for tag in ITERATION_ORDER:
                 if tag == "hostdev":
                     out += [n for n in by_tag.get("interface", ()) if n.type == "hostdev"]
-                out += self.each(tag)
+                if tag in by_tag:  # a guest has a handful of the 25 kinds
+                    out += self.each(tag)
             self._iteration = out
         return self._iteration
 
@@ -244,7 +248,7 @@ class Domain:
             # placed just before is that last device, found without a walk
             last = self._last_placed[1]
         else:
-            last = last_child_of(self.devices_el, DEVICE_ORDER[:rank + 1])
+            last = last_child_of(self.devices_el, UP_TO_RANK[min(rank, len(RANK) - 1)])
         following = first_element(self.devices_el) if last is None else next_element(last)
         if following is None:
             append_child(self.devices_el, el)
