@@ -333,14 +333,19 @@ def _leading_ws(el: Element) -> str:
     """The whitespace before ``el``'s start tag on its line (its indentation)."""
     prev = el.getprevious()
     if prev is not None:
-        text = prev.tail
-    else:
-        parent = el.getparent()
-        text = parent.text if parent is not None else None
-    newline = text.rfind("\n") if text else -1
+        return _last_line_ws(prev.tail)
+    parent = el.getparent()
+    return _last_line_ws(parent.text if parent is not None else None)
+
+
+def _last_line_ws(text: str | None) -> str:
+    """What follows the last newline of ``text`` when it is all whitespace, else ""."""
+    if not text:
+        return ""
+    newline = text.rfind("\n")
     if newline < 0:
         return ""
-    tail: str = text[newline + 1:]
+    tail = text[newline + 1:]
     return tail if not tail or tail.isspace() else ""
 
 
@@ -351,7 +356,7 @@ def append_child(parent: Element, child: Element) -> Element:
         # the parent's own indentation only matters when its last child has no tail
         last = parent[-1]
         child.tail = last.tail if last.tail is not None else "\n" + _leading_ws(parent)
-        last.tail = "\n" + _leading_ws(parent[0])
+        last.tail = "\n" + _last_line_ws(parent.text)  # the first child's indentation
     else:
         outer = _leading_ws(parent)
         indent = outer + "  "
