@@ -15,16 +15,18 @@ from .errors import AugmentError, NotADomainError, PlacementError
 from .findings import Finding, InvalidDomain
 
 if TYPE_CHECKING:
+    from .batch import Outcome, augment_many
     from .pipeline import Options, Result, check, run
 
 __all__ = [
-    "AugmentError", "Finding", "InvalidDomain", "NotADomainError", "Options", "PlacementError",
-    "Result",
-    "augment", "check", "run",
+    "AugmentError", "Finding", "InvalidDomain", "NotADomainError", "Options", "Outcome",
+    "PlacementError", "Result",
+    "augment", "augment_many", "check", "run",
 ]
 __version__ = "0.1.0"
 
 _FROM_PIPELINE = {"Options", "Result", "check", "run"}
+_FROM_BATCH = {"Outcome", "augment_many"}
 
 
 def __getattr__(name: str) -> Any:
@@ -32,6 +34,10 @@ def __getattr__(name: str) -> Any:
         from . import pipeline
 
         return getattr(pipeline, name)
+    if name in _FROM_BATCH:
+        from . import batch
+
+        return getattr(batch, name)
     raise AttributeError(f"module 'augmenter' has no attribute {name!r}")
 
 

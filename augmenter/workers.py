@@ -24,6 +24,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import IO, Generic, NoReturn, TypeVar
 
@@ -44,8 +45,11 @@ def available_cpus() -> int:
 
 
 def worth_forking(items: int, jobs: int) -> bool:
-    """Whether workers would pay: a fork costs about a millisecond, one input about one."""
-    return jobs > 1 and hasattr(os, "fork") and items > 2 * BLOCK
+    """Whether workers would pay (a fork costs about a millisecond, one input about one) and
+    are safe: a fork copies only the calling thread, so in a process that runs others (an
+    application using the API), a lock one of them held would stay locked in every worker."""
+    return (jobs > 1 and hasattr(os, "fork") and items > 2 * BLOCK
+            and threading.active_count() == 1)
 
 
 def ordered_map(work: Callable[[T], R], items: Sequence[T],

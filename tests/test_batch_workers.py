@@ -201,3 +201,41 @@ def test_a_ctrl_c_in_a_parallel_batch_changes_nothing_and_leaves_no_process(
     assert list(out.iterdir()) == []
     with pytest.raises(ProcessLookupError):
         os.killpg(proc.pid, 0)  # nobody of its group is left
+
+
+# ---- the Python API ----------------------------------------------------------------------------
+
+
+def test_augment_many_equals_one_call_per_document() -> None:
+    import augmenter
+
+    guests = sorted(p for p in EXAMPLES.glob("*.xml") if not p.name.endswith(".out.xml"))
+    documents: list[str | bytes] = [p.read_bytes() for p in guests] * 4
+    documents[5] = "<domain type='kvm'><name>x</name><devices/></domain>"  # no <os><type>
+    documents[17] = b"not xml"
+    options = augmenter.Options(boards="embedded")
+    outcomes = augmenter.augment_many(documents, options, jobs=3)
+    assert len(outcomes) == len(documents)
+    for document, outcome in zip(documents, outcomes, strict=True):
+        if outcome.ok:
+            assert outcome.xml == augmenter.run(document, options).to_string()
+        else:
+            assert outcome.xml is None
+            assert [f.severity for f in outcome.findings][:1] == ["error"]
+            assert list(outcome.findings) == augmenter.check(document, options)
+    assert [o.ok for o in outcomes].count(False) == 2
+
+
+def test_a_process_with_other_threads_does_the_work_itself() -> None:
+    """A fork copies only the calling thread: with others running, no worker is forked."""
+    import threading
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not worth_forking(1000, 4)
+        assert set(ordered_map(lambda _: os.getpid(), range(200), 4)) == {PARENT}
+    finally:
+        stop.set()
+        other.join()
