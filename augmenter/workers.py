@@ -13,7 +13,8 @@ printing them. That is also what makes the design safe: a worker that dies, or w
 raised, leaves its blocks to this process, which does them itself. The outcome is the same,
 just later, and an exception a worker met is raised here as a one-process run would raise it.
 
-This module works the same way whatever the job is. The parent does the first block itself
+The module knows nothing of guests: the command's augment and check modes and
+:func:`augmenter.augment_many` hand it their work. This process does the first block itself
 before forking, so boards and other per-process memos are loaded once and shared.
 """
 
