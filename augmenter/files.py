@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 FORMATS = ("text", "json")
 BOARD_SOURCES = ("auto", "qemu", "embedded")
 RESERVE_HOTPLUG_MAX = 64
+NEW_FILE_MODE = 0o600  # a new output: its owner's only (a definition may hold passwords)
 
 
 class UsageError(Exception):
@@ -192,9 +193,12 @@ class Staged:
             except FileNotFoundError:
                 st = None
             if st is not None:  # keep the mode and, where we may set it, the owner
-                os.fchmod(fh.fileno(), st.st_mode & 0o7777)
-                with contextlib.suppress(PermissionError):  # not ours to give away
-                    os.fchown(fh.fileno(), st.st_uid, st.st_gid)
+                new = os.fstat(fh.fileno())  # set only what differs: each is a journal write
+                if new.st_mode & 0o7777 != st.st_mode & 0o7777:
+                    os.fchmod(fh.fileno(), st.st_mode & 0o7777)
+                if (new.st_uid, new.st_gid) != (st.st_uid, st.st_gid):
+                    with contextlib.suppress(PermissionError):  # not ours to give away
+                        os.fchown(fh.fileno(), st.st_uid, st.st_gid)
             fh.write(data)
 
     def commit(self) -> None:
@@ -244,7 +248,7 @@ def _create_beside(target: Path) -> tuple[int, str]:
     tmp = target.with_name(f".{target.name}.{os.getpid()}-{next(_serial)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     try:
-        return os.open(tmp, flags, 0o600), str(tmp)
+        return os.open(tmp, flags, NEW_FILE_MODE), str(tmp)
     except FileExistsError:
         return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
 

@@ -181,3 +181,30 @@ def test_two_outputs_to_one_name_the_last_wins(tmp_path: Path) -> None:
         out.commit()
     assert (tmp_path / "g.xml").read_bytes() == b"second"
     assert [p.name for p in tmp_path.iterdir()] == ["g.xml"]
+
+
+def test_a_rewritten_file_keeps_its_owner_and_only_what_differs_is_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mode and owner are copied from the file replaced, each only when the new file's differ
+    (a chmod or chown is a metadata write per file: a batch of thousands pays for them)."""
+    calls: list[str] = []
+    real_fchmod, real_fchown = os.fchmod, os.fchown
+    monkeypatch.setattr(os, "fchmod", lambda fd, mode: (calls.append("fchmod"),
+                                                        real_fchmod(fd, mode))[1])
+    monkeypatch.setattr(os, "fchown", lambda fd, uid, gid: (calls.append("fchown"),
+                                                            real_fchown(fd, uid, gid))[1])
+    same = tmp_path / "same.xml"
+    files.write_atomically(same, b"1")  # 0600, ours
+    files.write_atomically(same, b"2")
+    assert calls == [] and same.stat().st_mode & 0o7777 == 0o600
+    other = tmp_path / "other.xml"
+    other.write_bytes(b"o")
+    other.chmod(0o640)
+    if os.geteuid() == 0:  # only root may give a file away
+        os.chown(other, 1, 1)
+    files.write_atomically(other, b"n")
+    st = other.stat()
+    assert st.st_mode & 0o7777 == 0o640 and other.read_bytes() == b"n"
+    assert calls == (["fchmod", "fchown"] if os.geteuid() == 0 else ["fchmod"])
+    if os.geteuid() == 0:
+        assert (st.st_uid, st.st_gid) == (1, 1)
