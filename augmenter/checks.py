@@ -96,6 +96,10 @@ def check_controllers(guest: Guest) -> Iterator[Finding]:
 def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
     family = guest.family
     model = ctrl.model
+    # libvirt asks first whether index 0 is the machine's root bus: a written index 0 of any
+    # other model is refused for that, before any rule about the model's own index
+    written_at_0 = ctrl.el.get("index") is not None and ctrl.index == 0
+    not_the_root = bool(guest.root_model) and model is not None and model != guest.root_model
     if model in ("pci-root", "pcie-root"):
         if ctrl.index != 0 and not (family is not None and family.phb and model == "pci-root"):
             yield finding(ctrl, "root-index", "pci-root and pcie-root controllers should "
@@ -103,10 +107,10 @@ def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
         if ctrl.address is not None:
             yield finding(ctrl, "root-address", "pci-root and pcie-root controllers should "
                           "not have an address", "remove the <address> element")
-    elif ctrl.el.get("index") is not None and ctrl.index == 0 and model is not None:
+    elif written_at_0 and model is not None and not not_the_root:
         yield finding(ctrl, "root-index", f"index for {model} controllers must be > 0")
-    if ctrl.index == 0 and guest.root_model and model in ("pci-root", "pcie-root") and (
-            model != guest.root_model):
+    rootish = model in ("pci-root", "pcie-root") and ctrl.index == 0
+    if not_the_root and (rootish or written_at_0):
         yield finding(ctrl, "root-model",
                       f"The PCI controller with index='0' must be model='{guest.root_model}' "
                       f"for this machine type, but model='{model}' was found instead",
