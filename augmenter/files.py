@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import sigint
 from .errors import AugmentError
 from .findings import Finding, InvalidDomain
 from .workers import available_cpus, ordered_map
@@ -185,8 +186,9 @@ class Staged:
     def add(self, path: Path, data: bytes) -> None:
         # a symlink stays; the file it names is replaced
         target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
-        fd, tmp = _create_beside(target)
-        self._pending.append((tmp, target))
+        with sigint.held():  # a Ctrl-C between the two would leave the file behind
+            fd, tmp = _create_beside(target)
+            self._pending.append((tmp, target))
         with os.fdopen(fd, "wb") as fh:
             try:
                 st: os.stat_result | None = os.stat(target)

@@ -26,8 +26,10 @@ import pickle
 import signal
 import sys
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import IO, Generic, NoReturn, TypeVar
+
+from . import sigint
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -35,7 +37,6 @@ R = TypeVar("R")
 BLOCK = 8  # inputs per block: small enough to balance the load, large enough to be cheap
 BLOCKS_PER_WORKER = 2  # fewer workers than asked when each would get less: a fork is not free
 _PIPE_BYTES = 1 << 20  # a worker can run a few blocks ahead before the reader catches up
-_Mask = set[int | signal.Signals]  # a thread's blocked signals, as pthread_sigmask gives them
 
 
 def available_cpus() -> int:
@@ -98,7 +99,7 @@ class _Worker(Generic[R]):
             fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         sys.stdout.flush()
         sys.stderr.flush()
-        with _sigint_held() as mask:  # a Ctrl-C right after the fork must not reach our code
+        with sigint.held() as mask:  # a Ctrl-C right after the fork must not reach our code
             pid = os.fork()
             if pid == 0:
                 _serve(work, blocks, write_fd, [read_fd, *inherited], mask)  # never returns
@@ -128,18 +129,8 @@ class _Worker(Generic[R]):
             os.waitpid(self.pid, 0)
 
 
-@contextlib.contextmanager
-def _sigint_held() -> Iterator[_Mask]:
-    """SIGINT blocked inside the block (one that comes meanwhile waits); the mask it had."""
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield mask
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-
-
 def _serve(work: Callable[[T], R], blocks: Sequence[Sequence[T]], fd: int,
-           not_ours: Sequence[int], mask: _Mask) -> NoReturn:
+           not_ours: Sequence[int], mask: sigint.Mask) -> NoReturn:
     """A worker's life: each block's results down the pipe, then a silent exit.
 
     The pipes ``not_ours`` (this worker's read end, earlier workers' pipes) are closed first:
