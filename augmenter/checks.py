@@ -490,6 +490,44 @@ def check_devices(guest: Guest) -> Iterator[Finding]:
             yield finding(dev, "address-type", f"{dev.name()} cannot have a PCI address")
 
 
+# The address each serial target type takes (libvirt 9.0, qemuValidateDomainChrTargetDef);
+# None: it is a board's own port and takes no address at all.
+SERIAL_TARGET_ADDRESS: dict[str, str | None] = {
+    "isa-serial": "isa", "isa-debug": "isa", "usb-serial": "usb", "pci-serial": "pci",
+    "spapr-vio-serial": "spapr-vio", "system-serial": None, "sclp-serial": None,
+}
+
+
+def serial_target_type(guest: Guest, serial: Device) -> str | None:
+    """The target type libvirt gives a serial port: the written one, except that none and
+    ``isa-serial`` (historically the same) become the machine's default."""
+    written = serial.target("type")
+    if written not in (None, "isa-serial"):
+        return written
+    if guest.family is not None:
+        return guest.family.serial_target
+    return "isa-serial" if guest.dom.arch in ("x86_64", "i686") else None
+
+
+def check_serial_addresses(guest: Guest) -> Iterator[Finding]:
+    """A serial port's address must be of the kind its target type plugs into."""
+    for serial in guest.dom.of("serial"):
+        atype = serial.address_type
+        target = serial_target_type(guest, serial)
+        if atype is None or target not in SERIAL_TARGET_ADDRESS:
+            continue
+        expected = SERIAL_TARGET_ADDRESS[target]
+        if expected is None:
+            yield finding(serial, "address-type", f"Target type '{target}' cannot have an "
+                          "associated address", "remove the <address>")
+        elif atype != expected:
+            message = (  # the parser's own words come first for a USB serial
+                "usb-serial requires address of usb type" if target == "usb-serial"
+                else f"Target type '{target}' requires address type '{expected}'")
+            yield finding(serial, "address-type", message,
+                          f"write <address type='{expected}' ...> or leave the address out")
+
+
 # Kinds whose PCI address is refused when their model makes them no PCI device.
 _NEVER_PCI_UNLESS_CLASSED = frozenset(
     {"input", "watchdog", "panic", "tpm", "hub", "redirdev", "smartcard"})
@@ -507,7 +545,7 @@ def check_values(guest: Guest) -> Iterator[Finding]:
 
 CHECKS: tuple[Check, ...] = (
     check_values, check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
-    check_ccid, check_devices,
+    check_ccid, check_devices, check_serial_addresses,
 )
 
 

@@ -587,10 +587,32 @@ MISSES: list[Miss] = [
 ]
 
 
+SERIAL_ON_PCI = "<address type='pci' domain='0' bus='0' slot='5' function='0'/>"
+
+
+@pytest.mark.parametrize(("machine", "target", "address", "message"), [
+    ("pc", "", "<address type='spapr-vio' reg='0x30000000'/>",
+     "Target type 'isa-serial' requires address type 'isa'"),
+    ("pc", " type='usb-serial'", SERIAL_ON_PCI, "usb-serial requires address of usb type"),
+    ("virt", "", SERIAL_ON_PCI, "Target type 'system-serial' cannot have an associated address"),
+    ("s390", "", SERIAL_ON_PCI, "Target type 'sclp-serial' cannot have an associated address"),
+    ("pc", " type='pci-serial'", SERIAL_ON_PCI, None),
+    ("pseries", " type='isa-serial'", "<address type='spapr-vio' reg='0x30000000'/>", None),
+])
+def test_a_serial_address_must_fit_its_target_type(machine: str, target: str, address: str,
+                                                   message: str | None) -> None:
+    """libvirt's words, checked in libvirtd 9.0 (on pseries an isa-serial target means the
+    machine's default, a spapr-vio one)."""
+    xml, line = unmark(domain(machine, element(
+        "serial type='pty'", "serial", f"<target{target} port='0'/>", address + MARK)))
+    found = [(f.line, f.message) for f in check(machine, xml) if f.code == "address-type"]
+    assert found == ([(line, f"serial pty: {message}")] if message else [])
+
+
 # Misses fixed since they were reported: their tests now guard the fix.
 FIXED_MISSES = {
     "fdc-bus-1", "ide-drive-controller-1", "ide-target-1", "legacy-pci-on-a-bus-nobody-wrote",
-    "pcie-root-port-as-index-0",
+    "pcie-root-port-as-index-0", "spapr-vio-address-on-pc-serial",
     "nic-on-pc-ide-function", "nic-on-pc-usb-function", "nic-on-q35-sata-function", "sata-bus-1",
     "sata-target-1", "scsi-bus-1", "scsi-target-on-implicit-lsilogic",
     "two-ich9-uhci1-companions", "two-smartcards", "usb-port-0",
