@@ -590,7 +590,7 @@ MISSES: list[Miss] = [
 SERIAL_ON_PCI = "<address type='pci' domain='0' bus='0' slot='5' function='0'/>"
 
 
-@pytest.mark.parametrize(("machine", "target", "address", "message"), [
+SERIAL_CASES = [
     ("pc", "", "<address type='spapr-vio' reg='0x30000000'/>",
      "Target type 'isa-serial' requires address type 'isa'"),
     ("pc", " type='usb-serial'", SERIAL_ON_PCI, "usb-serial requires address of usb type"),
@@ -598,13 +598,20 @@ SERIAL_ON_PCI = "<address type='pci' domain='0' bus='0' slot='5' function='0'/>"
     ("s390", "", SERIAL_ON_PCI, "Target type 'sclp-serial' cannot have an associated address"),
     ("pc", " type='pci-serial'", SERIAL_ON_PCI, None),
     ("pseries", " type='isa-serial'", "<address type='spapr-vio' reg='0x30000000'/>", None),
-])
+]
+
+
+def serial_guest(machine: str, target: str, address: str) -> tuple[str, int | None]:
+    return unmark(domain(machine, element(
+        "serial type='pty'", "serial", f"<target{target} port='0'/>", address + MARK)))
+
+
+@pytest.mark.parametrize(("machine", "target", "address", "message"), SERIAL_CASES)
 def test_a_serial_address_must_fit_its_target_type(machine: str, target: str, address: str,
                                                    message: str | None) -> None:
-    """libvirt's words, checked in libvirtd 9.0 (on pseries an isa-serial target means the
-    machine's default, a spapr-vio one)."""
-    xml, line = unmark(domain(machine, element(
-        "serial type='pty'", "serial", f"<target{target} port='0'/>", address + MARK)))
+    """libvirt's words (on pseries an isa-serial target means the machine's default, a
+    spapr-vio one)."""
+    xml, line = serial_guest(machine, target, address)
     found = [(f.line, f.message) for f in check(machine, xml) if f.code == "address-type"]
     assert found == ([(line, f"serial pty: {message}")] if message else [])
 
@@ -927,6 +934,15 @@ def test_libvirt_agrees_on_the_miss(miss: Miss, tmp_path: Path) -> None:
     xml, _ = unmark(domain(miss.machine, miss.devices))
     accepted, why = libvirt_accepts(miss.machine, xml, miss.id, tmp_path)
     assert accepted == (miss.want == "clean"), why
+
+
+@pytest.mark.parametrize(("machine", "target", "address", "message"), SERIAL_CASES)
+def test_libvirt_agrees_on_the_serial_address(machine: str, target: str, address: str,
+                                              message: str | None, tmp_path: Path) -> None:
+    xml, _ = serial_guest(machine, target, address)
+    accepted, why = libvirt_accepts(machine, xml, f"serial-{machine}", tmp_path)
+    assert accepted == (message is None), why
+    assert message is None or message in why
 
 
 def test_the_placement_tables_name_only_values_libvirt_accepts() -> None:
