@@ -427,8 +427,10 @@ OUT_OF_RANGE = ("prepare() completes addresses before the checks run, so pci_add
                 "there: reported as code 'placement' without device, and it stops every other "
                 "rule (address-out-of-range is never reported)")
 KNOWN_BUGS: dict[tuple[str, str], str] = {
-    ("no-pcie-root-slot-left", "line"): "the placement error has no line: it should point at "
-                                        "the device that needs the slot (disk vda)",
+    ("no-pcie-root-slot-left", "line"): "the placement error has no line: the first device "
+                                        "that needs a root port is the USB controller libvirt "
+                                        "adds (no line of its own); it should point at the first "
+                                        "written one that needs a slot (disk vda)",
 }
 # Rules whose message does not (yet) name the device the way a person would: the device is in
 # Finding.device and the line points at it, but the text line alone does not say which one.
