@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import signal
 import sys
-import threading
 from collections.abc import Callable, Generator, Sequence
 from typing import IO, Generic, NoReturn, TypeVar
 
@@ -50,8 +48,11 @@ def worth_forking(items: int, jobs: int) -> bool:
     """Whether workers would pay (a fork costs about a millisecond, one input about one) and
     are safe: a fork copies only the calling thread, so in a process that runs others (an
     application using the API), a lock one of them held would stay locked in every worker."""
-    return (jobs > 1 and hasattr(os, "fork") and items > 2 * BLOCK
-            and threading.active_count() == 1)
+    if jobs <= 1 or items <= 2 * BLOCK or not hasattr(os, "fork"):
+        return False
+    import threading  # here: a one-file run never needs it (nor pickle), and each costs ms
+
+    return threading.active_count() == 1
 
 
 def ordered_map(work: Callable[[T], R], items: Sequence[T],
@@ -110,6 +111,8 @@ class _Worker(Generic[R]):
         """The worker's next block of results, or None when it has none to give (gone)."""
         if self.stream is None:
             return None
+        import pickle
+
         try:
             results: list[R] | None = pickle.load(self.stream)
         except (EOFError, OSError, pickle.UnpicklingError):
@@ -142,6 +145,8 @@ def _serve(work: Callable[[T], R], blocks: Sequence[Sequence[T]], fd: int,
     """
     status = 0
     try:
+        import pickle
+
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for other in not_ours:
