@@ -12,9 +12,8 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import AugmentError
-from .findings import Finding, InvalidDomain, from_error
-from .pipeline import Options, run
+from .findings import Finding
+from .pipeline import Options, attempt
 from .workers import available_cpus, ordered_map
 
 
@@ -33,13 +32,8 @@ class Outcome:
 
 def augment_one(document: str | bytes, options: Options) -> Outcome:
     """:func:`augmenter.run` for one document, its failure as data rather than raised."""
-    try:
-        result = run(document, options)
-    except InvalidDomain as err:
-        return Outcome(None, tuple(err.findings))
-    except AugmentError as err:
-        return Outcome(None, (from_error(err),))
-    return Outcome(result.to_string(), tuple(result.findings))
+    result, findings = attempt(document, options)
+    return Outcome(result.to_string() if result is not None else None, tuple(findings))
 
 
 def augment_many(documents: Sequence[str | bytes], options: Options | None = None,

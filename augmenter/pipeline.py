@@ -130,14 +130,22 @@ def augment_tree(tree: etree._ElementTree,
     return guest, findings
 
 
+def attempt(data: bytes | str,
+            options: Options = Options()) -> tuple[Result | None, list[Finding]]:
+    """:func:`run`, a bad domain reported rather than raised: (the result, or None when the
+    document has errors; every finding, its warnings or its problems)."""
+    try:
+        result = run(data, options)
+    except InvalidDomain as err:
+        return None, err.findings
+    except AugmentError as err:
+        return None, [from_error(err)]
+    return result, result.findings
+
+
 def check(data: bytes | str, options: Options = Options()) -> list[Finding]:
     """Every finding for a document, errors and warnings; never raises for a bad domain."""
-    try:
-        return run(data, options).findings
-    except InvalidDomain as err:
-        return err.findings
-    except AugmentError as err:
-        return [from_error(err)]
+    return attempt(data, options)[1]
 
 
 def run(data: bytes | str, options: Options = Options()) -> Result:
