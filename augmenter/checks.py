@@ -99,7 +99,7 @@ def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
     # libvirt asks first whether index 0 is the machine's root bus: a written index 0 of any
     # other model is refused for that, before any rule about the model's own index
     written_at_0 = ctrl.el.get("index") is not None and ctrl.index == 0
-    not_the_root = bool(guest.root_model) and model is not None and model != guest.root_model
+    wrong_root = bool(guest.root_model) and model is not None and model != guest.root_model
     if model in ("pci-root", "pcie-root"):
         if ctrl.index != 0 and not (family is not None and family.phb and model == "pci-root"):
             yield finding(ctrl, "root-index", "pci-root and pcie-root controllers should "
@@ -107,10 +107,10 @@ def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
         if ctrl.address is not None:
             yield finding(ctrl, "root-address", "pci-root and pcie-root controllers should "
                           "not have an address", "remove the <address> element")
-    elif written_at_0 and model is not None and not not_the_root:
+    elif written_at_0 and model is not None and not wrong_root:
         yield finding(ctrl, "root-index", f"index for {model} controllers must be > 0")
     rootish = model in ("pci-root", "pcie-root") and ctrl.index == 0
-    if not_the_root and (rootish or written_at_0):
+    if wrong_root and (rootish or written_at_0):
         yield finding(ctrl, "root-model",
                       f"The PCI controller with index='0' must be model='{guest.root_model}' "
                       f"for this machine type, but model='{model}' was found instead",
@@ -531,6 +531,7 @@ def check_serial_addresses(guest: Guest) -> Iterator[Finding]:
 # Kinds whose PCI address is refused when their model makes them no PCI device.
 _NEVER_PCI_UNLESS_CLASSED = frozenset(
     {"input", "watchdog", "panic", "tpm", "hub", "redirdev", "smartcard"})
+
 
 def check_values(guest: Guest) -> Iterator[Finding]:
     """Values libvirt does not know (a disk bus, a sound or controller model, a video type):

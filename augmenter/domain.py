@@ -47,7 +47,7 @@ NOT_DEVICES = {"emulator", "audio", "graphics", "lease", "redirfilter", "crypto"
 
 def parse_int(text: str | None, default: int | None = None) -> int | None:
     """A number as libvirt reads it (strtol base 0: ``0x1f``, ``31``, ``017``)."""
-    if text is None or not text or text.isspace():
+    if not text or text.isspace():
         return default
     return _strtol(text)
 
