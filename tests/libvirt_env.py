@@ -19,7 +19,9 @@ import random
 import shutil
 import socket
 import subprocess
+import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -30,6 +32,7 @@ from lxml import etree
 from augmenter.domain import disk_name
 from augmenter.verify import (
     NAME_PREFIX,
+    VIRSH_TIMEOUT,
     VerifyError,
     Virsh,
     address_fields,
@@ -159,13 +162,55 @@ def _setup_problem() -> str | None:
     return start_daemons()
 
 
+_revive_lock = threading.Lock()
+_restarts: list[str] = []  # why the daemons were started again during this run (at most once)
+
+
+def _daemons_alive() -> bool:
+    return listening(SOCKET) and listening(VIRTLOGD_SOCKET)
+
+
+def revive_daemons() -> None:
+    """Start the shared daemons again if they died since the run began: once per run, and
+    said as a warning, so that one dead libvirtd does not fail every later test with a
+    connection error. A second death fails the calling test with the reason."""
+    with _revive_lock:  # tests define guests from several threads at once
+        if _daemons_alive():
+            return
+        if _restarts:
+            pytest.fail(f"libvirtd/virtlogd died again after being restarted once "
+                        f"({_restarts[0]})", pytrace=False)
+        why = start_daemons()
+        _restarts.append(why or "restarted")
+    if why is not None:
+        missing(f"libvirtd/virtlogd died during the run and could not be started again: {why}")
+    warnings.warn("libvirtd/virtlogd had stopped during the test run; started them again",
+                  stacklevel=2)
+
+
+class RevivingVirsh(Virsh):
+    """:class:`Virsh` that, when the daemon stops answering, starts it again once and
+    retries the command."""
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = VIRSH_TIMEOUT) -> str:
+        try:
+            return super().__call__(*args, check=check, timeout=timeout)
+        except VerifyError:
+            if _daemons_alive():
+                raise
+            revive_daemons()
+            return super().__call__(*args, check=check, timeout=timeout)
+
+
 def libvirt_or_skip() -> Virsh:
     """A :class:`Virsh` on qemu:///system with the daemons running, QEMU and qemu-img present;
-    otherwise the calling test (or fixture) skips, or fails under CI."""
+    otherwise the calling test (or fixture) skips, or fails under CI. Daemons that died since
+    the run began are started again (once)."""
     why = _setup_problem()
     if why is not None:
         missing(why)
-    return Virsh(URI)
+    revive_daemons()
+    return RevivingVirsh(URI)
 
 
 def remove_leftovers(virsh: Virsh) -> None:
