@@ -29,8 +29,7 @@ from typing import NoReturn
 import pytest
 from lxml import etree
 
-from augmenter.domain import disk_name
-from augmenter.verify import (
+from augmenter.cli.verify import (
     NAME_PREFIX,
     VIRSH_TIMEOUT,
     VerifyError,
@@ -40,6 +39,7 @@ from augmenter.verify import (
     describe_address,
     device_entries,
 )
+from augmenter.model.domain import disk_name
 
 URI = "qemu:///system"
 SOCKET = Path("/var/run/libvirt/libvirt-sock")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from augmenter.workers import BLOCK, ordered_map, worth_forking
+from augmenter.process.workers import BLOCK, ordered_map, worth_forking
 
 PARENT = os.getpid()
 EXAMPLES = Path(__file__).parent.parent / "examples"

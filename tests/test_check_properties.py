@@ -32,7 +32,7 @@ from lxml import etree
 from test_checks import define_verdict, require_libvirt
 from typer.testing import CliRunner
 
-from augmenter.cli import app
+from augmenter.cli.app import app
 
 PROPERTY_SETTINGS = settings(
     max_examples=4,  # per fault: about 100 in all

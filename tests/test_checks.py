@@ -6,8 +6,8 @@ cut before the guest is checked. A case names the rule ``code`` it exercises, th
 device as a person names it (``disk vdb``, ``interface 52:54:00:..``) and a piece of the message.
 Pipeline errors (no slot left, IDE on q35, ...) are findings with code ``placement``.
 
-``test_every_rule_is_exercised`` reads ``augmenter/checks.py`` and fails when a rule code there
-has no case here: a new rule needs a new case.
+``test_every_rule_is_exercised`` reads ``augmenter/checks/rules.py`` and fails when a rule code
+there has no case here: a new rule needs a new case.
 
 Known defects are listed with reproducers (``KNOWN_BUGS`` for aspects of a case, ``MISSES`` for
 faults the rules miss or misreport); their tests are non-strict xfails.
@@ -37,11 +37,12 @@ from lxml import etree
 from qemu_env import need_qemu
 
 import augmenter
-from augmenter.boards import binary_for, embedded
-from augmenter.findings import Finding
+from augmenter.boards.lookup import binary_for
+from augmenter.boards.records import embedded
+from augmenter.checks.findings import Finding
 from augmenter.pipeline import Options
 
-CHECKS_PY = Path(augmenter.__file__).resolve().parent / "checks.py"
+CHECKS_PY = Path(augmenter.__file__).resolve().parent / "checks" / "rules.py"
 EMBEDDED = Options(boards="embedded")  # the shipped board tables: the same on every machine
 MARK = "  <<<"
 
@@ -785,7 +786,7 @@ def test_augment_raises_an_augment_error() -> None:
     assert info.value.line == 13 and "built-in" in info.value.message
 
 
-AUGMENT = [sys.executable, "-c", "from augmenter.cli import main; main()"]
+AUGMENT = [sys.executable, "-c", "from augmenter.cli.app import main; main()"]
 
 
 def _augment_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -950,7 +951,8 @@ def test_libvirt_agrees_on_the_serial_address(machine: str, target: str, address
 def test_the_placement_tables_name_only_values_libvirt_accepts() -> None:
     """rules.py (how a model connects) and vocabulary.py (what libvirt accepts) are separate
     tables; a model placement knows must be one the value check lets through."""
-    from augmenter import rules, vocabulary
+    from augmenter.policy import devices as rules
+    from augmenter.policy import vocabulary
 
     assert set(rules.SOUND_MODELS) <= set(vocabulary.SOUND_MODELS)
     assert set(rules.USB_MODELS) <= set(vocabulary.CONTROLLER_MODELS["usb"])

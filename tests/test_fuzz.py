@@ -29,7 +29,7 @@ from lxml import etree
 
 import augmenter
 from augmenter.pipeline import Options
-from augmenter.xmldoc import serialize
+from augmenter.xml.document import serialize
 
 EMBEDDED_ONLY = Options(boards="embedded")
 EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[1] / "examples").glob("*.xml")

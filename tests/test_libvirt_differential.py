@@ -30,7 +30,7 @@ from libvirt_env import (
 )
 
 import augmenter
-from augmenter.verify import VerifyError, Virsh
+from augmenter.cli.verify import VerifyError, Virsh
 
 THREADS = 4
 GUESTS = generated_guests()

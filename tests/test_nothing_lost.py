@@ -26,7 +26,7 @@ from roundtrip import compare
 
 import augmenter
 from augmenter.pipeline import Options
-from augmenter.xmldoc import serialize
+from augmenter.xml.document import serialize
 
 EMBEDDED_ONLY = Options(boards="embedded")
 CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "cases"
