@@ -82,7 +82,7 @@ def make_guest(tree: etree._ElementTree, options: Options = Options()) -> Guest:
 
 
 def prepare(guest: Guest) -> None:
-    """libvirt's post-parse defaults that come before any check (design notes 2.2 steps 1-3)."""
+    """libvirt's post-parse defaults that come before any check (docs/placement.md §1, 1-3)."""
     for dev in guest.dom.devices:
         complete(dev)
     defaults.put_primary_video_first(guest)

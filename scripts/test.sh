@@ -70,7 +70,7 @@ section "ruff check augmenter tests"
 section "mypy augmenter"
 .venv/bin/mypy augmenter || failed+=(mypy)
 
-section "lint-imports (the layers of the package)"
+section "lint-imports (the layers of docs/architecture.md)"
 .venv/bin/lint-imports --no-cache || failed+=(lint-imports)
 
 section "pytest -q $*"

@@ -6,7 +6,7 @@ so that reading boards from the cache or the embedded table never pays for it). 
 socket file, no start-up race), reads the board, and turns the replies into the typed records of
 :mod:`augmenter.boards.records`; nothing else in augmenter sees a QMP reply.
 
-What is read, and from where (see ``shared/design/qemu-introspection.md``):
+What is read, and from where (``docs/architecture.md``, "Boards", for the whole picture):
 
 * the bus tree, from QOM: starting at the system bus, each bus's ``child[N]`` links give the
   devices on it with their types, each device's ``child<BUS>`` properties give the buses it

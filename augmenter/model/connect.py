@@ -12,7 +12,7 @@ from functools import lru_cache
 
 
 class Connect(IntFlag):
-    """Connection kinds (upper-case, as in the design notes) and placement flags."""
+    """Connection kinds and placement flags (libvirt's names, shortened; docs/placement.md §5)."""
 
     NONE = 0
     PCI = 1 << 0  # conventional PCI endpoint

@@ -1,4 +1,4 @@
-"""s390 channel addresses: ``fe.0.xxxx`` devnos in libvirt's order (design notes 6.5)."""
+"""s390 channel addresses: ``fe.0.xxxx`` devnos in libvirt's order (docs/placement.md §17)."""
 
 from __future__ import annotations
 

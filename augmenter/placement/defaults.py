@@ -1,6 +1,6 @@
 """Implicit and default devices: what libvirt adds to a definition before placing anything.
 
-Follows libvirt's post-parse order (design notes 2.2): machine name, controller indexes, the
+Follows libvirt's post-parse order (docs/placement.md §1): machine name, controller indexes, the
 machine's default devices, per-device defaults (models, drive addresses), then implicit
 controllers for disks and channels, the console/serial pair and the video for graphics.
 """
@@ -42,7 +42,7 @@ def fill_controller_indexes(guest: Guest) -> None:
 
 
 def add_machine_defaults(guest: Guest) -> None:
-    """Default USB, SATA, root PCI controller, balloon and PS/2 inputs (design 3.2)."""
+    """Default USB, SATA, root PCI controller, balloon and PS/2 inputs (docs/placement.md §2)."""
     dom, family = guest.dom, guest.family
     if family is None:
         return
@@ -128,7 +128,7 @@ def fill_controller_models(guest: Guest) -> None:
 
 
 def drive_address(disk: Device, bus: str) -> tuple[int, int, int, int] | None:
-    """(controller, bus, target, unit) from the target name (design 6.1)."""
+    """(controller, bus, target, unit) from the target name (docs/placement.md §3)."""
     idx = disk_index(disk.target("dev") or "")
     if idx is None:
         return None
@@ -232,7 +232,7 @@ def add_ich9_masters(guest: Guest) -> None:
 
 
 def assign_dimm_slots(guest: Guest) -> None:
-    """Memory modules without an address take the lowest free DIMM slot (design 6.9)."""
+    """Memory modules without an address take the lowest free DIMM slot (docs/placement.md §19)."""
     max_mem = guest.dom.root.find("maxMemory")
     slots = parse_int(max_mem.get("slots"), 0) if max_mem is not None else 0
     dimms = [m for m in guest.dom.of("memory") if m.model in ("dimm", "nvdimm")]

@@ -1,6 +1,6 @@
 """libvirt's PCI placement policy on top of the generic topology engine.
 
-Two passes, as libvirt 9.0 does it (design notes 5.6): a dry run that grows the topology
+Two passes, as libvirt 9.0 does it (docs/placement.md §9): a dry run that grows the topology
 (bridges, root ports) until every device fits and then gives each new bus a controller; and a
 real run over the final bus set that writes the addresses. Placement is always recomputed from
 the definition, never patched, so running the augmenter on its own output changes nothing.
@@ -103,7 +103,7 @@ class Pass:
         self.topo.add_bus(model, base if flags is None else flags, lo, hi)
 
     def grow(self, dev: Connect, who: Device | None) -> None:
-        """Add the bus(es) libvirt adds when nothing fits ``dev`` (design 5.5)."""
+        """Add the bus(es) libvirt adds when nothing fits ``dev`` (docs/placement.md §8)."""
         if int(dev) & _PCI:
             if self.guest.family is not None and self.guest.family.phb:
                 self._add("pci-root")
@@ -264,7 +264,7 @@ class Pass:
                 self.place(dev)
 
     def place_companion(self, dev: Device) -> None:
-        """ICH9 USB2 sets share one slot, each model on its own function (design 5.7)."""
+        """ICH9 USB2 sets share one slot, each model on its own function (docs/placement.md §11)."""
         function = ICH9_USB2_FUNCTION[dev.model or ""]
         multi = "on" if function == 0 else None
         for other in self.guest.dom.controllers:
@@ -283,7 +283,7 @@ class Pass:
 
 
 def first_fit_order(guest: Guest, needs: Needs | None = None) -> Iterator[Device]:
-    """Devices that want a PCI address, in libvirt's order (design 5.4)."""
+    """Devices that want a PCI address, in libvirt's order (docs/placement.md §7)."""
     dom = guest.dom
     classes = needs if needs is not None else Needs(guest)
 
@@ -389,7 +389,7 @@ def mark_multifunction(guest: Guest) -> None:
 
 
 def fill_controller_options(guest: Guest, topo: Topology) -> None:
-    """Model names, chassis and port numbers libvirt fills in at the end (design 4.5)."""
+    """Model names, chassis and port numbers libvirt fills in at the end (docs/placement.md §12)."""
     # each controller's <target>, looked up once (most have none, and a miss is not cached)
     controllers = [(c, c.child("target")) for c in _pci_controllers(guest)]
     written = [t for _, t in controllers if t is not None]
@@ -446,7 +446,7 @@ def _insert_option(ctrl: Device, el: Element) -> None:
 
 
 def assign_zpci(guest: Guest) -> None:
-    """s390 zPCI ids for every device with a PCI address (design notes 5.11)."""
+    """s390 zPCI ids for every device with a PCI address (docs/placement.md §13)."""
     if guest.family is None or not guest.family.zpci or not guest.has("zpci"):
         return
     devices = [d for d in guest.dom.iterate()

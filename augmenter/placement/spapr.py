@@ -1,4 +1,4 @@
-"""spapr-vio ``reg`` addresses on pSeries (design notes 6.6)."""
+"""spapr-vio ``reg`` addresses on pSeries (docs/placement.md §18)."""
 
 from __future__ import annotations
 

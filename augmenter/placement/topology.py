@@ -146,7 +146,7 @@ class Topology:
         return bool(self._offered & int(kind))
 
     def fits(self, dev: Connect, bus: Bus, explicit: bool) -> bool:
-        """libvirt's compatibility test of a device's flags against a bus (design 4.4)."""
+        """libvirt's compatibility test of a device's flags against a bus (docs/placement.md §5)."""
         return _fits(int(dev), bus.accepts, bus.index, explicit)
 
     def why_not(self, dev: Connect, bus: Bus) -> str:
@@ -188,7 +188,7 @@ class Topology:
             self.open.remove(bus)
 
     def find(self, dev: Connect, function: int | None = None) -> PciAddress | None:
-        """First free address for ``dev`` (design 5.2): lowest bus, lowest slot.
+        """First free address for ``dev`` (docs/placement.md §6): lowest bus, lowest slot.
 
         ``function`` asks for that function in an empty slot; None means function 0 of an
         empty slot, or any free function of a slot shared by devices that aggregate.

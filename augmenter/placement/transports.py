@@ -1,4 +1,4 @@
-"""Which virtio devices leave PCI: CCW on s390, virtio-mmio on ARM/RISC-V virt (design 6.5/6.7).
+"""Which virtio devices leave PCI: CCW on s390, virtio-mmio on ARM/RISC-V (docs/placement.md §17).
 
 Priming marks a device with an empty address of its transport before PCI placement runs, so the
 PCI passes skip it; :mod:`augmenter.placement.ccw` then numbers the CCW ones.

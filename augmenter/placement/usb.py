@@ -1,4 +1,4 @@
-"""USB ports: a tree of root hubs and hubs, filled depth-first (design notes 6.3)."""
+"""USB ports: a tree of root hubs and hubs, filled depth-first (docs/placement.md §15)."""
 
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def assign(guest: Guest) -> None:
 
 
 def assign_ccid(guest: Guest) -> None:
-    """Smartcards: controller 0, the next slot (design notes 6.4)."""
+    """Smartcards: controller 0, the next slot (docs/placement.md §16)."""
     slots: list[int] = []
     for card in guest.dom.of("smartcard"):
         a = card.address

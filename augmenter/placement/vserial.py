@@ -1,4 +1,4 @@
-"""virtio-serial ports for channels and consoles (design notes 6.2)."""
+"""virtio-serial ports for channels and consoles (docs/placement.md §14)."""
 
 from __future__ import annotations
 
