@@ -35,7 +35,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from augmenter.findings import Finding
+from augmenter.checks.findings import Finding
 from augmenter.pipeline import Options, check
 
 URI = "qemu:///system"
