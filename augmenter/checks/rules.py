@@ -20,6 +20,7 @@ from ..placement.usb import MAX_DEPTH, usb_devices
 from ..policy import vocabulary
 from ..policy.devices import BUS_ACCEPTS, device_flags, pci_class
 from ..xml.document import Element
+from . import cpu
 from .findings import Finding
 
 Check = Callable[[Guest], Iterator[Finding]]
@@ -553,6 +554,7 @@ def check_values(guest: Guest) -> Iterator[Finding]:
 CHECKS: tuple[Check, ...] = (
     check_values, check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
     check_ccid, check_devices, check_serial_addresses,
+    *cpu.CHECKS,  # define-time rules (checks/cpu.py ...), each citing libvirt's function
 )
 
 

@@ -1,0 +1,343 @@
+"""The define-time rules (issue 15, steps 3 and 4): what ``virsh define`` refuses, said first.
+
+Each :class:`Rule` is one small guest with one problem libvirt 9.0 refuses when it defines a
+QEMU domain (or, for a warning, accepts but drops), and the words libvirt says about it. Its XML
+marks the line the finding must point at with a trailing ``<<<``. For every case:
+
+* ``augment --check`` reports the rule's code at that line, with libvirt's words and a hint;
+* the same guest without its problem (``fixed``, where a case gives one) passes clean;
+* libvirtd on ``qemu:///system`` refuses the guest with the same words (for a warning: accepts
+  it and drops something of it). These are slow tests; without libvirtd they skip, and under
+  ``CI`` they fail.
+
+``test_every_define_time_rule_has_a_case`` reads the rule modules and fails when a code there
+has no case here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from libvirt_env import libvirt_or_skip
+from mutation_oracle import define_verdict
+
+import augmenter
+from augmenter.checks import cpu
+from augmenter.checks.findings import Finding
+from augmenter.pipeline import Options
+
+EMBEDDED = Options(boards="embedded")
+MARK = "<<<"
+RULE_MODULES = (cpu,)
+
+MACHINES: dict[str, tuple[str, str]] = {
+    "pc": ("x86_64", "pc"),
+    "q35": ("x86_64", "q35"),
+    "pseries": ("ppc64", "pseries"),
+    "s390": ("s390x", "s390-ccw-virtio"),
+    "virt": ("aarch64", "virt"),
+    "riscv": ("riscv64", "virt"),
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One bad guest: where its parts go, and what both sides must say about it."""
+
+    code: str
+    words: str  # libvirt's message, or a part of it with no value in it
+    machine: str = "q35"
+    top: str = ""  # after <memory>: <vcpu>, <iothreads>, <cputune>, <maxMemory>...
+    os: str = ""  # inside <os>, after <type>
+    rest: str = ""  # after <os>: <features>, <cpu>, <clock>, <on_*>...
+    devices: str = ""
+    memory: str = "<memory unit='MiB'>512</memory>"
+    severity: str = "error"
+    fixed: tuple[str, str] | None = None  # (old, new): the same guest without the problem
+    id: str = ""
+
+    def xml(self, name: str = "rule") -> tuple[str, int | None]:
+        arch, machine = MACHINES[self.machine]
+        text = "\n".join(line for line in (
+            "<domain type='qemu'>",
+            f"  <name>{name}</name>",
+            f"  {self.memory}" if self.memory else "",
+            self.top,
+            "  <os>",
+            f"    <type arch='{arch}' machine='{machine}'>hvm</type>",
+            self.os,
+            "  </os>",
+            self.rest,
+            "  <devices>",
+            f"    <emulator>/usr/bin/qemu-system-{arch}</emulator>",
+            self.devices,
+            "  </devices>",
+            "</domain>",
+        ) if line)
+        return unmark(text)
+
+    def fixed_xml(self) -> str:
+        assert self.fixed is not None
+        old, new = self.fixed
+        text, _ = self.xml()
+        assert old in text, f"{self.id}: {old!r} is not in the guest"
+        return text.replace(old, new, 1)
+
+
+def unmark(text: str) -> tuple[str, int | None]:
+    """The document without its ``<<<`` marker, and the marked line."""
+    lines = text.split("\n")
+    marked = [n for n, line in enumerate(lines, 1) if line.rstrip().endswith(MARK)]
+    assert len(marked) <= 1, marked
+    clean = "\n".join(line.rstrip().removesuffix(MARK).rstrip() for line in lines)
+    return clean, (marked[0] if marked else None)
+
+
+def _ided(rules: list[Rule]) -> list[Rule]:
+    out, seen = [], set()
+    for rule in rules:
+        n, ident = 1, rule.code
+        while ident in seen:
+            n += 1
+            ident = f"{rule.code}-{n}"
+        seen.add(ident)
+        out.append(Rule(**{**rule.__dict__, "id": ident}))
+    return out
+
+
+VCPU4 = "  <vcpu>4</vcpu>"
+
+CPU_RULES = [
+    Rule("vcpu-current", "maximum vCPU count must not be less than current vCPU count",
+         top="  <vcpu current='6'>4</vcpu> <<<",
+         fixed=("current='6'", "current='2'")),
+    Rule("vcpu-count", "vcpu 0 can't be offline",
+         top="  <vcpu current='0'>2</vcpu> <<<", fixed=("current='0'", "current='1'")),
+    Rule("vcpu-count", "CPU IDs in <numa> exceed the <vcpu> count",
+         top="  <vcpu>0</vcpu> <<<", fixed=("<vcpu>0", "<vcpu>1")),
+    Rule("vcpu-machine-limit", "Maximum CPUs greater than specified machine type limit 288",
+         top="  <vcpu>300</vcpu> <<<", fixed=("300", "8")),
+    Rule("vcpu-machine-limit", "Maximum CPUs greater than specified machine type limit 248",
+         machine="s390", top="  <vcpu>250</vcpu> <<<", fixed=("250", "8")),
+    Rule("vcpu-machine-limit", "more than 255 vCPUs require extended interrupt mode enabled "
+         "on the iommu device", top="  <vcpu>256</vcpu> <<<", fixed=("256", "255")),
+    Rule("cpu-topology", "CPU topology doesn't match maximum vcpu count", top=VCPU4,
+         rest="  <cpu><topology sockets='1' dies='1' cores='2' threads='1'/></cpu> <<<",
+         fixed=("cores='2'", "cores='4'")),
+    Rule("cpu-topology", "vCPUs count must be a multiple of the vCPU hotplug granularity (2)",
+         machine="pseries", top="  <vcpu current='3'>4</vcpu> <<<",
+         rest="  <cpu><topology sockets='1' dies='1' cores='2' threads='2'/></cpu>",
+         fixed=("current='3'", "current='2'")),
+    Rule("numa-cell", "NUMA topology defined without NUMA cells", top=VCPU4,
+         rest="  <cpu>\n    <numa/> <<<\n  </cpu>"),
+    Rule("numa-cell", "Exactly one 'cell' element per guest NUMA cell allowed", top=VCPU4,
+         rest="  <cpu><numa>\n    <cell id='1' cpus='0-3' memory='512' unit='MiB'/> <<<\n"
+              "  </numa></cpu>", fixed=("id='1'", "id='0'")),
+    Rule("numa-cell-id", "Duplicate NUMA cell info for cell id '0'", top=VCPU4,
+         rest="  <cpu><numa>\n    <cell id='0' cpus='0-1' memory='256' unit='MiB'/>\n"
+              "    <cell id='0' cpus='2-3' memory='256' unit='MiB'/> <<<\n  </numa></cpu>",
+         fixed=("id='0' cpus='2-3'", "id='1' cpus='2-3'")),
+    Rule("numa-cell", "NUMA cells 1 and 0 have overlapping vCPU ids", top=VCPU4,
+         rest="  <cpu><numa>\n    <cell id='0' cpus='0-2' memory='256' unit='MiB'/>\n"
+              "    <cell id='1' cpus='2-3' memory='256' unit='MiB'/> <<<\n  </numa></cpu>",
+         fixed=("cpus='0-2'", "cpus='0-1'")),
+    Rule("numa-cell", "Number of CPUs in <numa> exceeds the <vcpu> count", top=VCPU4,
+         rest="  <cpu>\n    <numa> <<<\n      <cell id='0' cpus='0-5' memory='512' "
+              "unit='MiB'/>\n    </numa>\n  </cpu>", fixed=("0-5", "0-3")),
+    Rule("numa-cell", "CPU IDs in <numa> exceed the <vcpu> count", top=VCPU4,
+         rest="  <cpu>\n    <numa> <<<\n      <cell id='0' cpus='0-1,6' memory='512' "
+              "unit='MiB'/>\n    </numa>\n  </cpu>", fixed=("0-1,6", "0-1,3")),
+    Rule("bitmap", "Failed to parse bitmap '1-'", top=VCPU4,
+         rest="  <cpu><numa>\n    <cell id='0' cpus='1-' memory='512' unit='MiB'/> <<<\n"
+              "  </numa></cpu>", fixed=("'1-'", "'1-2'")),
+    Rule("numatune", "Element 'memnode' is invalid without any guest NUMA cells",
+         top="  <numatune>\n    <memnode cellid='0' mode='strict' nodeset='0'/> <<<\n"
+             "  </numatune>"),
+    Rule("numatune", "Argument 'cellid' in memnode element must correspond to existing "
+         "guest's NUMA cell", top="  <vcpu>2</vcpu>\n  <numatune>\n"
+         "    <memnode cellid='1' mode='strict' nodeset='0'/> <<<\n  </numatune>",
+         rest="  <cpu><numa><cell id='0' cpus='0-1' memory='512' unit='MiB'/></numa></cpu>",
+         fixed=("cellid='1'", "cellid='0'")),
+    Rule("numatune", "Multiple memnode elements with cellid 0",
+         top="  <vcpu>2</vcpu>\n  <numatune>\n    <memnode cellid='0' nodeset='0'/>\n"
+             "    <memnode cellid='0' nodeset='0'/> <<<\n  </numatune>",
+         rest="  <cpu><numa><cell id='0' cpus='0-1' memory='512' unit='MiB'/></numa></cpu>"),
+    Rule("numatune", "nodeset for NUMA memory tuning must be set if 'placement' is 'static'",
+         top="  <vcpu placement='auto'>2</vcpu>\n  <numatune>\n"
+             "    <memory mode='interleave' placement='static'/> <<<\n  </numatune>",
+         fixed=("placement='static'", "nodeset='0'")),
+    Rule("numatune", "Per-node binding is not compatible with automatic NUMA placement.",
+         top="  <vcpu placement='auto'>2</vcpu>\n  <numatune>\n"
+             "    <memnode cellid='0' nodeset='0'/> <<<\n  </numatune>",
+         rest="  <cpu><numa><cell id='0' cpus='0-1' memory='512' unit='MiB'/></numa></cpu>"),
+    Rule("bitmap", "Failed to parse bitmap 'zz'",
+         top="  <numatune>\n    <memory mode='strict' nodeset='zz'/> <<<\n  </numatune>",
+         fixed=("'zz'", "'0'")),
+    Rule("numatune-dropped", "", severity="warning",
+         top="  <numatune>\n    <memory mode='strict' placement='auto' nodeset='0'/> <<<\n"
+             "  </numatune>", fixed=(" nodeset='0'", "")),
+    Rule("iothread", "duplicate iothread id '2' found",
+         top="  <iothreadids>\n    <iothread id='2'/>\n    <iothread id='2'/> <<<\n"
+             "  </iothreadids>"),
+    Rule("iothread", "Cannot find 'iothread' : 3",
+         top="  <iothreads>2</iothreads>\n  <cputune>\n"
+             "    <iothreadpin iothread='3' cpuset='0'/> <<<\n  </cputune>",
+         fixed=("iothread='3'", "iothread='2'")),
+    Rule("cputune", "duplicate vcpupin for vcpu '0'",
+         top="  <vcpu>2</vcpu>\n  <cputune>\n    <vcpupin vcpu='0' cpuset='0'/>\n"
+             "    <vcpupin vcpu='0' cpuset='1'/> <<<\n  </cputune>",
+         fixed=("vcpu='0' cpuset='1'", "vcpu='1' cpuset='1'")),
+    Rule("cputune-dropped", "", severity="warning",
+         top="  <vcpu>2</vcpu>\n  <cputune>\n    <vcpupin vcpu='5' cpuset='0'/> <<<\n"
+             "  </cputune>", fixed=("vcpu='5'", "vcpu='1'")),
+    Rule("cputune", "Value of cputune 'period' must be in range [1000, 1000000]",
+         top="  <cputune>\n    <period>10</period> <<<\n  </cputune>",
+         fixed=("<period>10", "<period>1000")),
+    Rule("cputune", "'vcpusched' attributes 'vcpus' must not overlap",
+         top="  <vcpu>4</vcpu>\n  <cputune>\n"
+             "    <vcpusched vcpus='0-1' scheduler='fifo' priority='1'/>\n"
+             "    <vcpusched vcpus='1-2' scheduler='fifo' priority='1'/> <<<\n  </cputune>",
+         fixed=("vcpus='1-2'", "vcpus='2-3'")),
+    Rule("bitmap", "Failed to parse bitmap 'x-y'",
+         top="  <vcpu>2</vcpu>\n  <cputune>\n    <vcpupin vcpu='0' cpuset='x-y'/> <<<\n"
+             "  </cputune>", fixed=("x-y", "0-1")),
+    Rule("iothread", "IOThreads not available for bus sata target sda",
+         top="  <iothreads>1</iothreads>",
+         devices="    <disk type='file' device='disk'>\n"
+                 "      <driver name='qemu' type='raw' iothread='1'/> <<<\n"
+                 "      <source file='/var/lib/libvirt/images/a.img'/>\n"
+                 "      <target dev='sda' bus='sata'/>\n    </disk>",
+         fixed=("<target dev='sda' bus='sata'/>", "<target dev='vda' bus='virtio'/>")),
+    Rule("iothread", "Disk iothread '2' not defined in iothreadid",
+         top="  <iothreads>1</iothreads>",
+         devices="    <disk type='file' device='disk'>\n"
+                 "      <driver name='qemu' type='raw' iothread='2'/> <<<\n"
+                 "      <source file='/var/lib/libvirt/images/a.img'/>\n"
+                 "      <target dev='vda' bus='virtio'/>\n    </disk>",
+         fixed=("iothread='2'", "iothread='1'")),
+    Rule("iothread", "'iothread' attribute only supported for virtio scsi controllers",
+         top="  <iothreads>1</iothreads>",
+         devices="    <controller type='scsi' index='0' model='lsilogic'>\n"
+                 "      <driver iothread='1'/> <<<\n    </controller>",
+         machine="pc", fixed=("model='lsilogic'", "model='virtio-scsi'")),
+    Rule("iothread", "controller iothread '2' not defined in iothreadid",
+         top="  <iothreads>1</iothreads>",
+         devices="    <controller type='scsi' index='0' model='virtio-scsi'>\n"
+                 "      <driver iothread='2'/> <<<\n    </controller>",
+         fixed=("iothread='2'", "iothread='1'")),
+    Rule("memory", "Memory size must be specified via <memory> or in the <numa> configuration",
+         memory="", top="  <vcpu>1</vcpu>", fixed=("<vcpu>1</vcpu>", "<vcpu>1</vcpu><memory>"
+                                                    "524288</memory>"),
+         id="memory-missing"),
+    Rule("memory", "both maximum memory size and memory slot count must be specified",
+         top="  <maxMemory unit='GiB'>4</maxMemory> <<<"),
+    Rule("memory", "maximum memory size must be equal or greater than the actual memory size",
+         top="  <maxMemory slots='2' unit='MiB'>256</maxMemory> <<<"),
+    Rule("memory-hotplug", "At least one numa node has to be configured when enabling memory "
+         "hotplug", top="  <maxMemory slots='2' unit='GiB'>4</maxMemory> <<<"),
+    Rule("memory-hotplug", "cannot use/hotplug a memory device when domain 'maxMemory' is not "
+         "defined", top="  <vcpu>2</vcpu>",
+         rest="  <cpu><numa><cell id='0' cpus='0-1' memory='512' unit='MiB'/></numa></cpu>",
+         devices="    <memory model='dimm'> <<<\n      <target><size unit='MiB'>128</size>"
+                 "<node>0</node></target>\n    </memory>"),
+    Rule("dimm-slot", "memory device slot '0' is already being used by another memory device",
+         top="  <maxMemory slots='4' unit='GiB'>4</maxMemory>\n  <vcpu>2</vcpu>",
+         rest="  <cpu><numa><cell id='0' cpus='0-1' memory='512' unit='MiB'/></numa></cpu>",
+         devices="    <memory model='dimm'>\n      <target><size unit='MiB'>128</size>"
+                 "<node>0</node></target>\n      <address type='dimm' slot='0'/>\n"
+                 "    </memory>\n    <memory model='dimm'>\n      <target><size unit='MiB'>"
+                 "128</size><node>0</node></target>\n      <address type='dimm' slot='0'/> "
+                 "<<<\n    </memory>",
+         fixed=("slot='0'/>\n    </memory>\n  </devices>",
+                "slot='1'/>\n    </memory>\n  </devices>")),
+    Rule("memory-hotplug", "target NUMA node needs to be specified for memory device",
+         top="  <maxMemory slots='4' unit='GiB'>4</maxMemory>\n  <vcpu>2</vcpu>",
+         rest="  <cpu><numa><cell id='0' cpus='0-1' memory='512' unit='MiB'/></numa></cpu>",
+         devices="    <memory model='dimm'> <<<\n      <target><size unit='MiB'>128</size>"
+                 "</target>\n    </memory>",
+         fixed=("</size></target>", "</size><node>0</node></target>")),
+]
+
+RULES = _ided(CPU_RULES)
+
+
+def check(rule: Rule, xml: str) -> list[Finding]:
+    return augmenter.check(xml, EMBEDDED)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_rule_reports_the_problem_at_its_line(rule: Rule) -> None:
+    xml, line = rule.xml()
+    found = [f for f in check(rule, xml) if f.code == rule.code]
+    assert found, f"no {rule.code} finding: {check(rule, xml)}"
+    first = found[0]
+    assert first.severity == rule.severity
+    assert rule.words in first.message
+    assert first.hint
+    if line is not None:
+        assert first.line == line, first
+    errors = [f for f in check(rule, xml) if f.severity == "error"]
+    if rule.severity == "warning":
+        assert not errors, errors
+
+
+@pytest.mark.parametrize("rule", [r for r in RULES if r.fixed], ids=[r.id for r in RULES
+                                                                       if r.fixed])
+def test_the_guest_without_its_problem_is_clean(rule: Rule) -> None:
+    found = check(rule, rule.fixed_xml())
+    assert not found, found
+
+
+def codes_in(module: object) -> set[str]:
+    """The rule codes a module reports: the string after ``at(``/``on(`` and their element."""
+    source = Path(str(getattr(module, "__file__", ""))).read_text()
+    return set(re.findall(r"\b(?:at|on)\(\s*[^,()]+(?:\([^()]*\))?,\s*\"([a-z0-9-]+)\"",
+                          source))
+
+
+def test_every_define_time_rule_has_a_case() -> None:
+    codes = set().union(*(codes_in(m) for m in RULE_MODULES))
+    assert len(codes) >= 10
+    missing = codes - {r.code for r in RULES}
+    assert not missing, f"rule codes without a case in {__name__}: {sorted(missing)}"
+
+
+# ---- libvirt's own verdict ------------------------------------------------------------------
+
+
+def libvirt_verdict(rule: Rule, xml: str) -> tuple[bool, str, tuple[str, ...]]:
+    libvirt_or_skip()
+    arch = MACHINES[rule.machine][0]
+    if not Path(f"/usr/bin/qemu-system-{arch}").exists():
+        pytest.skip(f"qemu-system-{arch} not installed")
+    name = f"augmenter-config-{os.getpid()}-{rule.id}"[:60]
+    with tempfile.TemporaryDirectory() as folder:
+        verdict = define_verdict(xml, name, Path(folder))
+    return verdict.accepted, verdict.message, verdict.dropped
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_libvirt_says_the_same(rule: Rule) -> None:
+    xml, _ = rule.xml()
+    accepted, message, dropped = libvirt_verdict(rule, xml)
+    if rule.severity == "error":
+        assert not accepted, "libvirt accepts this guest"
+        assert rule.words in message, message
+    else:
+        assert accepted, message
+        assert dropped, "libvirt keeps everything of this guest"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rule", [r for r in RULES if r.fixed], ids=[r.id for r in RULES
+                                                                       if r.fixed])
+def test_libvirt_accepts_the_guest_without_its_problem(rule: Rule) -> None:
+    accepted, message, dropped = libvirt_verdict(rule, rule.fixed_xml())
+    assert accepted, message
+    assert not dropped, dropped
