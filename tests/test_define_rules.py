@@ -27,13 +27,13 @@ from libvirt_env import libvirt_or_skip
 from mutation_oracle import define_verdict
 
 import augmenter
-from augmenter.checks import cpu
+from augmenter.checks import cpu, platform
 from augmenter.checks.findings import Finding
 from augmenter.pipeline import Options
 
 EMBEDDED = Options(boards="embedded")
 MARK = "<<<"
-RULE_MODULES = (cpu,)
+RULE_MODULES = (cpu, platform)
 
 MACHINES: dict[str, tuple[str, str]] = {
     "pc": ("x86_64", "pc"),
@@ -54,6 +54,8 @@ class Rule:
     machine: str = "q35"
     top: str = ""  # after <memory>: <vcpu>, <iothreads>, <cputune>, <maxMemory>...
     os: str = ""  # inside <os>, after <type>
+    os_attrs: str = ""  # attributes of <os>: " firmware='efi'"
+    os_type: str = "hvm"
     rest: str = ""  # after <os>: <features>, <cpu>, <clock>, <on_*>...
     devices: str = ""
     memory: str = "<memory unit='MiB'>512</memory>"
@@ -68,8 +70,8 @@ class Rule:
             f"  <name>{name}</name>",
             f"  {self.memory}" if self.memory else "",
             self.top,
-            "  <os>",
-            f"    <type arch='{arch}' machine='{machine}'>hvm</type>",
+            f"  <os{self.os_attrs}>",
+            f"    <type arch='{arch}' machine='{machine}'>{self.os_type}</type>",
             self.os,
             "  </os>",
             self.rest,
@@ -263,7 +265,143 @@ CPU_RULES = [
          fixed=("</size></target>", "</size><node>0</node></target>")),
 ]
 
-RULES = _ided(CPU_RULES)
+OVMF = "/usr/share/OVMF/OVMF_CODE.fd"
+EFI, BIOS = " firmware='efi'", " firmware='bios'"
+DISK = ("    <disk type='file' device='disk'>\n"
+        "      <source file='/var/lib/libvirt/images/a.qcow2'/>\n"
+        "      <target dev='vda' bus='virtio'/>\n{extra}    </disk>")
+
+PLATFORM_RULES = [
+    Rule("firmware", "firmware feature 'enrolled-keys' cannot be enabled when firmware feature "
+         "'secure-boot' is disabled",
+         os="    <firmware> <<<\n      <feature enabled='yes' name='enrolled-keys'/>\n"
+            "      <feature enabled='no' name='secure-boot'/>\n    </firmware>",
+         rest="  <features><acpi/></features>"),
+    Rule("firmware", "loader attribute 'secure' cannot be specified when firmware "
+         "autoselection is enabled", os="    <loader secure='no'/> <<<", os_attrs=EFI,
+         rest="  <features><acpi/></features>"),
+    Rule("firmware", "loader attribute 'type' cannot be specified when firmware autoselection "
+         "is enabled", os=f"    <loader>{OVMF}</loader> <<<", os_attrs=EFI,
+         rest="  <features><acpi/></features>"),
+    Rule("firmware", "firmware type 'bios' does not support nvram", os_attrs=BIOS,
+         os="    <nvram>/var/lib/libvirt/qemu/nvram/x_VARS.fd</nvram> <<<"),
+    Rule("firmware", "Only EFI firmware permits NVRAM", os="    <loader stateless='no'/> <<<",
+         os_attrs=BIOS),
+    Rule("firmware", "no loader path specified and firmware auto selection disabled",
+         os="    <nvram>/var/lib/libvirt/qemu/nvram/x_VARS.fd</nvram> <<<"),
+    Rule("firmware", "NVRAM is not permitted when loader is stateless",
+         os=f"    <loader readonly='yes' type='pflash' stateless='yes'>{OVMF}</loader>\n"
+            "    <nvram>/var/lib/libvirt/qemu/nvram/x_VARS.fd</nvram> <<<",
+         rest="  <features><acpi/></features>"),
+    Rule("secure-boot", "Secure boot is supported with q35 machine types only", machine="pc",
+         os=f"    <loader readonly='yes' secure='yes' type='pflash'>{OVMF}</loader> <<<",
+         rest="  <features><acpi/><smm state='on'/></features>",
+         fixed=(" secure='yes'", "")),
+    Rule("secure-boot", "Secure boot requires SMM feature enabled",
+         os=f"    <loader readonly='yes' secure='yes' type='pflash'>{OVMF}</loader> <<<",
+         rest="  <features><acpi/></features>",
+         fixed=("<acpi/>", "<acpi/><smm state='on'/>")),
+    Rule("uefi-acpi", "UEFI requires ACPI on this architecture",
+         os=f"    <loader readonly='yes' type='pflash'>{OVMF}</loader> <<<",
+         rest="  <features><pae/></features>", fixed=("<pae/>", "<acpi/>")),
+    Rule("uefi-acpi", "ACPI requires UEFI on this architecture", machine="virt",
+         rest="  <features>\n    <acpi/> <<<\n  </features>", fixed=("<acpi/>", "")),
+    Rule("boot-order", "boot order '1' used for more than one device",
+         devices=DISK.format(extra="      <boot order='1'/>\n") + "\n"
+                 "    <interface type='user'>\n      <model type='virtio'/>\n"
+                 "      <boot order='1'/> <<<\n    </interface>",
+         fixed=("<boot order='1'/>\n    </interface>", "<boot order='2'/>\n    </interface>")),
+    Rule("boot-order", "per-device boot elements cannot be used together with os/boot elements",
+         os="    <boot dev='hd'/> <<<", devices=DISK.format(extra="      <boot order='1'/>\n"),
+         fixed=("    <boot dev='hd'/>\n", "")),
+    Rule("boot-order", "invalid loadparm value 'SYS1?', expecting chars in set of [a-zA-Z0-9.] "
+         "and blank spaces", machine="s390",
+         devices=DISK.format(extra="      <boot order='1' loadparm='sys1?'/> <<<\n"),
+         fixed=("sys1?", "sys1")),
+    Rule("boot-order", "boot order is only supported for virtiofs",
+         devices="    <filesystem type='mount' accessmode='mapped'>\n"
+                 "      <source dir='/srv/share'/>\n      <target dir='share'/>\n"
+                 "      <boot order='1'/> <<<\n    </filesystem>",
+         fixed=("      <boot order='1'/>\n", "")),
+    Rule("boot-menu", "invalid value for boot menu timeout, must be in range [0,65535]",
+         os="    <bootmenu enable='yes' timeout='65536'/> <<<",
+         fixed=("65536", "65535")),
+    Rule("lifecycle", "qemu driver doesn't support the 'rename-restart' action for "
+         "'on_reboot'/'on_poweroff'/'on_crash'",
+         rest="  <on_crash>rename-restart</on_crash> <<<",
+         fixed=("rename-restart", "restart")),
+    Rule("lifecycle", "qemu driver doesn't support the 'preserve' action for "
+         "'on_reboot'/'on_poweroff'", rest="  <on_poweroff>preserve</on_poweroff> <<<",
+         fixed=("preserve", "destroy")),
+    Rule("lifecycle", "qemu driver doesn't support 'onReboot' set to 'destroy and 'onPoweroff' "
+         "set to 'reboot'", rest="  <on_poweroff>restart</on_poweroff>\n"
+         "  <on_reboot>destroy</on_reboot> <<<", fixed=("destroy", "restart")),
+    Rule("lifecycle", "Lifecycle event 'poweroff' doesn't support 'coredump-destroy' action",
+         rest="  <on_poweroff>coredump-destroy</on_poweroff> <<<",
+         fixed=("coredump-destroy", "destroy")),
+    Rule("feature-arch", "The 'gic' feature is not supported for architecture 'x86_64' or "
+         "machine type 'pc-q35-7.2'", rest="  <features>\n    <gic version='3'/> <<<\n"
+         "  </features>", fixed=("<gic version='3'/>", "<acpi/>")),
+    Rule("feature-arch", "The 'htm' feature is not supported for architecture 'aarch64' or "
+         "machine type 'virt-7.2'", machine="virt",
+         rest="  <features>\n    <htm state='on'/> <<<\n  </features>",
+         fixed=("<htm state='on'/>", "")),
+    Rule("feature-arch", "The 'ioapic' feature is not supported for architecture 'ppc64'",
+         machine="pseries", rest="  <features>\n    <ioapic driver='qemu'/> <<<\n"
+         "  </features>", fixed=("  <features>\n    <ioapic driver='qemu'/>\n  </features>\n",
+                                "")),
+    Rule("feature-arch", "vmport is not available with this QEMU binary", machine="virt",
+         rest="  <features>\n    <vmport state='off'/> <<<\n  </features>",
+         fixed=("<vmport state='off'/>", "")),
+    Rule("feature-arch", "SMM TSEG is only supported with q35 machine type", machine="pc",
+         rest="  <features>\n    <smm state='on'>\n      <tseg unit='MiB'>48</tseg> <<<\n"
+              "    </smm>\n  </features>", fixed=("<tseg unit='MiB'>48</tseg>", "")),
+    Rule("feature-arch", "SMM TSEG size must be divisible by 1 MiB",
+         rest="  <features>\n    <smm state='on'>\n      <tseg unit='KiB'>1000</tseg> <<<\n"
+              "    </smm>\n  </features>", fixed=("'KiB'>1000", "'KiB'>1024")),
+    Rule("timer", "Configuring the 'tsc' timer is not supported for virtType=qemu arch=s390x "
+         "machine=s390-ccw-virtio-7.2 guests", machine="s390",
+         rest="  <clock offset='utc'>\n    <timer name='tsc' present='yes'/> <<<\n"
+              "  </clock>", fixed=("present='yes'", "present='no'")),
+    Rule("timer", "unsupported rtc timer tickpolicy 'merge'",
+         rest="  <clock offset='utc'>\n    <timer name='rtc' tickpolicy='merge'/> <<<\n"
+              "  </clock>", fixed=("merge", "catchup")),
+    Rule("guest-cpu", "CPU cache mode 'emulate' can only be used with level='3'",
+         rest="  <cpu>\n    <cache level='2' mode='emulate'/> <<<\n  </cpu>",
+         fixed=("level='2'", "level='3'")),
+    Rule("guest-cpu", "CPU maximum physical address bits number specification cannot be used "
+         "with mode='passthrough'", rest="  <cpu mode='host-passthrough'>\n"
+         "    <maxphysaddr mode='passthrough' bits='42'/> <<<\n  </cpu>",
+         fixed=(" bits='42'", "")),
+    Rule("guest-cpu", "SVE disabled, but SVE vector lengths provided", machine="virt",
+         rest="  <cpu mode='custom'>\n    <model>max</model>\n"
+              "    <feature policy='disable' name='sve'/> <<<\n"
+              "    <feature policy='require' name='sve256'/>\n  </cpu>",
+         fixed=("policy='disable' name='sve'", "policy='require' name='sve'")),
+    Rule("guest-cpu", "CPU feature 'pdpe1gb' specified more than once",
+         rest="  <cpu mode='custom'>\n    <model>qemu64</model>\n"
+              "    <feature policy='require' name='pdpe1gb'/>\n"
+              "    <feature policy='disable' name='pdpe1gb'/> <<<\n  </cpu>"),
+    Rule("seclabel", "seclabel for model dac is already provided",
+         rest="  <seclabel type='dynamic' model='dac' relabel='yes'/>\n"
+              "  <seclabel type='dynamic' model='dac' relabel='yes'/> <<<"),
+    Rule("seclabel", "dynamic label type must use resource relabeling",
+         rest="  <seclabel type='dynamic' model='dac' relabel='no'/> <<<",
+         fixed=("relabel='no'", "relabel='yes'")),
+    Rule("sysinfo", "Invalid BIOS 'date' format",
+         rest="  <sysinfo type='smbios'>\n    <bios>\n"
+              "      <entry name='date'>999/999/123</entry> <<<\n    </bios>\n  </sysinfo>",
+         fixed=("999/999/123", "12/31/2023")),
+    Rule("os-type", "does not support os type 'xen'", os_type="xen",
+         fixed=(">xen<", ">hvm<")),
+    Rule("os-bios", "BIOS serial console only supported on x86 architectures", machine="virt",
+         os="    <bios useserial='yes'/> <<<", fixed=("    <bios useserial='yes'/>\n", "")),
+    Rule("os-bios", "need at least one serial port to use BIOS serial output",
+         os="    <bios useserial='yes'/> <<<",
+         fixed=("  </devices>", "    <serial type='pty'/>\n  </devices>")),
+]
+
+RULES = _ided(CPU_RULES + PLATFORM_RULES)
 
 
 def check(rule: Rule, xml: str) -> list[Finding]:

@@ -20,7 +20,7 @@ from ..placement.usb import MAX_DEPTH, usb_devices
 from ..policy import vocabulary
 from ..policy.devices import BUS_ACCEPTS, device_flags, pci_class
 from ..xml.document import Element
-from . import cpu
+from . import cpu, platform
 from .findings import Finding
 
 Check = Callable[[Guest], Iterator[Finding]]
@@ -554,7 +554,8 @@ def check_values(guest: Guest) -> Iterator[Finding]:
 CHECKS: tuple[Check, ...] = (
     check_values, check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
     check_ccid, check_devices, check_serial_addresses,
-    *cpu.CHECKS,  # define-time rules (checks/cpu.py ...), each citing libvirt's function
+    # the define-time rules, a module per topic, each citing libvirt's function
+    *cpu.CHECKS, *platform.CHECKS,
 )
 
 
