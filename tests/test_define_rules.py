@@ -27,13 +27,13 @@ from libvirt_env import libvirt_or_skip
 from mutation_oracle import define_verdict
 
 import augmenter
-from augmenter.checks import cpu, platform
+from augmenter.checks import cpu, platform, unique
 from augmenter.checks.findings import Finding
 from augmenter.pipeline import Options
 
 EMBEDDED = Options(boards="embedded")
 MARK = "<<<"
-RULE_MODULES = (cpu, platform)
+RULE_MODULES = (cpu, platform, unique)
 
 MACHINES: dict[str, tuple[str, str]] = {
     "pc": ("x86_64", "pc"),
@@ -401,7 +401,71 @@ PLATFORM_RULES = [
          fixed=("  </devices>", "    <serial type='pty'/>\n  </devices>")),
 ]
 
-RULES = _ided(CPU_RULES + PLATFORM_RULES)
+TPM = "    <tpm model='{model}'>\n      <backend type='emulator' version='2.0'/>\n    </tpm>"
+PCI_HOSTDEV = ("    <hostdev mode='subsystem' type='pci' managed='yes'>\n      <source>"
+               "<address domain='0x0000' bus='0x41' slot='0x00' function='{f}'/></source>\n"
+               "    </hostdev>")
+
+UNIQUE_RULES = [
+    Rule("duplicate-device", "only a single TPM non-proxy device is supported",
+         devices=TPM.format(model="tpm-crb") + "\n" + TPM.format(model="tpm-tis").replace(
+             "<tpm model='tpm-tis'>", "<tpm model='tpm-tis'> <<<")),
+    Rule("duplicate-device", "only a single TPM Proxy device is supported", machine="pseries",
+         devices="    <tpm model='spapr-tpm-proxy'><backend type='passthrough'>"
+                 "<device path='/dev/tpmrm0'/></backend></tpm>\n"
+                 "    <tpm model='spapr-tpm-proxy'> <<<\n      <backend type='passthrough'>"
+                 "<device path='/dev/tpmrm1'/></backend>\n    </tpm>"),
+    Rule("duplicate-device", "only a single memory balloon device is supported",
+         devices="    <memballoon model='virtio'/>\n    <memballoon model='virtio'/> <<<"),
+    Rule("duplicate-device", "only a single watchdog device is supported",
+         devices="    <watchdog model='i6300esb'/>\n    <watchdog model='itco'/> <<<"),
+    Rule("duplicate-device", "Multiple panic devices with model 'isa'",
+         devices="    <panic model='isa'/>\n    <panic/> <<<"),
+    Rule("duplicate-alias", "non unique alias detected: ua-twin",
+         devices="    <interface type='user'>\n      <model type='virtio'/>\n"
+                 "      <alias name='ua-twin'/>\n    </interface>\n"
+                 "    <input type='tablet' bus='usb'>\n      <alias name='ua-twin'/> <<<\n"
+                 "    </input>", fixed=("ua-twin'/>\n    </input>", "ua-tablet'/>\n    </input>")),
+    Rule("duplicate-hostdev", "Hostdev already exists in the domain configuration",
+         devices=PCI_HOSTDEV.format(f="0x0") + "\n" + PCI_HOSTDEV.format(f="0x0").replace(
+             "managed='yes'>", "managed='yes'> <<<", 1),
+         fixed=("function='0x0'/></source>\n    </hostdev>\n  </devices>",
+                "function='0x1'/></source>\n    </hostdev>\n  </devices>")),
+    Rule("primary-video", "Only one primary video device is supported",
+         devices="    <video><model type='qxl' primary='yes'/></video>\n"
+                 "    <video>\n      <model type='virtio' primary='yes'/> <<<\n    </video>",
+         fixed=("type='virtio' primary='yes'", "type='virtio'")),
+    Rule("primary-video", "a 'none' video type must be the only video device defined for the "
+         "domain", devices="    <video><model type='vga'/></video>\n"
+                           "    <video>\n      <model type='none'/> <<<\n    </video>"),
+    Rule("duplicate-blkio", "duplicate blkio device path '/dev/sda'",
+         top="  <blkiotune>\n    <device><path>/dev/sda</path><weight>100</weight></device>\n"
+             "    <device><path>/dev/sda</path><weight>200</weight></device> <<<\n"
+             "  </blkiotune>", fixed=("<path>/dev/sda</path><weight>200",
+                                      "<path>/dev/sdb</path><weight>200")),
+    Rule("audio-id", "audio ID 1 is used multiple times",
+         devices="    <audio id='1' type='none'/>\n    <audio id='1' type='none'/> <<<",
+         fixed=("<audio id='1' type='none'/>\n  </devices>",
+                "<audio id='2' type='none'/>\n  </devices>")),
+    Rule("audio-id", "no audio device with ID 5",
+         devices="    <sound model='ich9'>\n      <audio id='5'/> <<<\n    </sound>\n"
+                 "    <audio id='1' type='none'/>", fixed=("id='5'", "id='1'")),
+]
+
+# Guests that look like a problem for a rule, and that libvirt defines and keeps whole.
+CLEAN = [
+    Rule("", "", id="serial-and-console-share-an-alias",
+         devices="    <interface type='user'>\n      <model type='virtio'/>\n"
+                 "      <alias name='ua-twin'/>\n    </interface>\n"
+                 "    <serial type='pty'><alias name='ua-twin'/></serial>\n"
+                 "    <console type='pty'/>"),
+    Rule("", "", id="a-proxy-and-a-tpm", machine="pseries",
+         devices="    <tpm model='spapr-tpm-proxy'><backend type='passthrough'>"
+                 "<device path='/dev/tpmrm0'/></backend></tpm>\n"
+                 + TPM.format(model="tpm-spapr")),
+]
+
+RULES = _ided(CPU_RULES + PLATFORM_RULES + UNIQUE_RULES)
 
 
 def check(rule: Rule, xml: str) -> list[Finding]:
@@ -429,6 +493,13 @@ def test_rule_reports_the_problem_at_its_line(rule: Rule) -> None:
 def test_the_guest_without_its_problem_is_clean(rule: Rule) -> None:
     found = check(rule, rule.fixed_xml())
     assert not found, found
+
+
+@pytest.mark.parametrize("guest", CLEAN, ids=[g.id for g in CLEAN])
+def test_a_guest_libvirt_accepts_has_no_error(guest: Rule) -> None:
+    xml, _ = guest.xml()
+    errors = [f for f in check(guest, xml) if f.severity == "error"]
+    assert not errors, errors
 
 
 def codes_in(module: object) -> set[str]:
@@ -477,5 +548,14 @@ def test_libvirt_says_the_same(rule: Rule) -> None:
                                                                        if r.fixed])
 def test_libvirt_accepts_the_guest_without_its_problem(rule: Rule) -> None:
     accepted, message, dropped = libvirt_verdict(rule, rule.fixed_xml())
+    assert accepted, message
+    assert not dropped, dropped
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("guest", CLEAN, ids=[g.id for g in CLEAN])
+def test_libvirt_accepts_the_clean_guests(guest: Rule) -> None:
+    xml, _ = guest.xml()
+    accepted, message, dropped = libvirt_verdict(guest, xml)
     assert accepted, message
     assert not dropped, dropped
