@@ -27,13 +27,13 @@ from libvirt_env import libvirt_or_skip
 from mutation_oracle import define_verdict
 
 import augmenter
-from augmenter.checks import cpu, platform, unique
+from augmenter.checks import capabilities, cpu, models, platform, unique
 from augmenter.checks.findings import Finding
 from augmenter.pipeline import Options
 
 EMBEDDED = Options(boards="embedded")
 MARK = "<<<"
-RULE_MODULES = (cpu, platform, unique)
+RULE_MODULES = (cpu, platform, unique, models, capabilities)
 
 MACHINES: dict[str, tuple[str, str]] = {
     "pc": ("x86_64", "pc"),
@@ -465,7 +465,193 @@ CLEAN = [
                  + TPM.format(model="tpm-spapr")),
 ]
 
-RULES = _ided(CPU_RULES + PLATFORM_RULES + UNIQUE_RULES)
+PCI5 = "      <address type='pci' domain='0' bus='0' slot='5' function='0'/>\n"
+EMU_TPM = "    <tpm model='{model}'>{m1}\n      <backend type='emulator'{version}/>{m2}\n    </tpm>"
+
+
+def emulated_tpm(model: str, version: str, mark: str = "backend") -> str:
+    """A TPM with an emulator backend, the line of ``mark`` (tpm or backend) marked."""
+    return EMU_TPM.format(model=model, version=version, m1=" <<<" if mark == "tpm" else "",
+                          m2=" <<<" if mark == "backend" else "")
+
+MODEL_RULES = [
+    Rule("tpm", "Unsupported interface 'tpm-crb' for TPM 1.2",
+         devices=emulated_tpm("tpm-crb", " version='1.2'"),
+         fixed=("version='1.2'", "version='2.0'")),
+    Rule("tpm", "TPM 1.2 is not supported with the SPAPR device model", machine="pseries",
+         devices=emulated_tpm("tpm-spapr", " version='1.2'"),
+         fixed=("version='1.2'", "version='2.0'")),
+    Rule("qemu-capability", "The QEMU executable /usr/bin/qemu-system-x86_64 does not support "
+         "TPM model spapr-tpm-proxy",
+         devices=emulated_tpm("spapr-tpm-proxy", " version='2.0'", mark="tpm"),
+         fixed=("spapr-tpm-proxy", "tpm-crb")),
+    Rule("qemu-capability", "The QEMU executable /usr/bin/qemu-system-s390x does not support "
+         "TPM backend type emulator", machine="s390",
+         devices=emulated_tpm("tpm-tis", " version='2.0'")),
+    Rule("watchdog", "diag288 model of watchdog is allowed for s390 and s390x only",
+         devices="    <watchdog model='diag288' action='reset'/> <<<",
+         fixed=("diag288", "i6300esb")),
+    Rule("panic", "only S390 guests support panic device of model 's390'",
+         devices="    <panic model='s390'/> <<<", fixed=("s390", "isa")),
+    Rule("panic", "only pSeries guests support panic device of model 'pseries'", machine="virt",
+         devices="    <panic model='pseries'/> <<<"),
+    Rule("iommu", "IOMMU device: 'intel' is only supported with Q35 machines", machine="pc",
+         devices="    <iommu model='intel'/> <<<"),
+    Rule("iommu", "IOMMU device: 'virtio' is only supported with Q35 and ARM Virt machines",
+         machine="pc", devices="    <iommu model='virtio'/> <<<"),
+    Rule("iommu", "iommu model 'virtio' doesn't support additional attributes",
+         rest="  <features><acpi/></features>",
+         devices="    <iommu model='virtio'>\n      <driver iotlb='on'/> <<<\n    </iommu>",
+         fixed=("    <iommu model='virtio'>\n      <driver iotlb='on'/>\n    </iommu>",
+                "    <iommu model='virtio'/>")),
+    Rule("iommu", "IOMMU device: 'virtio' requires ACPI",
+         devices="    <iommu model='virtio'/> <<<",
+         fixed=("  <devices>", "  <features><acpi/></features>\n  <devices>")),
+    Rule("iommu", "IOMMU interrupt remapping requires split I/O APIC (ioapic driver='qemu')",
+         devices="    <iommu model='intel'>\n      <driver intremap='on'/> <<<\n    </iommu>",
+         fixed=("  <devices>", "  <features><ioapic driver='qemu'/></features>\n  <devices>")),
+    Rule("qemu-capability", "domain configuration does not support video model 'vbox'",
+         devices="    <video>\n      <model type='vbox'/> <<<\n    </video>",
+         fixed=("vbox", "vga")),
+    Rule("qemu-capability", "domain configuration does not support video model 'qxl'",
+         machine="virt", devices="    <video>\n      <model type='qxl'/> <<<\n    </video>",
+         fixed=("qxl", "virtio")),
+    Rule("video", "video type 'cirrus' is only valid as primary video device", machine="pc",
+         devices="    <video><model type='vga'/></video>\n"
+                 "    <video>\n      <model type='cirrus'/> <<<\n    </video>",
+         fixed=("type='cirrus'", "type='qxl'")),
+    Rule("video", "ram attribute only supported for video type qxl",
+         devices="    <video>\n      <model type='vga' ram='65536'/> <<<\n    </video>",
+         fixed=(" ram='65536'", "")),
+    Rule("input", "unsupported input bus xen", devices="    <input type='mouse' bus='xen'/> <<<",
+         fixed=("bus='xen'", "bus='usb'")),
+    Rule("input", "ps2 bus does not support tablet input device",
+         devices="    <input type='tablet' bus='ps2'/> <<<", fixed=("bus='ps2'", "bus='usb'")),
+    Rule("input", "virtio (non-)transitional models are not supported for input type=keyboard",
+         devices="    <input type='keyboard' bus='virtio' model='virtio-transitional'/> <<<",
+         fixed=("virtio-transitional", "virtio")),
+    Rule("qemu-capability", "ps2 is not supported by this QEMU binary", machine="virt",
+         devices="    <input type='mouse' bus='ps2'/> <<<", fixed=("ps2", "virtio")),
+    Rule("sound", "sound card model 'ich7' is not supported by qemu", machine="pc",
+         devices="    <sound model='ich7'> <<<\n" + PCI5 + "    </sound>",
+         fixed=("ich7", "ich9")),
+    Rule("memballoon", "Memory balloon device type 'xen' is not supported by this version of "
+         "qemu", machine="pc",
+         devices="    <memballoon model='xen'> <<<\n" + PCI5 + "    </memballoon>",
+         fixed=("xen", "virtio")),
+    Rule("vsock", "guest CIDs must be >= 3",
+         devices="    <vsock model='virtio'>\n      <cid auto='no' address='2'/> <<<\n"
+                 "    </vsock>", fixed=("address='2'", "address='3'")),
+    Rule("nvram", "nvram device is only supported for PPC64",
+         devices="    <nvram> <<<\n      <address type='spapr-vio' reg='0x3000'/>\n"
+                 "    </nvram>"),
+    Rule("serial-target", "Serial device with target type 'sclp-serial' and target model "
+         "'sclpconsole' not compatible with guest architecture or machine type",
+         devices="    <serial type='pty'>\n      <target type='sclp-serial'> <<<\n"
+                 "        <model name='sclpconsole'/>\n      </target>\n    </serial>",
+         fixed=("<target type='sclp-serial'>\n        <model name='sclpconsole'/>\n"
+                "      </target>", "<target type='isa-serial'/>")),
+    Rule("serial-target", "Target model 'pl011' requires target type 'system-serial'",
+         machine="virt",
+         devices="    <serial type='pty'>\n      <target type='pci-serial'> <<<\n"
+                 "        <model name='pl011'/>\n      </target>\n    </serial>",
+         fixed=("type='pci-serial'", "type='system-serial'")),
+    Rule("serial-target", "parallel ports are not supported", machine="pseries",
+         devices="    <parallel type='pty'/> <<<"),
+    Rule("console-target", "unsupported console target type xen",
+         devices="    <console type='pty'>\n      <target type='xen'/> <<<\n    </console>",
+         fixed=("type='xen'", "type='virtio'")),
+    Rule("qemu-capability", "sclpconsole is not supported in this QEMU binary",
+         devices="    <console type='pty'>\n      <target type='sclp'/> <<<\n    </console>",
+         fixed=("type='sclp'", "type='virtio'")),
+    Rule("chardev", "Missing source path attribute for char device",
+         devices="    <serial type='file'>\n      <source/> <<<\n    </serial>",
+         fixed=("<source/>", "<source path='/var/log/guest.log'/>")),
+    Rule("chardev", "Missing source host attribute for char device",
+         devices="    <serial type='tcp'>\n      <source mode='connect' service='4555'/> <<<\n"
+                 "    </serial>", fixed=("mode='connect'", "mode='connect' host='127.0.0.1'")),
+    Rule("chardev", "chardev reconnect is possible only for connect mode",
+         devices="    <channel type='unix'>\n      <source mode='bind' path='/tmp/g.sock'>\n"
+                 "        <reconnect enabled='yes' timeout='10'/> <<<\n      </source>\n"
+                 "      <target type='virtio' name='org.qemu.guest_agent.0'/>\n"
+                 "    </channel>", fixed=("mode='bind'", "mode='connect'")),
+    Rule("chardev", "chardev reconnect source timeout cannot be '0'",
+         devices="    <channel type='unix'>\n      <source mode='connect' path='/tmp/g.sock'>\n"
+                 "        <reconnect enabled='yes' timeout='0'/> <<<\n      </source>\n"
+                 "      <target type='virtio' name='org.qemu.guest_agent.0'/>\n"
+                 "    </channel>", fixed=("timeout='0'", "timeout='5'")),
+    Rule("chardev", "chardev 'spicevmc' not supported without spice graphics",
+         devices="    <channel type='spicevmc'> <<<\n"
+                 "      <target type='virtio' name='com.redhat.spice.0'/>\n    </channel>",
+         fixed=("  </devices>", "    <graphics type='spice' autoport='yes'/>\n  </devices>")),
+    Rule("interface", "rx_queue_size has to be a power of two",
+         devices="    <interface type='user'>\n      <model type='virtio'/>\n"
+                 "      <driver rx_queue_size='300'/> <<<\n    </interface>",
+         fixed=("'300'", "'256'")),
+    Rule("interface", "expected unicast mac address, found multicast '01:00:5e:00:00:01'",
+         devices="    <interface type='user'>\n      <mac address='01:00:5e:00:00:01'/> <<<\n"
+                 "    </interface>", fixed=("01:00:5e", "52:54:00")),
+    Rule("interface", "unable to parse mac address '52:54:00:zz:00:01'",
+         devices="    <interface type='user'>\n      <mac address='52:54:00:zz:00:01'/> <<<\n"
+                 "    </interface>", fixed=(":zz:", ":12:")),
+    Rule("interface", "Model name contains invalid characters",
+         devices="    <interface type='user'>\n      <model type='vir tio'/> <<<\n"
+                 "    </interface>", fixed=("vir tio", "virtio")),
+    Rule("interface", "setting MTU on interface type user is not supported yet",
+         devices="    <interface type='user'>\n      <mtu size='9000'/> <<<\n"
+                 "    </interface>", fixed=("      <mtu size='9000'/>\n", "")),
+    Rule("graphics", "graphics 'listen' attribute '127.0.0.1' must match 'address' attribute "
+         "of first listen element (found '0.0.0.0')",
+         devices="    <graphics type='vnc' listen='127.0.0.1'>\n"
+                 "      <listen type='address' address='0.0.0.0'/> <<<\n    </graphics>",
+         fixed=("'0.0.0.0'", "'127.0.0.1'")),
+    Rule("graphics", "VNC password is 9 characters long, only 8 permitted",
+         devices="    <graphics type='vnc' passwd='123456789'/> <<<"),
+    Rule("shmem", "msi option is only supported with a server",
+         devices="    <shmem name='shm0'>\n      <model type='ivshmem-doorbell'/>\n"
+                 "      <msi vectors='4'/> <<<\n    </shmem>",
+         fixed=("      <msi vectors='4'/>\n", "      <server path='/tmp/shm'/>\n"
+                "      <msi vectors='4'/>\n")),
+    Rule("filesystem", "virtiofs only supports passthrough accessmode",
+         memory="<memory unit='MiB'>512</memory>\n  <memoryBacking><access mode='shared'/>"
+                "</memoryBacking>",
+         devices="    <filesystem type='mount' accessmode='mapped'> <<<\n"
+                 "      <driver type='virtiofs'/>\n      <source dir='/srv/share'/>\n"
+                 "      <target dir='share'/>\n    </filesystem>",
+         fixed=(" accessmode='mapped'", "")),
+    Rule("hostdev", "Missing <source> element in hostdev device",
+         devices="    <hostdev mode='subsystem' type='usb'/> <<<"),
+    Rule("rng", "only one RNG backend is supported",
+         devices="    <rng model='virtio'>\n      <backend model='random'>/dev/urandom"
+                 "</backend>\n      <backend model='random'>/dev/random</backend> <<<\n"
+                 "    </rng>"),
+    Rule("qemu-capability", "ivshmem device is not supported with this QEMU binary",
+         devices="    <shmem name='shm0'> <<<\n      <size unit='M'>4</size>\n    </shmem>",
+         fixed=("<size unit='M'>4</size>", "<model type='ivshmem-plain'/>"
+                "<size unit='M'>4</size>")),
+    Rule("qemu-capability", "This QEMU binary doesn't support zPCI",
+         devices="    <hostdev mode='subsystem' type='pci' managed='yes'>\n      <source>"
+                 "<address domain='0x0000' bus='0x00' slot='0x00' function='0x0'/></source>\n"
+                 "      <address type='pci' domain='0x0000' bus='0x00' slot='0x08' "
+                 "function='0x0'>\n        <zpci uid='0x0003' fid='0x00000027'/> <<<\n"
+                 "      </address>\n    </hostdev>", machine="pc",
+         fixed=("        <zpci uid='0x0003' fid='0x00000027'/>\n", "")),
+    Rule("qemu-capability", "domain configuration does not support video model 'ramfb'",
+         machine="pseries", devices="    <video>\n      <model type='ramfb'/> <<<\n"
+                                    "    </video>", fixed=("ramfb", "vga")),
+    Rule("qemu-capability", "the QEMU binary does not support the ISA panic device",
+         machine="virt", devices="    <panic model='isa'/> <<<"),
+    Rule("qemu-capability", "This QEMU doesn't support the LSI 53C895A SCSI controller",
+         machine="s390", devices="    <controller type='scsi' index='0' model='lsilogic'/> <<<",
+         fixed=("lsilogic", "virtio-scsi")),
+    Rule("qemu-capability", "The ich9-intel-hda audio controller is not supported in this QEMU "
+         "binary", machine="s390", devices="    <sound model='ich9'/> <<<"),
+    Rule("qemu-capability", "vmcoreinfo is not available with this QEMU binary",
+         machine="pseries", rest="  <features>\n    <vmcoreinfo state='on'/> <<<\n"
+         "  </features>", fixed=("<vmcoreinfo state='on'/>", "<vmcoreinfo state='off'/>")),
+]
+
+RULES = _ided(CPU_RULES + PLATFORM_RULES + UNIQUE_RULES + MODEL_RULES)
 
 
 def check(rule: Rule, xml: str) -> list[Finding]:
