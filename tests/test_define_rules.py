@@ -27,13 +27,13 @@ from libvirt_env import libvirt_or_skip
 from mutation_oracle import define_verdict
 
 import augmenter
-from augmenter.checks import capabilities, cpu, models, platform, unique
+from augmenter.checks import capabilities, cpu, disks, models, platform, unique
 from augmenter.checks.findings import Finding
 from augmenter.pipeline import Options
 
 EMBEDDED = Options(boards="embedded")
 MARK = "<<<"
-RULE_MODULES = (cpu, platform, unique, models, capabilities)
+RULE_MODULES = (cpu, platform, unique, models, capabilities, disks)
 
 MACHINES: dict[str, tuple[str, str]] = {
     "pc": ("x86_64", "pc"),
@@ -651,7 +651,92 @@ MODEL_RULES = [
          "  </features>", fixed=("<vmcoreinfo state='on'/>", "<vmcoreinfo state='off'/>")),
 ]
 
-RULES = _ided(CPU_RULES + PLATFORM_RULES + UNIQUE_RULES + MODEL_RULES)
+def disk(target: str, *, device: str = "disk", kind: str = "file", driver: str = "",
+         source: str = "<source file='/var/lib/libvirt/images/a.img'/>", extra: str = "",
+         mark: str = "disk") -> str:
+    """A disk, the line of ``mark`` (disk, driver, target) marked."""
+    def m(what: str) -> str:
+        return " <<<" if mark == what else ""
+    lines = [f"    <disk type='{kind}' device='{device}'>{m('disk')}"]
+    if driver:
+        lines.append(f"      {driver}{m('driver')}")
+    if source:
+        lines.append(f"      {source}")
+    lines.append(f"      {target}{m('target')}")
+    if extra:
+        lines.append(f"      {extra}")
+    lines.append("    </disk>")
+    return "\n".join(lines)
+
+
+DISK_RULES = [
+    Rule("disk-target", "missing target information for device /var/lib/libvirt/images/a.img",
+         devices=disk("", mark="disk")),
+    Rule("disk-device", "Invalid bus type 'sata' for floppy disk", machine="pc",
+         devices=disk("<target dev='fda' bus='sata'/>", device="floppy", mark="target"),
+         fixed=("bus='sata'", "bus='fdc'")),
+    Rule("disk-device", "Invalid bus type 'fdc' for disk", machine="pc",
+         devices=disk("<target dev='fda' bus='fdc'/>", mark="target"),
+         fixed=("device='disk'", "device='floppy'")),
+    Rule("disk-device", "disk device='lun' is only valid for block type disk source",
+         devices=disk("<target dev='sda' bus='scsi'/>", device="lun"),
+         fixed=("device='lun'", "device='disk'")),
+    Rule("disk-device", "disk type of 'vdb' does not support ejectable media",
+         devices=disk("<target dev='vdb' bus='virtio'/>", device="cdrom", mark="target"),
+         fixed=("dev='vdb' bus='virtio'", "dev='sdb' bus='sata'")),
+    Rule("disk-device", "disk model 'virtio' not supported for bus 'sata'",
+         devices=disk("<target dev='sda' bus='sata'/>").replace(
+             "device='disk'>", "device='disk' model='virtio'>"),
+         fixed=(" model='virtio'", "")),
+    Rule("disk-device", "Only scsi disk supports vendor and product",
+         devices=disk("<target dev='vda' bus='virtio'/>", extra="<vendor>ACME</vendor>"),
+         fixed=("dev='vda' bus='virtio'", "dev='sda' bus='scsi'")),
+    Rule("disk-device", "readonly sata disks are not supported",
+         devices=disk("<target dev='sda' bus='sata'/>", extra="<readonly/> <<<",
+                      mark="none"), fixed=("device='disk'", "device='cdrom'")),
+    Rule("disk-device", "io='native' needs either no disk cache or directsync cache mode",
+         devices=disk("<target dev='vda' bus='virtio'/>", mark="driver",
+                      driver="<driver name='qemu' type='raw' cache='writeback' io='native'/>"),
+         fixed=("writeback", "none")),
+    Rule("disk-device", "shared access for disk 'vda' requires use of supported storage format",
+         devices=disk("<target dev='vda' bus='virtio'/>", extra="<shareable/>",
+                      driver="<driver name='qemu' type='qcow2'/>"),
+         fixed=("type='qcow2'", "type='raw'")),
+    Rule("disk-target", "Invalid harddisk device name: fda",
+         devices=disk("<target dev='fda' bus='virtio'/>", mark="target"),
+         fixed=("dev='fda'", "dev='vda'")),
+    Rule("disk-target", "invalid disk target 'vda1', partitions can't appear in disk targets",
+         devices=disk("<target dev='vda1' bus='virtio'/>", mark="target"),
+         fixed=("vda1", "vda")),
+    Rule("disk-target", "Unknown disk name 'vd-a' and no address specified",
+         devices=disk("<target dev='vd-a' bus='virtio'/>", mark="target"),
+         fixed=("vd-a", "vda")),
+    Rule("disk-target", "invalid disk target 'vd-a'", machine="pc",
+         devices=disk("<target dev='vd-a' bus='virtio'/>", mark="target",
+                      extra=PCI5.strip()), fixed=("vd-a", "vda")),
+    Rule("disk-source", "missing source information for device vda",
+         devices=disk("<target dev='vda' bus='virtio'/>", source=""),
+         fixed=("device='disk'>\n      <target dev='vda' bus='virtio'/>",
+                "device='cdrom'>\n      <target dev='sda' bus='sata'/>")),
+    Rule("disk-format", "'cow' storage format is not supported",
+         devices=disk("<target dev='vda' bus='virtio'/>", mark="driver",
+                      driver="<driver name='qemu' type='cow'/>"), fixed=("'cow'", "'qcow2'")),
+    Rule("disk-format", "storage format 'iso' is not directly supported by QEMU, use 'raw' "
+         "instead", devices=disk("<target dev='sdb' bus='sata'/>", device="cdrom",
+                                 mark="driver", driver="<driver name='qemu' type='iso'/>"),
+         fixed=("'iso'", "'raw'")),
+    Rule("disk-format", "encryption is supported only with 'raw' and 'qcow2' image format",
+         devices=disk("<target dev='vda' bus='virtio'/>", mark="none",
+                      driver="<driver name='qemu' type='vmdk'/>",
+                      source="<source file='/var/lib/libvirt/images/a.img'>\n"
+                             "        <encryption format='luks'> <<<\n"
+                             "          <secret type='passphrase' "
+                             "uuid='0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f'/>\n"
+                             "        </encryption>\n      </source>"),
+         fixed=("type='vmdk'", "type='qcow2'")),
+]
+
+RULES = _ided(CPU_RULES + PLATFORM_RULES + UNIQUE_RULES + MODEL_RULES + DISK_RULES)
 
 
 def check(rule: Rule, xml: str) -> list[Finding]:
