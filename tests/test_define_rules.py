@@ -27,13 +27,21 @@ from libvirt_env import libvirt_or_skip
 from mutation_oracle import define_verdict
 
 import augmenter
-from augmenter.checks import capabilities, cpu, disks, models, platform, unique
+from augmenter.checks import (
+    capabilities,
+    controllers,
+    cpu,
+    disks,
+    models,
+    platform,
+    unique,
+)
 from augmenter.checks.findings import Finding
 from augmenter.pipeline import Options
 
 EMBEDDED = Options(boards="embedded")
 MARK = "<<<"
-RULE_MODULES = (cpu, platform, unique, models, capabilities, disks)
+RULE_MODULES = (cpu, platform, unique, models, capabilities, disks, controllers)
 
 MACHINES: dict[str, tuple[str, str]] = {
     "pc": ("x86_64", "pc"),
@@ -103,7 +111,7 @@ def unmark(text: str) -> tuple[str, int | None]:
 def _ided(rules: list[Rule]) -> list[Rule]:
     out, seen = [], set()
     for rule in rules:
-        n, ident = 1, rule.code
+        n, ident = 1, rule.id or rule.code
         while ident in seen:
             n += 1
             ident = f"{rule.code}-{n}"
@@ -736,7 +744,77 @@ DISK_RULES = [
          fixed=("type='vmdk'", "type='qcow2'")),
 ]
 
-RULES = _ided(CPU_RULES + PLATFORM_RULES + UNIQUE_RULES + MODEL_RULES + DISK_RULES)
+MORE_RULES = [
+    Rule("pci-controller", "PCI controller chassisNr '0' out of range - must be 1-255",
+         machine="pc", devices="    <controller type='pci' index='1' model='pci-bridge'>\n"
+                               "      <target chassisNr='0'/> <<<\n    </controller>",
+         fixed=("chassisNr='0'", "chassisNr='1'")),
+    Rule("pci-controller", "Option 'chassisNr' is not valid for PCI controller with index '1', "
+         "model 'pcie-root-port' and modelName 'pcie-root-port'",
+         devices="    <controller type='pci' index='1' model='pcie-root-port'>\n"
+                 "      <target chassisNr='3'/> <<<\n    </controller>",
+         fixed=("chassisNr='3'", "chassis='3'")),
+    Rule("pci-controller", "Option 'modelName' has invalid value for PCI controller with index "
+         "'1', model 'pcie-root-port' and modelName 'pci-bridge'",
+         devices="    <controller type='pci' index='1' model='pcie-root-port'>\n"
+                 "      <model name='pci-bridge'/> <<<\n    </controller>",
+         fixed=("name='pci-bridge'", "name='ioh3420'")),
+    Rule("pci-controller", "pci-expander-bus controllers are only supported on 440fx-based "
+         "machinetypes", devices="    <controller type='pci' index='1' "
+                                 "model='pci-expander-bus'/> <<<"),
+    Rule("pci-controller", "pci-expander-bus with index 1 is configured for a NUMA node (1) not "
+         "present in the domain's <cpu><numa> array (0)", machine="pc",
+         devices="    <controller type='pci' index='1' model='pci-expander-bus'>\n"
+                 "      <target busNr='254'>\n        <node>1</node> <<<\n      </target>\n"
+                 "    </controller>", fixed=("        <node>1</node>\n", "")),
+    Rule("pci-controller", "Setting the 64-bit PCI hole size is not supported for machine "
+         "'virt-7.2'", devices="    <controller type='pci' index='0' model='pcie-root'>\n"
+                               "      <pcihole64 unit='KiB'>1048576</pcihole64> <<<\n"
+                               "    </controller>", machine="virt"),
+    Rule("usb-controller", "USB controller model type 'qusb1' or 'qusb2' is not supported in "
+         "qemu", devices="    <controller type='usb' index='0' model='qusb1'/> <<<",
+         fixed=("qusb1", "qemu-xhci")),
+    Rule("scsi-controller", "'queues' is only supported by virtio-scsi controller", machine="pc",
+         devices="    <controller type='scsi' index='0' model='lsilogic'>\n"
+                 "      <driver queues='4'/> <<<\n    </controller>",
+         fixed=("model='lsilogic'", "model='virtio-scsi'")),
+    Rule("hugepages", "two master hugepages detected: 2048 and 1048576",
+         top="  <memoryBacking>\n    <hugepages>\n      <page size='1' unit='GiB'/>\n"
+             "      <page size='2' unit='MiB' nodeset='0'/> <<<\n    </hugepages>\n"
+             "  </memoryBacking>"),
+    Rule("hugepages", "hugepages: node 2 not found",
+         top="  <vcpu>2</vcpu>\n  <memoryBacking>\n    <hugepages>\n"
+             "      <page size='2' unit='MiB' nodeset='0,2'/> <<<\n    </hugepages>\n"
+             "  </memoryBacking>",
+         rest="  <cpu><numa><cell id='0' cpus='0-1' memory='512' unit='MiB'/></numa></cpu>",
+         fixed=("nodeset='0,2'", "nodeset='0'")),
+    Rule("disk-source", "unknown secret type '<null>'",
+         devices="    <disk type='network' device='disk'>\n"
+                 "      <source protocol='iscsi' name='iqn.2013-07.com.example:iscsi/1'>\n"
+                 "        <host name='example.com' port='3260'/>\n"
+                 "        <auth username='myname'>\n"
+                 "          <secret usage='mycluster_myname'/> <<<\n        </auth>\n"
+                 "      </source>\n      <target dev='vda' bus='virtio'/>\n    </disk>",
+         fixed=("<secret usage=", "<secret type='iscsi' usage=")),
+    Rule("disk-source", "an <encryption> definition already found for disk source",
+         devices="    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw'/>\n"
+                 "      <source file='/var/lib/libvirt/images/a.img'>\n"
+                 "        <encryption format='luks'><secret type='passphrase' "
+                 "uuid='0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f'/></encryption>\n"
+                 "      </source>\n      <target dev='vda' bus='virtio'/>\n"
+                 "      <encryption format='luks'> <<<\n        <secret type='passphrase' "
+                 "uuid='0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f'/>\n      </encryption>\n"
+                 "    </disk>"),
+    Rule("chardev", "chardev reconnect is possible only for connect mode",
+         devices="    <channel type='unix'>\n"
+                 "      <source mode='connect' path='/tmp/channel/domain-x/asdf'>\n"
+                 "        <reconnect enabled='yes' timeout='10'/> <<<\n      </source>\n"
+                 "      <target type='virtio' name='asdf'/>\n    </channel>",
+         fixed=("domain-x/asdf", "guest-x/asdf"), id="chardev-generated-path"),
+]
+
+RULES = _ided(CPU_RULES + PLATFORM_RULES + UNIQUE_RULES + MODEL_RULES + DISK_RULES
+               + MORE_RULES)
 
 
 def check(rule: Rule, xml: str) -> list[Finding]:

@@ -594,5 +594,50 @@ def _dimm_slots(guest: Guest, devices: list[Device], slots: int | None) -> Itera
         used[slot] = mem
 
 
+def check_hugepages(guest: Guest) -> Iterator[Finding]:
+    """virDomainDefPostParseMemtune, virDomainDefMemtuneValidate and
+    qemuValidateDomainDefMemory: one page size without a nodeset (the master), nodesets
+    apart and naming guest NUMA nodes; no huge pages with on-demand or anonymous memory."""
+    backing = guest.dom.root.find("memoryBacking")
+    hugepages = backing.find("hugepages") if backing is not None else None
+    if backing is None or hugepages is None:
+        return
+    cells = len(numa_cells(guest))
+    pages: list[tuple[Element, int, frozenset[int] | None]] = []
+    for page in hugepages.findall("page"):
+        size = attribute_kib(page, "size")
+        text = page.get("nodeset")
+        nodes = parse_bitmap(text) if text is not None else None
+        if size is None or (text is not None and not nodes):
+            return  # a value problem
+        if not cells and nodes == frozenset({0}):
+            nodes = None  # without guest NUMA, node 0 is the whole guest
+        for other, other_size, other_nodes in pages:
+            if nodes and other_nodes and nodes & other_nodes:
+                yield at(page, "hugepages", f"nodeset attribute of hugepages of sizes {size} and "
+                         f"{other_size} intersect", "give each NUMA node one page size")
+                return
+            if nodes is None and other_nodes is None:
+                yield at(page, "hugepages", f"two master hugepages detected: {size} and "
+                         f"{other_size}", f"the page on line {other.sourceline} has no nodeset "
+                         "either; give one of them a nodeset")
+                return
+        missing = sorted(n for n in nodes or () if n >= cells)
+        if missing:
+            yield at(page, "hugepages", f"hugepages: node {missing[0]} not found",
+                     f"the guest's NUMA nodes are 0 to {cells - 1}" if cells
+                     else "the guest has no NUMA nodes")
+            return
+        pages.append((page, size, nodes))
+    allocation, source = backing.find("allocation"), backing.find("source")
+    if allocation is not None and allocation.get("mode") == "ondemand":
+        yield at(allocation, "hugepages", "hugepages are not allowed with memory allocation "
+                 "ondemand", "remove <allocation mode='ondemand'/>, or the huge pages")
+    elif source is not None and source.get("type") == "anonymous":
+        yield at(source, "hugepages", "hugepages are not allowed with anonymous memory source",
+                 "use <source type='file'/> or 'memfd'")
+
+
 CHECKS = (check_vcpus, check_topology, check_numa, check_numatune, check_iothreads,
-          check_cputune, check_disk_iothreads, check_controller_iothreads, check_memory)
+          check_cputune, check_disk_iothreads, check_controller_iothreads, check_memory,
+          check_hugepages)

@@ -207,6 +207,48 @@ def _qemu(disk: Device) -> Finding | None:
     return _storage(disk, driver)
 
 
+SECRET_USAGES = ("none", "volume", "ceph", "iscsi", "tls", "vtpm")
+NO_AUTH_PROTOCOLS = ("nbd", "sheepdog", "gluster", "tftp", "vxhs", "nfs")
+
+
+def check_disk_sources(guest: Guest) -> Iterator[Finding]:
+    """virDomainDiskDefParseXML (one <auth>, one <encryption>) and
+    virDomainDiskDefValidateSourceChainOne (authentication of network disks)."""
+    for disk in guest.dom.of("disk"):
+        source = disk.child("source")
+        if disk.implicit or source is None:
+            continue
+        for tag in ("auth", "encryption"):
+            if disk.child(tag) is not None and source.find(tag) is not None:
+                yield on(disk, "disk-source", f"an <{tag}> definition already found for disk "
+                         "source", f"keep the <{tag}> inside <source>", el=disk.child(tag))
+                break
+        else:
+            auth = source.find("auth") if source.find("auth") is not None else \
+                disk.child("auth")
+            if auth is not None and disk.type == "network":
+                finding = _auth(disk, source, auth)
+                if finding is not None:
+                    yield finding
+
+
+def _auth(disk: Device, source: Element, auth: Element) -> Finding | None:
+    protocol = source.get("protocol")
+    if protocol in NO_AUTH_PROTOCOLS:
+        return on(disk, "disk-source", f"authentication is not supported for protocol "
+                  f"'{protocol}'", "remove <auth>", el=auth)
+    secret = auth.find("secret")
+    usage = secret.get("type") if secret is not None else None
+    if usage not in SECRET_USAGES:
+        return on(disk, "disk-source", f"unknown secret type '{usage or '<null>'}'",
+                  "write <secret type='iscsi' (or 'ceph') .../>", el=secret)
+    wanted = {"iscsi": "iscsi", "rbd": "ceph"}.get(protocol or "")
+    if wanted is not None and usage != wanted:
+        return on(disk, "disk-source", f"invalid secret type '{usage}'",
+                  f"a {protocol} disk takes a secret of type '{wanted}'", el=secret)
+    return None
+
+
 def _storage(disk: Device, driver: Element | None) -> Finding | None:
     """qemuDomainValidateStorageSource, for the formats people write."""
     fmt = _format(driver)
@@ -237,4 +279,4 @@ def _storage(disk: Device, driver: Element | None) -> Finding | None:
     return None
 
 
-CHECKS = (check_disks,)
+CHECKS = (check_disks, check_disk_sources)

@@ -413,6 +413,22 @@ def check_chr_sources(guest: Guest) -> Iterator[Finding]:
             yield finding
 
 
+# the QEMU driver's channel_target_dir (qemu.conf's default)
+CHANNEL_TARGET_DIR = "/var/lib/libvirt/qemu/channel/target"
+
+
+def _default_channel_path(dev: Device, path: str) -> bool:
+    """A virtio channel's socket path of the form libvirt generates, which it drops from an
+    inactive definition. libvirt's pattern, ``^DIR/([^/]+\\.)|(domain-[^/]+/)NAME$``, has an
+    alternation that binds loosely: either alternative alone matches."""
+    name = dev.target("name")
+    if dev.tag != "channel" or dev.target("type") != "virtio" or not name:
+        return False
+    first = re.match(re.escape(CHANNEL_TARGET_DIR) + r"/([^/]+\.)", path)
+    second = re.search(r"(domain-[^/]+/)" + re.escape(name) + "$", path)
+    return first is not None or second is not None
+
+
 def _chr_source(dev: Device, holder: Element, kind: str | None, source: Element | None,
                 spice: bool) -> Finding | None:
     get = source.get if source is not None else (lambda _k, _d=None: None)
@@ -432,14 +448,17 @@ def _chr_source(dev: Device, holder: Element, kind: str | None, source: Element 
         if not connect or not connect[0].get("service"):
             return on(dev, "chardev", "Missing source service attribute for char device",
                       "add <source mode='connect' service='PORT'/>", el=at_el)
+    path = get("path")
+    if kind == "unix" and path and _default_channel_path(dev, path):
+        path = None  # qemuDomainChrDefDropDefaultPath: libvirt generates it again, listening
     if kind == "unix":
         exempt = dev.tag == "channel" and dev.target("type") in ("virtio", "xen")
-        if not get("path") and not exempt:
+        if not path and not exempt:
             return on(dev, "chardev", "Missing source path attribute for char device",
                       "add path='...' to <source>", el=at_el)
     reconnect = source.find("reconnect") if source is not None else None
     if kind in ("tcp", "unix") and reconnect is not None:
-        listen = get("mode") == "bind" or (kind == "unix" and not get("path"))
+        listen = get("mode") == "bind" or (kind == "unix" and not path)
         if listen and reconnect.get("enabled") is not None:
             return on(dev, "chardev", "chardev reconnect is possible only for connect mode",
                       "remove <reconnect>, or use mode='connect'", el=reconnect)

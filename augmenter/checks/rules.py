@@ -20,7 +20,7 @@ from ..placement.usb import MAX_DEPTH, usb_devices
 from ..policy import vocabulary
 from ..policy.devices import BUS_ACCEPTS, device_flags, pci_class
 from ..xml.document import Element
-from . import capabilities, cpu, disks, models, platform, unique
+from . import capabilities, controllers, cpu, disks, models, platform, unique
 from .findings import Finding
 
 Check = Callable[[Guest], Iterator[Finding]]
@@ -556,7 +556,7 @@ CHECKS: tuple[Check, ...] = (
     check_ccid, check_devices, check_serial_addresses,
     # the define-time rules, a module per topic, each citing libvirt's function
     *cpu.CHECKS, *platform.CHECKS, *unique.CHECKS, *models.CHECKS, *capabilities.CHECKS,
-    *disks.CHECKS,
+    *disks.CHECKS, *controllers.CHECKS,
 )
 
 

@@ -138,6 +138,12 @@ NEEDS: dict[tuple[str, str], Needs] = {
                                      "QEMU binary", "qemuValidateDomainDefFeatures"),
     ("genid", "genid"): Needs(("vmgenid",), "this QEMU does not support the 'genid' capability",
                               "qemuValidateDomainDef"),
+    # qemuValidateDomainDeviceDefControllerPCI: the QEMU device of a PCI controller's model name
+    **{("pci-model", name): Needs((name,), f"The '{name}' device is not supported by this QEMU "
+                                           "binary", "qemuValidateDomainDeviceDefControllerPCI")
+       for name in ("pci-bridge", "i82801b11-bridge", "ioh3420", "x3130-upstream",
+                    "xio3130-downstream", "pxb", "pxb-pcie", "pcie-root-port",
+                    "spapr-pci-host-bridge", "pcie-pci-bridge")},
     # qemuValidateCheckSCSIControllerModel
     **{("scsi", model): Needs(types, f"This QEMU doesn't support {what}",
                               "qemuValidateCheckSCSIControllerModel")
