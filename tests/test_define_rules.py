@@ -259,10 +259,10 @@ CPU_RULES = [
          top="  <maxMemory slots='4' unit='GiB'>4</maxMemory>\n  <vcpu>2</vcpu>",
          rest="  <cpu><numa><cell id='0' cpus='0-1' memory='512' unit='MiB'/></numa></cpu>",
          devices="    <memory model='dimm'>\n      <target><size unit='MiB'>128</size>"
-                 "<node>0</node></target>\n      <address type='dimm' slot='0'/>\n"
+                 "<node>0</node></target>\n      <address type='dimm' slot='0'/> <<<\n"
                  "    </memory>\n    <memory model='dimm'>\n      <target><size unit='MiB'>"
-                 "128</size><node>0</node></target>\n      <address type='dimm' slot='0'/> "
-                 "<<<\n    </memory>",
+                 "128</size><node>0</node></target>\n      <address type='dimm' slot='0'/>"
+                 "\n    </memory>",
          fixed=("slot='0'/>\n    </memory>\n  </devices>",
                 "slot='1'/>\n    </memory>\n  </devices>")),
     Rule("memory-hotplug", "target NUMA node needs to be specified for memory device",
@@ -805,6 +805,22 @@ MORE_RULES = [
                  "      <encryption format='luks'> <<<\n        <secret type='passphrase' "
                  "uuid='0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f'/>\n      </encryption>\n"
                  "    </disk>"),
+    Rule("serial-port", "target port '0' already allocated", machine="pc",
+         devices="    <serial type='pty'><target type='isa-serial' port='0'/></serial>\n"
+                 "    <serial type='pty'>\n      <target type='isa-serial' port='0'/> <<<\n"
+                 "    </serial>", fixed=("port='0'/>\n    </serial>\n  </devices>",
+                              "port='1'/>\n    </serial>\n  </devices>")),
+    Rule("serial-port", "Maximum supported number of ISA serial ports is '4'", machine="pc",
+         devices="    <serial type='pty'>\n      <target type='isa-serial' port='4'/> <<<\n"
+                 "    </serial>", fixed=("port='4'", "port='3'")),
+    Rule("rng", "only one RNG backend is supported", id="rng-without-backend",
+         devices="    <rng model='virtio'/> <<<"),
+    Rule("memory", "Memory size must be specified via <memory> or in the <numa> configuration",
+         memory="<memory unit='MiB'>0</memory> <<<", id="memory-zero",
+         fixed=(">0</memory>", ">512</memory>")),
+    Rule("qemu-capability", "ivshmem device is not supported with this QEMU binary",
+         id="shmem-model-without-type",
+         devices="    <shmem name='shm0'> <<<\n      <model/>\n    </shmem>"),
     Rule("chardev", "chardev reconnect is possible only for connect mode",
          devices="    <channel type='unix'>\n"
                  "      <source mode='connect' path='/tmp/channel/domain-x/asdf'>\n"

@@ -65,8 +65,8 @@ def check_device_types(guest: Guest) -> Iterator[Finding]:
     found: list[Finding | None] = []
     for shmem in _each(guest, "shmem"):
         model = shmem.child("model")
-        found.append(refusal(guest, shmem, "shmem",
-                             model.get("type") if model is not None else "ivshmem"))
+        kind = model.get("type") if model is not None else None
+        found.append(refusal(guest, shmem, "shmem", kind or "ivshmem"))
     for sound in _each(guest, "sound"):
         found.append(refusal(guest, sound, "sound", sound.model))
         if sound.model in ("ich6", "ich9"):  # virDomainSoundModelSupportsCodecs

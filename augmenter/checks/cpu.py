@@ -518,6 +518,10 @@ def check_memory(guest: Guest) -> Iterator[Finding]:
         return
     if memory_el is not None and memory is None:
         return  # a value problem
+    if memory == 0 and not numa_total:
+        yield at(memory_el, "memory", "Memory size must be specified via <memory> or in the "
+                 "<numa> configuration", "give <memory> a size above 0")
+        return
     total = numa_total + sum(_device_kib(m) or 0 for m in devices) if numa_total else memory
     assert total is not None
     if max_el is not None:
@@ -558,7 +562,9 @@ def _dimm_slots(guest: Guest, devices: list[Device], slots: int | None) -> Itera
     """qemuDomainDefValidateMemoryHotplugDevice: a target node where the guest has NUMA cells,
     each DIMM slot within the slot count and used once (qemuCheckMemoryDimmConflict)."""
     cells = len(numa_cells(guest))
-    used: dict[int, Device] = {}
+    # qemuCheckMemoryDimmConflict compares a DIMM's slot with every memory device's
+    slots_of = {m: _uint(m.address.get("slot")) for m in devices
+                if m.address is not None and m.address.get("type") == "dimm"}
     for mem in devices:
         model = mem.el.get("model")
         if model not in ("dimm", "nvdimm", "virtio-mem"):
@@ -575,23 +581,20 @@ def _dimm_slots(guest: Guest, devices: list[Device], slots: int | None) -> Itera
                      f"as the guest has only '{cells}' NUMA nodes configured",
                      f"guest NUMA nodes are 0 to {cells - 1}", el=node_el)
             return
-        a = mem.address
-        if model == "virtio-mem" or a is None or a.get("type") != "dimm":
-            continue
-        slot = _uint(a.get("slot"))
-        if slot is None:
+        slot = slots_of.get(mem)
+        if model == "virtio-mem" or slot is None:
             continue
         if slots is not None and slot >= slots:
             yield on(mem, "memory-hotplug", f"memory device slot '{slot}' exceeds slots count "
-                     f"'{slots}'", f"slots are 0 to {slots - 1}", el=a)
+                     f"'{slots}'", f"slots are 0 to {slots - 1}", el=mem.address)
             return
-        if slot in used:
+        other = next((o for o, n in slots_of.items() if o is not mem and n == slot), None)
+        if other is not None:
             yield on(mem, "dimm-slot", f"memory device slot '{slot}' is already being used by "
                      "another memory device",
-                     f"also used on line {used[slot].line}: give it another slot, or leave "
-                     "the address out", el=a)
+                     f"{other.name()} on line {other.line} has it too: give one another slot, "
+                     "or leave the address out", el=mem.address)
             return
-        used[slot] = mem
 
 
 def check_hugepages(guest: Guest) -> Iterator[Finding]:

@@ -334,6 +334,33 @@ MODEL_TARGET = {"isa-serial": "isa-serial", "usb-serial": "usb-serial",
                 "isa-debugcon": "isa-debug"}
 
 
+MAX_ISA_SERIAL_PORTS = 4  # VIR_MAX_ISA_SERIAL_PORTS
+
+
+def check_isa_serial_ports(guest: Guest) -> Iterator[Finding]:
+    """virDomainChrIsaSerialDefPostParse: at most four ISA serial ports, each target port once.
+    It runs before the QEMU driver fills in the default target type, so it counts only the
+    ports written with ``<target type='isa-serial'>``."""
+    count, used = 0, dict[int, Device]()
+    for serial in _each(guest, "serial"):
+        if serial.target("type") != "isa-serial":
+            continue
+        count += 1
+        target = serial.child("target")
+        port = parse_int(target.get("port")) if target is not None else None
+        if count > MAX_ISA_SERIAL_PORTS or (port is not None and port >= MAX_ISA_SERIAL_PORTS):
+            yield on(serial, "serial-port", "Maximum supported number of ISA serial ports is "
+                     f"'{MAX_ISA_SERIAL_PORTS}'", "ISA serial ports are 0 to 3", el=target)
+            return
+        if port is not None and port >= 0:
+            if port in used:
+                yield on(serial, "serial-port", f"target port '{port}' already allocated",
+                         f"{used[port].name()} on line {used[port].line} has it; leave port= "
+                         "out, or give another", el=target)
+                return
+            used[port] = serial
+
+
 def check_serials(guest: Guest) -> Iterator[Finding]:
     """qemuValidateDomainChrTargetDef (model against type) and qemuValidateDomainChrDef
     (types and models foreign to the machine), and virDomainChrDefPostParse (isa-debug)."""
@@ -641,12 +668,14 @@ def check_rngs(guest: Guest) -> Iterator[Finding]:
     """virDomainRNGDefParseXML: one backend."""
     for rng in _each(guest, "rng"):
         backends = rng.el.findall("backend")
-        if len(backends) > 1:
-            yield on(rng, "rng", "only one RNG backend is supported", "keep one <backend>",
-                     el=backends[1])
+        if len(backends) != 1:  # none is refused in the same words
+            yield on(rng, "rng", "only one RNG backend is supported",
+                     "write one <backend>" if not backends else "keep one <backend>",
+                     el=backends[1] if backends else None)
 
 
 CHECKS = (check_tpms, check_watchdogs, check_panics, check_iommu, check_videos, check_inputs,
-          check_sound, check_balloon_vsock_nvram, check_serials, check_consoles,
+          check_sound, check_balloon_vsock_nvram, check_isa_serial_ports, check_serials,
+          check_consoles,
           check_chr_sources, check_interfaces, check_graphics, check_shmem, check_filesystems,
           check_hostdevs, check_rngs)
