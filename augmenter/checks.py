@@ -19,6 +19,7 @@ from .errors import AugmentError
 from .findings import Finding
 from .rules import BUS_ACCEPTS, device_flags, pci_class
 from .topology import Conflict, PciAddress, Topology
+from .unknown import check_names
 from .usb import MAX_DEPTH, usb_devices
 from .xmldoc import Element
 
@@ -546,11 +547,22 @@ def check_values(guest: Guest) -> Iterator[Finding]:
 
 CHECKS: tuple[Check, ...] = (
     check_values, check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
-    check_ccid, check_devices, check_serial_addresses,
+    check_ccid, check_devices, check_serial_addresses, check_names,
 )
 
 
 def run_checks(guest: Guest) -> list[Finding]:
     """Every finding of every rule, sorted by line."""
-    out = [f for check in CHECKS for f in check(guest)]
-    return sorted(out, key=lambda f: (f.line or 0, f.severity != "error", f.code))
+    return ordered(_unshadowed([f for check in CHECKS for f in check(guest)]))
+
+
+def ordered(findings: list[Finding]) -> list[Finding]:
+    """Findings by line; on a line, errors first."""
+    return sorted(findings, key=lambda f: (f.line or 0, f.severity != "error", f.code))
+
+
+def _unshadowed(findings: list[Finding]) -> list[Finding]:
+    """Without a value the schema does not list on a line where an error already says what
+    libvirt makes of it: the parser refuses that value, which is the finding that matters."""
+    refused = {f.line for f in findings if f.severity == "error"}
+    return [f for f in findings if f.code != "unlisted-value" or f.line not in refused]
