@@ -34,6 +34,8 @@ def augment_command(
                                      "'json'")] = "text",
     strict: Annotated[bool, typer.Option("--strict", help="with --check, warnings fail "
                                          "too")] = False,
+    schema: Annotated[bool, typer.Option("--schema", help="with --check, also validate "
+                                         "against libvirt's installed RelaxNG schema")] = False,
     boards: Annotated[str, typer.Option("--boards", help=BOARDS_HELP)] = "auto",
     reserve_hotplug: Annotated[int, typer.Option("--reserve-hotplug", min=0,
                                                  max=RESERVE_HOTPLUG_MAX,
@@ -55,6 +57,8 @@ def augment_command(
 
       augment --check --format json guests/*.xml
 
+      augment --check --schema guest.xml
+
       augment -o out/ --jobs 4 guests/*.xml
 
       augment --explain domain.xml
@@ -68,7 +72,7 @@ def augment_command(
     """
     request = Request(files=files, output=output, in_place=in_place, check=check,
                       explain=explain, graph=graph, verify=verify, fmt=fmt, strict=strict,
-                      boards=boards, reserve_hotplug=reserve_hotplug, jobs=jobs)
+                      schema=schema, boards=boards, reserve_hotplug=reserve_hotplug, jobs=jobs)
     try:
         validate(request)
     except UsageError as exc:

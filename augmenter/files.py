@@ -52,6 +52,7 @@ class Request:
     verify: bool = False
     fmt: str = "text"
     strict: bool = False
+    schema: bool = False
     boards: str = "auto"
     reserve_hotplug: int = 0
     jobs: int = 0  # worker processes for a batch; 0: one per available CPU
@@ -67,6 +68,8 @@ def validate(req: Request) -> None:
         raise UsageError("--jobs must be 0 (one per CPU) or more")
     if not 0 <= req.reserve_hotplug <= RESERVE_HOTPLUG_MAX:
         raise UsageError(f"--reserve-hotplug must be between 0 and {RESERVE_HOTPLUG_MAX}")
+    if req.schema and not req.check:
+        raise UsageError("--schema works with --check")
     if req.in_place and req.output:
         raise UsageError("--in-place and --output exclude each other")
     if req.in_place and "-" in req.files:
@@ -82,7 +85,16 @@ def execute(req: Request) -> int:
     """Run a validated request; the exit status (0 done, 1 bad input, 2 unreadable)."""
     from .pipeline import Options
 
-    options = Options(boards=req.boards, reserve_hotplug=req.reserve_hotplug)
+    options = Options(boards=req.boards, reserve_hotplug=req.reserve_hotplug,
+                      schema=req.schema)
+    if req.schema:  # compiled here, once: the workers of a batch inherit it
+        from .schema import SchemaUnavailable, relaxng
+
+        try:
+            relaxng()
+        except SchemaUnavailable as exc:
+            sys.stderr.write(f"augment: error: {exc.message}\n")
+            return 2
     # stdin can be read once, by one process: a batch that reads it stays in this one
     jobs = 1 if "-" in req.files else req.jobs or available_cpus()
     if req.check:

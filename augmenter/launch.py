@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 # option spelling -> Request field; flags take no value, the others exactly one
 FLAGS = {"-i": "in_place", "--in-place": "in_place", "--check": "check", "--strict": "strict",
-         "--explain": "explain", "--verify": "verify"}
+         "--schema": "schema", "--explain": "explain", "--verify": "verify"}
 VALUED = {"-o": "output", "--output": "output", "--graph": "graph", "--format": "fmt",
           "--boards": "boards", "--reserve-hotplug": "reserve_hotplug", "-j": "jobs",
           "--jobs": "jobs"}

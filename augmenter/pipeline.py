@@ -10,12 +10,13 @@ from lxml import etree
 from . import ccw, defaults, pci, spapr, transports, usb, vserial
 from .addresses import complete
 from .boards import BoardError, Emulator, lookup
-from .checks import run_checks
+from .checks import ordered, run_checks
 from .context import Guest
 from .domain import Domain, load
 from .errors import AugmentError
 from .findings import Finding, InvalidDomain, from_error
 from .machines import family_of, preferred_machine
+from .schema import validate as validate_schema
 from .xmldoc import parse_document, serialize
 
 
@@ -41,6 +42,7 @@ class Options:
 
     boards: str = "auto"  # auto | qemu | embedded
     reserve_hotplug: int = 0
+    schema: bool = False  # also validate against libvirt's installed RelaxNG schema
     warn: Callable[[str], None] | None = None
 
 
@@ -118,9 +120,15 @@ def augment_tree(tree: etree._ElementTree,
                  options: Options = Options()) -> tuple[Guest, list[Finding]]:
     """Check, then augment a parsed document in place. Raises :class:`InvalidDomain` listing
     every finding when the definition has errors."""
-    guest = make_guest(tree, options)
+    invalid = validate_schema(tree) if options.schema else []  # before anything is added
+    try:
+        guest = make_guest(tree, options)
+    except AugmentError as err:
+        if invalid:
+            raise InvalidDomain([*invalid, from_error(err)]) from None
+        raise
     prepare(guest)
-    findings = run_checks(guest)
+    findings = ordered([*invalid, *run_checks(guest)])
     if any(f.severity == "error" for f in findings):
         raise InvalidDomain(findings)
     try:

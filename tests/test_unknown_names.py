@@ -1,4 +1,4 @@
-"""Names libvirt does not know: the vocabulary table and the warnings (issue 15).
+"""Names libvirt does not know: the vocabulary table, the warnings, and ``--schema`` (issue 15).
 
 libvirt's parser skips names it does not read, so a misspelt element or attribute is accepted
 and dropped on define. The table of the names it knows is generated from libvirt's schema
@@ -17,11 +17,13 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 from libvirt_env import define_and_dump, example_inputs, generated_guests, libvirt_or_skip
 from lxml import etree
 
 import augmenter
-from augmenter import names
+from augmenter import names, schema
+from augmenter.files import Request, execute
 from augmenter.findings import Finding
 from augmenter.pipeline import Options
 
@@ -262,6 +264,51 @@ def test_augment_writes_its_output_and_warns(tmp_path: Path) -> None:
     assert strict.returncode == 1 and "did you mean <address>?" in strict.stderr
     records = json.loads(augment("--check", "--format", "json", "g.xml", cwd=tmp_path).stdout)
     assert [r["code"] for r in records] == ["unknown-element"]
+
+
+# ---- --schema ------------------------------------------------------------------------------
+
+
+def test_schema_finds_nothing_in_a_valid_guest(domain_rng: etree.RelaxNG, tmp_path: Path) -> None:
+    example = ROOT / "examples" / "q35-desktop.xml"
+    done = augment("--check", "--schema", str(example), cwd=tmp_path)
+    assert done.returncode == 0 and done.stderr == ""
+
+
+def test_schema_errors_name_the_device_that_breaks_it(domain_rng: etree.RelaxNG) -> None:
+    xml = guest(DISK.format("      <address type='pci' domain='0' bus='0' slot='x5'/>\n")
+                + "    <interface type='user'/>\n")
+    found = [f for f in augmenter.check(xml, Options(boards="embedded", schema=True))
+             if f.code == "schema"]
+    assert [(f.severity, f.line) for f in found] == [("error", line_of(xml, "<disk"))]
+    assert found[0].message == "<disk type='file'> does not match libvirt's schema"
+
+
+def test_schema_reports_libxml2s_errors_at_their_lines(domain_rng: etree.RelaxNG) -> None:
+    xml = guest("", head="  <memry unit='MiB'>256</memry>\n")
+    found = [f for f in augmenter.check(xml, Options(boards="embedded", schema=True))
+             if f.code == "schema"]
+    assert [(f.line, f.message) for f in found] == [
+        (line_of(xml, "memry"), "libvirt's schema: Element domain has extra content: memry")]
+
+
+def test_schema_needs_check(tmp_path: Path) -> None:
+    (tmp_path / "g.xml").write_text(guest(""))
+    done = augment("--schema", "g.xml", cwd=tmp_path)
+    assert done.returncode == 2 and "--schema works with --check" in done.stderr
+
+
+def test_schema_missing_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "g.xml").write_text(guest(""))
+    monkeypatch.setattr(schema, "SCHEMA", tmp_path / "none" / "domain.rng")
+    status = execute(Request(files=[str(tmp_path / "g.xml")], check=True, schema=True,
+                             boards="embedded", jobs=1))
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("augment: error: --schema needs libvirt's "
+                                                   "RelaxNG schema")
+    assert "apt-get install libvirt0" in err
 
 
 # ---- libvirt's own verdict ------------------------------------------------------------------
