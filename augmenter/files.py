@@ -136,25 +136,24 @@ def _report(name: str, err: AugmentError) -> None:
     sys.stderr.write(f"{where}: error: {err.message}\n")
 
 
-def with_column(f: Finding, data: bytes) -> Finding:
-    """Point at the first element on the finding's line (lxml keeps lines, not columns)."""
-    if not f.line:
+def with_column(f: Finding, lines: list[bytes]) -> Finding:
+    """Point at the first element on the finding's line (lxml keeps lines, not columns);
+    ``lines`` is the document split once, however many findings it has."""
+    if not f.line or f.line > len(lines):
         return f
-    lines = data.split(b"\n")
-    if f.line > len(lines):
-        return f
-    text = lines[f.line - 1].decode("utf-8", "replace")
-    at = text.find("<address")
+    raw = lines[f.line - 1]
+    at = raw.find(b"<address")
     if at < 0:
-        at = text.find("<")
-    return Finding(f.code, f.severity, f.message, f.line, at + 1 if at >= 0 else None,
-                   f.device, f.hint)
+        at = raw.find(b"<")
+    column = len(raw[:at].decode("utf-8", "replace")) + 1 if at >= 0 else None
+    return Finding(f.code, f.severity, f.message, f.line, column, f.device, f.hint)
 
 
 def _print_findings(label: str, data: bytes, findings: list[Finding], fmt: str,
                     sink: list[dict[str, object]]) -> None:
+    lines = data.split(b"\n") if findings else []
     for f in findings:
-        f = with_column(f, data)
+        f = with_column(f, lines)
         if fmt == "json":
             sink.append({"file": label, **f.as_dict()})
         else:

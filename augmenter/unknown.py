@@ -13,7 +13,7 @@ elements, each looked up in a table that is read on first use.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .context import Guest
@@ -23,6 +23,8 @@ from .names import Place, Vocabulary, nearest, vocabulary
 from .xmldoc import Element
 
 LISTED_IN_HINT = 12  # list the names known at a place when there are at most this many
+FEW_ATTRIBUTES = 64  # more on one element: read only the values the schema lists
+MAX_REPORTED = 100  # names reported one by one; the rest are counted in one more finding
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,19 @@ def _walk(vocab: Vocabulary, el: Element, ids: tuple[int, ...], out: list[Unknow
     if place.any_name:
         return
     attrs = place.attrs
-    for name, value in el.items():
+    keys = el.keys()
+    if len(keys) <= FEW_ATTRIBUTES:
+        pairs: Iterable[tuple[str, str | None]] = el.items()
+    else:  # lxml's items() finds each value by a walk over the list: quadratic in the count
+        pairs = ((name, None) for name in keys)
+    for name, value in pairs:
         if name in attrs:
             listed = attrs[name]
-            if listed is not None and value not in listed:
+            if listed is None:
+                continue
+            if value is None:
+                value = el.get(name)
+            if value not in listed:
                 out.append(Unknown("value", el, name, _place(el, place), tuple(sorted(listed)),
                                    value))
         elif name[0] != "{":  # a namespaced attribute is not libvirt's
@@ -92,15 +103,21 @@ def check_names(guest: Guest) -> Iterator[Finding]:
         return
     devices = {d.el: d for d in guest.dom.devices}
     vocab = vocabulary()
-    for u in unknown:
+    for u in unknown[:MAX_REPORTED]:
         # an unknown element is named by the device it sits in, never by itself
         around = u.el.iterancestors() if u.kind == "element" else (u.el, *u.el.iterancestors())
         dev = next((devices[a] for a in around if a in devices), None)
         yield _finding(u, dev, vocab)
+    rest = unknown[MAX_REPORTED:]
+    if rest:  # a generated or hostile document: a line each would bury everything else
+        yield Finding("unknown-names", "warning",
+                      f"{len(rest)} more names libvirt {_version(vocab)} does not know, from "
+                      "here on, are not listed one by one: it drops them all when it defines "
+                      "the domain", rest[0].el.sourceline or None)
 
 
 def _finding(u: Unknown, dev: Device | None, vocab: Vocabulary) -> Finding:
-    version = "libvirt " + ".".join(vocab.libvirt.split(".")[:2])
+    version = f"libvirt {_version(vocab)}"
     suggestion = u.suggestion
     if u.kind == "element":
         code = "unknown-element"
@@ -120,6 +137,10 @@ def _finding(u: Unknown, dev: Device | None, vocab: Vocabulary) -> Finding:
         message = f"{dev.name()}: {message}"
     return Finding(code, "warning", message, u.el.sourceline or None, None,
                    dev.name() if dev is not None else None, hint)
+
+
+def _version(vocab: Vocabulary) -> str:
+    return ".".join(vocab.libvirt.split(".")[:2])
 
 
 def _where_known(u: Unknown, vocab: Vocabulary) -> str | None:

@@ -217,6 +217,17 @@ def test_two_unknown_names_are_both_reported_in_order() -> None:
         ("unknown-attribute", line_of(xml, "logical_block_sise"))]
 
 
+def test_a_flood_of_unknown_names_is_reported_up_to_a_limit_and_counted() -> None:
+    from augmenter.unknown import MAX_REPORTED
+
+    attrs = " ".join(f"x{i}='1'" for i in range(MAX_REPORTED + 50))
+    xml = guest(f"    <input type='tablet' bus='usb' {attrs}/>\n")
+    found = name_findings(xml) + [f for f in augmenter.check(xml, EMBEDDED)
+                                  if f.code == "unknown-names"]
+    assert len(found) == MAX_REPORTED + 1
+    assert found[-1].code == "unknown-names" and found[-1].message.startswith("50 more names")
+
+
 # ---- nothing valid is reported -----------------------------------------------------------
 
 
