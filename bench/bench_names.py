@@ -28,14 +28,15 @@ try:
 except ImportError:  # run as a script: bench/ is sys.path[0]
     import guests as gen  # type: ignore[no-redef]
 
-from augmenter import checks, names
+from augmenter.checks import rules
+from augmenter.checks.names import check_names, unknown_names
 from augmenter.pipeline import Options, run
-from augmenter.unknown import check_names, unknown_names
-from augmenter.xmldoc import parse_document
+from augmenter.policy import names
+from augmenter.xml.document import parse_document
 
 GUESTS = (("q35", 8), ("q35", 32), ("q35", 128), ("q35", 256), ("pc", 1000))
 EMBEDDED = Options(boards="embedded")
-LOAD = ("import time, augmenter.names as n; t = time.perf_counter(); n.vocabulary(); "
+LOAD = ("import time, augmenter.policy.names as n; t = time.perf_counter(); n.vocabulary(); "
         "print((time.perf_counter() - t) * 1000)")
 
 
@@ -63,7 +64,7 @@ def main() -> None:
     print("| guest | elements | walk (ms) | per element (µs) | run without (ms) "
           "| run with (ms) | added |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    without = tuple(c for c in checks.CHECKS if c is not check_names)
+    without = tuple(c for c in rules.CHECKS if c is not check_names)
     for machine, n in GUESTS:
         xml = gen.guest(machine, n)
         root = parse_document(xml.encode()).getroot()
@@ -71,20 +72,20 @@ def main() -> None:
         walk = best(lambda root=root: unknown_names(root), args.runs)  # type: ignore[misc]
         with_rule: list[float] = []
         without_rule: list[float] = []
-        saved = checks.CHECKS
+        saved = rules.CHECKS
         try:
             for i in range(args.runs):
                 for rule_on in ((True, False) if i % 2 else (False, True)):
-                    checks.CHECKS = saved if rule_on else without
+                    rules.CHECKS = saved if rule_on else without
                     start = time.perf_counter()
                     run(xml, EMBEDDED)
                     (with_rule if rule_on else without_rule).append(
                         (time.perf_counter() - start) * 1000)
         finally:
-            checks.CHECKS = saved
+            rules.CHECKS = saved
         a, b = min(without_rule), min(with_rule)
-        print(f"| {machine}, {n} devices | {count} | {walk:.2f} | {walk * 1000 / count:.2f} | {a:.2f} | {b:.2f} "
-              f"| {(b - a) / a:+.0%} |")
+        print(f"| {machine}, {n} devices | {count} | {walk:.2f} | {walk * 1000 / count:.2f} "
+              f"| {a:.2f} | {b:.2f} | {(b - a) / a:+.0%} |")
 
 
 if __name__ == "__main__":

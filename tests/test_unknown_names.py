@@ -22,15 +22,16 @@ from libvirt_env import define_and_dump, example_inputs, generated_guests, libvi
 from lxml import etree
 
 import augmenter
-from augmenter import names, schema
-from augmenter.files import Request, execute
-from augmenter.findings import Finding
+from augmenter.checks import schema
+from augmenter.checks.findings import Finding
+from augmenter.cli.files import Request, execute
 from augmenter.pipeline import Options
+from augmenter.policy import names
 
 ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED = Options(boards="embedded")
 NAME_CODES = ("unknown-element", "unknown-attribute", "unlisted-value")
-AUGMENT = [sys.executable, "-c", "from augmenter.cli import main; main()"]
+AUGMENT = [sys.executable, "-c", "from augmenter.cli.app import main; main()"]
 
 
 def guest(devices: str, head: str = "", root: str = "") -> str:
@@ -98,7 +99,7 @@ def test_the_table_comes_from_libvirt_9_0() -> None:
 
 
 def test_the_table_is_read_only_when_a_check_asks() -> None:
-    code = ("import augmenter.pipeline, augmenter.names as n; "
+    code = ("import augmenter.pipeline, augmenter.policy.names as n; "
             "assert n.vocabulary.cache_info().currsize == 0")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
@@ -218,7 +219,7 @@ def test_two_unknown_names_are_both_reported_in_order() -> None:
 
 
 def test_a_flood_of_unknown_names_is_reported_up_to_a_limit_and_counted() -> None:
-    from augmenter.unknown import MAX_REPORTED
+    from augmenter.checks.names import MAX_REPORTED
 
     attrs = " ".join(f"x{i}='1'" for i in range(MAX_REPORTED + 50))
     xml = guest(f"    <input type='tablet' bus='usb' {attrs}/>\n")
@@ -251,7 +252,7 @@ def test_what_augment_adds_has_no_unknown_name() -> None:
 
 
 def names_in(root: etree._Element) -> list[str]:
-    from augmenter.unknown import unknown_names
+    from augmenter.checks.names import unknown_names
 
     return [f"{u.kind} {u.name} in {u.place}" for u in unknown_names(root)]
 
