@@ -139,8 +139,8 @@ class Vocabulary:
 
     def _place(self, elements: tuple[int, ...], attr: Callable[[str], str | None]) -> Place:
         """:meth:`place`, worked out: each element's own model, and each switch's branch for
-        the value written. An absent or unknown value takes every branch that could hold (the
-        union), so nothing valid goes unknown."""
+        the value written. An absent or unknown value takes every branch (the union), so
+        nothing libvirt accepts goes unknown."""
         pending = [self.elements[e][1] for e in elements]
         seen: set[int] = set()
         attrs: dict[str, frozenset[str] | None] = {}
@@ -166,9 +166,8 @@ class Vocabulary:
                     pending.append(cases[value])
                     if (name, value) not in chosen:
                         chosen.append((name, value))
-                elif value is None and absent is not None:
-                    pending.append(absent)
-                else:
+                else:  # not the absent branch alone: libvirt defaults many a required
+                    # attribute the schema would have (a <console> without type is a pty)
                     pending += cases.values()
                     if absent is not None:
                         pending.append(absent)
