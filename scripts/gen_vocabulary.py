@@ -36,7 +36,7 @@ from lxml import etree
 
 TABLE = Path(__file__).resolve().parent.parent / "augmenter" / "data" / "vocabulary.json"
 SCHEMA = Path("/usr/share/libvirt/schemas/domain.rng")
-FORMAT = 1
+FORMAT = 2
 RNG = "{http://relaxng.org/ns/structure/1.0}"
 ANY = "*"  # an element or attribute of any name (RelaxNG <anyName/>)
 
@@ -87,15 +87,17 @@ class Switch:
 class Model:
     """What an element may hold, as far as names go.
 
-    ``required`` (compile time only) maps each attribute every match must carry, with listed
-    values only, to those values: what makes a tagged choice. ``never`` is RelaxNG's
-    ``<notAllowed/>``: a branch that can never match.
+    ``counts`` says how often each child may occur: 1 (at most once) or 2 (more). ``required``
+    (compile time only) maps each attribute every match must carry, with listed values only, to
+    those values: what makes a tagged choice. ``never`` is RelaxNG's ``<notAllowed/>``: a
+    branch that can never match.
     """
 
     attrs: tuple[tuple[str, Values], ...] = ()
     children: tuple[tuple[str, frozenset[int]], ...] = ()
     switches: tuple[Switch, ...] = ()
     any_name: bool = False
+    counts: tuple[tuple[str, int], ...] = ()
     required: tuple[tuple[str, frozenset[str]], ...] = ()
     mentioned: frozenset[str] = frozenset()
     never: bool = False
@@ -112,8 +114,22 @@ def _merge_pairs(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def union(models: Sequence[Model], required: dict[str, frozenset[str]]) -> Model:
-    """Every name any of ``models`` allows, with the given required attributes."""
+MANY = 2  # a child's count: more than once
+
+
+def _counts(models: Sequence[Model], add: bool) -> dict[str, int]:
+    """How often each child may occur in all of ``models`` together (``add``: a group) or in
+    any one of them (a choice)."""
+    out: dict[str, int] = {}
+    for m in models:
+        for name, n in m.counts:
+            out[name] = min(MANY, out.get(name, 0) + n) if add else max(out.get(name, 0), n)
+    return out
+
+
+def union(models: Sequence[Model], required: dict[str, frozenset[str]],
+          counts: dict[str, int]) -> Model:
+    """Every name any of ``models`` allows, with the given required attributes and counts."""
     if any(m.never for m in models):
         return NEVER
     attrs = _merge_pairs(p for m in models for p in m.attrs)
@@ -123,17 +139,27 @@ def union(models: Sequence[Model], required: dict[str, frozenset[str]]) -> Model
         switches.extend(s for s in m.switches if s not in switches)
     return Model(attrs=tuple(sorted(attrs.items())), children=tuple(sorted(children.items())),
                  switches=tuple(switches), any_name=any(m.any_name for m in models),
-                 required=tuple(sorted(required.items())),
+                 counts=tuple(sorted(counts.items())), required=tuple(sorted(required.items())),
                  mentioned=frozenset().union(*(m.mentioned for m in models)))
 
 
 def group(models: Sequence[Model]) -> Model:
     """All of ``models`` at once (RelaxNG group, interleave, mixed): what each requires."""
-    return union(models, _merge_pairs(p for m in models for p in m.required))
+    return union(models, _merge_pairs(p for m in models for p in m.required),
+                 _counts(models, add=True))
 
 
 def optional(model: Model) -> Model:
-    return EMPTY if model.never else union([model], {})
+    return EMPTY if model.never else union([model], {}, dict(model.counts))
+
+
+def repeated(model: Model, at_least_once: bool = False) -> Model:
+    """``model`` any number of times (RelaxNG zeroOrMore; oneOrMore ``at_least_once``, which
+    keeps what it requires): each child, many."""
+    if model.never:
+        return NEVER if at_least_once else EMPTY
+    return union([model], dict(model.required) if at_least_once else {},
+                 {name: MANY for name, _ in model.counts})
 
 
 def choice(models: Sequence[Model]) -> Model:
@@ -150,7 +176,7 @@ def choice(models: Sequence[Model]) -> Model:
         required[name] = frozenset().union(*(r[name] for r in each))
     tag = _tag_of(live, each)
     if tag is None:
-        return union(live, required)
+        return union(live, required, _counts(live, add=False))
     by_value: dict[str, list[Model]] = {}
     absent: list[Model] = []
     for m, req in zip(live, each, strict=True):
@@ -159,9 +185,11 @@ def choice(models: Sequence[Model]) -> Model:
                 by_value.setdefault(value, []).append(m)
         else:
             absent.append(m)
-    cases = tuple((value, union(ms, {})) for value, ms in sorted(by_value.items()))
-    switch = Switch(tag, cases, union(absent, {}) if absent else None)
-    return Model(switches=(switch,), required=tuple(sorted(required.items())),
+    cases = tuple((value, union(ms, {}, _counts(ms, add=False)))
+                  for value, ms in sorted(by_value.items()))
+    switch = Switch(tag, cases, union(absent, {}, _counts(absent, add=False)) if absent else None)
+    return Model(switches=(switch,), counts=tuple(sorted(_counts(live, add=False).items())),
+                 required=tuple(sorted(required.items())),
                  mentioned=frozenset().union(*(m.mentioned for m in live)))
 
 
@@ -250,10 +278,14 @@ class Compiler:
             return self._element(node)
         if tag == "attribute":
             return self._attribute(node)
-        if tag in ("group", "interleave", "mixed", "oneOrMore"):
+        if tag in ("group", "interleave", "mixed"):
             return self.body(node)
-        if tag in ("optional", "zeroOrMore"):
+        if tag == "optional":
             return optional(self.body(node))
+        if tag == "oneOrMore":
+            return repeated(self.body(node), at_least_once=True)
+        if tag == "zeroOrMore":
+            return repeated(self.body(node))
         if tag == "choice":
             return choice([self.pattern(c) for c in node if isinstance(c.tag, str)])
         if tag == "ref":
@@ -295,7 +327,8 @@ class Compiler:
         if node not in self.element_ids:
             self.element_ids[node] = len(self.elements)
             self.elements.append((name, node))
-        return Model(children=((name, frozenset([self.element_ids[node]])),))
+        return Model(children=((name, frozenset([self.element_ids[node]])),),
+                     counts=((name, 1),))
 
     def _attribute(self, node: Node) -> Model:
         name = node.get("name")
@@ -363,7 +396,9 @@ class Table:
             self.values.append(data)
         return self._value_ids[key]
 
-    def model_id(self, model: Model) -> int:
+    def model_id(self, model: Model, element: bool = False) -> int:
+        """The id of ``model`` (an element's own when ``element``: with the children it holds
+        at most once; a switch's branch needs none)."""
         data: dict[str, Any] = {}
         if model.attrs:
             data["a"] = {name: self.value_id(v) for name, v in model.attrs}
@@ -375,6 +410,9 @@ class Table:
                          for s in model.switches]
         if model.any_name:
             data["any"] = True
+        once = [name for name, n in model.counts if n == 1 and name != ANY]
+        if element and once:
+            data["1"] = once
         key = json.dumps(data, sort_keys=True)
         if key not in self._model_ids:
             self._model_ids[key] = len(self.models)
@@ -388,7 +426,7 @@ def generate(schema: Path, version: str) -> dict[str, Any]:
     compiler = Compiler(grammar)
     roots = compiler.run()
     table = Table()
-    elements = [[name, table.model_id(model)]
+    elements = [[name, table.model_id(model, element=True)]
                 for (name, _), model in zip(compiler.elements, compiler.models, strict=True)]
     digest = hashlib.sha256()
     for path in sorted(set(grammar.files)):

@@ -30,7 +30,7 @@ from augmenter.policy import names
 
 ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED = Options(boards="embedded")
-NAME_CODES = ("unknown-element", "unknown-attribute", "unlisted-value")
+NAME_CODES = ("unknown-element", "unknown-attribute", "unlisted-value", "duplicate-element")
 AUGMENT = [sys.executable, "-c", "from augmenter.cli.app import main; main()"]
 
 
@@ -209,6 +209,16 @@ def test_a_value_libvirt_refuses_is_its_error_alone() -> None:
         ("unknown-value", "error")]
 
 
+def test_a_second_copy_of_an_element_held_once_is_a_warning() -> None:
+    xml = guest(DISK.format("      <driver name='qemu' type='raw'/>\n"
+                            "      <driver name='qemu' type='qcow2'/>\n"))
+    f = the_one(xml)
+    assert (f.code, f.severity, f.device) == ("duplicate-element", "warning", "disk vda")
+    assert f.line == line_of(xml, "qcow2") and "a second <driver> in <disk" in f.message
+    many = guest("    <interface type='user'/>\n    <interface type='user'/>\n")
+    assert name_findings(many) == []  # <devices> holds any number of them
+
+
 def test_two_unknown_names_are_both_reported_in_order() -> None:
     xml = guest(DISK.format("      <adress/>\n      <blockio logical_block_sise='512'/>\n"),
                 head="  <vcpu placment='static'>1</vcpu>\n")
@@ -337,9 +347,11 @@ DROPPED = [
     ("controller foo", "//controller[@foo]"),
     ("video model fancy", "//video/model[@fancy]"),
     ("channel state", "//channel/target[@state]"),
+    ("second disk driver", "//disk[count(driver) > 1]"),
 ]
 DROPPING = guest(
-    DISK.format("      <adress type='pci' domain='0' bus='0' slot='5'/>\n")
+    DISK.format("      <adress type='pci' domain='0' bus='0' slot='5'/>\n"
+                "      <driver name='qemu' type='raw'/>\n      <driver name='qemu'/>\n")
     + "    <interfce type='user'/>\n"
     "    <interface type='user'>\n"
     "      <mac address='52:54:00:00:00:01'/>\n"

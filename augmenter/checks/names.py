@@ -32,7 +32,7 @@ MAX_REPORTED = 100  # names reported one by one; the rest are counted in one mor
 class Unknown:
     """One name the schema has no place for."""
 
-    kind: str  # "element", "attribute" or "value"
+    kind: str  # "element", "attribute", "value" or "duplicate" (an element held at most once)
     el: Element  # the unknown element, or the element that carries the attribute
     name: str  # the element's or attribute's name
     place: str  # where, as a person reads it: "<disk>", "<address type='pci'>"
@@ -77,12 +77,18 @@ def _walk(vocab: Vocabulary, el: Element, ids: tuple[int, ...], out: list[Unknow
         elif name[0] != "{":  # a namespaced attribute is not libvirt's
             out.append(Unknown("attribute", el, name, _place(el, place), tuple(sorted(attrs))))
     known = place.children if not place.wildcard else None
+    once = place.once
+    seen: set[str] = set()
     for child in el:
         tag = child.tag
         if not isinstance(tag, str) or tag[0] == "{":  # comments, PIs, foreign namespaces
             continue
         found = known.get(tag) if known is not None else place.child(tag)
         if found:
+            if tag in once:
+                if tag in seen:  # libvirt reads one of them
+                    out.append(Unknown("duplicate", child, tag, _place(el, place), ()))
+                seen.add(tag)
             _walk(vocab, child, found, out)
         else:
             out.append(Unknown("element", child, tag, _place(el, place),
@@ -106,7 +112,8 @@ def check_names(guest: Guest) -> Iterator[Finding]:
     vocab = vocabulary()
     for u in unknown[:MAX_REPORTED]:
         # an unknown element is named by the device it sits in, never by itself
-        around = u.el.iterancestors() if u.kind == "element" else (u.el, *u.el.iterancestors())
+        whole = u.kind in ("element", "duplicate")
+        around = u.el.iterancestors() if whole else (u.el, *u.el.iterancestors())
         dev = next((devices[a] for a in around if a in devices), None)
         yield _finding(u, dev, vocab)
     rest = unknown[MAX_REPORTED:]
@@ -125,6 +132,11 @@ def _finding(u: Unknown, dev: Device | None, vocab: Vocabulary) -> Finding:
         message = (f"{version} knows no element <{u.name}> in {u.place}: it drops it, and "
                    "all it holds, when it defines the domain")
         hint = f"did you mean <{suggestion}>?" if suggestion else _where_known(u, vocab)
+    elif u.kind == "duplicate":
+        code = "duplicate-element"
+        message = (f"a second <{u.name}> in {u.place}: {version} reads one and drops the other "
+                   "when it defines the domain")
+        hint = f"keep one <{u.name}> and merge what the two say"
     elif u.kind == "attribute":
         code = "unknown-attribute"
         message = (f"{version} knows no attribute '{u.name}' on {u.place}: it drops it when "

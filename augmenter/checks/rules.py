@@ -567,8 +567,12 @@ def ordered(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (f.line or 0, f.severity != "error", f.code))
 
 
+SHADOWED = frozenset({"unlisted-value", "duplicate-element"})
+
+
 def _unshadowed(findings: list[Finding]) -> list[Finding]:
-    """Without a value the schema does not list on a line where an error already says what
-    libvirt makes of it: the parser refuses that value, which is the finding that matters."""
+    """Without a value the schema does not list, or a second copy of an element, on a line
+    where an error already says what libvirt makes of it: libvirt refuses the value, or the
+    second device (a second watchdog), and that is the finding that matters."""
     refused = {f.line for f in findings if f.severity == "error"}
-    return [f for f in findings if f.code != "unlisted-value" or f.line not in refused]
+    return [f for f in findings if f.code not in SHADOWED or f.line not in refused]

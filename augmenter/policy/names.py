@@ -6,7 +6,8 @@ attributes it may carry (each with a value set: a list of values, or a data type
 elements it may contain (by name, each a list of element ids: the same name under another
 parent is another element), whether any name is allowed (``<metadata>``), and *switches*: the
 names that hold only when an attribute has a given value (``<address type='pci'>`` takes
-``slot``, ``<address type='usb'>`` takes ``port``).
+``slot``, ``<address type='usb'>`` takes ``port``); and the children an element holds at most
+once.
 
 The table is read when a check first asks for it, never at import: about half a millisecond.
 """
@@ -24,7 +25,7 @@ from typing import TypedDict, cast
 from ..xml.document import Element
 
 TABLE = Path(__file__).parent.parent / "data" / "vocabulary.json"
-FORMAT = 1
+FORMAT = 2
 ANY = "*"  # an element of any name (RelaxNG <anyName/>)
 OTHER = "\0"  # a switch value that chooses no branch, as a cache key
 
@@ -32,13 +33,11 @@ OTHER = "\0"  # a switch value that chooses no branch, as a cache key
 Switch = tuple[str, dict[str, int], int | None]
 
 
-class Model(TypedDict, total=False):
-    """One content model of the table (keys as the generator writes them)."""
-
-    a: dict[str, int]  # attribute -> value set id
-    c: dict[str, list[int]]  # child element name -> element ids
-    s: list[Switch]
-    any: bool  # any attribute and any child, to any depth
+# One content model of the table, keyed as the generator writes it: "a" attribute -> value set
+# id; "c" child name -> element ids; "s" switches; "any" any attribute and child, to any depth;
+# "1" (an element's own model) the children it holds at most once, whatever its branches.
+Model = TypedDict("Model", {"a": dict[str, int], "c": dict[str, list[int]], "s": list[Switch],
+                            "any": bool, "1": list[str]}, total=False)
 
 
 class Table(TypedDict):
@@ -59,6 +58,7 @@ class Place:
     wildcard: tuple[int, ...]  # elements of any name it may hold
     any_name: bool  # it holds anything, to any depth (a <metadata> child)
     chosen: tuple[tuple[str, str], ...]  # (attribute, value) pairs that chose its branches
+    once: frozenset[str]  # children it holds at most once
 
     def child(self, tag: str) -> tuple[int, ...]:
         """The schema's elements a child named ``tag`` may be (none: it is unknown here)."""
@@ -172,8 +172,11 @@ class Vocabulary:
                     if absent is not None:
                         pending.append(absent)
         wildcard = tuple(sorted(children.pop(ANY, ())))
+        # at most once only if so in each element it may be: a union never narrows
+        once = frozenset.intersection(*(frozenset(self.models[self.elements[e][1]].get("1", ()))
+                                        for e in elements))
         return Place(attrs, {name: tuple(sorted(ids)) for name, ids in children.items()},
-                     wildcard, any_name, tuple(sorted(chosen)))
+                     wildcard, any_name, tuple(sorted(chosen)), once)
 
     def listed(self, value_set: int) -> frozenset[str] | None:
         """The values a value set lists, when it allows nothing else (an enumeration)."""
