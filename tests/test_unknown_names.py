@@ -237,6 +237,11 @@ def test_a_flood_of_unknown_names_is_reported_up_to_a_limit_and_counted() -> Non
                                   if f.code == "unknown-names"]
     assert len(found) == MAX_REPORTED + 1
     assert found[-1].code == "unknown-names" and found[-1].message.startswith("50 more names")
+    # elements too, and only the first ones are kept: the rest are counted
+    flood = guest("    <frob/>\n" * 5000)
+    counted = [f for f in augmenter.check(flood, EMBEDDED) if f.code == "unknown-names"]
+    assert [(f.line, f.message.split(" more")[0]) for f in counted] == [
+        (line_of(flood, "<frob/>") + MAX_REPORTED, "4900")]
 
 
 # ---- nothing valid is reported -----------------------------------------------------------
@@ -264,7 +269,7 @@ def test_what_augment_adds_has_no_unknown_name() -> None:
 def names_in(root: etree._Element) -> list[str]:
     from augmenter.checks.names import unknown_names
 
-    return [f"{u.kind} {u.name} in {u.place}" for u in unknown_names(root)]
+    return [f"{u.kind} {u.name} in {u.place}" for u in unknown_names(root).names]
 
 
 # ---- the command ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ elements, each looked up in a table that is read on first use.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..model.domain import Device
 from ..placement.guest import Guest
@@ -44,15 +44,36 @@ class Unknown:
         return nearest(self.value if self.value is not None else self.name, self.known)
 
 
-def unknown_names(root: Element, vocab: Vocabulary | None = None) -> list[Unknown]:
-    """Every unknown name under ``root`` (a ``<domain>``), in document order."""
+@dataclass
+class Found:
+    """What a walk found: the first ``limit`` unknown names in document order, and how many
+    more there are (counted, not kept: a hostile document may hold half a million)."""
+
+    limit: int
+    names: list[Unknown] = field(default_factory=list)
+    more: int = 0
+    more_line: int | None = None  # where the first of those not kept is
+
+    def room(self, el: Element) -> bool:
+        """Whether one more unknown name, at ``el``, is kept; if not, it is counted."""
+        if len(self.names) < self.limit:
+            return True
+        self.more += 1
+        if self.more_line is None:
+            self.more_line = el.sourceline or None
+        return False
+
+
+def unknown_names(root: Element, vocab: Vocabulary | None = None,
+                  limit: int = MAX_REPORTED) -> Found:
+    """The unknown names under ``root`` (a ``<domain>``), in document order."""
     vocab = vocab if vocab is not None else vocabulary()
-    out: list[Unknown] = []
+    out = Found(limit)
     _walk(vocab, root, tuple(vocab.roots), out)
     return out
 
 
-def _walk(vocab: Vocabulary, el: Element, ids: tuple[int, ...], out: list[Unknown]) -> None:
+def _walk(vocab: Vocabulary, el: Element, ids: tuple[int, ...], out: Found) -> None:
     """Check ``el``, matched by any of the schema's elements ``ids``, and what it holds. An
     unknown element is reported and not entered: libvirt drops all of it."""
     place = vocab.place(ids, el)
@@ -71,11 +92,12 @@ def _walk(vocab: Vocabulary, el: Element, ids: tuple[int, ...], out: list[Unknow
                 continue
             if value is None:
                 value = el.get(name)
-            if value not in listed:
-                out.append(Unknown("value", el, name, _place(el, place), tuple(sorted(listed)),
-                                   value))
-        elif name[0] != "{":  # a namespaced attribute is not libvirt's
-            out.append(Unknown("attribute", el, name, _place(el, place), tuple(sorted(attrs))))
+            if value not in listed and out.room(el):
+                out.names.append(Unknown("value", el, name, _place(el, place),
+                                         tuple(sorted(listed)), value))
+        elif name[0] != "{" and out.room(el):  # a namespaced attribute is not libvirt's
+            out.names.append(Unknown("attribute", el, name, _place(el, place),
+                                     tuple(sorted(attrs))))
     known = place.children if not place.wildcard else None
     once = place.once
     seen: set[str] = set()
@@ -86,13 +108,13 @@ def _walk(vocab: Vocabulary, el: Element, ids: tuple[int, ...], out: list[Unknow
         found = known.get(tag) if known is not None else place.child(tag)
         if found:
             if tag in once:
-                if tag in seen:  # libvirt reads one of them
-                    out.append(Unknown("duplicate", child, tag, _place(el, place), ()))
+                if tag in seen and out.room(child):  # libvirt reads one of them
+                    out.names.append(Unknown("duplicate", child, tag, _place(el, place), ()))
                 seen.add(tag)
             _walk(vocab, child, found, out)
-        else:
-            out.append(Unknown("element", child, tag, _place(el, place),
-                               tuple(sorted(place.children))))
+        elif out.room(child):
+            out.names.append(Unknown("element", child, tag, _place(el, place),
+                                     tuple(sorted(place.children))))
 
 
 def _place(el: Element, place: Place) -> str:
@@ -105,23 +127,22 @@ def _place(el: Element, place: Place) -> str:
 
 def check_names(guest: Guest) -> Iterator[Finding]:
     """A warning for each name libvirt 9.0 does not know where it is written."""
-    unknown = unknown_names(guest.dom.root)
-    if not unknown:
+    found = unknown_names(guest.dom.root)
+    if not found.names:
         return
     devices = {d.el: d for d in guest.dom.devices}
     vocab = vocabulary()
-    for u in unknown[:MAX_REPORTED]:
+    for u in found.names:
         # an unknown element is named by the device it sits in, never by itself
         whole = u.kind in ("element", "duplicate")
         around = u.el.iterancestors() if whole else (u.el, *u.el.iterancestors())
         dev = next((devices[a] for a in around if a in devices), None)
         yield _finding(u, dev, vocab)
-    rest = unknown[MAX_REPORTED:]
-    if rest:  # a generated or hostile document: a line each would bury everything else
+    if found.more:  # a generated or hostile document: a line each would bury everything else
         yield Finding("unknown-names", "warning",
-                      f"{len(rest)} more names libvirt {_version(vocab)} does not know, from "
+                      f"{found.more} more names libvirt {_version(vocab)} does not know, from "
                       "here on, are not listed one by one: it drops them all when it defines "
-                      "the domain", rest[0].el.sourceline or None)
+                      "the domain", found.more_line)
 
 
 def _finding(u: Unknown, dev: Device | None, vocab: Vocabulary) -> Finding:
