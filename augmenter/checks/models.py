@@ -639,8 +639,9 @@ def _filesystem(fs: Device) -> Finding | None:
         return on(fs, "filesystem", "only supports passthrough accessmode",
                   "write accessmode='passthrough'", el=driver)
     if fsdriver == "virtiofs":
-        if fs.child("readonly") is not None and fs.child("source") is not None and \
-                fs.child("source").get("socket") is None:  # type: ignore[union-attr]
+        source = fs.child("source")
+        external = source is not None and source.get("socket") is not None
+        if fs.child("readonly") is not None and not external:
             return on(fs, "filesystem", "virtiofs does not yet support read-only mode",
                       "remove <readonly/>", el=fs.child("readonly"))
         if access != "passthrough":
