@@ -9,6 +9,7 @@ from lxml import etree
 
 from .boards.lookup import lookup
 from .boards.records import BoardError, Emulator
+from .checks import values
 from .checks.findings import Finding, InvalidDomain, from_error
 from .checks.rules import run_checks
 from .errors import AugmentError
@@ -141,6 +142,9 @@ def augment_tree(tree: etree._ElementTree,
                  options: Options = Options()) -> tuple[Guest, list[Finding]]:
     """Check, then augment a parsed document in place. Raises :class:`InvalidDomain` listing
     every finding when the definition has errors."""
+    refused = values.check_tree(tree)  # libvirt's parser refuses these before anything else
+    if refused:
+        raise InvalidDomain(refused)
     guest = make_guest(tree, options)
     prepare(guest)
     findings = run_checks(guest)

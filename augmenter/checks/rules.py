@@ -17,7 +17,6 @@ from ..model.domain import Device, disk_bus, parse_int
 from ..placement.guest import Guest
 from ..placement.topology import Conflict, Topology
 from ..placement.usb import MAX_DEPTH, usb_devices
-from ..policy import vocabulary
 from ..policy.devices import BUS_ACCEPTS, device_flags, pci_class
 from ..xml.document import Element
 from .findings import Finding
@@ -118,9 +117,6 @@ def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
                       f"The PCI controller with index='0' must be model='{guest.root_model}' "
                       f"for this machine type, but model='{model}' was found instead",
                       f"{guest.machine} has a {guest.root_model}")
-    if model is not None and model not in BUS_ACCEPTS and model not in ("pci-root",
-                                                                          "pcie-root"):
-        yield finding(ctrl, "unknown-model", f"unknown PCI controller model '{model}'")
 
 
 def _check_usb_controllers(guest: Guest) -> Iterator[Finding]:
@@ -539,19 +535,8 @@ _NEVER_PCI_UNLESS_CLASSED = frozenset(
     {"input", "watchdog", "panic", "tpm", "hub", "redirdev", "smartcard"})
 
 
-def check_values(guest: Guest) -> Iterator[Finding]:
-    """Values libvirt does not know (a disk bus, a sound or controller model, a video type):
-    it refuses the definition when it parses it, before any address is looked at."""
-    for dev in guest.dom.devices:
-        if dev.implicit:
-            continue
-        for element, message in vocabulary.problems(dev):
-            yield finding(dev, "unknown-value", message,
-                          "see libvirt's domain XML format for the values it accepts", at=element)
-
-
 CHECKS: tuple[Check, ...] = (
-    check_values, check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
+    check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
     check_ccid, check_devices, check_serial_addresses,
 )
 
