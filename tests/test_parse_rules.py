@@ -357,7 +357,7 @@ def test_values_out_of_the_parsers_reach_are_not_judged() -> None:
     assert not _errors(meta)
 
 
-# ---- libvirtd says the same -----------------------------------------------------------------------
+# ---- libvirtd says the same ------------------------------------------------------------------
 
 
 def _define(xml: str, label: str, folder: Path) -> tuple[bool, str]:
