@@ -235,6 +235,7 @@ class Invocation:
     flags: frozenset[str]
     strings: tuple[tuple[str, str], ...] = ()  # parameters given a literal (or a function)
     fields: tuple[tuple[str, Field], ...] = ()  # struct fields the caller read from attributes
+    consts: tuple[tuple[str, str], ...] = ()  # parameters given an enum constant
     values: tuple[tuple[str, tuple[tuple[Path_, str], ...]], ...] = ()  # ... a value read
 
 
@@ -369,6 +370,7 @@ class Walker:
         self.strs: dict[str, Where] = {k: list(v) for k, v in inv.values}
         self.fields: dict[str, Field] = dict(inv.fields)
         self.via_xpath: set[str] = set()  # string variables read by virXPathString
+        self.consts: dict[str, str] = dict(inv.consts)  # variables holding a known constant
         self.ctx: list[Path_] = [inv.ctxt] if inv.ctxt is not None else []
         self.rules: list[Rule] = []
         self.calls: list[Invocation] = []
@@ -463,6 +465,11 @@ class Walker:
             m = re.fullmatch(r"\(*\s*flags\s*&\s*(VIR_\w+)\s*\)?", p2)
             if m:
                 verdicts.append(m.group(1) in self.inv.flags)
+                continue
+            m = re.fullmatch(r"\(*\s*([\w>.\-]+)\s*(==|!=)\s*(VIR_\w+)\s*\)*", p2)
+            if m and m.group(1) in self.consts:
+                # a variable the caller set to a constant (virCPUDefParseXML's type)
+                verdicts.append((self.consts[m.group(1)] == m.group(3)) == (m.group(2) == "=="))
                 continue
             verdicts.append(None)
         known = [v for v in verdicts if v is not None]
@@ -636,6 +643,9 @@ class Walker:
             events.append((m.start(), "alias", m))
         for m in _CALL_NAMES.finditer(self.body):
             events.append((m.start(), "call", m))
+        for m in re.finditer(r"(?<![\w>.])([A-Za-z_][\w>.\-]*)\s*=(?!=)\s*(\w+)\s*;",
+                             self.body):
+            events.append((m.start(), "const", m))
         for m in re.finditer(r"\bVIR_XPATH_NODE_AUTORESTORE\(ctxt\)", self.body):
             # the context node comes back when the block around it ends
             events.append((m.start(), "save", m))
@@ -664,6 +674,14 @@ class Walker:
                     events.append((end, "reset", m))
                     events.sort(key=lambda e: e[0])
                     saved[-end] = before
+            elif kind == "const":
+                rhs = m.group(2)
+                if re.fullmatch(r"VIR_[A-Z0-9_]+", rhs):
+                    self.consts[m.group(1)] = rhs
+                elif rhs in self.consts:
+                    self.consts[m.group(1)] = self.consts[rhs]
+                else:
+                    self.consts.pop(m.group(1), None)
             elif kind == "alias":
                 found = [p2 for p in self.node(m.group(2))
                          if (p2 := self.place(p, pos, strict=False)) is not None]
@@ -756,6 +774,7 @@ class Walker:
         choices: list[list[tuple[str, Path_]]] = [[]]
         strings: list[tuple[str, str]] = []
         values: list[tuple[str, tuple[tuple[Path_, str], ...]]] = []
+        consts: list[tuple[str, str]] = []
         ctxts: list[Path_ | None] = [None]
         flags = self.inv.flags
         for i, (ptype, pname) in enumerate(callee.params):
@@ -772,6 +791,10 @@ class Walker:
                          if (p2 := self.place(p, pos, strict=False)) is not None]
             elif pname == "flags" and "unsigned" in ptype:
                 flags = self.flags_of(arg)
+            elif re.fullmatch(r"VIR_[A-Z0-9_]+", arg.strip()):
+                consts.append((pname, arg.strip()))
+            elif arg.strip() in self.consts:
+                consts.append((pname, self.consts[arg.strip()]))
             elif "char" in ptype and (lit := self.literal(arg)) is not None:
                 strings.append((pname, lit))
             elif "char" in ptype and (read := self.value(arg)):
@@ -787,7 +810,7 @@ class Walker:
                 if nodes or ctxt is not None:
                     self.calls.append(Invocation(name, tuple(nodes), ctxt, flags,
                                                  strings=tuple(strings), values=tuple(values),
-                                                 fields=passed))
+                                                 fields=passed, consts=tuple(consts)))
 
     def passed_fields(self, callee: cscan.Function,
                       args: list[str]) -> tuple[tuple[str, Field], ...]:
