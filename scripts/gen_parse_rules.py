@@ -69,6 +69,9 @@ STRTOL = {"virStrToLong_i": ("int", "signed"), "virStrToLong_ui": ("uint", "wrap
           "virStrToLong_ul": ("ulong", "wrap"), "virStrToLong_ulp": ("ulong", "unsigned"),
           "virStrToLong_ll": ("llong", "signed"), "virStrToLong_ull": ("ullong", "wrap"),
           "virStrToLong_ullp": ("ullong", "unsigned")}
+# every helper that reads a value and may refuse it
+READERS = {*PROP_ENUM, *PROP_BOOL, *PROP_NUMBER, *XPATH_NUMBER, *STRTOL, "virDomainParseMemory",
+           "virParseScaledValue", "virDomainParseMemoryLimit", "virStringParseYesNo"}
 # the C types as (signed, bits) on x86_64 Linux
 CTYPES = {"int": (True, 32), "uint": (False, 32), "long": (True, 64), "ulong": (False, 64),
           "llong": (True, 64), "ullong": (False, 64)}
@@ -523,6 +526,8 @@ class Walker:
         conjunction of ``field ==/!= CONST`` tests, or a disjunction of ``==`` tests of one
         field."""
         out: list[tuple[Field, list[str]]] = []
+        if "||" not in cond:
+            out += self.presence(cond, negated)
         if "||" in cond:
             if "&&" in cond:
                 return out
@@ -552,6 +557,27 @@ class Walker:
             equal = (m.group(2) == "==") != negated
             every = [v for v in self.src.enums[fld.enum].values if v is not None]
             out.append((fld, [value] if equal else [v for v in every if v != value]))
+        return out
+
+    def presence(self, cond: str, negated: bool) -> list[tuple[Field, list[str]]]:
+        """Conditions on an attribute being written: ``if (tmp)``, ``if (!def->passwd)
+        return 0;`` on a string read by virXMLPropString. ``*`` stands for any value written,
+        ``''`` for none."""
+        parts = cond.split("&&")
+        if negated and len(parts) > 1:
+            return []
+        out: list[tuple[Field, list[str]]] = []
+        for part in parts:
+            p = part.strip()
+            m = re.fullmatch(r"\(*\s*(!?)\s*([\w>.\-]+)\s*(?:(==|!=)\s*NULL)?\s*\)*", p)
+            if m is None or m.group(2) not in self.strs or not self.strs[m.group(2)]:
+                continue
+            where = self.strs[m.group(2)]
+            written = (m.group(1) == "") == (m.group(3) != "==")
+            if negated:
+                written = not written
+            fld = Field(tuple(w for w, _ in where), where[0][1], "", None)
+            out.append((fld, ["*"] if written else [""]))
         return out
 
     _GUARD = re.compile(r"\bif\s*\(")
@@ -593,12 +619,13 @@ class Walker:
         every value, or (``strict``, for a rule) when one cannot be stated on the path."""
         steps = list(path)
         for fld, values in self.predicates(pos):
-            every = {v for v in self.src.enums[fld.enum].values if v is not None}
-            if every <= set(values):
-                continue  # no condition at all
             vals = list(values)
-            if fld.default is not None and fld.default in vals:
-                vals.append("")
+            if fld.enum:  # else a condition on the attribute being written at all
+                every = {v for v in self.src.enums[fld.enum].values if v is not None}
+                if every <= set(values):
+                    continue  # no condition at all
+                if fld.default is not None and fld.default in vals:
+                    vals.append("")
             for fpath in fld.paths:
                 n = len(fpath)
                 if 0 < n <= len(steps) and _same_tags(steps[:n], fpath):
@@ -724,7 +751,7 @@ class Walker:
         target = self.assigned(pos)
         name = self.strings.get(name, name)  # a function the caller passed
         if re.search(r"ignore_value\(\s*$", self.body[max(0, pos - 40):pos]) and (
-                name not in self.src.funcs or name in STRTOL):
+                name in READERS or name.endswith("FromString")):
             return  # ignore_value(virXMLPropTristateBool(...)): a bad value is not refused
         if name == "virXPathNode" and target:
             xp = self.literal(args[0]) if args else None
@@ -1256,6 +1283,9 @@ CURATED = Curation(
         # the source's type is the type attribute of the element around <source> (<disk>,
         # <backingStore>), read by virDomainStorageSourceParseBase into a new src
         "virDomainStorageSourceParse": {"src->type": ("node", 1, "type", "virStorage", None)},
+        # virDomainControllerDefNew(type) stores the type read into a local in def->type
+        "virDomainControllerDefParseXML": {
+            "def->type": ("node", 0, "type", "virDomainController", "ide")},
     },
     enum_functions={
         # virDomainChrTargetTypeFromString: the table of the device's kind; <parallel>
@@ -1312,7 +1342,12 @@ def excluded(rule: Rule) -> str | None:
 
 
 def entry(rule: Rule) -> dict[str, object]:
-    out: dict[str, object] = {"context": path_text(rule.path), "attr": rule.attr,
+    path = rule.path
+    last = dict(path[-1].preds)
+    if last.get(rule.attr) == ("*",):  # "if it is written": every rule says that of its value
+        del last[rule.attr]
+        path = (*path[:-1], Step(path[-1].tag, path[-1].first, tuple(sorted(last.items()))))
+    out: dict[str, object] = {"context": path_text(path), "attr": rule.attr,
                               "kind": rule.kind}
     spec = dict(rule.spec)
     out.update(spec)

@@ -25,16 +25,24 @@ INVALID = "invalid-value"
 MISSING = "missing-attribute"
 
 
-def _condition_value(el: Element, attr: str) -> str:
-    """What a context's condition reads: an attribute (``''`` when absent), the element's
-    name (``#name``), or an attribute of its first child of a name (``address@type``)."""
+def _condition_value(el: Element, attr: str) -> str | None:
+    """What a context's condition reads: an attribute (None when absent), the element's name
+    (``#name``), or an attribute of its first child of a name (``address@type``)."""
     if attr == "#name":
         return str(el.tag)
     child, at, name = attr.partition("@")
-    if not at:
-        return str(el.get(attr, ""))
-    found = el.find(child)
-    return str(found.get(name, "")) if found is not None else ""
+    holder = el.find(child) if at else el
+    if holder is None:
+        return None
+    value: str | None = holder.get(name if at else attr)
+    return value
+
+
+def _holds(value: str | None, allowed: frozenset[str]) -> bool:
+    """A condition's values: ``''`` stands for an absent attribute, ``*`` for any written."""
+    if value is None:
+        return "" in allowed
+    return value in allowed or "*" in allowed
 
 
 def _matches(step: Step, el: Element, first: bool) -> bool:
@@ -42,7 +50,7 @@ def _matches(step: Step, el: Element, first: bool) -> bool:
         return False
     if step.first and not first:
         return False
-    return all(_condition_value(el, attr) in values for attr, values in step.where)
+    return all(_holds(_condition_value(el, attr), values) for attr, values in step.where)
 
 
 def _applies(rule: Rule, chain: Sequence[tuple[Element, bool]]) -> bool:
@@ -88,30 +96,23 @@ def _verdict(rule: Rule, el: Element) -> tuple[str, Verdict] | None:
     return (INVALID, found) if found is not None else None
 
 
-def findings(root: Element, rules: Table | None = None) -> Iterator[Finding]:
-    """Every value of the document under ``root`` that libvirt's parser refuses, in document
-    order; one finding per element and attribute."""
+def applicable(root: Element, rules: Table | None = None
+               ) -> Iterator[tuple[Rule, Element, Sequence[tuple[Element, bool]]]]:
+    """(rule, element, path from the root) for each rule that holds where it stands in the
+    document under ``root``, in document order. One walk: each element meets only the rules
+    of its own path (the table's trie), and a subtree no rule reaches is not entered."""
     rules = rules if rules is not None else table()
     chain: list[tuple[Element, bool]] = []
-    # an explicit stack (element, depth, first of its name, the trie nodes it reaches): a
-    # subtree no rule reaches is not walked at all
+    # an explicit stack (element, depth, first of its name, the trie nodes it reaches)
     stack: list[tuple[Element, int, bool, list[Node]]] = [
         (root, 0, True, rules.root.step(str(root.tag)))]
     while stack:
         el, depth, first, nodes = stack.pop()
         del chain[depth:]
         chain.append((el, first))
-        seen: set[tuple[str, str]] = set()
         for rule in (r for n in nodes for r in n.rules):
-            if (rule.attr, rule.kind) in seen or not _applies(rule, chain):
-                continue
-            found = _verdict(rule, el)
-            if found is None:
-                continue
-            seen.add((rule.attr, rule.kind))
-            code, verdict = found
-            yield Finding(code, "error", verdict.message, el.sourceline, None,
-                          _device(chain), verdict.hint)
+            if _applies(rule, chain):
+                yield rule, el, chain
         if not any(n.children for n in nodes):
             continue
         children = []
@@ -124,6 +125,23 @@ def findings(root: Element, rules: Table | None = None) -> Iterator[Finding]:
                 children.append((child, depth + 1, child.tag not in names, reached))
             names.add(child.tag)
         stack.extend(reversed(children))
+
+
+def findings(root: Element, rules: Table | None = None) -> Iterator[Finding]:
+    """Every value of the document under ``root`` that libvirt's parser refuses, in document
+    order; one finding per element, attribute and kind of rule."""
+    seen: set[tuple[Element, str, str]] = set()
+    for rule, el, chain in applicable(root, rules):
+        key = (el, rule.attr, rule.kind)
+        if key in seen:
+            continue
+        found = _verdict(rule, el)
+        if found is None:
+            continue
+        seen.add(key)
+        code, verdict = found
+        yield Finding(code, "error", verdict.message, el.sourceline, None, _device(chain),
+                      verdict.hint)
 
 
 def _device(chain: Sequence[tuple[Element, bool]]) -> str | None:
