@@ -372,6 +372,26 @@ def test_augment_refuses_what_check_refuses() -> None:
         assert err.value.findings == _errors(case.bad)
 
 
+LEADING_ZERO = guest(device="<controller type='virtio-serial' index='0' ports='010'/>"
+                           "<channel type='pty'><target type='virtio' name='a.b'/>"
+                           "<address type='virtio-serial' controller='0' bus='0' port='9'/>"
+                           "</channel>")
+
+
+def test_placement_reads_a_number_as_libvirt_does() -> None:
+    """``ports='010'`` is ten ports to libvirt (virXMLPropInt, base 10), not eight (C's octal
+    of base 0): port 9 is there. Placement and the checks read it through the same reader."""
+    assert not _errors(LEADING_ZERO)
+    out = augmenter.run(LEADING_ZERO, EMBEDDED).to_string()
+    assert "port='9'" in out or 'port="9"' in out
+
+
+@pytest.mark.slow
+def test_libvirtd_reads_the_number_so_too(tmp_path: Path) -> None:
+    accepted, message = _define(LEADING_ZERO, "leading-zero", tmp_path)
+    assert accepted, message
+
+
 def test_every_bad_value_of_a_document_is_reported_at_its_line() -> None:
     xml = guest(memory="x", bus="virtoi", driver=" ioeventfd='yes'")
     found = [(f.line, f.message.split(":")[0]) for f in _errors(xml)]

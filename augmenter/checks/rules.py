@@ -14,6 +14,7 @@ from ..errors import AugmentError
 from ..model.addresses import PciAddress, pci_address
 from ..model.connect import KINDS, Connect, describe
 from ..model.domain import Device, disk_bus, parse_int
+from ..model.numbers import number
 from ..placement.guest import Guest
 from ..placement.topology import Conflict, Topology
 from ..placement.usb import MAX_DEPTH, usb_devices
@@ -86,7 +87,7 @@ def check_controllers(guest: Guest) -> Iterator[Finding]:
                           "Only a single IDE controller is supported",
                           "the PIIX3 IDE controller is index 0")
         if ctrl.type == "usb" and ctrl.model in ("qemu-xhci", "nec-xhci"):
-            ports = parse_int(ctrl.el.get("ports"))
+            ports = number(ctrl.el, "ports")  # virXMLPropInt, base 10
             if ports is not None and ports > 15:
                 yield finding(ctrl, "usb-ports", f"'{ctrl.model}' controller only supports up "
                               "to '15' ports")
@@ -403,7 +404,7 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
 
 def check_virtio_serial(guest: Guest) -> Iterator[Finding]:
     used: dict[tuple[int, int], Device] = {}
-    ports = {c.index: parse_int(c.el.get("ports"), 31) or 31
+    ports = {c.index: number(c.el, "ports") or 31
              for c in guest.dom.controllers if c.type == "virtio-serial"}
     for dev in guest.dom.of("channel") + guest.dom.of("console"):
         a = dev.address
@@ -480,7 +481,7 @@ def check_devices(guest: Guest) -> Iterator[Finding]:
     if guest.family is not None and guest.family.phb:
         for ctrl in guest.dom.controllers:
             target = ctrl.el.find("target")
-            index = parse_int(target.get("index")) if target is not None else None
+            index = number(target, "index", "i", 0) if target is not None else None
             if ctrl.type == "pci" and index is not None and (index == 0) != (ctrl.index == 0):
                 yield finding(ctrl, "phb-target-index", "Only the PCI controller with index 0 "
                               "can have target index 0, and vice versa")

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..xml.document import Element
+
 _SPACE = " \t\n\v\f\r"
 
 
@@ -119,3 +121,11 @@ def read(text: str, reader: str = "uip", base: int = 10) -> int | None:
             return None if -value > (1 << 32) - 1 else value & 0xFFFFFFFF
         return value & ((1 << 64) - 1)
     return value if value <= spec.high else None
+
+
+def number(el: Element, name: str, reader: str = "i", base: int = 10) -> int | None:
+    """The number of attribute ``name`` of ``el`` as libvirt reads it (``virXMLPropInt`` and
+    kin: ``reader`` and ``base`` as the table of parse-time rules gives them), or None when
+    it is absent or not one (the parse-time check has refused the document then)."""
+    text = el.get(name)
+    return None if text is None else read(text, reader, base)
