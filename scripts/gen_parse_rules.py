@@ -291,6 +291,10 @@ def load(root: Path) -> Source:
     return Source(funcs, enums, cscan.enum_constants(root / "src"))
 
 
+# C arguments of a message that are no value of the element: what they stand for, as a
+# placeholder checks/values.py fills from the document (the nearest <cell>'s id).
+MESSAGE_ARGUMENTS = {"{cur_cell}": "{ancestor:cell@id}"}
+
 # The values of the macros libvirt compares numbers with, where the C code says a name.
 MACROS = {"UINT_MAX": 2**32 - 1, "INT_MAX": 2**31 - 1, "ULLONG_MAX": 2**64 - 1,
           "LLONG_MAX": 2**63 - 1, "UCHAR_MAX": 255, "USHRT_MAX": 65535,
@@ -1108,8 +1112,15 @@ class Walker:
         ctype, sign = STRTOL[name]
         _, bits = CTYPES[ctype]
         msg = self._with_value(msg, _strip_ref(args[0]))
+        for placeholder, meaning in MESSAGE_ARGUMENTS.items():
+            msg = msg.replace(placeholder, meaning)
         spec: dict[str, object] = {"type": ctype, "base": int(args[2]), "sign": sign,
                                    "bits": bits, "messages": {"invalid": msg}}
+        out = _strip_ref(args[3]) if len(args) > 3 else ""
+        if check is not None and out and re.search(
+                rf"\|\|\s*{re.escape(out)}\s*==\s*0\b", check[0]):
+            spec["nonzero"] = True  # if (virStrToLong_uip(...) < 0 || level == 0)
+            spec["messages"] = {"invalid": msg, "zero": msg}
         if len(args) > 3:
             self.ranges(args[3], close, spec)
         self.rules_at(pos, where, "number", spec, msg, args[0])

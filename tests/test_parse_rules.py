@@ -265,6 +265,14 @@ def guest(memory: str = "256", unit: str = "MiB", feature: str = "", device: str
                         device=device or DISK.format(**parts))
 
 
+NUMA = guest().replace("<features>", """<vcpu>2</vcpu>
+  <cpu><numa><cell id='0' cpus='0-1' memory='256' unit='MiB'>
+    <cache level='{level}' associativity='direct' policy='writeback'>
+      <size value='10' unit='KiB'/><line value='8' unit='B'/></cache>
+  </cell></numa></cpu>
+  <features>""")
+
+
 @dataclass(frozen=True)
 class ValueCase:
     id: str
@@ -326,6 +334,8 @@ CASES = [
     ValueCase("zero", "range", guest(boot="<boot order='1'/>"), guest(boot="<boot order='0'/>"),
               8, "Invalid value for attribute 'order' in element 'boot': "
                   "Zero is not permitted"),
+    ValueCase("zero-in-its-own-words", "range", NUMA.format(level="1"), NUMA.format(level="0"),
+              7, "Invalid 'level' attribute in cache element for NUMA node 0"),
     ValueCase("size", "scaled", guest(memory="256"), guest(memory="256MiB"), 3,
               "Invalid value '256MiB' for element or attribute './memory[1]'"),
     ValueCase("size-unit", "scaled", guest(unit="MB"), guest(unit="MiBs"), 3,

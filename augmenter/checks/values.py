@@ -12,6 +12,7 @@ such an error: libvirt never gets further either.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 
 from lxml import etree
@@ -93,7 +94,27 @@ def _verdict(rule: Rule, el: Element) -> tuple[str, Verdict] | None:
         found = judge_scaled(rule, value, unit)
     else:
         found = judge(rule, str(el.tag), value)
-    return (INVALID, found) if found is not None else None
+    if found is None:
+        return None
+    if "{ancestor:" in found.message:
+        found = Verdict(_ANCESTOR.sub(lambda m: _ancestor_value(el, m), found.message),
+                        found.hint)
+    return INVALID, found
+
+
+_ANCESTOR = re.compile(r"\{ancestor:([\w-]+)@([\w-]+)\}")
+
+
+def _ancestor_value(el: Element, m: re.Match[str]) -> str:
+    """A message's ``{ancestor:cell@id}``: that attribute of the nearest such ancestor, or
+    its place among its like-named siblings (what libvirt counts when it is absent)."""
+    for up in el.iterancestors(m.group(1)):
+        value = up.get(m.group(2))
+        if value is not None:
+            return str(value)
+        parent = up.getparent()
+        return str(parent.findall(m.group(1)).index(up)) if parent is not None else "0"
+    return "?"
 
 
 def applicable(root: Element, rules: Table | None = None
