@@ -18,7 +18,16 @@ from collections.abc import Iterator, Sequence
 from lxml import etree
 
 from ..model.domain import Device
-from ..policy.parse_rules import Node, Rule, Step, Table, Verdict, judge, judge_scaled, table
+from ..policy.parse_rules import (
+    Node,
+    Rule,
+    Step,
+    Table,
+    Verdict,
+    judge,
+    judge_scaled,
+    table,
+)
 from ..xml.document import Element
 from .findings import Finding
 
@@ -54,13 +63,16 @@ def _matches(step: Step, el: Element, first: bool) -> bool:
     return all(_holds(_condition_value(el, attr), values) for attr, values in step.where)
 
 
-def _applies(rule: Rule, chain: Sequence[tuple[Element, bool]]) -> bool:
-    """Whether ``rule``'s context holds for the path from the root to the last element of
-    ``chain`` ((element, is the first child of its name) from the root down). The names
-    already match: the walk followed the trie."""
-    return all(_matches(step, el, first)
-               for step, (el, first) in zip(rule.context, chain, strict=True)
-               if step.first or step.where or step.tag == "*")
+def _holds_here(tests: tuple[tuple[int, Step], ...],
+                chain: Sequence[tuple[Element, bool]]) -> bool:
+    """Whether a context holds for the path from the root to the last element of ``chain``
+    ((element, is the first child of its name) from the root down). The names already
+    match, as the walk followed the trie: ``tests`` are the steps left to test."""
+    for i, step in tests:
+        el, first = chain[i]
+        if not _matches(step, el, first):
+            return False
+    return True
 
 
 def _text(el: Element) -> str:
@@ -131,9 +143,11 @@ def applicable(root: Element, rules: Table | None = None
         el, depth, first, nodes = stack.pop()
         del chain[depth:]
         chain.append((el, first))
-        for rule in (r for n in nodes for r in n.rules):
-            if _applies(rule, chain):
-                yield rule, el, chain
+        for node in nodes:
+            for tests, group in node.tests:
+                if _holds_here(tests, chain):
+                    for rule in group:
+                        yield rule, el, chain
         if not any(n.children for n in nodes):
             continue
         children = []

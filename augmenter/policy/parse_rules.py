@@ -75,8 +75,10 @@ def _step_text(step: Step) -> str:
 _STEP = re.compile(r"([^\[\]/]+)((?:\[[^\]]*\])*)")
 
 
+@cache
 def parse_context(text: str) -> tuple[Step, ...]:
-    """``domain/devices/graphics[@type=spice]/listen`` as steps."""
+    """``domain/devices/graphics[@type=spice]/listen`` as steps (cached: rules share
+    contexts, and equal contexts are then one object)."""
     steps = []
     for part in text.split("/"):
         m = _STEP.fullmatch(part)
@@ -148,11 +150,14 @@ def _opt(value: object) -> int | None:
 
 @dataclass
 class Node:
-    """A node of the rules' trie of element names: the rules whose context ends here, and
-    the names that go further (``*``: any name)."""
+    """A node of the rules' trie of element names: the rules whose context ends here, by
+    context (one test of a context serves all its rules), and the names that go further
+    (``*``: any name)."""
 
     children: dict[str, Node] = field(default_factory=dict)
-    rules: list[Rule] = field(default_factory=list)
+    groups: dict[tuple[Step, ...], list[Rule]] = field(default_factory=dict)
+    # the groups as (the steps still to test, their rules), for the walk
+    tests: list[tuple[tuple[tuple[int, Step], ...], list[Rule]]] = field(default_factory=list)
 
     def step(self, tag: str) -> list[Node]:
         """The nodes an element named ``tag`` under this one reaches."""
@@ -185,8 +190,19 @@ def from_json(data: Mapping[str, object]) -> Table:
         node = top
         for step in r.context:
             node = node.children.setdefault(step.tag, Node())
-        node.rules.append(r)
+        group = node.groups.get(r.context)
+        if group is None:
+            group = node.groups[r.context] = []
+            node.tests.append((conditions(r.context), group))
+        group.append(r)
     return Table(str(data["libvirt"]), rules, top)
+
+
+@cache
+def conditions(context: tuple[Step, ...]) -> tuple[tuple[int, Step], ...]:
+    """The steps of a context a walk that followed the trie must still test: those with
+    conditions, ``[1]`` or any name."""
+    return tuple((i, s) for i, s in enumerate(context) if s.first or s.where or s.tag == "*")
 
 
 @cache
