@@ -9,6 +9,7 @@ from lxml import etree
 
 from .boards.lookup import lookup
 from .boards.records import BoardError, Emulator
+from .checks import values
 from .checks.findings import Finding, InvalidDomain, from_error
 from .checks.rules import ordered, run_checks
 from .checks.schema import validate as validate_schema
@@ -144,6 +145,9 @@ def augment_tree(tree: etree._ElementTree,
     """Check, then augment a parsed document in place. Raises :class:`InvalidDomain` listing
     every finding when the definition has errors."""
     invalid = validate_schema(tree) if options.schema else []  # before anything is added
+    refused = values.check_tree(tree)  # libvirt's parser refuses these before anything else
+    if refused:
+        raise InvalidDomain(ordered([*invalid, *refused]))
     try:
         guest = make_guest(tree, options)
     except AugmentError as err:

@@ -7,7 +7,8 @@ the others cover thinly) with exactly one change, of one of these kinds:
 ``value``
     a number out of range, negative, or spelt wrong (``abc``, ``0x0_5``, ``+5``, non-ASCII
     digits, empty, a fraction, an overflow), an enum value libvirt does not have, a boolean that
-    is not the attribute's yes/no or on/off;
+    is not the attribute's yes/no or on/off, a size with a wrong unit; the last 350 mutations are
+    of this kind, at places the parse-time table (``augmenter/data/parse_rules.json``) names;
 ``duplicate``
     a copy of something that must be unique: a device, a controller index, a disk target, an
     address of each type (PCI, drive, USB, virtio-serial, CCW, spapr-vio, DIMM), a MAC, an
@@ -45,6 +46,7 @@ import copy
 import functools
 import hashlib
 import random
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +55,13 @@ from libvirt_env import example_inputs, generated_guests
 from lxml import etree
 from mutation_bases import BASES
 
+from augmenter.policy.parse_rules import Rule
+
 SEED = 15_2024
-COUNT = 2_450
+# the first 2,450 follow SCHEDULE; the 350 after them are "value" mutations drawn from the
+# parse-time table (TABLE_OPERATORS), so that every kind of rule it holds is tried
+SCHEDULED = 2_450
+COUNT = 2_800
 KINDS = ("value", "duplicate", "remove", "misspell", "clash", "address-type", "config")
 # the kind of mutation i is SCHEDULE[i % len(SCHEDULE)]: define-time rules are the most varied,
 # so they get two shares
@@ -524,6 +531,186 @@ def _bad_boolean(rng: random.Random, g: Guest) -> str | None:
         return None
     _put(el, attr, new)
     return f"{g.where(el)}@{attr}: {old!r} -> {new!r}"
+
+
+# ---- value, drawn from the parse-time table ------------------------------------------------------
+#
+# augmenter/data/parse_rules.json says which attributes, texts and element names libvirt's parser
+# reads as an enum, a boolean, a number or a size, and where. These operators find the places a
+# base guest holds (or could hold) one and write a wrong value there, so that the differential
+# test tries the whole table, not only the handful of attributes listed above. The table decides
+# where to look; libvirt alone decides what is wrong.
+
+TABLE_OPERATORS: dict[str, Operator] = {}
+
+
+def table_operator(name: str) -> Callable[[Operator], Operator]:
+    def register(fn: Operator) -> Operator:
+        TABLE_OPERATORS[name] = fn
+        return fn
+    return register
+
+
+BOOLEAN_ENUMS = {"virTristateBool": ("yes", "no"), "virTristateSwitch": ("on", "off"),
+                 "yesno": ("yes", "no")}
+
+
+@functools.cache
+def _every_enum_value() -> tuple[str, ...]:
+    """Every value of every enum of the table: what a cross-over mistake draws from."""
+    from augmenter.policy.parse_rules import table
+    return tuple(sorted({v for r in table().rules if r.kind == "enum" for v in r.values}))
+
+
+def _sites(g: Guest, kinds: tuple[str, ...], present: bool = True) -> list[tuple[Element, Rule]]:
+    """(element, rule) for each rule of ``kinds`` that holds where it stands in the guest, its
+    value written (``present``) or not."""
+    from augmenter.checks.values import applicable
+    out = []
+    for rule, el, _ in applicable(g.root):
+        if rule.kind not in kinds:
+            continue
+        if rule.attr == "#name":
+            written = True
+        elif rule.attr == "#text":
+            written = bool((el.text or "").strip()) and len(el) == 0
+        else:
+            written = el.get(rule.attr) is not None
+        if written == present:
+            out.append((el, rule))
+    return out
+
+
+def _write(g: Guest, el: Element, rule: Rule, new: str, label: str) -> str:
+    attr = rule.attr
+    if attr == "#name":
+        old = str(el.tag)
+        el.tag = new
+        return f"{g.where(el)}: element <{old}> -> <{new}> ({label})"
+    old = (el.text or "") if attr == "#text" else el.get(attr)
+    where = g.where(el)
+    _put(el, attr, new)
+    return f"{where}@{attr}: {old!r} -> {new!r} ({label})"
+
+
+def _wrong_enum(rng: random.Random, rule: Rule, old: str) -> tuple[str, str]:
+    if rule.enum in BOOLEAN_ENUMS:
+        own = BOOLEAN_ENUMS[rule.enum]
+        other = BOOLEAN_ENUMS["virTristateSwitch" if own[0] == "yes" else "virTristateBool"]
+        label = rng.choice(("crossed", "true", "one", "default", "upper"))
+        return {"crossed": rng.choice(other), "true": "true", "one": "1",
+                "default": "default", "upper": old.upper() or "YES"}[label], label
+    label = rng.choice(("upper", "suffix", "other-enum", "bogus", "space"))
+    foreign = [v for v in _every_enum_value() if v not in rule.values and v]
+    new = {"upper": old.upper() if old != old.upper() else old.title(), "suffix": old + "x",
+           "other-enum": rng.choice(foreign), "bogus": "bogus", "space": f"{old} "}[label]
+    return new, label
+
+
+# Readers that take "-N" as 2**32 - N (virStrToLong_ui, _ul, _ull): libvirt then believes the
+# huge number, and for <vcpu> it allocates that many vCPUs and aborts (libvirtd 9.0 dies on
+# "<vcpu>-1</vcpu>"). No mutation writes a minus where one of them reads: the daemon is shared.
+WRAPPING = {"ui", "ul", "ull"}
+
+
+def _wrong_number(rng: random.Random, rule: Rule, old: str) -> tuple[str, str]:
+    label = rng.choice(("spelling", "spelling", "too-high", "too-low", "zero"))
+    if label == "too-high" and rule.high is not None:
+        return str(rule.high + 1), label
+    if label == "too-low" and rule.low is not None and rule.reader not in WRAPPING:
+        return str(rule.low - 1), label
+    if label == "zero" and rule.nonzero:
+        return "0", label
+    spellings = [k for k, v in BAD_NUMBERS.items()
+                 if not (rule.reader in WRAPPING and v.startswith("-"))]
+    spelling = rng.choice(sorted(spellings))
+    return BAD_NUMBERS[spelling], spelling
+
+
+def _wrong_size(rng: random.Random, rule: Rule, el: Element) -> tuple[str, str, str | None]:
+    """(count, label, unit): a count libvirt cannot read, or a unit it does not know, or a
+    size too large for it."""
+    label = rng.choice(("unit", "count", "overflow"))
+    if label == "unit" and rule.unit:
+        return el.text or "1" if rule.attr == "#text" else str(el.get(rule.attr)), label, \
+            rng.choice(("MiBs", "mb ", "KiBi", "k1", "bogus"))
+    if label == "overflow" and rule.unit:
+        return rng.choice(("16", "9999999")), label, "EiB"
+    return rng.choice(("1.5", "-1", "0x10", "1e6", "64M", "99999999999999999999")), "count", None
+
+
+@table_operator("table-enum")
+def _table_enum(rng: random.Random, g: Guest) -> str | None:
+    sites = [(el, r) for el, r in _sites(g, ("enum",)) if r.enum not in BOOLEAN_ENUMS]
+    if not sites:
+        return None
+    el, rule = rng.choice(sites)
+    old = str(el.tag) if rule.attr == "#name" else _get(el, rule.attr)
+    new, label = _wrong_enum(rng, rule, old)
+    if new == old or new in rule.values or (rule.attr == "#name" and not new.strip()):
+        return None
+    if rule.attr == "#name" and not re.fullmatch(r"[A-Za-z_][\w.-]*", new):
+        return None
+    return _write(g, el, rule, new, label)
+
+
+@table_operator("table-boolean")
+def _table_boolean(rng: random.Random, g: Guest) -> str | None:
+    sites = [(el, r) for el, r in _sites(g, ("enum",)) if r.enum in BOOLEAN_ENUMS]
+    if not sites:
+        return None
+    el, rule = rng.choice(sites)
+    old = _get(el, rule.attr)
+    new, label = _wrong_enum(rng, rule, old)
+    if new == old or new in rule.values:
+        return None
+    return _write(g, el, rule, new, label)
+
+
+@table_operator("table-number")
+def _table_number(rng: random.Random, g: Guest) -> str | None:
+    sites = _sites(g, ("number",))
+    if not sites:
+        return None
+    el, rule = rng.choice(sites)
+    old = _get(el, rule.attr)
+    new, label = _wrong_number(rng, rule, old)
+    if new == old:
+        return None
+    return _write(g, el, rule, new, label)
+
+
+@table_operator("table-size")
+def _table_size(rng: random.Random, g: Guest) -> str | None:
+    sites = _sites(g, ("scaled",))
+    if not sites:
+        return None
+    el, rule = rng.choice(sites)
+    count, label, unit = _wrong_size(rng, rule, el)
+    if unit is not None and rule.unit:
+        old = el.get(rule.unit)
+        el.set(rule.unit, unit)
+        _put(el, rule.attr, count.strip())
+        return f"{g.where(el)}@{rule.unit}: {old!r} -> {unit!r} ({label})"
+    return _write(g, el, rule, count, label)
+
+
+@table_operator("table-added")
+def _table_added(rng: random.Random, g: Guest) -> str | None:
+    """A wrong value for an attribute the guest does not write, on an element it has."""
+    sites = [(el, r) for el, r in _sites(g, ("enum", "number"), present=False)
+             if not r.attr.startswith("#")]
+    if not sites:
+        return None
+    el, rule = rng.choice(sites)
+    if rule.kind == "enum":
+        new, label = _wrong_enum(rng, rule, rule.values[0] if rule.values else "x")
+        if new in rule.values:
+            return None
+    else:
+        new, label = _wrong_number(rng, rule, "")
+    el.set(rule.attr, new)
+    return f"{g.where(el)}@{rule.attr}: added {new!r} ({label})"
 
 
 # ---- duplicate --------------------------------------------------------------------------------
@@ -2271,8 +2458,8 @@ def _pick_base(rng: random.Random, bases: tuple[Base, ...]) -> Base:
 
 def _one(index: int, seed: int, bases: tuple[Base, ...], seen: set[str]) -> Mutation:
     rng = random.Random(f"{seed}:{index}")
-    kind = SCHEDULE[index % len(SCHEDULE)]
-    ops = OPERATORS[kind]
+    kind = SCHEDULE[index % len(SCHEDULE)] if index < SCHEDULED else "value"
+    ops = OPERATORS[kind] if index < SCHEDULED else TABLE_OPERATORS
     for _ in range(200):
         name = rng.choice(sorted(ops))
         for _ in range(60):

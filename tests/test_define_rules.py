@@ -426,7 +426,7 @@ UNIQUE_RULES = [
     Rule("duplicate-device", "only a single memory balloon device is supported",
          devices="    <memballoon model='virtio'/>\n    <memballoon model='virtio'/> <<<"),
     Rule("duplicate-device", "only a single watchdog device is supported",
-         devices="    <watchdog model='i6300esb'/>\n    <watchdog model='itco'/> <<<"),
+         devices="    <watchdog model='i6300esb'/>\n    <watchdog model='ib700'/> <<<"),
     Rule("duplicate-device", "Multiple panic devices with model 'isa'",
          devices="    <panic model='isa'/>\n    <panic/> <<<"),
     Rule("duplicate-alias", "non unique alias detected: ua-twin",

@@ -53,7 +53,7 @@ LIBVIRT_STYLE = """<?xml version='1.0' encoding='UTF-8' standalone='yes'?>
     <!-- boot from disk -->
     <boot dev='hd'/>
   </os>
-  <features><acpi/><apic/><frobnicate level='11'/></features>
+  <features><acpi/><apic/></features><frobnicate level='11'/>
   <clock offset='utc'/>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>

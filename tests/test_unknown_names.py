@@ -206,7 +206,7 @@ def test_a_value_libvirt_refuses_is_its_error_alone() -> None:
                 "      <target dev='vda' bus='virtioo'/>\n    </disk>\n")
     found = augmenter.check(xml, EMBEDDED)
     assert [(f.code, f.severity) for f in found if f.line == line_of(xml, "virtioo")] == [
-        ("unknown-value", "error")]
+        ("invalid-value", "error")]
 
 
 def test_a_second_copy_of_an_element_held_once_is_a_warning() -> None:

@@ -14,10 +14,10 @@ from ..errors import AugmentError
 from ..model.addresses import PciAddress, pci_address
 from ..model.connect import KINDS, Connect, describe
 from ..model.domain import Device, disk_bus, parse_int
+from ..model.numbers import number
 from ..placement.guest import Guest
 from ..placement.topology import Conflict, Topology
 from ..placement.usb import MAX_DEPTH, usb_devices
-from ..policy import vocabulary
 from ..policy.devices import BUS_ACCEPTS, device_flags, pci_class
 from ..xml.document import Element
 from . import capabilities, controllers, cpu, disks, models, platform, unique
@@ -88,7 +88,7 @@ def check_controllers(guest: Guest) -> Iterator[Finding]:
                           "Only a single IDE controller is supported",
                           "the PIIX3 IDE controller is index 0")
         if ctrl.type == "usb" and ctrl.model in ("qemu-xhci", "nec-xhci"):
-            ports = parse_int(ctrl.el.get("ports"))
+            ports = number(ctrl.el, "ports")  # virXMLPropInt, base 10
             if ports is not None and ports > 15:
                 yield finding(ctrl, "usb-ports", f"'{ctrl.model}' controller only supports up "
                               "to '15' ports")
@@ -120,9 +120,6 @@ def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
                       f"The PCI controller with index='0' must be model='{guest.root_model}' "
                       f"for this machine type, but model='{model}' was found instead",
                       f"{guest.machine} has a {guest.root_model}")
-    if model is not None and model not in BUS_ACCEPTS and model not in ("pci-root",
-                                                                          "pcie-root"):
-        yield finding(ctrl, "unknown-model", f"unknown PCI controller model '{model}'")
 
 
 def _check_usb_controllers(guest: Guest) -> Iterator[Finding]:
@@ -408,7 +405,7 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
 
 def check_virtio_serial(guest: Guest) -> Iterator[Finding]:
     used: dict[tuple[int, int], Device] = {}
-    ports = {c.index: parse_int(c.el.get("ports"), 31) or 31
+    ports = {c.index: number(c.el, "ports") or 31
              for c in guest.dom.controllers if c.type == "virtio-serial"}
     for dev in guest.dom.of("channel") + guest.dom.of("console"):
         a = dev.address
@@ -485,7 +482,7 @@ def check_devices(guest: Guest) -> Iterator[Finding]:
     if guest.family is not None and guest.family.phb:
         for ctrl in guest.dom.controllers:
             target = ctrl.el.find("target")
-            index = parse_int(target.get("index")) if target is not None else None
+            index = number(target, "index", "i", 0) if target is not None else None
             if ctrl.type == "pci" and index is not None and (index == 0) != (ctrl.index == 0):
                 yield finding(ctrl, "phb-target-index", "Only the PCI controller with index 0 "
                               "can have target index 0, and vice versa")
@@ -541,19 +538,8 @@ _NEVER_PCI_UNLESS_CLASSED = frozenset(
     {"input", "watchdog", "panic", "tpm", "hub", "redirdev", "smartcard"})
 
 
-def check_values(guest: Guest) -> Iterator[Finding]:
-    """Values libvirt does not know (a disk bus, a sound or controller model, a video type):
-    it refuses the definition when it parses it, before any address is looked at."""
-    for dev in guest.dom.devices:
-        if dev.implicit:
-            continue
-        for element, message in vocabulary.problems(dev):
-            yield finding(dev, "unknown-value", message,
-                          "see libvirt's domain XML format for the values it accepts", at=element)
-
-
 CHECKS: tuple[Check, ...] = (
-    check_values, check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
+    check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
     check_ccid, check_devices, check_serial_addresses, check_names,
     # the define-time rules, a module per topic, each citing libvirt's function
     *cpu.CHECKS, *platform.CHECKS, *unique.CHECKS, *models.CHECKS, *capabilities.CHECKS,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..model.addresses import write_address
 from ..model.domain import Device, disk_bus, disk_index, parse_int
+from ..model.numbers import number
 from ..policy.machines import default_usb_model
 from ..xml.document import insert_before, new_element, set_child, sub_element
 from .guest import Guest
@@ -244,7 +245,8 @@ def add_ich9_masters(guest: Guest) -> None:
 def assign_dimm_slots(guest: Guest) -> None:
     """Memory modules without an address take the lowest free DIMM slot (docs/placement.md §19)."""
     max_mem = guest.dom.root.find("maxMemory")
-    slots = parse_int(max_mem.get("slots"), 0) if max_mem is not None else 0
+    # virXPathUInt: virStrToLong_uip, base 10
+    slots = (number(max_mem, "slots", "uip") or 0) if max_mem is not None else 0
     dimms = [m for m in guest.dom.of("memory") if m.model in ("dimm", "nvdimm")]
     used = {parse_int(m.address.get("slot")) for m in dimms
             if m.address is not None and m.address.get("type") == "dimm"}

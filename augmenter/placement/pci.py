@@ -14,6 +14,7 @@ from ..errors import PlacementError
 from ..model.addresses import PciAddress, pci_address, pci_at, wants_pci, write_pci
 from ..model.connect import Connect, describe
 from ..model.domain import Device, parse_int
+from ..model.numbers import number
 from ..policy.devices import BUS_ACCEPTS, MODEL_NAMES, class_flags, pci_class
 from ..xml.document import Element, insert_before, new_element, set_child, sub_element
 from .guest import Guest
@@ -393,9 +394,10 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
     # each controller's <target>, looked up once (most have none, and a miss is not cached)
     controllers = [(c, c.child("target")) for c in _pci_controllers(guest)]
     written = [t for _, t in controllers if t is not None]
-    pxb_bus_nrs = [parse_int(t.get("busNr")) or 256 for t in written if t.get("busNr")]
+    # virXMLPropInt, base 0 (as the parse-time check read them)
+    pxb_bus_nrs = [number(t, "busNr", "i", 0) or 256 for t in written if t.get("busNr")]
     phb = guest.family is not None and guest.family.phb
-    targets = {parse_int(t.get("index")) for t in written if t.get("index") is not None}
+    targets = {number(t, "index", "i", 0) for t in written if t.get("index") is not None}
     for ctrl, t in controllers:
         model = ctrl.model or ""
         addr = pci_address(ctrl)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ..model.addresses import write_address
 from ..model.domain import Device, disk_bus, parse_int
+from ..model.numbers import number
 from .guest import Guest
 
 ROOT_PORTS = {
@@ -41,7 +42,7 @@ def usb_devices(guest: Guest) -> list[Device]:
 
 def _root_ports(ctrl: Device) -> int:
     if ctrl.model in ("nec-xhci", "qemu-xhci") and ctrl.el.get("ports"):
-        return parse_int(ctrl.el.get("ports"), 4) or 4
+        return number(ctrl.el, "ports") or 4  # virXMLPropInt, base 10
     return ROOT_PORTS.get(ctrl.model, 2)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from ..model.addresses import write_address
 from ..model.domain import Device, parse_int
+from ..model.numbers import number
 from .guest import Guest
 
 
 def _ports(ctrl: Device) -> int:
-    return parse_int(ctrl.el.get("ports"), 31) or 31
+    return number(ctrl.el, "ports") or 31  # virXMLPropInt, base 10
 
 
 def assign(guest: Guest) -> None:
