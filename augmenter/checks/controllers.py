@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..model.domain import Device, parse_int
+from ..model.domain import Device
+from ..model.numbers import read
 from ..placement.guest import Guest
 from ..xml.document import Element
 from .capabilities import CODE, lacks, message
@@ -108,15 +109,16 @@ def _pci_controller(guest: Guest, ctrl: Device, cells: int) -> Finding | None:
         return on(ctrl, "pci-controller", "pcie-expander-bus controllers are not supported "
                   "with this machine type", "use pci-expander-bus on pc machines")
     options = _options(ctrl)
-    node = parse_int(options["node"].text) if "node" in options else None
+    node_text = options["node"].text if "node" in options else None
+    node = read(node_text, "i", 10) if node_text is not None else None  # virXPathInt
     if node is not None and node >= cells:
         return on(ctrl, "pci-controller", f"{model} with index {ctrl.index} is configured for "
                   f"a NUMA node ({node}) not present in the domain's <cpu><numa> array "
                   f"({cells})", f"the guest has NUMA nodes 0 to {cells - 1}" if cells
                   else "define the NUMA cells in <cpu><numa>", el=options["node"])
     for attr, low, high, what in RANGES:
-        value = parse_int(options[attr].get(attr)) if attr in options and attr != "node" \
-            else None
+        text = options[attr].get(attr) if attr in options else None
+        value = read(text, "i", 0) if text is not None else None  # virXMLPropInt base 0
         if value is not None and not low <= value <= high:
             return on(ctrl, "pci-controller", f"PCI controller {what} '{value}' out of range - "
                       f"must be {low}-{high}", f"write a {what} from {low} to {high}",

@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..model.bitmap import parse_bitmap
-from ..model.domain import Device, disk_bus, parse_int
+from ..model.domain import Device, disk_bus
+from ..model.numbers import read
 from ..model.scaled import attribute_kib, element_kib
 from ..placement.guest import Guest
 from ..xml.document import Element
@@ -38,10 +39,9 @@ QUOTAS = ("quota", "global_quota", "emulator_quota", "iothread_quota")
 
 
 def _uint(text: str | None) -> int | None:
-    """A non-negative count as libvirt reads one (``virStrToLong_ui`` base 10), else None."""
-    if text is None or not text.strip().isdigit():
-        return None
-    return parse_int(text.strip().lstrip("0") or "0")
+    """A count as libvirt's ``virXMLPropUInt`` reads one (``virStrToLong_uip``, base 10), or
+    None where libvirt refuses it (the parse-time rules report that)."""
+    return read(text, "uip", 10) if text is not None else None
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def vcpus(guest: Guest) -> Vcpus | None:
     el = guest.dom.root.find("vcpu")
     if el is None:
         return Vcpus(None, 1, 1)
-    maximum = _uint(el.text)
+    maximum = read(el.text, "ui", 10) if el.text is not None else None  # virDomainVcpuParse
     if maximum is None:
         return None
     current_text = el.get("current")

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 
 from ..model.domain import Device, disk_bus
+from ..model.numbers import read
 from ..placement.guest import Guest
 from ..xml.document import Element
 from .findings import Finding
@@ -37,7 +38,7 @@ def disk_name_partition(name: str) -> int | None:
     digits = m.group(2)
     if len(digits) > 1 and digits[0] == "0":
         return None
-    return int(digits) if digits else 0
+    return read(digits, "i", 10) if digits else 0
 
 
 def _source_path(disk: Device) -> str | None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ..model.domain import Device, parse_int
+from ..model.domain import Device
+from ..model.numbers import read
 from ..placement.guest import Guest
 from ..xml.document import Element
 from .capabilities import CODE, lacks, message
@@ -32,6 +33,12 @@ NET_MODEL_CHARS = re.compile(r"[A-Za-z0-9_-]*$")
 VIRTIO_NET = ("virtio", "virtio-transitional", "virtio-non-transitional")
 MAC = re.compile(r"([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2}):"
                  r"([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})$")
+
+
+def _count(text: str | None) -> int | None:
+    """An unsigned number as ``virXMLPropUInt`` reads it (base 10), None when absent or refused
+    (the parse-time rules say so)."""
+    return read(text, "uip", 10) if text is not None else None
 
 
 def _each(guest: Guest, tag: str) -> list[Device]:
@@ -184,7 +191,7 @@ def _video(guest: Guest, video: Device, primary: bool) -> Finding | None:
     if model_el is None or kind is None:
         return None
     for attr in ("ram", "vram64", "vgamem"):
-        value = parse_int(model_el.get(attr))
+        value = _count(model_el.get(attr))
         if kind != "qxl" and value:
             return on(video, "video", f"{attr} attribute only supported for video type qxl",
                       f"remove {attr}=", el=model_el)
@@ -200,7 +207,7 @@ def _video(guest: Guest, video: Device, primary: bool) -> Finding | None:
         if not primary:
             return on(video, "video", f"video type '{kind}' is only valid as primary video "
                       "device", "only qxl and virtio can be secondary videos", el=model_el)
-        heads = parse_int(model_el.get("heads"))
+        heads = _count(model_el.get("heads"))
         if heads is not None and heads != 1:
             return on(video, "video", f"video type '{kind}' doesn't support multiple 'heads'",
                       "remove heads=", el=model_el)
@@ -285,7 +292,7 @@ def check_balloon_vsock_nvram(guest: Guest) -> Iterator[Finding]:
                      "supported by this version of qemu", "use model='virtio' or 'none'")
     for vsock in _each(guest, "vsock"):
         cid = vsock.child("cid")
-        address = parse_int(cid.get("address")) if cid is not None else None
+        address = _count(cid.get("address")) if cid is not None else None
         if address is not None and 0 < address <= 2:
             yield on(vsock, "vsock", "guest CIDs must be >= 3", "use a CID of 3 or more, or "
                      "auto='yes'", el=cid)
@@ -347,7 +354,8 @@ def check_isa_serial_ports(guest: Guest) -> Iterator[Finding]:
             continue
         count += 1
         target = serial.child("target")
-        port = parse_int(target.get("port")) if target is not None else None
+        text = target.get("port") if target is not None else None
+        port = read(text, "i", 10) if text is not None else None  # virXMLPropInt
         if count > MAX_ISA_SERIAL_PORTS or (port is not None and port >= MAX_ISA_SERIAL_PORTS):
             yield on(serial, "serial-port", "Maximum supported number of ISA serial ports is "
                      f"'{MAX_ISA_SERIAL_PORTS}'", "ISA serial ports are 0 to 3", el=target)
@@ -491,7 +499,7 @@ def _chr_source(dev: Device, holder: Element, kind: str | None, source: Element 
                       "remove <reconnect>, or use mode='connect'", el=reconnect)
         timeout = reconnect.get("timeout")
         if reconnect.get("enabled") == "yes" and timeout is not None and \
-                parse_int(timeout) == 0:
+                _count(timeout) == 0:
             return on(dev, "chardev", "chardev reconnect source timeout cannot be '0'",
                       "give a timeout of 1 second or more", el=reconnect)
     if kind in ("spicevmc", "spiceport") and not spice:
@@ -545,7 +553,7 @@ def _interface(nic: Device) -> Finding | None:
     driver = nic.child("driver")
     if virtio and driver is not None:
         for attr in ("rx_queue_size", "tx_queue_size"):
-            size = parse_int(driver.get(attr))
+            size = _count(driver.get(attr))
             if size and size & (size - 1):
                 return on(nic, "interface", f"{attr} has to be a power of two",
                           f"use 256, 512 or 1024 for {attr}", el=driver)

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator
 
 from ..model.domain import Device
+from ..model.numbers import read
 from ..model.scaled import element_kib, kib
 from ..placement.guest import Guest
 from ..xml.document import Element
@@ -205,10 +206,11 @@ def check_boot(guest: Guest) -> Iterator[Finding]:
                 yield on(dev, "boot-order", f"invalid loadparm value '{upper}', expecting chars "
                          "in set of [a-zA-Z0-9.] and blank spaces",
                          "use letters, digits, dots and blanks", el=boot)
-        order = boot.get("order")
-        if order is None or not order.strip().isdigit() or int(order) == 0:
-            continue  # a value problem
-        key = str(int(order))
+        text = boot.get("order")
+        order = read(text, "uip", 10) if text is not None else None
+        if not order:
+            continue  # none, or a value problem
+        key = str(order)
         if key in orders:
             yield on(dev, "boot-order", f"boot order '{key}' used for more than one device",
                      f"{orders[key].name()} (line {orders[key].line}) boots {key}th; give "
@@ -228,15 +230,16 @@ def check_boot(guest: Guest) -> Iterator[Finding]:
 def _boot_menu(guest: Guest) -> Iterator[Finding]:
     """virDomainDefBootValidate: boot menu timeout and BIOS reboot timeout ranges."""
     menu = guest.dom.root.find("os/bootmenu")
-    timeout = menu.get("timeout") if menu is not None else None
+    text = menu.get("timeout") if menu is not None else None
+    timeout = read(text, "uip", 10) if text is not None else None
     if menu is not None and menu.get("enable") == "yes" and timeout is not None and \
-            timeout.strip().isdigit() and int(timeout) > 65535:
+            timeout > 65535:
         yield at(menu, "boot-menu", "invalid value for boot menu timeout, must be in range "
                  "[0,65535]", "the timeout is in milliseconds, at most 65535")
     bios = guest.dom.root.find("os/bios")
-    delay = bios.get("rebootTimeout") if bios is not None else None
-    if delay is not None and re.fullmatch(r"\s*-?\d+\s*", delay) and \
-            not -1 <= int(delay) <= 65535:
+    text = bios.get("rebootTimeout") if bios is not None else None
+    delay = read(text, "i", 10) if text is not None else None
+    if delay is not None and not -1 <= delay <= 65535:
         yield at(bios, "boot-menu", "invalid value for rebootTimeout, must be in range "
                  "[-1,65535]", "-1 disables the reboot; at most 65535 ms")
 
@@ -494,7 +497,7 @@ def check_seclabels(guest: Guest) -> Iterator[Finding]:
         models.setdefault(model, label)
 
 
-_DATE = re.compile(r"\s*[+-]?(\d+)/\s*[+-]?(\d+)/\s*[+-]?(\d+)$")
+_DATE = re.compile(r"([^/]*)/([^/]*)/([^/]*)")
 
 
 def check_sysinfo(guest: Guest) -> Iterator[Finding]:
@@ -502,9 +505,10 @@ def check_sysinfo(guest: Guest) -> Iterator[Finding]:
     for entry in guest.dom.root.findall("sysinfo/bios/entry"):
         if entry.get("name") != "date":
             continue
-        m = _DATE.match(entry.text or "")
-        good = m is not None and 1 <= int(m.group(1)) <= 12 and 1 <= int(m.group(2)) <= 31 \
-            and not 100 <= int(m.group(3)) < 1900
+        m = _DATE.fullmatch(entry.text or "")
+        month, day, year = (read(p, "i", 10) for p in m.groups()) if m else (None,) * 3
+        good = month is not None and day is not None and year is not None and \
+            1 <= month <= 12 and 1 <= day <= 31 and year >= 0 and not 100 <= year < 1900
         if not good:
             yield at(entry, "sysinfo", "Invalid BIOS 'date' format",
                      "write mm/dd/yyyy (or mm/dd/yy)")

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterator
 
-from ..model.domain import Device, parse_int
+from ..model.domain import Device
+from ..model.numbers import read
 from ..placement.guest import Guest
 from ..xml.document import Element
 from .findings import Finding
@@ -91,7 +92,10 @@ def check_aliases(guest: Guest) -> Iterator[Finding]:
 
 
 def _number(el: Element | None, attr: str) -> int | None:
-    return parse_int(el.get(attr), 0) if el is not None else None
+    """A host device's number (``virXMLPropUInt`` base 0: ``0x41`` and ``65`` alike), 0 when
+    absent."""
+    text = el.get(attr) if el is not None else None
+    return 0 if text is None else read(text, "uip", 0)
 
 
 def hostdev_key(dev: Device) -> Hashable | None:
@@ -197,13 +201,17 @@ def check_tunables(guest: Guest) -> Iterator[Finding]:
         seen.add(path)
 
 
+def _id(text: str | None) -> int | None:
+    return read(text, "uip", 10) if text is not None else None
+
+
 def check_audio_ids(guest: Guest) -> Iterator[Finding]:
     """virDomainAudioDefValidate and virDomainEnsureAudioID: audio ids are unique, and the ids
     that sound cards and VNC name exist."""
     audios = guest.dom.root.findall("devices/audio")
     ids: dict[int, Element] = {}
     for audio in audios:
-        ident = parse_int(audio.get("id"))
+        ident = _id(audio.get("id"))
         if ident is None:
             continue
         if ident in ids:
@@ -215,7 +223,7 @@ def check_audio_ids(guest: Guest) -> Iterator[Finding]:
     refs += [g.find("audio") for g in guest.dom.root.findall("devices/graphics")
              if g.get("type") == "vnc"]
     for ref in refs:
-        ident = parse_int(ref.get("id")) if ref is not None else None
+        ident = _id(ref.get("id")) if ref is not None else None
         if ident and ident not in ids:
             yield at(ref, "audio-id", f"no audio device with ID {ident}",
                      "add <audio id='N' type='...'/> to <devices>, or remove the reference")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from .numbers import read
+
 # The limit of the bitmaps libvirt parses for domains (VIR_DOMAIN_CPUMASK_LEN): a bit at or
 # beyond it is refused like a malformed string.
 CPUMASK_LEN = 16384
@@ -33,10 +35,10 @@ def parse_bitmap(text: str | None, limit: int | None = CPUMASK_LEN) -> frozenset
         m = _FIELD.match(field.lstrip())
         if m is None:
             return None
-        neg, first, last = m.group(1) == "^", int(m.group(2)), m.group(3)
-        if neg and last is not None:
-            return None
-        end = int(last) if last is not None else first
+        neg, first, last = m.group(1) == "^", read(m.group(2), "i", 10), m.group(3)
+        end = read(last, "i", 10) if last is not None else first
+        if first is None or end is None or (neg and last is not None):
+            return None  # beyond an int, or a range taken out
         if end < first or (limit is not None and end >= limit):
             return None
         if neg:

@@ -3,14 +3,14 @@
 libvirt scales a size by its ``unit`` (``virScaleInteger`` in ``src/util/virutil.c``: ``b``,
 ``bytes``, ``k``/``KiB`` = 1024, ``KB`` = 1000, up to ``e``/``EiB``, case-insensitive), the
 default unit being KiB, and then rounds the bytes up to whole KiB (``virDomainParseMemory``).
-The number is read by the project's one number reader; a size or unit libvirt refuses reads as
-None here, and the rules that compare sizes leave such a definition to the rules about values.
+The number is read as libvirt reads it (``model.numbers``); a size or unit libvirt refuses reads
+as None here, and the rules that compare sizes leave such a definition to the rules about values.
 """
 
 from __future__ import annotations
 
 from ..xml.document import Element
-from .domain import parse_int
+from .numbers import read
 
 _POWERS = {"k": 1, "m": 2, "g": 3, "t": 4, "p": 5, "e": 6}
 
@@ -35,9 +35,7 @@ def unit_scale(unit: str | None, default: int = 1024) -> int | None:
 def kib(text: str | None, unit: str | None, default: int = 1024) -> int | None:
     """A size in KiB, rounded up, or None when the number or the unit is not one libvirt
     reads (a sign, a fraction, an unknown suffix)."""
-    if text is None or not text.strip().isdigit():
-        return None
-    value = parse_int(text.strip().lstrip("0") or "0")
+    value = read(text, "ullp", 10) if text is not None else None  # virParseScaledValue
     scale = unit_scale(unit, default)
     if value is None or scale is None:
         return None
