@@ -7,16 +7,17 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from . import ccw, defaults, pci, spapr, transports, usb, vserial
-from .addresses import complete
-from .boards import BoardError, Emulator, lookup
-from .checks import run_checks
-from .context import Guest
-from .domain import Domain, load
+from .boards.lookup import lookup
+from .boards.records import BoardError, Emulator
+from .checks.findings import Finding, InvalidDomain, from_error
+from .checks.rules import run_checks
 from .errors import AugmentError
-from .findings import Finding, InvalidDomain, from_error
-from .machines import family_of, preferred_machine
-from .xmldoc import parse_document, serialize
+from .model.addresses import complete
+from .model.domain import Domain, load
+from .placement import ccw, defaults, pci, spapr, transports, usb, vserial
+from .placement.guest import Guest
+from .policy.machines import family_of, preferred_machine
+from .xml.document import parse_document, serialize
 
 
 @dataclass
@@ -81,7 +82,7 @@ def make_guest(tree: etree._ElementTree, options: Options = Options()) -> Guest:
 
 
 def prepare(guest: Guest) -> None:
-    """libvirt's post-parse defaults that come before any check (design notes 2.2 steps 1-3)."""
+    """libvirt's post-parse defaults that come before any check (docs/placement.md §1, 1-3)."""
     for dev in guest.dom.devices:
         complete(dev)
     defaults.put_primary_video_first(guest)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one test command of the project: installs what it needs, then lints, type-checks and tests.
+# The one test command of the project: installs what it needs, then lints, type-checks, checks
+# the layering and tests.
 # Usage: scripts/test.sh [pytest args...]
 set -euo pipefail
 
@@ -51,7 +52,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 stamp=.venv/.augmenter-test-install
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
-        && [ -x .venv/bin/ruff ] && [ -x .venv/bin/mypy ] && [ -x .venv/bin/pytest ]; then
+        && [ -x .venv/bin/ruff ] && [ -x .venv/bin/mypy ] && [ -x .venv/bin/pytest ] \
+        && [ -x .venv/bin/lint-imports ]; then
     echo "package and test tools up to date (pyproject.toml unchanged)"
 else
     .venv/bin/python -m pip install -q -e '.[test]'
@@ -67,6 +69,9 @@ section "ruff check augmenter tests"
 
 section "mypy augmenter"
 .venv/bin/mypy augmenter || failed+=(mypy)
+
+section "lint-imports (the layers of docs/architecture.md)"
+.venv/bin/lint-imports --no-cache || failed+=(lint-imports)
 
 section "pytest -q $*"
 rc=0

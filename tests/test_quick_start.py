@@ -14,10 +14,10 @@ import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from augmenter import files
-from augmenter.cli import app
-from augmenter.files import Request, Staged, UsageError, staged, validate
-from augmenter.launch import quick_request
+from augmenter.cli import files
+from augmenter.cli.app import app
+from augmenter.cli.files import Request, Staged, UsageError, staged, validate
+from augmenter.cli.launch import quick_request
 
 COMMAND = typer.main.get_command(app)
 
@@ -88,6 +88,26 @@ def test_usage_errors_are_the_same_whichever_path_reads_them(tmp_path: Path) -> 
                            text=True, timeout=60)
         assert p.returncode == 2, (argv, p.stderr)
         assert "Usage:" in p.stderr and "Traceback" not in p.stderr
+
+
+# What a plain run must not load: typer and click (the full command line), networkx (the
+# topology's graph, built only when explain, graph or the API reads it).
+HEAVY = ("typer", "click", "networkx")
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "q35-desktop.xml"
+
+
+def test_a_plain_run_imports_neither_typer_nor_networkx() -> None:
+    """``augment guest.xml`` starts quickly: the quick path never loads the heavy packages."""
+    code = ("import sys\nfrom augmenter.cli.launch import main\n"
+            f"sys.argv = ['augment', '--boards', 'embedded', {str(EXAMPLE)!r}]\n"
+            "try:\n    main()\nfinally:\n"
+            f"    print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})),"
+            " file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("<?xml")
+    assert done.stderr.strip().splitlines()[-1] == "[]"
 
 
 def test_validate_names_the_problem() -> None:
