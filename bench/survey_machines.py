@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 import machine_survey as survey  # noqa: E402
 from libvirt_env import URI, start_daemons  # noqa: E402
 
-from augmenter.verify import Virsh  # noqa: E402
+from augmenter.cli.verify import Virsh  # noqa: E402
 
 
 def _version(cmd: list[str]) -> str:

@@ -39,7 +39,7 @@ from pathlib import Path
 from libvirt_env import Topology, topology_diff
 from lxml import etree
 
-from augmenter.verify import (
+from augmenter.cli.verify import (
     VerifyError,
     Virsh,
     boot_copy,

@@ -33,9 +33,9 @@ from machine_survey import Placement, render
 from qemu_env import need_qemu
 
 import augmenter
-from augmenter.boards import embedded
+from augmenter.boards.records import embedded
+from augmenter.cli.verify import VerifyError, Virsh
 from augmenter.pipeline import Options
-from augmenter.verify import VerifyError, Virsh
 
 
 def guest(arch: str, machine: str, devices: str, emulator: str | None = None) -> str:
@@ -305,22 +305,27 @@ CASES: list[Case] = [
 ]
 
 
+def in_the_table(case: Case) -> bool:
+    arch, machine = case.arch_machine
+    table = embedded().get(arch)
+    return table is not None and table.table_board(table.canonical(machine)) is not None
+
+
 def options_for(case: Case) -> Options:
     """The shipped table where it has the board; else the installed QEMU (skipped without it,
     failed under CI)."""
-    arch, machine = case.arch_machine
-    table = embedded().get(arch)
-    if table is not None and table.table_board(table.canonical(machine)) is not None:
+    if in_the_table(case):
         return Options(boards="embedded")
     root = etree.fromstring(case.xml.encode("utf-8"))
-    emulator = root.findtext("devices/emulator") or ""
-    need_qemu(Path(emulator).name)
+    need_qemu(Path(root.findtext("devices/emulator") or "").name)
     return Options(boards="qemu")
 
 
 def params() -> Iterator[object]:
     for case in CASES:
         marks = [pytest.mark.xfail(reason=case.today, strict=True)] if case.today else []
+        if not in_the_table(case):
+            marks.append(pytest.mark.slow)  # QEMU is asked for the board
         yield pytest.param(case, id=f"class{case.klass}-{case.id}", marks=marks)
 
 
@@ -350,6 +355,7 @@ def virsh() -> Iterator[Virsh]:
     remove_leftovers(handle)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[f"class{c.klass}-{c.id}" for c in CASES])
 def test_libvirt_still_places_so(case: Case, virsh: Virsh, tmp_path: Path) -> None:
     """The written-down expectation is what libvirtd does with the guest today."""

@@ -20,15 +20,17 @@ import pytest
 from qemu_env import fake_exits, need_qemu
 from typer.testing import CliRunner
 
-from augmenter import boards, introspect
-from augmenter.boards_cli import app
-from augmenter.introspect import (
+from augmenter.boards import introspect, lookup
+from augmenter.boards.introspect import (
     NEEDS_FIRMWARE,
     SKIPPED,
     IntrospectionError,
     StandIns,
     choose_accelerator,
 )
+from augmenter.cli.boards import app
+
+pytestmark = pytest.mark.slow  # real QEMU or libvirt, processes or hypothesis: not fast
 
 runner = CliRunner()
 
@@ -38,7 +40,7 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     monkeypatch.setattr(introspect, "_ACCEL_CHOSEN", {})
     monkeypatch.setattr(introspect, "_ACCELERATORS", {})
-    boards.clear_memo()
+    lookup.clear_memo()
     return tmp_path / "xdg-cache" / "augmenter"
 
 

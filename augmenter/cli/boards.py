@@ -83,7 +83,7 @@ def _status(store: BoardCache, bid: BinaryId, cat: Catalogue) -> dict[str, str]:
 
 def _kind(err: BoardError) -> str:
     """What a listing calls a failure: "failed", "needs firmware" or "skipped"."""
-    from .introspect import FAILED, IntrospectionError
+    from ..boards.introspect import FAILED, IntrospectionError
 
     return err.kind if isinstance(err, IntrospectionError) else FAILED
 
