@@ -122,7 +122,7 @@ def test_a_board_no_stand_in_can_start_needs_firmware() -> None:
         introspect.board(sh4, "shix", timeout=30)
     assert exc.value.kind == NEEDS_FIRMWARE and exc.value.cacheable
     assert exc.value.reason == ("qemu-system-sh4: Could not load SHIX bios 'shix_bios.bin' "
-                                "(stand-in files did not help: qemu-system-sh4: Could not load "
+                                "(stand-ins did not help: qemu-system-sh4: Could not load "
                                 "SHIX bios 'blank.bin')")
 
 
@@ -147,9 +147,15 @@ def test_stand_ins_follow_what_qemu_asks_for_and_end(tmp_path: Path) -> None:
 def test_only_messages_about_files_get_stand_ins() -> None:
     assert introspect.wants_a_file("Couldn't find rom image 'canon-a1100-rom1.bin'.")
     assert introspect.wants_a_file("could not load MacROM 'MacROM.bin'")
-    assert not introspect.wants_a_file("No Transactional Memory support in TCG; Try appending "
-                                       "-machine cap-htm=off")
-    assert not introspect.wants_a_file("unsupported machine type from the list")
+    htm = "No Transactional Memory support in TCG; Try appending -machine cap-htm=off"
+    assert not introspect.wants_a_file(htm) and introspect.wants_a_stand_in(htm)
+    assert not introspect.wants_a_stand_in("unsupported machine type from the list")
+
+
+def test_a_machine_option_qemu_suggests_is_added_for_the_start_only() -> None:
+    ppc64 = need_qemu("qemu-system-ppc64")  # pseries-2.8 has HTM on, which TCG cannot do
+    board = introspect.board(ppc64, "pseries-2.8", timeout=30)
+    assert board.root_bus and board.options == ()
 
 
 # ---- augment-boards --------------------------------------------------------------------------

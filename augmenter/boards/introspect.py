@@ -156,11 +156,16 @@ def choose_accelerator(binary: str, machine: str, available: Sequence[str],
 # start: an empty 64 KiB file as the board's parallel flash, as -kernel or as -bios, and last a
 # minimal ELF image of the binary's CPU as -bios (e500 boards load their firmware as ELF).
 # Tried in this order, each at most once; a flash image is resized to the size QEMU asks for.
+# Besides files, a machine option QEMU itself suggests ("No Transactional Memory support in
+# TCG; Try appending -machine cap-htm=off": pseries-2.8 to 2.11) is added for the start; it
+# changes a CPU capability, not the board's buses, and the board does not record it.
 _PFLASH = re.compile(r"\bpflash\b", re.IGNORECASE)
 _KERNEL = re.compile(r"\bkernel\b", re.IGNORECASE)
 _BIOS = re.compile(r"(?i:\b(bios|firmware|rom)\b)|ROM\b")
-STAND_INS: tuple[tuple[str, re.Pattern[str]], ...] = (
+_SUGGESTED = re.compile(r"Try appending -machine ([a-z][a-z0-9-]*)=([a-z0-9-]+)")
+FILE_STAND_INS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("pflash", _PFLASH), ("kernel", _KERNEL), ("bios", _BIOS), ("bios-elf", _BIOS))
+STAND_INS = (*FILE_STAND_INS, ("machine-option", _SUGGESTED))
 STAND_IN_SIZE = 64 * 1024
 _FLASH_SIZE = re.compile(r"requires (\d+) bytes")
 
@@ -187,6 +192,7 @@ class StandIns:
     folder: str = ""  # made when the first stand-in is
     used: list[str] = dataclasses.field(default_factory=list)
     given: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # option -> args
+    machine_options: Options = ()  # added to -machine for the start only
 
     @property
     def args(self) -> tuple[str, ...]:
@@ -207,7 +213,11 @@ class StandIns:
         for name, pattern in STAND_INS:
             if name in self.used or not pattern.search(reason):
                 continue
-            if name == "pflash":
+            if name == "machine-option":
+                m = _SUGGESTED.search(reason)
+                assert m is not None
+                self.machine_options += ((m.group(1), m.group(2)),)
+            elif name == "pflash":
                 self._blank(flash)
                 self.given["-drive"] = ("-drive", f"if=pflash,format=raw,file={flash}")
             elif name == "bios-elf":
@@ -251,6 +261,11 @@ class StandIns:
 
 def wants_a_file(reason: str) -> bool:
     """Whether QEMU's refusal names a missing firmware, ROM, kernel or flash image."""
+    return any(pattern.search(reason) for _, pattern in FILE_STAND_INS)
+
+
+def wants_a_stand_in(reason: str) -> bool:
+    """Whether a stand-in may get QEMU past this refusal: a file, or an option it suggests."""
     return any(pattern.search(reason) for _, pattern in STAND_INS)
 
 
@@ -266,9 +281,9 @@ class _Qemu:
     """A paused, device-less QEMU with QMP on a socketpair; an async context manager."""
 
     def __init__(self, binary: str, machine: str, options: Options = (), accel: str = "tcg",
-                 extra: Sequence[str] = ()) -> None:
+                 extra: Sequence[str] = (), machine_extra: Options = ()) -> None:
         self.binary, self.machine, self.options = binary, machine, options
-        self.accel, self.extra = accel, tuple(extra)
+        self.accel, self.extra, self.machine_extra = accel, tuple(extra), machine_extra
         self.proc: asyncio.subprocess.Process | None = None
         self.client: QMPClient | None = None
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
@@ -279,7 +294,8 @@ class _Qemu:
 
         ours, theirs = socket.socketpair()
         self._sock = ours
-        argv = [self.binary, "-machine", machine_arg(self.machine, self.options),
+        argv = [self.binary, "-machine",
+                machine_arg(self.machine, (*self.options, *self.machine_extra)),
                 "-accel", self.accel, "-nodefaults", "-S", "-display", "none",
                 "-no-user-config", "-chardev", f"socket,id=qmp,fd={theirs.fileno()}",
                 "-mon", "chardev=qmp,mode=control", *self.extra]
@@ -410,8 +426,8 @@ async def _session(binary: str, machine: str, options: Options, timeout: float,
     try:
         while True:
             try:
-                return await _attempt(_Qemu(binary, machine, options, accel, files.args),
-                                      timeout, work)
+                return await _attempt(_Qemu(binary, machine, options, accel, files.args,
+                                            files.machine_options), timeout, work)
             except IntrospectionError as err:
                 if not err.cacheable:
                     raise
@@ -421,16 +437,16 @@ async def _session(binary: str, machine: str, options: Options, timeout: float,
                                                kvm_usable())
                     _ACCEL_CHOSEN[binary] = accel
                     continue
-                if not stand_ins or (first is None and not wants_a_file(err.reason)):
+                if not stand_ins or (first is None and not wants_a_stand_in(err.reason)):
                     raise
                 first = first or err
                 if not files.next(err.reason):
                     last = files.hide(err.reason)
                     raise IntrospectionError(
                         binary, machine_arg(machine, options),
-                        f"{first.reason} (stand-in files did not help: {last})"
-                        if last != first.reason else first.reason,
-                        cacheable=True, kind=NEEDS_FIRMWARE) from None
+                        f"{first.reason} (stand-ins did not help: {last})"
+                        if last != first.reason else first.reason, cacheable=True,
+                        kind=NEEDS_FIRMWARE if wants_a_file(first.reason) else FAILED) from None
     finally:
         files.remove()
 
