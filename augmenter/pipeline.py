@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from .boards.lookup import lookup
-from .boards.records import BoardError, Emulator
+from .boards.records import Board, BoardError, Emulator
 from .checks.findings import Finding, InvalidDomain, from_error
 from .checks.rules import run_checks
 from .errors import AugmentError
@@ -43,13 +43,14 @@ class Options:
     boards: str = "auto"  # auto | qemu | embedded
     reserve_hotplug: int = 0
     warn: Callable[[str], None] | None = None
+    timeout: float | None = None  # seconds each QEMU gets to describe a board (None: default)
 
 
 def _emulator_for(dom: Domain, line: int | None, options: Options) -> Emulator:
     emulator_el = dom.devices_el.find("emulator")
     path = emulator_el.text.strip() if emulator_el is not None and emulator_el.text else None
     try:
-        return lookup(dom.arch, path, options.boards, options.warn)
+        return lookup(dom.arch, path, options.boards, options.warn, options.timeout)
     except BoardError as err:
         raise AugmentError(err.message, line=line, hint=err.hint) from None
 
@@ -77,8 +78,22 @@ def make_guest(tree: etree._ElementTree, options: Options = Options()) -> Guest:
     emu = _emulator_for(dom, line, options)
     machine = _resolve_machine(emu, dom.machine, line)
     family = family_of(dom.arch, machine)
-    return Guest(dom, emu, machine, family, emu.board(machine),
-                 reserve_hotplug=options.reserve_hotplug)
+    board = _board_for(emu, machine, line)
+    if board is None and (dom.devices or family is not None):
+        # placing on a board one does not know would be a guess: say so instead
+        why = emu.failures.get(machine) or f"the {emu.source} board table has no board for it"
+        raise AugmentError(
+            f"no description of machine type '{machine}' to place devices on: {why}", line=line,
+            hint="install the QEMU that has this machine type, or see 'augment-boards show "
+                 f"{machine} --emulator {emu.binary}' for why it cannot describe the board")
+    return Guest(dom, emu, machine, family, board, reserve_hotplug=options.reserve_hotplug)
+
+
+def _board_for(emu: Emulator, machine: str, line: int | None) -> Board | None:
+    try:
+        return emu.board(machine)
+    except BoardError as err:
+        raise AugmentError(err.message, line=line, hint=err.hint) from None
 
 
 def prepare(guest: Guest) -> None:

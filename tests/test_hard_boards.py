@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from qemu_env import fake_exits, need_qemu
+from qemu_env import fake_exits, fake_hangs, need_qemu
 from typer.testing import CliRunner
 
+import augmenter
 from augmenter.boards import introspect, lookup
 from augmenter.boards.introspect import (
     NEEDS_FIRMWARE,
@@ -29,6 +33,7 @@ from augmenter.boards.introspect import (
     choose_accelerator,
 )
 from augmenter.cli.boards import app
+from augmenter.pipeline import Options
 
 pytestmark = pytest.mark.slow  # real QEMU or libvirt, processes or hypothesis: not fast
 
@@ -215,3 +220,81 @@ def test_a_kvm_only_build_on_a_host_without_kvm_is_listed_as_skipped(
     assert listing.exit_code == 0, listing.output
     assert "warning: skipped: " in listing.stderr and "/dev/kvm" in listing.stderr
     assert os.path.basename(microvm) in listing.stderr
+
+
+# ---- augment: --timeout, and no board at all -------------------------------------------------
+
+
+def _guest(tmp_path: Path, emulator: str, arch: str, machine: str, devices: str) -> Path:
+    path = tmp_path / "guest.xml"
+    path.write_text(f"""<domain type='qemu'>
+  <name>g</name>
+  <memory unit='MiB'>128</memory>
+  <os><type arch='{arch}' machine='{machine}'>hvm</type></os>
+  <devices>
+    <emulator>{emulator}</emulator>
+{devices}
+  </devices>
+</domain>
+""")
+    return path
+
+
+def augment(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "augmenter", *args], capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, NO_COLOR="1"))
+
+
+def test_augment_timeout_bounds_each_qemu(tmp_path: Path) -> None:
+    hangs = fake_hangs(tmp_path)
+    guest = _guest(tmp_path, hangs, "x86_64", "pc", "")
+    start = time.monotonic()
+    done = augment("--boards", "qemu", "--timeout", "0.5", str(guest))
+    assert time.monotonic() - start < 10
+    assert done.returncode == 1, done.stderr
+    assert "QEMU gave no answer within 0.5 s; killed" in done.stderr
+    assert augment("--timeout", "0", str(guest)).returncode == 2  # a usage error
+
+
+def test_augment_timeout_reaches_the_board_lookup(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[float | None] = []
+
+    def spy(*args: object, timeout: float | None = None, **kw: object) -> object:
+        asked.append(timeout)
+        raise introspect.IntrospectionError("q", "pc", "no")
+
+    monkeypatch.setattr(introspect, "catalogue", spy)
+    guest = _guest(tmp_path, need_qemu("qemu-system-x86_64"), "x86_64", "pc", "")
+    with pytest.raises(augmenter.AugmentError):
+        augmenter.run(guest.read_text(), Options(boards="qemu", timeout=42.0))
+    assert asked == [42.0]
+
+
+def test_devices_on_a_board_nobody_can_describe_are_an_error(tmp_path: Path) -> None:
+    sh4 = need_qemu("qemu-system-sh4")  # shix: QEMU cannot start it, no table has it
+    disk = ("    <disk type='file' device='disk'><source file='/d.img'/>"
+            "<target dev='vda' bus='virtio'/></disk>")
+    done = augment(str(_guest(tmp_path, sh4, "sh4", "shix", disk)))
+    assert done.returncode == 1 and done.stdout == ""
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"{tmp_path / 'guest.xml'}:4:")
+    assert "error: no description of machine type 'shix' to place devices on: " in line
+    assert "Could not load SHIX bios" in line
+    with pytest.raises(augmenter.AugmentError) as exc:
+        augmenter.run((tmp_path / "guest.xml").read_text(), Options(warn=lambda _: None))
+    assert exc.value.hint is not None and "augment-boards show shix" in exc.value.hint
+    # without devices there is nothing to place: a warning, and the guest as it is
+    empty = augment(str(_guest(tmp_path, sh4, "sh4", "shix", "")))
+    assert empty.returncode == 0 and "warning: " in empty.stderr
+
+
+def test_a_machine_the_shipped_table_lacks_is_an_error_in_embedded_mode() -> None:
+    xml = """<domain type='qemu'><name>g</name><memory unit='MiB'>128</memory>
+  <os><type arch='armv7l' machine='vexpress-a9'>hvm</type></os>
+  <devices><emulator>/usr/bin/qemu-system-arm</emulator>
+    <interface type='user'><model type='virtio'/></interface></devices></domain>"""
+    with pytest.raises(augmenter.AugmentError) as exc:
+        augmenter.run(xml, Options(boards="embedded"))
+    assert exc.value.message == ("no description of machine type 'vexpress-a9' to place "
+                                 "devices on: the embedded board table has no board for it")

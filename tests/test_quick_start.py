@@ -27,7 +27,7 @@ TOKENS = (
     "text", "--format=json", "--boards", "embedded", "qemu", "nowhere", "--boards=auto",
     "--reserve-hotplug", "3", "99", "-1", "x", "--reserve-hotplug=2", "--", "-x", "--help",
     "-h", "--no-such", "-io", "--check=yes", "=", "--output=", "-j", "--jobs", "--jobs=0",
-    "2", "-j3",
+    "2", "-j3", "--timeout", "2.5", "--timeout=0", "nan", "1e3",
 )
 
 
@@ -65,6 +65,7 @@ def test_the_quick_reading_is_typers_reading(argv: list[str]) -> None:
     ["a.xml"], ["-", "-o", "out.xml"], ["--check", "--format", "json", "a.xml", "b.xml"],
     ["--in-place", "a.xml", "b.xml"], ["--boards=embedded", "--reserve-hotplug", "4", "a.xml"],
     ["-j", "2", "a.xml", "b.xml"], ["--jobs=0", "--check", "a.xml"],
+    ["--timeout", "30", "a.xml"],
 ])
 def test_plain_command_lines_take_the_quick_path(argv: list[str]) -> None:
     assert quick_request(argv) is not None
@@ -75,6 +76,7 @@ def test_plain_command_lines_take_the_quick_path(argv: list[str]) -> None:
     ["--format", "yaml", "a.xml"], ["--reserve-hotplug", "65", "a.xml"],
     ["--reserve-hotplug", "-1", "a.xml"], ["--in-place", "-"], ["-i", "-o", "x", "a.xml"],
     ["a.xml", "b.xml", "-o", "/no/such/folder"], ["--graph", "g.svg", "a.xml", "b.xml"],
+    ["--timeout", "0", "a.xml"], ["--timeout", "x", "a.xml"], ["--timeout=inf", "a.xml"],
 ])
 def test_everything_else_goes_to_typer(argv: list[str]) -> None:
     assert quick_request(argv) is None

@@ -12,6 +12,7 @@ import functools
 import io
 import itertools
 import json
+import math
 import os
 import signal
 import sys
@@ -55,6 +56,7 @@ class Request:
     boards: str = "auto"
     reserve_hotplug: int = 0
     jobs: int = 0  # worker processes for a batch; 0: one per available CPU
+    timeout: float | None = None  # seconds each QEMU gets to describe a board (None: 5)
 
 
 def validate(req: Request) -> None:
@@ -65,6 +67,8 @@ def validate(req: Request) -> None:
         raise UsageError("--boards must be auto, qemu or embedded")
     if req.jobs < 0:
         raise UsageError("--jobs must be 0 (one per CPU) or more")
+    if req.timeout is not None and not (math.isfinite(req.timeout) and req.timeout > 0):
+        raise UsageError("--timeout must be a positive number of seconds")
     if not 0 <= req.reserve_hotplug <= RESERVE_HOTPLUG_MAX:
         raise UsageError(f"--reserve-hotplug must be between 0 and {RESERVE_HOTPLUG_MAX}")
     if req.in_place and req.output:
@@ -82,7 +86,8 @@ def execute(req: Request) -> int:
     """Run a validated request; the exit status (0 done, 1 bad input, 2 unreadable)."""
     from ..pipeline import Options
 
-    options = Options(boards=req.boards, reserve_hotplug=req.reserve_hotplug)
+    options = Options(boards=req.boards, reserve_hotplug=req.reserve_hotplug,
+                      timeout=req.timeout)
     # stdin can be read once, by one process: a batch that reads it stays in this one
     jobs = 1 if "-" in req.files else req.jobs or available_cpus()
     if req.check:

@@ -31,7 +31,7 @@ FLAGS = {"-i": "in_place", "--in-place": "in_place", "--check": "check", "--stri
          "--explain": "explain", "--verify": "verify"}
 VALUED = {"-o": "output", "--output": "output", "--graph": "graph", "--format": "fmt",
           "--boards": "boards", "--reserve-hotplug": "reserve_hotplug", "-j": "jobs",
-          "--jobs": "jobs"}
+          "--jobs": "jobs", "--timeout": "timeout"}
 NUMBERS = ("reserve_hotplug", "jobs")  # valued options that take a count
 
 
@@ -63,15 +63,27 @@ def quick_request(argv: Sequence[str]) -> Request | None:
     counts = {key: given.pop(key, "0") for key in NUMBERS}
     if not files or not all(isinstance(v, str) and v.isdigit() for v in counts.values()):
         return None
+    seconds = given.pop("timeout", None)
+    timeout = _seconds(seconds) if isinstance(seconds, str) else None
+    if seconds is not None and timeout is None:
+        return None
     from .files import Request, UsageError, validate
 
     numbers = {key: int(str(value)) for key, value in counts.items()}
-    request = Request(files=files, **numbers, **given)  # type: ignore[arg-type]
+    request = Request(files=files, **numbers, **given, timeout=timeout)  # type: ignore[arg-type]
     try:
         validate(request)
     except UsageError:
         return None  # typer says what is wrong, in its usual form
     return request
+
+
+def _seconds(text: str) -> float | None:
+    """A number of seconds as typer reads a float, or None (typer then says what is wrong)."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _execute(request: Request) -> None:
