@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 import augmenter
 from augmenter.boards import introspect, lookup
+from augmenter.boards.cache import BinaryId, BoardCache
 from augmenter.boards.introspect import (
     NEEDS_FIRMWARE,
     SKIPPED,
@@ -32,6 +33,8 @@ from augmenter.boards.introspect import (
     StandIns,
     choose_accelerator,
 )
+from augmenter.boards.lookup import FAILURE_REVISION, load_board, load_catalogue
+from augmenter.boards.records import BoardError
 from augmenter.cli.boards import app
 from augmenter.pipeline import Options
 
@@ -298,3 +301,20 @@ def test_a_machine_the_shipped_table_lacks_is_an_error_in_embedded_mode() -> Non
         augmenter.run(xml, Options(boards="embedded"))
     assert exc.value.message == ("no description of machine type 'vexpress-a9' to place "
                                  "devices on: the embedded board table has no board for it")
+
+
+def test_a_failure_cached_by_an_older_introspection_is_asked_again() -> None:
+    ppc = need_qemu("qemu-system-ppc")
+    store, bid = BoardCache(), BinaryId.of(ppc)
+    cat = load_catalogue(ppc, bid, store, 30)
+    old = {"error": f"{ppc} -machine ppce500: could not find firmware/kernel file 'u-boot.e500'"}
+    store.store_board(bid, "ppce500", (), old, version=cat.version)
+    board = load_board(ppc, bid, store, cat, "ppce500", timeout=30)  # the ELF stand-in works
+    assert board.root_bus == "pci.0"
+    assert "board" in (store.load_board(bid, "ppce500", version=cat.version) or {})
+    # a failure of this revision is believed
+    store.store_board(bid, "ppce500", (), {**old, "revision": FAILURE_REVISION},
+                      version=cat.version)
+    with pytest.raises(BoardError) as exc:
+        load_board(ppc, bid, store, cat, "ppce500", timeout=30)
+    assert "u-boot.e500" in str(exc.value)

@@ -32,12 +32,18 @@ from .records import (
 
 if TYPE_CHECKING:
     from .cache import BinaryId, BoardCache
+    from .introspect import IntrospectionError
 
 
 MODES = ("auto", "qemu", "embedded")
 Mode = Literal["auto", "qemu", "embedded"]
 Warn = Callable[[str], None]
 _T = TypeVar("_T")
+
+# Bumped when the introspection learns to describe boards it could not before (2: stand-ins for
+# firmware files, builds without PCI, KVM-only builds, machine options QEMU suggests): a failure
+# cached by an older one is a miss, and QEMU is asked again.
+FAILURE_REVISION = 2
 
 # libvirt guest arch -> QEMU binary, where the name is not simply qemu-system-ARCH
 ARCH_BINARIES = {
@@ -152,7 +158,7 @@ def load_catalogue(binary: str, bid: BinaryId, store: BoardCache,
         cat = introspect.catalogue(binary, timeout=timeout or introspect.DEFAULT_TIMEOUT)
     except introspect.IntrospectionError as err:
         if err.cacheable:
-            store.store_catalogue(bid, {"error": str(err), "kind": err.kind})
+            store.store_catalogue(bid, failure_entry(err))
         raise
     store.store_catalogue(bid, {"catalogue": cat.to_json()}, version=cat.version)
     return cat
@@ -166,11 +172,19 @@ def _decoded(entry: dict[str, Any] | None, key: str,
     if entry is None:
         return None
     if "error" in entry:
+        if entry.get("revision") != FAILURE_REVISION:
+            return None  # an older introspection's failure: ask QEMU again
         raise BoardError(str(entry["error"]))
     try:
         return decode(entry[key])
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None
+
+
+def failure_entry(err: IntrospectionError) -> dict[str, Any]:
+    """What the cache keeps of a failure QEMU will repeat: the message, its kind ("failed",
+    "needs firmware") and the introspection's :data:`FAILURE_REVISION`."""
+    return {"error": str(err), "kind": err.kind, "revision": FAILURE_REVISION}
 
 
 class _BoardLoader:
@@ -220,8 +234,7 @@ def load_board(binary: str, bid: BinaryId, store: BoardCache, cat: Catalogue, ma
                                  timeout=timeout or introspect.DEFAULT_TIMEOUT)
     except introspect.IntrospectionError as err:
         if err.cacheable:
-            store.store_board(bid, machine, opts, {"error": str(err), "kind": err.kind},
-                              version=cat.version)
+            store.store_board(bid, machine, opts, failure_entry(err), version=cat.version)
         raise
     store.store_board(bid, machine, opts, {"board": board_to_json(board)}, version=cat.version)
     return board

@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from ..boards.cache import BinaryId, BoardCache
-from ..boards.lookup import MODES, find_binary, load_board, load_catalogue
+from ..boards.lookup import MODES, failure_entry, find_binary, load_board, load_catalogue
 from ..boards.records import Board, BoardBus, BoardError, Catalogue, board_to_json, embedded_for
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -351,8 +351,7 @@ def refresh_command(
                     counts["board"] += 1
                 else:
                     if result.cacheable:
-                        store.store_board(bid, machine, (),
-                                          {"error": str(result), "kind": result.kind},
+                        store.store_board(bid, machine, (), failure_entry(result),
                                           version=cat.version)
                     counts[result.kind] += 1
                     errors.append((result.kind, str(result)))
