@@ -217,6 +217,8 @@ CASES: list[Case] = [
          "controller ide 0", controller("ide", 0, mark=True), "no IDE controller"),
     Case("xhci-too-many-ports", "q35", "usb-ports", "error", "controller usb 0",
          controller("usb", 0, "qemu-xhci", extra=" ports='16'", mark=True), "15"),
+    Case("pci-index-too-high", "q35", "pci-index", "error", "controller pci 256",
+         controller("pci", 256, "pcie-root-port", mark=True), "index 256 too high"),
     Case("pci-root-index-1", "pc", "root-index", "error", "controller pci 1",
          controller("pci", 0, "pci-root") + controller("pci", 1, "pci-root", mark=True),
          "index 0"),

@@ -100,6 +100,9 @@ def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
     # other model is refused for that, before any rule about the model's own index
     written_at_0 = ctrl.el.get("index") is not None and ctrl.index == 0
     wrong_root = bool(guest.root_model) and model is not None and model != guest.root_model
+    if ctrl.index > MAX_PCI_INDEX:
+        yield finding(ctrl, "pci-index", f"PCI controller index {ctrl.index} too high, "
+                      f"maximum is {MAX_PCI_INDEX}")
     if model in ("pci-root", "pcie-root"):
         if ctrl.index != 0 and not (family is not None and family.phb and model == "pci-root"):
             yield finding(ctrl, "root-index", "pci-root and pcie-root controllers should "
@@ -137,8 +140,10 @@ def _check_usb_controllers(guest: Guest) -> Iterator[Finding]:
 # -- PCI -----------------------------------------------------------------------------------
 
 def _explicit_topology(guest: Guest) -> tuple[Topology, int]:
-    """The buses the definition names, before anything is added."""
-    controllers = {c.index: c for c in guest.dom.controllers if c.type == "pci"}
+    """The buses the definition names, before anything is added. An index beyond 255 names
+    no bus (libvirt refuses it: virDomainControllerDefValidate) and must not make one."""
+    controllers = {c.index: c for c in guest.dom.controllers
+                   if c.type == "pci" and c.index <= MAX_PCI_INDEX}
     highest = max([*controllers, *(a.bus for d in guest.dom.devices
                                    if (a := _safe_pci(d)) is not None)], default=0)
     topo = Topology()
@@ -160,6 +165,7 @@ def _explicit_topology(guest: Guest) -> tuple[Topology, int]:
     return topo, len(controllers)
 
 
+MAX_PCI_INDEX = 255
 # A bus without a controller: it accepts anything, as libvirt adds whatever kind fits.
 _MISSING_BUS = (Connect.PCI | Connect.PCIE | Connect.BR | Connect.AUTO | Connect.HOTPLUG, 0, 31)
 

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
 from ..boards.cache import BinaryId, BoardCache
 from ..boards.lookup import MODES, failure_entry, find_binary, load_board, load_catalogue
 from ..boards.records import Board, BoardBus, BoardError, Catalogue, board_to_json, embedded_for
+from .console import console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]},
@@ -116,7 +116,7 @@ def list_command(
     if not binaries:
         _err("no qemu-system-* binary found on PATH")
         raise typer.Exit(1)
-    console = Console()
+    out = console()
     doc: list[dict[str, Any]] = []
     for binary in binaries:
         try:
@@ -141,7 +141,7 @@ def list_command(
         for m in cat.machines:
             table.add_row(m, ", ".join(sorted(aliases.get(m, []))),
                           "yes" if m == cat.default_machine else "", status.get(m, ""))
-        console.print(table)
+        out.print(table)
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
     if not doc:  # status 1 only when no binary could be listed at all
@@ -185,10 +185,10 @@ def show_command(
         doc = {"machine": board.machine, **source, **board_to_json(board)}
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
         return
-    console = Console()
-    console.print(render_tree(board, source))
+    out = console()
+    out.print(render_tree(board, source))
     for line in _summary(board):
-        console.print(line, highlight=False)
+        out.print(line, highlight=False)
 
 
 def _show_board(machine: str, emulator: str | None, arch: str,
@@ -303,6 +303,8 @@ def refresh_command(
 
     Boards that need a firmware file no stand-in replaces, and binaries this host cannot run,
     are reported apart from failures. Exit status 1 only when not one board was introspected."""
+    if all_binaries and emulator:
+        raise typer.BadParameter("--all and --emulator cannot be used together")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..boards import introspect
@@ -335,10 +337,10 @@ def refresh_command(
     counts = {"board": 0, introspect.NEEDS_FIRMWARE: 0, introspect.SKIPPED: 0,
               introspect.FAILED: 0}
     errors: list[tuple[str, str]] = []  # (kind, message)
-    console = Console(stderr=True)
+    out = console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
+    with Progress(*columns, console=out, transient=False) as bar:
         task = bar.add_task("introspecting", total=total)
         for binary, bid, cat in catalogues:
             name = Path(binary).name
@@ -361,12 +363,12 @@ def refresh_command(
         bar.update(task, description="introspected")
     elapsed = time.perf_counter() - start
     for kind, line in sorted(errors, key=lambda e: e[0] != introspect.FAILED):
-        console.print(f"{kind}: {line}", highlight=False, markup=False)
-    console.print(f"{counts['board']} boards, {counts[introspect.NEEDS_FIRMWARE]} that need "
-                  f"firmware, {counts[introspect.SKIPPED]} skipped and "
-                  f"{counts[introspect.FAILED]} failures from {len(catalogues)} QEMU "
-                  f"binar{'y' if len(catalogues) == 1 else 'ies'} in {elapsed:.1f} s, cached in "
-                  f"{store.root}", highlight=False, markup=False)
+        out.print(f"{kind}: {line}", highlight=False, markup=False)
+    out.print(f"{counts['board']} boards, {counts[introspect.NEEDS_FIRMWARE]} that need "
+              f"firmware, {counts[introspect.SKIPPED]} skipped and "
+              f"{counts[introspect.FAILED]} failures from {len(catalogues)} QEMU "
+              f"binar{'y' if len(catalogues) == 1 else 'ies'} in {elapsed:.1f} s, cached in "
+              f"{store.root}", highlight=False, markup=False)
     if not counts["board"]:  # status 1 only when nothing could be introspected
         raise typer.Exit(1)
 

@@ -37,6 +37,12 @@ from ..model.domain import parse_int
 Element = Any  # an lxml element; lxml ships no types
 
 DEFAULT_URI = "qemu:///system"
+
+
+def default_uri() -> str:
+    """The libvirt URI ``virsh`` itself would use without ``-c``: ``$LIBVIRT_DEFAULT_URI``,
+    else the system QEMU driver."""
+    return os.environ.get("LIBVIRT_DEFAULT_URI") or DEFAULT_URI
 NAME_PREFIX = "augmenter-verify"
 VIRSH_TIMEOUT = 120.0
 
