@@ -33,7 +33,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from libvirt_env import Topology, topology_diff
@@ -182,6 +182,8 @@ class Outcome:
     qtree_checked: int = 0
     qtree_problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    libvirt_placement: Placement | None = None  # render(libvirt_xml), kept when the XML is not
+    augment_placement: Placement | None = None
 
     @property
     def key(self) -> str:
@@ -208,13 +210,18 @@ class Outcome:
             out.append("qtree differs: " + "; ".join(self.qtree_problems[:3]))
         return out
 
+    @classmethod
+    def from_json(cls, doc: dict[str, object]) -> Outcome:
+        """An outcome :meth:`to_json` wrote (without its XML unless it was kept)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in doc.items() if k in known})  # type: ignore[arg-type]
+
     def to_json(self, with_xml: bool = False) -> dict[str, object]:
         """The outcome as JSON: both placements as :func:`render` shows them, and the whole
         XML of both only when asked (it is most of the size)."""
         doc = asdict(self)
-        for side in ("libvirt", "augment"):
-            xml = doc.pop(f"{side}_xml") if not with_xml else doc[f"{side}_xml"]
-            doc[f"{side}_placement"] = render(xml) if xml else None
+        if not with_xml:
+            del doc["libvirt_xml"], doc["augment_xml"]
         return doc
 
 
@@ -357,6 +364,7 @@ def survey_define(virsh: Virsh, augment: Augment, mt: MachineType, n: int,
     try:
         out.libvirt_xml = define_dump(virsh, raw, base + "-lv", workdir)
         out.libvirt_defines = True
+        out.libvirt_placement = render(out.libvirt_xml)
     except VerifyError as err:
         out.libvirt_error = virsh_reason(err)
     path = workdir / f"{base}.xml"
@@ -370,6 +378,7 @@ def survey_define(virsh: Virsh, augment: Augment, mt: MachineType, n: int,
         out.augment_error = why
     else:
         out.augment_places, out.augment_xml = True, ours
+        out.augment_placement = render(ours)
         if out.libvirt_defines:
             out.equal_diff = placement_diff(ours, out.libvirt_xml)
             out.equal_to_libvirt = not out.equal_diff
@@ -541,7 +550,7 @@ def remove_survey_domains(virsh: Virsh) -> None:
 
 
 COLUMNS = ("machine types", "libvirt defines", "augment places", "equal to libvirt",
-           "defined unchanged", "booted", "qtree agrees")
+           "defined unchanged", "booted", "qtree agrees", "libvirt's boots")
 
 
 def counts(outcomes: Sequence[Outcome]) -> dict[str, int]:
@@ -551,8 +560,10 @@ def counts(outcomes: Sequence[Outcome]) -> dict[str, int]:
         "augment places": sum(o.augment_places for o in outcomes),
         "equal to libvirt": sum(o.equal_to_libvirt is True for o in outcomes),
         "defined unchanged": sum(o.defined_unchanged is True for o in outcomes),
-        "booted": sum(o.booted is True for o in outcomes),
-        "qtree agrees": sum(o.qtree_agrees is True for o in outcomes),
+        "booted": sum(o.booted is True and o.boot_of == "augment" for o in outcomes),
+        "qtree agrees": sum(o.qtree_agrees is True and o.boot_of == "augment"
+                            for o in outcomes),
+        "libvirt's boots": sum(o.booted is True and o.boot_of == "libvirt" for o in outcomes),
         # the figures of issue 16
         "libvirt places, augment refuses": sum(o.libvirt_defines and not o.augment_places
                                                for o in outcomes),
@@ -560,7 +571,7 @@ def counts(outcomes: Sequence[Outcome]) -> dict[str, int]:
             o.libvirt_defines and not o.augment_places and o.booted is True
             for o in outcomes),
         "libvirt adds pci-root where augment refuses": sum(
-            o.libvirt_defines and not o.augment_places and _has_pci_root(o.libvirt_xml)
+            o.libvirt_defines and not o.augment_places and _has_pci_root(o.libvirt_placement)
             for o in outcomes),
         "augment places, libvirt refuses": sum(o.augment_places and not o.libvirt_defines
                                                for o in outcomes),
@@ -569,8 +580,8 @@ def counts(outcomes: Sequence[Outcome]) -> dict[str, int]:
     }
 
 
-def _has_pci_root(xml: str) -> bool:
-    return any(v.startswith("controller pci pci-root") for v in render(xml).values())
+def _has_pci_root(placement: Placement | None) -> bool:
+    return any(v.startswith("controller pci pci-root") for v in (placement or {}).values())
 
 
 def summary_line(outcomes: Sequence[Outcome]) -> str:
@@ -584,8 +595,8 @@ def summary_line(outcomes: Sequence[Outcome]) -> str:
             f"{c['libvirt places, augment refuses']} (libvirt's placement boots on "
             f"{c['libvirt boots what augment refuses']}, has a pci-root on "
             f"{c['libvirt adds pci-root where augment refuses']}); augment places and libvirt "
-            f"refuses on {c['augment places, libvirt refuses']}; {c['booted']} boot paused, "
-            f"qtree agrees on {c['qtree agrees']}")
+            f"refuses on {c['augment places, libvirt refuses']}; augment's output boots paused "
+            f"on {c['booted']}, and qtree agrees on {c['qtree agrees']}")
 
 
 def _cell(flag: bool | None) -> str:
