@@ -99,8 +99,9 @@ def main() -> int:
 
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="survey-cache-") as cache:
+        augment = survey.default_augment(cache)
         outcomes = survey.run_survey(
-            virsh, survey.default_augment(cache), machines,
+            virsh, augment, machines,
             boot=(lambda o: False) if args.no_boot else (lambda o: True),
             define_jobs=args.jobs, boot_jobs=args.boot_jobs, progress=progress)
     elapsed = time.monotonic() - start
@@ -114,6 +115,7 @@ def main() -> int:
         "libvirt": _version(["virsh", "--version"]),
         "qemu": _version(["/usr/bin/qemu-system-x86_64", "--version"]),
         "augmenter": _commit(),
+        "augment_options": " ".join(augment.extra),
         "selection": {"binary": args.binary, "machine": args.machine},
     }
     args.out.with_suffix(".md").write_text(
@@ -148,7 +150,8 @@ def header_lines(meta: dict[str, object], elapsed: float, jobs: int, boot_jobs: 
         "",
         "Each machine type gets the raw guest of issue 16: a virtio disk and a virtio NIC "
         "(`<interface type='user'>`), domain type `qemu`, the binary as `<emulator>` and its "
-        "libvirt arch. *libvirt defines*: `virsh define` takes it. *augment places*: `augment` "
+        "libvirt arch. *libvirt defines*: `virsh define` takes it. *augment places*: "
+        f"`{' '.join(['augment', str(meta.get('augment_options', ''))]).strip()} FILE` "
         "writes an output (with a private board cache: cache, QEMU, shipped table). *equal to "
         "libvirt*: augment's devices, models, controllers and addresses are libvirt's own. "
         "*defined unchanged*: `virsh define` of augment's output changes none of them. "

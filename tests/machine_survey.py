@@ -328,7 +328,7 @@ class Augment:
 
     command: tuple[str, ...]
     cache_home: str
-    extra: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()  # options before the file
 
     def __call__(self, path: Path) -> tuple[str | None, str, list[str]]:
         """(output or None, the error, warnings) for one file."""
@@ -350,8 +350,9 @@ class Augment:
 
 
 def default_augment(cache_home: str) -> Augment:
-    """``python -m augmenter`` of the interpreter running this (the venv's install)."""
-    return Augment((sys.executable, "-m", "augmenter"), cache_home)
+    """``python -m augmenter`` of the interpreter running this (the venv's install), with 60 s
+    for each QEMU it asks: a loaded host must not turn into boards that failed."""
+    return Augment((sys.executable, "-m", "augmenter"), cache_home, ("--timeout", "60"))
 
 
 def survey_define(virsh: Virsh, augment: Augment, mt: MachineType, n: int,
