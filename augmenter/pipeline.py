@@ -10,7 +10,8 @@ from lxml import etree
 from .boards.lookup import lookup
 from .boards.records import Board, BoardError, Emulator
 from .checks.findings import Finding, InvalidDomain, from_error
-from .checks.rules import run_checks
+from .checks.rules import ordered, run_checks
+from .checks.schema import validate as validate_schema
 from .errors import AugmentError
 from .model.addresses import complete
 from .model.domain import Domain, load
@@ -42,6 +43,7 @@ class Options:
 
     boards: str = "auto"  # auto | qemu | embedded
     reserve_hotplug: int = 0
+    schema: bool = False  # also validate against libvirt's installed RelaxNG schema
     warn: Callable[[str], None] | None = None
     timeout: float | None = None  # seconds each QEMU gets to describe a board (None: default)
 
@@ -101,14 +103,23 @@ def make_guest(tree: etree._ElementTree, options: Options = Options()) -> Guest:
     machine = _resolve_machine(emu, dom.machine, line)
     family = family_of(dom.arch, machine)
     board = _board_for(emu, machine, line)
-    if board is None and (dom.devices or family is not None):
-        # placing on a board one does not know would be a guess: say so instead
-        why = emu.failures.get(machine) or f"the {emu.source} board table has no board for it"
-        raise AugmentError(
-            f"no description of machine type '{machine}' to place devices on: {why}", line=line,
-            hint="install the QEMU that has this machine type, or see 'augment-boards show "
-                 f"{machine} --emulator {emu.binary}' for why it cannot describe the board")
+    if board is None and family is not None:
+        # the family's rules read the board (its built-in slots): without it, a guess
+        raise no_board(emu, machine, line)
     return Guest(dom, emu, machine, family, board, reserve_hotplug=options.reserve_hotplug)
+
+
+def no_board(emu: Emulator, machine: str, line: int | None,
+             cause: AugmentError | None = None) -> AugmentError:
+    """The error for devices that need a board nobody can describe: the cache, QEMU and the
+    shipped table all lack it (``emu.failures`` says why); ``cause``, what placing them
+    without it ran into."""
+    why = emu.failures.get(machine) or f"the {emu.source} board table has no board for it"
+    return AugmentError(
+        f"no description of machine type '{machine}' to place devices on: {why}"
+        + (f" (without it: {cause.message})" if cause is not None else ""), line=line,
+        hint="install the QEMU that has this machine type, or see 'augment-boards show "
+             f"{machine} --emulator {emu.binary}' for why it cannot describe the board")
 
 
 def _board_for(emu: Emulator, machine: str, line: int | None) -> Board | None:
@@ -156,14 +167,22 @@ def augment_tree(tree: etree._ElementTree,
                  options: Options = Options()) -> tuple[Guest, list[Finding]]:
     """Check, then augment a parsed document in place. Raises :class:`InvalidDomain` listing
     every finding when the definition has errors."""
-    guest = make_guest(tree, options)
+    invalid = validate_schema(tree) if options.schema else []  # before anything is added
+    try:
+        guest = make_guest(tree, options)
+    except AugmentError as err:
+        if invalid:
+            raise InvalidDomain([*invalid, from_error(err)]) from None
+        raise
     prepare(guest)
-    findings = run_checks(guest)
+    findings = ordered([*invalid, *run_checks(guest)])
     if any(f.severity == "error" for f in findings):
         raise InvalidDomain(findings)
     try:
         place(guest)
     except AugmentError as err:
+        if guest.board is None:  # devices that needed the board no one could describe
+            err = no_board(guest.emulator, guest.machine, err.line, err)
         raise InvalidDomain([*findings, from_error(err)]) from None
     return guest, findings
 

@@ -12,6 +12,7 @@ that will not start without a firmware file, and what ``augment-boards`` says ab
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -24,6 +25,7 @@ from qemu_env import fake_exits, fake_hangs, need_qemu
 from typer.testing import CliRunner
 
 import augmenter
+from augmenter import pipeline
 from augmenter.boards import introspect, lookup
 from augmenter.boards.cache import BinaryId, BoardCache
 from augmenter.boards.introspect import (
@@ -281,15 +283,17 @@ def test_devices_on_a_board_nobody_can_describe_are_an_error(tmp_path: Path) -> 
     done = augment(str(_guest(tmp_path, sh4, "sh4", "shix", disk)))
     assert done.returncode == 1 and done.stdout == ""
     line = done.stderr.strip().splitlines()[-1]
-    assert line.startswith(f"{tmp_path / 'guest.xml'}:4:")
+    assert line.startswith(f"{tmp_path / 'guest.xml'}:7:5: ")  # the disk that needs it
     assert "error: no description of machine type 'shix' to place devices on: " in line
-    assert "Could not load SHIX bios" in line
+    assert "Could not load SHIX bios" in line and "(without it: " in line
+    assert "(hint: install the QEMU that has this machine type" in line
     with pytest.raises(augmenter.AugmentError) as exc:
         augmenter.run((tmp_path / "guest.xml").read_text(), Options(warn=lambda _: None))
     assert exc.value.hint is not None and "augment-boards show shix" in exc.value.hint
-    # without devices there is nothing to place: a warning, and the guest as it is
-    empty = augment(str(_guest(tmp_path, sh4, "sh4", "shix", "")))
-    assert empty.returncode == 0 and "warning: " in empty.stderr
+    # devices that need no board are placed without it, with a warning
+    serial = "    <serial type='pty'/>"
+    plain = augment(str(_guest(tmp_path, sh4, "sh4", "shix", serial)))
+    assert plain.returncode == 0 and "warning: " in plain.stderr
 
 
 def test_a_machine_the_shipped_table_lacks_is_an_error_in_embedded_mode() -> None:
@@ -300,7 +304,23 @@ def test_a_machine_the_shipped_table_lacks_is_an_error_in_embedded_mode() -> Non
     with pytest.raises(augmenter.AugmentError) as exc:
         augmenter.run(xml, Options(boards="embedded"))
     assert exc.value.message == ("no description of machine type 'vexpress-a9' to place "
-                                 "devices on: the embedded board table has no board for it")
+                                 "devices on: the embedded board table has no board for it "
+                                 "(without it: interface virtio: No PCI buses available)")
+
+
+def test_a_known_family_without_its_board_is_an_error_before_placing() -> None:
+    """pc's rules read the board's built-in slots: without the board they would guess."""
+    xml = """<domain type='qemu'><name>g</name><memory unit='MiB'>128</memory>
+  <os><type arch='i686' machine='pc-i440fx-7.2'>hvm</type></os><devices/></domain>"""
+    emu = lookup.embedded_for("i686")
+    broken = dataclasses.replace(emu, layouts={}, _boards={},
+                                 failures={"pc-i440fx-7.2": "QEMU said no"})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "lookup", lambda *a, **k: broken)
+        with pytest.raises(augmenter.AugmentError) as exc:
+            augmenter.run(xml, Options(boards="embedded"))
+    assert exc.value.message == ("no description of machine type 'pc-i440fx-7.2' to place "
+                                 "devices on: QEMU said no")
 
 
 def test_a_failure_cached_by_an_older_introspection_is_asked_again() -> None:
