@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from .boards.lookup import lookup
-from .boards.records import BoardError, Emulator
+from .boards.records import Board, BoardError, Emulator
 from .checks import values
 from .checks.findings import Finding, InvalidDomain, from_error
 from .checks.rules import ordered, run_checks
@@ -46,13 +46,14 @@ class Options:
     reserve_hotplug: int = 0
     schema: bool = False  # also validate against libvirt's installed RelaxNG schema
     warn: Callable[[str], None] | None = None
+    timeout: float | None = None  # seconds each QEMU gets to describe a board (None: default)
 
 
 def _emulator_for(dom: Domain, line: int | None, options: Options) -> Emulator:
     emulator_el = dom.devices_el.find("emulator")
     path = emulator_el.text.strip() if emulator_el is not None and emulator_el.text else None
     try:
-        return lookup(dom.arch, path, options.boards, options.warn)
+        return lookup(dom.arch, path, options.boards, options.warn, options.timeout)
     except BoardError as err:
         raise AugmentError(err.message, line=line, hint=err.hint, code="no-board") from None
 
@@ -102,8 +103,31 @@ def make_guest(tree: etree._ElementTree, options: Options = Options()) -> Guest:
     emu = _emulator_for(dom, line, options)
     machine = _resolve_machine(emu, dom.machine, line)
     family = family_of(dom.arch, machine)
-    return Guest(dom, emu, machine, family, emu.board(machine),
-                 reserve_hotplug=options.reserve_hotplug)
+    board = _board_for(emu, machine, line)
+    if board is None and family is not None:
+        # the family's rules read the board (its built-in slots): without it, a guess
+        raise no_board(emu, machine, line)
+    return Guest(dom, emu, machine, family, board, reserve_hotplug=options.reserve_hotplug)
+
+
+def no_board(emu: Emulator, machine: str, line: int | None,
+             cause: AugmentError | None = None) -> AugmentError:
+    """The error for devices that need a board nobody can describe: the cache, QEMU and the
+    shipped table all lack it (``emu.failures`` says why); ``cause``, what placing them
+    without it ran into."""
+    why = emu.failures.get(machine) or f"the {emu.source} board table has no board for it"
+    return AugmentError(
+        f"no description of machine type '{machine}' to place devices on: {why}"
+        + (f" (without it: {cause.message})" if cause is not None else ""), line=line,
+        hint="install the QEMU that has this machine type, or see 'augment-boards show "
+             f"{machine} --emulator {emu.binary}' for why it cannot describe the board")
+
+
+def _board_for(emu: Emulator, machine: str, line: int | None) -> Board | None:
+    try:
+        return emu.board(machine)
+    except BoardError as err:
+        raise AugmentError(err.message, line=line, hint=err.hint) from None
 
 
 def prepare(guest: Guest) -> None:
@@ -161,6 +185,8 @@ def augment_tree(tree: etree._ElementTree,
     try:
         place(guest)
     except AugmentError as err:
+        if guest.board is None:  # devices that needed the board no one could describe
+            err = no_board(guest.emulator, guest.machine, err.line, err)
         raise InvalidDomain([*findings, from_error(err)]) from None
     return guest, findings
 

@@ -32,12 +32,18 @@ from .records import (
 
 if TYPE_CHECKING:
     from .cache import BinaryId, BoardCache
+    from .introspect import IntrospectionError
 
 
 MODES = ("auto", "qemu", "embedded")
 Mode = Literal["auto", "qemu", "embedded"]
 Warn = Callable[[str], None]
 _T = TypeVar("_T")
+
+# Bumped when the introspection learns to describe boards it could not before (2: stand-ins for
+# firmware files, builds without PCI, KVM-only builds, machine options QEMU suggests): a failure
+# cached by an older one is a miss, and QEMU is asked again.
+FAILURE_REVISION = 2
 
 # libvirt guest arch -> QEMU binary, where the name is not simply qemu-system-ARCH
 ARCH_BINARIES = {
@@ -80,23 +86,25 @@ def _stderr_warn(message: str) -> None:
     print(f"augment: warning: {message}", file=sys.stderr)
 
 
-_LOOKUPS: dict[tuple[str, str | None, str], Emulator] = {}
+_LOOKUPS: dict[tuple[str, str | None, str, float | None], Emulator] = {}
 
 
 def lookup(arch: str, emulator: str | None = None, mode: str = "auto",
-           warn: Warn | None = None) -> Emulator:
+           warn: Warn | None = None, timeout: float | None = None) -> Emulator:
     """The emulator (machine types, device types, boards) for a guest of ``arch``.
 
     ``mode``: ``"embedded"`` uses only the shipped table; ``"qemu"`` only the disk cache and
     QEMU itself (``emulator``, a path or a name, else ``qemu-system-ARCH`` on PATH), raising
     :class:`BoardError` when that fails; ``"auto"`` tries the cache and QEMU and falls back to
     the embedded table, calling ``warn`` (default: a line on stderr) with the reason. Boards are
-    looked up when first asked for (:meth:`Emulator.board`), with the same order and fallback.
-    The result is memoized per process: the same arguments never start QEMU twice.
+    looked up when first asked for (:meth:`Emulator.board`), with the same order and fallback;
+    where none can be had, :attr:`Emulator.failures` says why. ``timeout``: seconds each QEMU
+    gets (default :data:`augmenter.boards.introspect.DEFAULT_TIMEOUT`). The result is memoized
+    per process: the same arguments never start QEMU twice.
     """
     if mode not in MODES:
         raise ValueError(f"boards mode must be one of {', '.join(MODES)}, not {mode!r}")
-    key = (arch, emulator, mode)
+    key = (arch, emulator, mode, timeout)
     hit = _LOOKUPS.get(key)
     if hit is not None:
         return hit
@@ -105,7 +113,7 @@ def lookup(arch: str, emulator: str | None = None, mode: str = "auto",
         emu = embedded_for(arch)
     else:
         try:
-            emu = _from_qemu(arch, emulator, mode, report)
+            emu = _from_qemu(arch, emulator, mode, report, timeout)
         except BoardError as err:
             if mode == "qemu":
                 raise
@@ -120,7 +128,8 @@ def clear_memo() -> None:
     _LOOKUPS.clear()
 
 
-def _from_qemu(arch: str, emulator: str | None, mode: str, report: Warn) -> Emulator:
+def _from_qemu(arch: str, emulator: str | None, mode: str, report: Warn,
+               timeout: float | None = None) -> Emulator:
     from .cache import BinaryId, BoardCache
 
     binary = find_binary(arch, emulator)
@@ -129,9 +138,11 @@ def _from_qemu(arch: str, emulator: str | None, mode: str, report: Warn) -> Emul
     except OSError as err:
         raise BoardError(f"cannot read {binary}: {err.strerror}") from None
     store = BoardCache()
-    cat = load_catalogue(binary, bid, store)
-    loader = _BoardLoader(arch, binary, bid, store, cat, mode, report)
-    return emulator_of(arch, cat, layouts={}, layout_data={}, source="qemu", loader=loader)
+    cat = load_catalogue(binary, bid, store, timeout)
+    failures: dict[str, str] = {}
+    loader = _BoardLoader(arch, binary, bid, store, cat, mode, report, failures, timeout)
+    return emulator_of(arch, cat, layouts={}, layout_data={}, source="qemu", loader=loader,
+                       failures=failures)
 
 
 def load_catalogue(binary: str, bid: BinaryId, store: BoardCache,
@@ -147,7 +158,7 @@ def load_catalogue(binary: str, bid: BinaryId, store: BoardCache,
         cat = introspect.catalogue(binary, timeout=timeout or introspect.DEFAULT_TIMEOUT)
     except introspect.IntrospectionError as err:
         if err.cacheable:
-            store.store_catalogue(bid, {"error": str(err)})
+            store.store_catalogue(bid, failure_entry(err))
         raise
     store.store_catalogue(bid, {"catalogue": cat.to_json()}, version=cat.version)
     return cat
@@ -161,6 +172,8 @@ def _decoded(entry: dict[str, Any] | None, key: str,
     if entry is None:
         return None
     if "error" in entry:
+        if entry.get("revision") != FAILURE_REVISION:
+            return None  # an older introspection's failure: ask QEMU again
         raise BoardError(str(entry["error"]))
     try:
         return decode(entry[key])
@@ -168,24 +181,35 @@ def _decoded(entry: dict[str, Any] | None, key: str,
         return None
 
 
+def failure_entry(err: IntrospectionError) -> dict[str, Any]:
+    """What the cache keeps of a failure QEMU will repeat: the message, its kind ("failed",
+    "needs firmware") and the introspection's :data:`FAILURE_REVISION`."""
+    return {"error": str(err), "kind": err.kind, "revision": FAILURE_REVISION}
+
+
 class _BoardLoader:
-    """Emulator.board for an introspected emulator: cache, QEMU, then the embedded table."""
+    """Emulator.board for an introspected emulator: cache, QEMU, then the embedded table.
+    Where none has the board, the reason goes into ``failures`` (the emulator's)."""
 
     def __init__(self, arch: str, binary: str, bid: BinaryId, store: BoardCache,
-                 cat: Catalogue, mode: str, report: Warn) -> None:
+                 cat: Catalogue, mode: str, report: Warn, failures: dict[str, str],
+                 timeout: float | None = None) -> None:
         self.arch, self.binary, self.bid, self.store = arch, binary, bid, store
         self.cat, self.mode, self.report = cat, mode, report
+        self.failures, self.timeout = failures, timeout
 
     def __call__(self, machine: str) -> Board | None:
         try:
-            return load_board(self.binary, self.bid, self.store, self.cat, machine)
+            return load_board(self.binary, self.bid, self.store, self.cat, machine,
+                              timeout=self.timeout)
         except BoardError as err:
             if self.mode == "qemu":
                 raise
             fallback = embedded().get(self.arch)
             board = fallback.table_board(machine) if fallback is not None else None
             if fallback is None or board is None:
-                self.report(f"{err}; the embedded table has no board for it either")
+                self.failures[machine] = f"{err}; the embedded table has no board for it either"
+                self.report(self.failures[machine])
                 return None
             self.report(f"{err}; using the embedded QEMU {fallback.version} board of {machine}")
             return board
@@ -210,7 +234,7 @@ def load_board(binary: str, bid: BinaryId, store: BoardCache, cat: Catalogue, ma
                                  timeout=timeout or introspect.DEFAULT_TIMEOUT)
     except introspect.IntrospectionError as err:
         if err.cacheable:
-            store.store_board(bid, machine, opts, {"error": str(err)}, version=cat.version)
+            store.store_board(bid, machine, opts, failure_entry(err), version=cat.version)
         raise
     store.store_board(bid, machine, opts, {"board": board_to_json(board)}, version=cat.version)
     return board

@@ -60,6 +60,8 @@ def augment_command(
                                                  max=RESERVE_HOTPLUG_MAX,
                                                  help="keep N more empty hot-pluggable slots "
                                                  "(root ports on PCIe machines)")] = 0,
+    timeout: Annotated[float | None, typer.Option(
+        "--timeout", help="seconds each QEMU gets to describe a board (default 5)")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=0,
                                       help="worker processes for many files; 0: one per "
                                       "CPU")] = 0,
@@ -100,7 +102,7 @@ def augment_command(
     request = Request(files=files or [], output=output, in_place=in_place, check=check,
                       explain=explain, graph=graph, verify=verify, fmt=fmt, strict=strict,
                       schema=schema, boards=boards, reserve_hotplug=reserve_hotplug, jobs=jobs,
-                      quiet=quiet, connect=connect)
+                      quiet=quiet, connect=connect, timeout=timeout)
     try:
         request = with_stdin(request, sys.stdin.isatty())
         validate(request)

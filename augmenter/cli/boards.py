@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from ..boards.cache import BinaryId, BoardCache
-from ..boards.lookup import MODES, find_binary, load_board, load_catalogue
+from ..boards.lookup import MODES, failure_entry, find_binary, load_board, load_catalogue
 from ..boards.records import Board, BoardBus, BoardError, Catalogue, board_to_json, embedded_for
 from .console import console
 
@@ -69,15 +69,33 @@ def _catalogue(binary: str, store: BoardCache,
 
 
 def _status(store: BoardCache, bid: BinaryId, cat: Catalogue) -> dict[str, str]:
-    """machine -> "board" / "failed" for the cached default-option boards."""
+    """machine -> "board" / "needs firmware" / "failed" for the cached default-option
+    boards."""
     out: dict[str, str] = {}
     for machine, options in store.entries(bid):
         if options:
             continue
         entry = store.load_board(bid, machine, version=cat.version)
         if entry is not None:
-            out[machine] = "board" if "board" in entry else "failed"
+            out[machine] = "board" if "board" in entry else str(entry.get("kind", "failed"))
     return out
+
+
+def _kind(err: BoardError) -> str:
+    """What a listing calls a failure: "failed", "needs firmware" or "skipped"."""
+    from ..boards.introspect import FAILED, IntrospectionError
+
+    return err.kind if isinstance(err, IntrospectionError) else FAILED
+
+
+def _report(err: BoardError) -> None:
+    """A binary or board that could not be had: an error, or a warning when it is skipped (the
+    host cannot run it) or needs firmware (QEMU cannot start it without a file)."""
+    kind = _kind(err)
+    if kind == "failed":
+        _err(str(err))
+    else:
+        _warn(f"{kind}: {err}")
 
 
 # ---- list ------------------------------------------------------------------------------------
@@ -89,7 +107,10 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     timeout: TimeoutOpt = 5.0,
 ) -> None:
-    """Machine types of each installed QEMU: aliases, the default, and what is cached."""
+    """Machine types of each installed QEMU: aliases, the default, and what is cached.
+
+    Exit status 1 only when no binary could be listed; one that cannot be (a KVM-only build on a
+    host without KVM, a broken QEMU) is reported on stderr."""
     store = BoardCache()
     binaries = [find_binary("", emulator)] if emulator else installed_binaries()
     if not binaries:
@@ -97,13 +118,11 @@ def list_command(
         raise typer.Exit(1)
     out = console()
     doc: list[dict[str, Any]] = []
-    failed = False
     for binary in binaries:
         try:
             bid, cat = _catalogue(binary, store, timeout)
         except BoardError as err:
-            _err(str(err))
-            failed = True
+            _report(err)
             continue
         status = _status(store, bid, cat)
         aliases: dict[str, list[str]] = {}
@@ -125,7 +144,7 @@ def list_command(
         out.print(table)
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
-    if failed:
+    if not doc:  # status 1 only when no binary could be listed at all
         raise typer.Exit(1)
 
 
@@ -280,7 +299,10 @@ def refresh_command(
     = os.cpu_count() or 2,
     timeout: TimeoutOpt = 5.0,
 ) -> None:
-    """Introspect every machine type of one QEMU (or all) again, into the cache."""
+    """Introspect every machine type of one QEMU (or all) again, into the cache.
+
+    Boards that need a firmware file no stand-in replaces, and binaries this host cannot run,
+    are reported apart from failures. Exit status 1 only when not one board was introspected."""
     if all_binaries and emulator:
         raise typer.BadParameter("--all and --emulator cannot be used together")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -298,21 +320,23 @@ def refresh_command(
             _err(str(err))
             raise typer.Exit(1) from None
     catalogues: list[tuple[str, BinaryId, Catalogue]] = []
-    failed = 0
     for binary in binaries:
         try:
             bid = BinaryId.of(binary)
             cat = introspect.catalogue(binary, timeout=timeout)
-        except (BoardError, OSError) as err:
-            _err(str(err))
-            failed += 1
+        except OSError as err:
+            _err(f"cannot read {binary}: {err.strerror or err}")
+            continue
+        except BoardError as err:
+            _report(err)
             continue
         store.store_catalogue(bid, {"catalogue": cat.to_json()}, version=cat.version)
         catalogues.append((binary, bid, cat))
     total = sum(len(c.machines) for _, _, c in catalogues)
     start = time.perf_counter()
-    counts = {"board": 0, "failed": 0}
-    errors: list[str] = []
+    counts = {"board": 0, introspect.NEEDS_FIRMWARE: 0, introspect.SKIPPED: 0,
+              introspect.FAILED: 0}
+    errors: list[tuple[str, str]] = []  # (kind, message)
     out = console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
@@ -329,21 +353,23 @@ def refresh_command(
                     counts["board"] += 1
                 else:
                     if result.cacheable:
-                        store.store_board(bid, machine, (), {"error": str(result)},
+                        store.store_board(bid, machine, (), failure_entry(result),
                                           version=cat.version)
-                    counts["failed"] += 1
-                    errors.append(str(result))
+                    counts[result.kind] += 1
+                    errors.append((result.kind, str(result)))
                 bar.update(task, advance=1, description=f"{name} {machine}")
 
             introspect.boards(binary, cat.machines, jobs=jobs, timeout=timeout, progress=done)
         bar.update(task, description="introspected")
     elapsed = time.perf_counter() - start
-    for line in errors:
-        out.print(f"failed: {line}", highlight=False, markup=False)
-    out.print(f"{counts['board']} boards and {counts['failed']} failures from "
-                  f"{len(catalogues)} QEMU binar{'y' if len(catalogues) == 1 else 'ies'} in "
-                  f"{elapsed:.1f} s, cached in {store.root}", highlight=False, markup=False)
-    if failed:
+    for kind, line in sorted(errors, key=lambda e: e[0] != introspect.FAILED):
+        out.print(f"{kind}: {line}", highlight=False, markup=False)
+    out.print(f"{counts['board']} boards, {counts[introspect.NEEDS_FIRMWARE]} that need "
+              f"firmware, {counts[introspect.SKIPPED]} skipped and "
+              f"{counts[introspect.FAILED]} failures from {len(catalogues)} QEMU "
+              f"binar{'y' if len(catalogues) == 1 else 'ies'} in {elapsed:.1f} s, cached in "
+              f"{store.root}", highlight=False, markup=False)
+    if not counts["board"]:  # status 1 only when nothing could be introspected
         raise typer.Exit(1)
 
 

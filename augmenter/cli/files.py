@@ -12,6 +12,7 @@ import functools
 import io
 import itertools
 import json
+import math
 import os
 import signal
 import sys
@@ -56,6 +57,7 @@ class Request:
     boards: str = "auto"
     reserve_hotplug: int = 0
     jobs: int = 0  # worker processes for a batch; 0: one per available CPU
+    timeout: float | None = None  # seconds each QEMU gets to describe a board (None: 5)
     quiet: bool = False  # errors only: no warnings
     connect: str | None = None  # --verify's libvirt URI
 
@@ -122,6 +124,8 @@ def validate(req: Request) -> None:
         raise UsageError("--boards must be auto, qemu or embedded")
     if req.jobs < 0:
         raise UsageError("--jobs must be 0 (one per CPU) or more")
+    if req.timeout is not None and not (math.isfinite(req.timeout) and req.timeout > 0):
+        raise UsageError("--timeout must be a positive number of seconds")
     if not 0 <= req.reserve_hotplug <= RESERVE_HOTPLUG_MAX:
         raise UsageError(f"--reserve-hotplug must be between 0 and {RESERVE_HOTPLUG_MAX}")
     if req.schema and not req.check:
@@ -145,7 +149,8 @@ def execute(req: Request) -> int:
     from ..pipeline import Options
 
     options = Options(boards=req.boards, reserve_hotplug=req.reserve_hotplug,
-                      warn=_silent if req.quiet else None, schema=req.schema)
+                      warn=_silent if req.quiet else None, schema=req.schema,
+                      timeout=req.timeout)
     if req.schema:  # compiled here, once: the workers of a batch inherit it
         from ..checks.schema import SchemaUnavailable, relaxng
 
