@@ -31,9 +31,10 @@ from augmenter.xml import document as xmldoc
 EMBEDDED_ONLY = Options(boards="embedded")
 
 SECRET = "SECRET-d41d8cd98f00b204"
-GOOD = ("<domain type='kvm'><name>caf\u00e9</name><os><type arch='x86_64' machine='pc'>hvm"
-        "</type></os><devices/></domain>\n")
-HEAD = "<domain type='kvm'><name>x</name><os><type arch='x86_64' machine='{m}'>hvm</type></os>"
+GOOD = ("<domain type='kvm'><name>caf\u00e9</name><memory>262144</memory>"
+        "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices/></domain>\n")
+HEAD = ("<domain type='kvm'><name>x</name><memory>262144</memory>"
+        "<os><type arch='x86_64' machine='{m}'>hvm</type></os>")
 
 # Generous bounds for one run (measured: ~0.3-0.6 s and 50-60 MB for small inputs, ~1.3 s and
 # ~160 MB for a 100 MB file; see DEVELOPERS.md "Limits"). They catch a hang or a blow-up, not

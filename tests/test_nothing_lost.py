@@ -71,7 +71,7 @@ LIBVIRT_STYLE = """<?xml version='1.0' encoding='UTF-8' standalone='yes'?>
     <channel type='unix'>
       <target type='virtio' name='org.qemu.guest_agent.0'/>
     </channel>
-    <video><model type='vga'/></video>
+    <video><model type='virtio'/></video>
     <video><model type='qxl' primary='yes'/></video>
     <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
     <unknown-device flavour='strawberry'><nested deep='yes'/></unknown-device>
@@ -99,8 +99,9 @@ ODD = (CANONICAL.replace("<name>odd-and-ends</name>", "<name>caf&#233; &gt; x > 
                 '<clock   offset="utc"\n         adjustment="reset" ></clock>')
        .replace('current="1">', 'current="1"\tfoo="a&#9;b">'))
 
-PC_NO_INDENT = ("<domain type='qemu'><name>flat</name><os><type arch='x86_64' machine='pc'>hvm"
-                "</type></os><devices><disk type='file' device='cdrom'><target dev='hdc' "
+PC_NO_INDENT = ("<domain type='qemu'><name>flat</name><memory>262144</memory>"
+                "<os><type arch='x86_64' machine='pc'>hvm</type></os>"
+                "<devices><disk type='file' device='cdrom'><target dev='hdc' "
                 "bus='ide'/><readonly/></disk><devices-comment-free/></devices></domain>")
 
 GUESTS: dict[str, bytes] = {
@@ -215,8 +216,9 @@ def test_every_conformance_input_round_trips() -> None:
 # ---- writing ----------------------------------------------------------------------------------
 
 GOOD = GUESTS["canonical"]
-BAD = (b"<domain type='kvm'><name>bad</name><os><type arch='x86_64' machine='q35'>hvm</type>"
-       b"</os><devices><disk type='file' device='disk'><target dev='hda' bus='ide'/></disk>"
+BAD = (b"<domain type='kvm'><name>bad</name><memory>262144</memory>"
+       b"<os><type arch='x86_64' machine='q35'>hvm</type></os><devices><disk type='file' "
+       b"device='disk'><source file='/x.img'/><target dev='hda' bus='ide'/></disk>"
        b"</devices></domain>\n")
 
 

@@ -165,8 +165,8 @@ def test_a_batch_syncs_once_and_a_single_file_fsyncs_only_itself(
 
 def test_a_write_error_in_a_batch_is_one_message_and_leaves_no_temporary(tmp_path: Path) -> None:
     good = tmp_path / "good.xml"
-    good.write_text("<domain type='kvm'><name>g</name><os><type arch='x86_64' machine='pc'>hvm"
-                    "</type></os><devices/></domain>")
+    good.write_text("<domain type='kvm'><name>g</name><memory>262144</memory>"
+                    "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices/></domain>")
     out = tmp_path / "out"
     out.mkdir()
     (out / "good.xml").write_text("previous")

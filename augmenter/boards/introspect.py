@@ -497,6 +497,7 @@ async def catalogue_async(binary: str, *, timeout: float = DEFAULT_TIMEOUT) -> C
             device_types=devices,
             pcie_types=frozenset(t["name"] for t in pcie) & devices,
             conventional_types=frozenset(t["name"] for t in conv) & devices,
+            max_cpus={m["name"]: int(m["cpu-max"]) for m in machines if m.get("cpu-max")},
         )
 
     result: Catalogue = await _session(binary, "none", (), timeout, work, stand_ins=False)

@@ -209,6 +209,9 @@ class Catalogue:
     device_types: frozenset[str]  # concrete device types, board-internal ones included
     pcie_types: frozenset[str]  # device types that implement pci-express-device
     conventional_types: frozenset[str]  # ... conventional-pci-device (hybrids are in both)
+    # machine -> the most vCPUs it takes (query-machines cpu-max; libvirt's
+    # virQEMUCapsGetMachineMaxCpus), for the canonical names that report one
+    max_cpus: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -217,6 +220,7 @@ class Catalogue:
             "machines": list(self.machines), "device_types": sorted(self.device_types),
             "pcie_types": sorted(self.pcie_types),
             "conventional_types": sorted(self.conventional_types),
+            "max_cpus": dict(sorted(self.max_cpus.items())),
         }
 
     @classmethod
@@ -229,6 +233,7 @@ class Catalogue:
             device_types=frozenset(doc["device_types"]),
             pcie_types=frozenset(doc.get("pcie_types", ())),
             conventional_types=frozenset(doc.get("conventional_types", ())),
+            max_cpus={str(k): int(v) for k, v in (doc.get("max_cpus") or {}).items()},
         )
 
 
@@ -250,6 +255,7 @@ class Emulator:
     source: str = "embedded"  # "embedded", or "qemu" (introspected or from the cache)
     package: str = ""
     failures: dict[str, str] = field(default_factory=dict)  # machine -> why it has no board
+    max_cpus_by_machine: dict[str, int] = field(default_factory=dict)  # see Catalogue.max_cpus
     # how boards are found when not in `layouts` (introspection); None: only the table
     loader: Callable[[str], Board | None] | None = field(default=None, compare=False, repr=False)
     _boards: dict[str, Board | None] = field(default_factory=dict, compare=False, repr=False)
@@ -260,6 +266,10 @@ class Emulator:
 
     def has_device(self, qemu_type: str) -> bool:
         return qemu_type in self.device_types
+
+    def max_cpus(self, machine: str) -> int | None:
+        """The most vCPUs ``machine`` (canonical name) takes, or None when QEMU did not say."""
+        return self.max_cpus_by_machine.get(self.canonical(machine)) or None
 
     def pci_kind(self, qemu_type: str) -> str | None:
         """``"pcie"``, ``"conventional"``, ``"hybrid"`` (both), or None for a non-PCI type."""
@@ -293,7 +303,8 @@ def emulator_of(arch: str, cat: Catalogue, **kw: Any) -> Emulator:
         arch=arch, binary=cat.binary, version=cat.version, default_machine=cat.default_machine,
         aliases=dict(cat.aliases), machines=frozenset(cat.machines),
         device_types=cat.device_types, pcie_types=cat.pcie_types,
-        conventional_types=cat.conventional_types, package=cat.package, **kw,
+        conventional_types=cat.conventional_types, package=cat.package,
+        max_cpus_by_machine=dict(cat.max_cpus), **kw,
     )
 
 
