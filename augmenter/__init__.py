@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .checks.findings import Finding, InvalidDomain
 from .errors import AugmentError, NotADomainError, PlacementError
-from .findings import Finding, InvalidDomain
 
 if TYPE_CHECKING:
     from .batch import Outcome, augment_many

@@ -1,5 +1,5 @@
 """``python -m augmenter`` is the ``augment`` command."""
 
-from .launch import main
+from .cli.launch import main
 
 main()

@@ -12,9 +12,9 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .findings import Finding
+from .checks.findings import Finding
 from .pipeline import Options, attempt
-from .workers import available_cpus, ordered_map
+from .process.workers import available_cpus, ordered_map
 
 
 @dataclass(frozen=True)

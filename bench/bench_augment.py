@@ -269,8 +269,8 @@ def stage_commands(env: Env) -> dict[str, list[str]]:
         "floor: import lxml.etree, networkx": [py, "-c", "import lxml.etree, networkx"],
         "import augmenter": [py, "-c", "import augmenter"],
         "import augmenter.pipeline (what a plain run loads)": [
-            py, "-c", "import augmenter.files, augmenter.pipeline"],
-        "import augmenter.cli (typer's front)": [py, "-c", "import augmenter.cli"],
+            py, "-c", "import augmenter.cli.files, augmenter.pipeline"],
+        "import augmenter.cli.app (typer's front)": [py, "-c", "import augmenter.cli.app"],
         "augment --help (through typer)": [env.augment, "--help"],
         "augment q35-128.xml": [env.augment, q128],
         NO_BYTECODE: [env.augment, q128],
@@ -374,7 +374,7 @@ def measure_batch(env: Env) -> Batch:
     from lxml import etree
 
     import augmenter
-    from augmenter.workers import available_cpus
+    from augmenter.process.workers import available_cpus
 
     src, out_cli, out_api = (env.work / d for d in ("batch-in", "batch-cli", "batch-api"))
     for d in (src, out_cli, out_api):

@@ -21,9 +21,11 @@ import sys
 import tempfile
 import time
 
-from augmenter import boards, introspect
-from augmenter.boards import Board, board_to_json, lookup
-from augmenter.cache import BinaryId, BoardCache
+from augmenter.boards import introspect
+from augmenter.boards import lookup as boards
+from augmenter.boards.cache import BinaryId, BoardCache
+from augmenter.boards.lookup import lookup
+from augmenter.boards.records import Board, board_to_json
 
 
 def cpu_seconds() -> float:
@@ -100,8 +102,9 @@ def main() -> int:
         store, bid = BoardCache(), BinaryId.of(binary)
         size = sum(p.stat().st_size for p in store.dir_for(bid).iterdir())
         print(f"cache folder: {size / 1024:.0f} KiB")
-        code = ("import time; t0 = time.perf_counter(); from augmenter.boards import lookup; "
-                "t1 = time.perf_counter(); b = lookup('x86_64', None, 'qemu').board('pc-q35-7.2');"
+        code = ("import time; t0 = time.perf_counter(); "
+                "from augmenter.boards.lookup import lookup; t1 = time.perf_counter(); "
+                "b = lookup('x86_64', None, 'qemu').board('pc-q35-7.2');"
                 " t2 = time.perf_counter(); print((t1 - t0) * 1e3, (t2 - t1) * 1e3)")
         imports, fresh = [], []
         for _ in range(5):

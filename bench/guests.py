@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from augmenter.domain import disk_name
+from augmenter.model.domain import disk_name
 
 MACHINES = ("q35", "pc")
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 import typer.main  # noqa: E402
 
 import augmenter  # noqa: E402
-from augmenter.cli import app  # noqa: E402
+from augmenter.cli.app import app  # noqa: E402
 
 PROG = "augment"
 OUTPUT = ROOT / "man" / f"{PROG}.1"

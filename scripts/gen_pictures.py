@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from augmenter.graph import run_dot, topology_dot  # noqa: E402
 from augmenter.pipeline import run  # noqa: E402
+from augmenter.reports.graph import run_dot, topology_dot  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 README_PNG = "q35-desktop"

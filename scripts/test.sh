@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one test command of the project: installs what it needs, then lints, type-checks and tests.
+# The one test command of the project: installs what it needs, then lints, type-checks, checks
+# the layering and tests.
 # Usage: scripts/test.sh [pytest args...]
 set -euo pipefail
 
@@ -10,9 +11,11 @@ section() { printf '\n==== %s (t=%ss) ====\n' "$*" "$SECONDS"; }
 # ---- system packages -----------------------------------------------------------------------
 # libvirt0 ships /usr/share/libvirt/schemas/domain.rng (used by the tests).
 # swtpm + swtpm-tools: libvirt refuses to define a guest with an emulated TPM without them.
+# libvirt-dev + pkg-config: pip builds libvirt-python (the README's hook recipe) against them.
 APT_PACKAGES=(libvirt0 libxml2-utils qemu-system-x86 qemu-utils libvirt-daemon-driver-qemu
               libvirt-daemon libvirt-clients graphviz qemu-system-arm qemu-system-ppc
-              qemu-system-misc swtpm swtpm-tools)  # qemu-system-misc: riscv64, s390x
+              qemu-system-misc swtpm swtpm-tools libvirt-dev pkg-config git)
+              # qemu-system-misc: riscv64, s390x
 # python3 -m venv needs ensurepip; Debian's python3 has it only with python3-venv.
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     APT_PACKAGES+=(python3-venv)
@@ -51,7 +54,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 stamp=.venv/.augmenter-test-install
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
-        && [ -x .venv/bin/ruff ] && [ -x .venv/bin/mypy ] && [ -x .venv/bin/pytest ]; then
+        && [ -x .venv/bin/ruff ] && [ -x .venv/bin/mypy ] && [ -x .venv/bin/pytest ] \
+        && [ -x .venv/bin/lint-imports ]; then
     echo "package and test tools up to date (pyproject.toml unchanged)"
 else
     .venv/bin/python -m pip install -q -e '.[test]'
@@ -67,6 +71,9 @@ section "ruff check augmenter tests"
 
 section "mypy augmenter"
 .venv/bin/mypy augmenter || failed+=(mypy)
+
+section "lint-imports (the layers of docs/architecture.md)"
+.venv/bin/lint-imports --no-cache || failed+=(lint-imports)
 
 section "pytest -q $*"
 rc=0

@@ -22,7 +22,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from augmenter.domain import disk_name
+from augmenter.model.domain import disk_name
 
 MACHINES = ("pc", "q35")
 MAX_DEVICES = 60

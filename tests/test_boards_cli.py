@@ -9,9 +9,9 @@ import pytest
 from qemu_env import fake_exits, fake_hangs, need_qemu
 from typer.testing import CliRunner
 
-from augmenter import boards
-from augmenter.boards_cli import app
-from augmenter.cache import BinaryId, BoardCache
+from augmenter.boards import lookup
+from augmenter.boards.cache import BinaryId, BoardCache
+from augmenter.cli.boards import app
 
 runner = CliRunner()
 
@@ -19,7 +19,7 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    boards.clear_memo()
+    lookup.clear_memo()
     return tmp_path / "xdg-cache" / "augmenter"
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from qemu_env import fake_dies, fake_exits, fake_hangs, need_qemu, runs, write_script
 
-from augmenter import boards
-from augmenter.boards import BoardError, Catalogue, board_to_json, embedded, lookup
-from augmenter.cache import BinaryId, BoardCache, cache_root, entry_name, parse_entry_name
+from augmenter.boards import lookup as boards
+from augmenter.boards.cache import BinaryId, BoardCache, cache_root, entry_name, parse_entry_name
+from augmenter.boards.lookup import lookup
+from augmenter.boards.records import BoardError, Catalogue, board_to_json, embedded
 
 
 @pytest.fixture(autouse=True)
@@ -214,7 +215,7 @@ def test_a_failing_qemu_is_cached_as_a_failure(tmp_path: Path) -> None:
 def test_a_hung_or_killed_qemu_leaves_no_cache_entry(tmp_path: Path, private_cache: Path,
                                                      make: object,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from augmenter import introspect
+    from augmenter.boards import introspect
 
     monkeypatch.setattr(introspect, "DEFAULT_TIMEOUT", 0.5)
     binary = make(tmp_path)  # type: ignore[operator]

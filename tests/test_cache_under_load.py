@@ -19,8 +19,10 @@ import pytest
 from hardening import AUGMENT, child_env
 from qemu_env import need_qemu
 
-from augmenter.boards import Catalogue, board_from_json
-from augmenter.cache import SCHEMA, BinaryId, BoardCache, parse_entry_name
+from augmenter.boards.cache import SCHEMA, BinaryId, BoardCache, parse_entry_name
+from augmenter.boards.records import Catalogue, board_from_json
+
+pytestmark = pytest.mark.slow  # real QEMU or libvirt, processes or hypothesis: not fast
 
 Q35 = """<domain type='kvm'>
   <name>load-q35</name>

@@ -27,7 +27,7 @@ from test_checks import (
     unmark,
 )
 
-AUGMENT = [sys.executable, "-c", "from augmenter.cli import main; main()"]
+AUGMENT = [sys.executable, "-c", "from augmenter.cli.app import main; main()"]
 JSON_KEYS = {"file", "code", "severity", "message", "line", "column", "device", "hint"}
 TEXT_LINE = re.compile(r"^(?P<file>.+?)(?::(?P<line>\d+)(?::(?P<col>\d+))?)?: "
                        r"(?P<severity>error|warning): (?P<message>.+)$")
@@ -218,6 +218,7 @@ def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
 # ---- exit codes and --strict ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("files", "strict", "status"), [
     (["clean.xml"], False, 0),
     (["clean.xml"], True, 0),

@@ -1,10 +1,10 @@
-"""``augmenter.domain``: the lists it keeps between changes stay those a fresh walk gives."""
+"""``augmenter.model.domain``: the lists it keeps between changes stay those a fresh walk gives."""
 
 from __future__ import annotations
 
 from lxml import etree
 
-from augmenter.domain import Device, Domain, load
+from augmenter.model.domain import Device, Domain, load
 
 GUEST = b"""<domain type='kvm'>
   <os><type arch='x86_64' machine='q35'>hvm</type></os>

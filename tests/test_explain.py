@@ -1,4 +1,4 @@
-"""``augmenter.explain``: the tree lists every device, the JSON data keeps its shape.
+"""``augmenter.reports.explain``: the tree lists every device, the JSON data keeps its shape.
 
 Walks the inline guests of ``topology_guests`` and every example of ``examples/*.xml``.
 """
@@ -14,8 +14,8 @@ from lxml import etree
 from rich.console import Console
 from topology_guests import PC_MIXED, Q35_MIXED, all_guests
 
-from augmenter.explain import explain_data, explain_tree, ranges
 from augmenter.pipeline import Result, run
+from augmenter.reports.explain import explain_data, explain_tree, ranges
 
 GUESTS = all_guests()
 NAMES = sorted(GUESTS)

@@ -29,7 +29,9 @@ from lxml import etree
 
 import augmenter
 from augmenter.pipeline import Options
-from augmenter.xmldoc import serialize
+from augmenter.xml.document import serialize
+
+pytestmark = pytest.mark.slow  # real QEMU or libvirt, processes or hypothesis: not fast
 
 EMBEDDED_ONLY = Options(boards="embedded")
 EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[1] / "examples").glob("*.xml")

@@ -1,4 +1,5 @@
-"""``augmenter.graph``: DOT text from the topology, and pictures drawn by Graphviz's ``dot``."""
+"""``augmenter.reports.graph``: DOT text from the topology, and pictures drawn by Graphviz's
+``dot``."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import pytest
 from lxml import etree
 from topology_guests import PC_MIXED, Q35_MIXED, all_guests, example_inputs
 
-from augmenter import graph
-from augmenter.graph import GraphError, render, run_dot, topology_dot
 from augmenter.pipeline import run
+from augmenter.reports import graph
+from augmenter.reports.graph import GraphError, render, run_dot, topology_dot
 
 GUESTS = all_guests()
 NAMES = sorted(GUESTS)

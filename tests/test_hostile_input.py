@@ -25,8 +25,8 @@ from hardening import EMBEDDED, Measured, assert_one_clear_error, child_env, run
 from lxml import etree
 
 import augmenter
-from augmenter import xmldoc
 from augmenter.pipeline import Options
+from augmenter.xml import document as xmldoc
 
 EMBEDDED_ONLY = Options(boards="embedded")
 
@@ -222,6 +222,7 @@ def _run_file(tmp_path: Path, name: str, data: bytes, args: tuple[str, ...] = ()
     return m
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BAD))
 def test_bad_input_is_one_clear_line(name: str, tmp_path: Path, traps: Traps) -> None:
     build, codes, word = BAD[name]
@@ -240,12 +241,14 @@ def test_bad_input_raises_augment_error_in_process(name: str, traps: Traps) -> N
     traps.assert_untouched(info.value.message)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(UNKNOWN_MODELS))
 def test_unknown_device_models_are_refused(name: str, tmp_path: Path) -> None:
     m = _run_file(tmp_path, name, UNKNOWN_MODELS[name])
     assert_one_clear_error(m, f"{name}.xml", (1,))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(UNKNOWN_MODELS))
 def test_unknown_device_models_never_crash(name: str, tmp_path: Path) -> None:
     m = _run_file(tmp_path, name, UNKNOWN_MODELS[name])
@@ -305,7 +308,7 @@ def test_a_document_with_a_doctype_never_reaches_the_parser(tmp_path: Path,
     pe = tmp_path / "pe.xml"
     pe.write_bytes(_parameter_entity(traps))
     script.write_text(
-        "import sys\nfrom lxml import etree\nfrom augmenter import xmldoc\n"
+        "import sys\nfrom lxml import etree\nfrom augmenter.xml import document as xmldoc\n"
         "for name in sys.argv[1:]:\n"
         "    try:\n"
         "        root = etree.fromstring(open(name, 'rb').read(), xmldoc._parser())\n"

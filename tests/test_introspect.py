@@ -12,12 +12,14 @@ import pytest
 from libvirt_env import generated_guests
 from qemu_env import fake_dies, fake_exits, fake_hangs, need_qemu
 
-from augmenter import boards as boards_mod
-from augmenter import introspect
-from augmenter.boards import Board, board_to_json, embedded
-from augmenter.introspect import IntrospectionError
-from augmenter.machines import QEMU_TYPES_ASKED
+from augmenter.boards import introspect
+from augmenter.boards import records as boards_mod
+from augmenter.boards.introspect import IntrospectionError
+from augmenter.boards.records import Board, board_to_json, embedded
 from augmenter.pipeline import Options, check
+from augmenter.policy.machines import QEMU_TYPES_ASKED
+
+pytestmark = pytest.mark.slow  # real QEMU or libvirt, processes or hypothesis: not fast
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,7 @@ def test_catalogue_knows_aliases_defaults_and_pci_kinds(x86: str) -> None:
     assert cat.aliases["q35"].startswith("pc-q35-") and cat.aliases["pc"] in cat.machines
     assert cat.default_machine == cat.aliases["pc"]
     assert {"qemu-xhci", "virtio-net-pci-non-transitional", "ICH9-LPC"} <= cat.device_types
-    emu = boards_mod._emulator("x86_64", cat, layouts={}, layout_data={})
+    emu = boards_mod.emulator_of("x86_64", cat, layouts={}, layout_data={})
     assert emu.pci_kind("e1000e") == "pcie"
     assert emu.pci_kind("e1000") == "conventional"
     assert emu.pci_kind("virtio-net-pci") == "hybrid"

@@ -14,7 +14,7 @@ import pytest
 from topology_guests import Q35_MIXED
 from typer.testing import CliRunner
 
-from augmenter.cli import app
+from augmenter.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 MAN = ROOT / "man" / "augment.1"

@@ -1,8 +1,8 @@
 """Boot test: QEMU puts every PCI device where our XML says.
 
 Every example and a seeded sample of the generated guests are augmented, then started paused
-under TCG through the local libvirtd (:func:`augmenter.verify.verify_xml`: disk images created in
-a scratch folder, networks made user-mode, then ``virsh start --paused``). QEMU's own device tree
+under TCG through the local libvirtd (:func:`augmenter.cli.verify.verify_xml`: disk images created
+in a scratch folder, networks made user-mode, then ``virsh start --paused``). QEMU's own device tree
 (``info qtree``) must show each PCI device on the bus of the controller the XML names, at the
 XML's slot and function (CCW devices: at its devno), and no such device the XML does not have.
 Each guest is destroyed and undefined afterwards.
@@ -24,7 +24,9 @@ from libvirt_env import (
 )
 
 import augmenter
-from augmenter.verify import VerifyError, VerifyReport, Virsh, verify_xml
+from augmenter.cli.verify import VerifyError, VerifyReport, Virsh, verify_xml
+
+pytestmark = pytest.mark.slow  # real QEMU or libvirt, processes or hypothesis: not fast
 
 THREADS = 3  # a paused start is ~1 s, libvirt's stop ~2 s of waiting
 

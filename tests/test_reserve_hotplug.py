@@ -13,7 +13,7 @@ import pytest
 from libvirt_env import Topology, define_and_dump, libvirt_or_skip, topology_diff
 
 import augmenter
-from augmenter.connect import Connect
+from augmenter.model.connect import Connect
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 GUESTS = ["q35-desktop", "q35-server", "pc-legacy", "pc-many-devices", "aarch64-virt-server"]

@@ -1,4 +1,5 @@
-"""``augmenter.topology``: the networkx graph built on first read equals one kept eagerly."""
+"""``augmenter.placement.topology``: the networkx graph built on first read equals one kept
+eagerly."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from collections.abc import Hashable
 import networkx as nx
 from topology_guests import all_guests
 
-from augmenter.connect import Connect
+from augmenter.model.connect import Connect
 from augmenter.pipeline import run
-from augmenter.topology import Topology, pci_at
+from augmenter.placement.topology import Topology, pci_at
 
 ANY = Connect.PCI | Connect.PCIE | Connect.AUTO | Connect.HOTPLUG
 

@@ -1,4 +1,4 @@
-"""``augmenter.verify``: reading QEMU's tree, matching it to the XML, the report, the boot copy.
+"""``augmenter.cli.verify``: reading QEMU's tree, matching it to the XML, the report, the boot copy.
 
 Most tests feed recorded ``info qtree`` text and live XML, so they run anywhere; the last ones
 boot real guests through libvirt (skipped without it, failing under CI).
@@ -12,7 +12,7 @@ import pytest
 from libvirt_env import EXAMPLES, libvirt_or_skip
 from lxml import etree
 
-from augmenter.verify import (
+from augmenter.cli.verify import (
     NAME_PREFIX,
     CcwAddress,
     PciAddress,
@@ -238,7 +238,7 @@ def test_ccw_devices_are_compared_too() -> None:
 
 
 def test_render_is_a_table() -> None:
-    from augmenter.verify import Row, VerifyReport
+    from augmenter.cli.verify import Row, VerifyReport
 
     report = VerifyReport("g", "pc-q35-7.2", [
         Row("disk vda", PciAddress(1, 0, 0), PciAddress(1, 0, 0), "virtio-blk-pci", True),
@@ -313,6 +313,7 @@ def leftovers(prefix: str) -> list[str]:
     return [n for n in virsh("list", "--all", "--name").split() if n.startswith(prefix)]
 
 
+@pytest.mark.slow
 def test_verify_an_example() -> None:
     libvirt_or_skip()
     report = verify(str(EXAMPLES / "q35-desktop.xml"))
@@ -324,6 +325,7 @@ def test_verify_an_example() -> None:
     assert leftovers(f"{NAME_PREFIX}-q35-desktop-") == []
 
 
+@pytest.mark.slow
 def test_verify_cleans_up_when_qemu_refuses() -> None:
     libvirt_or_skip()
     # libvirt defines it, but refuses to start it: spicevmc channels need a known name

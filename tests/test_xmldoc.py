@@ -1,11 +1,11 @@
-"""``augmenter.xmldoc``: the child look-ups behave as lxml's own tag filters."""
+"""``augmenter.xml.document``: the child look-ups behave as lxml's own tag filters."""
 
 from __future__ import annotations
 
 import pytest
 from lxml import etree
 
-from augmenter.xmldoc import first_element, last_child_of, next_element
+from augmenter.xml.document import first_element, last_child_of, next_element
 
 TAGS = frozenset({"disk", "controller"})
 

@@ -1,0 +1,3 @@
+"""Validation: the rules that find every problem in a definition (``rules``) and the findings
+they report (``findings``).
+"""

@@ -1,0 +1,407 @@
+"""Domain records: the devices of a definition, in the orders libvirt walks them.
+
+A :class:`Device` wraps one device element and remembers its source line. :class:`Domain` keeps
+the lists libvirt keeps (controllers sorted by type and index, disks grouped by bus and sorted by
+target, the primary video first) because placement order decides addresses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from ..errors import AugmentError
+from ..xml.document import (
+    Element,
+    append_child,
+    first_child,
+    first_element,
+    insert_before,
+    last_child_of,
+    new_element,
+    next_element,
+)
+
+# libvirt's element order inside <devices>; new elements go after the last of their rank.
+DEVICE_ORDER = (
+    "emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
+    "serial", "parallel", "console", "channel", "input", "tpm", "graphics", "sound", "audio",
+    "video", "hostdev", "redirdev", "redirfilter", "hub", "watchdog", "memballoon", "rng",
+    "nvram", "panic", "shmem", "memory", "iommu", "vsock", "crypto",
+)
+RANK = {tag: i for i, tag in enumerate(DEVICE_ORDER)}
+# the kinds of each rank and every earlier one: where a new device of that rank goes after
+UP_TO_RANK = tuple(frozenset(DEVICE_ORDER[:rank + 1]) for rank in range(len(DEVICE_ORDER)))
+
+# The order libvirt iterates devices in (virDomainDeviceInfoIterate).
+ITERATION_ORDER = (
+    "disk", "interface", "sound", "hostdev", "video", "controller", "smartcard", "serial",
+    "parallel", "channel", "console", "input", "filesystem", "watchdog", "memballoon", "rng",
+    "nvram", "hub", "shmem", "tpm", "panic", "memory", "redirdev", "iommu", "vsock",
+)
+
+NOT_DEVICES = {"emulator", "audio", "graphics", "lease", "redirfilter", "crypto"}
+
+
+def parse_int(text: str | None, default: int | None = None) -> int | None:
+    """A number as libvirt reads it (strtol base 0: ``0x1f``, ``31``, ``017``)."""
+    if not text or text.isspace():
+        return default
+    return _strtol(text)
+
+
+@lru_cache(maxsize=4096)
+def _strtol(text: str) -> int | None:
+    """:func:`parse_int` of a non-blank string, None when it is no number. Cached: a document
+    spells the same few numbers (``0x00``, ``0x1f``, ``0``) thousands of times over a run."""
+    t = text.strip()
+    try:
+        if t.lower().startswith(("0x", "-0x")):
+            return int(t, 16)
+        if len(t) > 1 and t.startswith("0") and t.isdigit():
+            return int(t, 8)
+        return int(t, 10)
+    except ValueError:
+        return None
+
+
+@dataclass(eq=False)
+class Device:
+    """One device element and what libvirt's passes learn about it."""
+
+    el: Element
+    tag: str
+    line: int
+    implicit: bool = False
+    why_added: str = ""  # for implicit devices: the rule that added it
+    why_placed: str = ""  # the rule that chose its address
+    # Read once, when the record is made: placement asks for them tens of times per device,
+    # and a property costs more than the lookup it caches. Nothing changes a device's type;
+    # every write of a new <address> goes through :meth:`set_address`.
+    type: str | None = field(init=False, default=None)
+    address: Element | None = field(init=False, default=None, repr=False)
+    # Children found by :meth:`child`, by tag.
+    _children: dict[str, Element] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.type = self.el.get("type")
+        self.address = first_child(self.el, "address")
+
+    @property
+    def model(self) -> str | None:
+        """``model`` attribute, or ``<model type=...>`` for interfaces and videos."""
+        if self.tag == "interface" or self.tag == "video":
+            m = self.child("model")
+            return m.get("type") if m is not None else None
+        value: str | None = self.el.get("model")
+        return value
+
+    @property
+    def index(self) -> int:
+        return parse_int(self.el.get("index"), 0) or 0
+
+    def child(self, tag: str) -> Element | None:
+        """The first ``<tag>`` child (``target``, ``model``), looked up once it exists.
+
+        Cached: placement asks for a disk's ``<target>`` tens of times. Only a found element is
+        remembered, because defaults and placement may add one later (a NIC's ``<model>``, a
+        PCI controller's ``<target>``); none of them removes or replaces one."""
+        found = self._children.get(tag)
+        if found is None:
+            found = first_child(self.el, tag)
+            if found is not None:
+                self._children[tag] = found
+        return found
+
+    def target(self, attr: str) -> str | None:
+        t = self.child("target")
+        value: str | None = t.get(attr) if t is not None else None
+        return value
+
+    def set_address(self, element: Element | None) -> None:
+        """Record the ``<address>`` child after it was added or replaced."""
+        self.address = element
+
+    @property
+    def address_type(self) -> str | None:
+        a = self.address
+        return a.get("type") if a is not None else None
+
+    def name(self) -> str:
+        """How a person names this device in a message (``disk vdb``, ``controller usb 0``)."""
+        if self.tag == "disk":
+            return f"disk {self.target('dev') or '?'}"
+        if self.tag == "controller":
+            return f"controller {self.type} {self.index}"
+        if self.tag == "interface":
+            mac = self.el.find("mac")
+            ident = mac.get("address") if mac is not None else self.model
+            return f"interface {ident or self.type}"
+        label = self.type or self.model
+        return f"{self.tag} {label}" if label else self.tag
+
+
+@dataclass(eq=False)
+class Domain:
+    """A parsed definition: arch, machine and the device lists."""
+
+    root: Element
+    devices_el: Element
+    arch: str
+    machine: str | None
+    os_type: Element | None
+    devices: list[Device] = field(default_factory=list)
+    controllers: list[Device] = field(default_factory=list)
+    disks: list[Device] = field(default_factory=list)
+
+    _by_tag: dict[str, list[Device]] | None = field(default=None, repr=False)
+    # :meth:`iterate`'s answer, until add() or move_first() changes the devices
+    _iteration: list[Device] | None = field(default=None, repr=False)
+    # (rank, element) of the device add() placed last by rank; only add() and move_first()
+    # change <devices>, and they keep it true or drop it
+    _last_placed: tuple[int, Element] | None = field(default=None, repr=False)
+
+    def of(self, tag: str) -> list[Device]:
+        """Devices with element name ``tag``, in document order (disks/controllers: libvirt's)."""
+        return list(self.each(tag))
+
+    def each(self, tag: str) -> Sequence[Device]:
+        """:meth:`of` without the copy, for readers that ask per device: the live list, to read
+        while no device is added."""
+        if tag == "disk":
+            return self.disks
+        if tag == "controller":
+            return self.controllers
+        by_tag = self._by_tag if self._by_tag is not None else self._tags()
+        same = by_tag.get(tag, ())
+        if tag == "video":
+            primary = [v for v in same if _is_primary(v)]
+            return primary[:1] + [v for v in same if v not in primary[:1]]
+        return same
+
+    def _tags(self) -> dict[str, list[Device]]:
+        """Devices by element name, in document order; kept up to date by :meth:`add`."""
+        if self._by_tag is None:
+            self._by_tag = {}
+            for d in self.devices:
+                self._by_tag.setdefault(d.tag, []).append(d)
+        return self._by_tag
+
+    def iterate(self) -> Sequence[Device]:
+        """Every device, in libvirt's global iteration order: to read, not to change.
+
+        Kept until a device is added or moved: placement and the checks walk it several times
+        per guest, and building it asks for each of the 25 kinds."""
+        if self._iteration is None:
+            by_tag = self._tags()
+            out: list[Device] = []
+            for tag in ITERATION_ORDER:
+                if tag == "hostdev":
+                    out += [n for n in by_tag.get("interface", ()) if n.type == "hostdev"]
+                if tag in by_tag:  # a guest has a handful of the 25 kinds
+                    out += self.each(tag)
+            self._iteration = out
+        return self._iteration
+
+    def controller(self, type_: str, index: int) -> Device | None:
+        return next(
+            (c for c in self.controllers if c.type == type_ and c.index == index), None
+        )
+
+    def add(self, tag: str, attrib: dict[str, str], children: list[Element] | None = None,
+            first: bool = False, why: str = "") -> Device:
+        """Add an implicit device: into the XML at libvirt's place, and into the lists.
+
+        ``first`` puts it before the other devices of its kind (libvirt's console 0).
+        """
+        el = new_element(tag, attrib)
+        head = first_child(self.devices_el, tag) if first else None
+        if head is not None:
+            insert_before(self.devices_el, head, el)
+            self._last_placed = None
+        else:
+            self._insert_by_rank(el, RANK.get(tag, len(RANK)))
+        for child in children or ():  # once placed, so that they indent like their parent
+            append_child(el, child)
+        dev = Device(el, tag, 0, implicit=True, why_added=why)
+        self._iteration = None
+        at = len(self.devices)
+        if first:
+            at = next((i for i, d in enumerate(self.devices) if d.tag == tag), at)
+        self.devices.insert(at, dev)
+        if self._by_tag is not None:  # kept up to date: rebuilding it costs a walk per device
+            same = self._by_tag.setdefault(tag, [])
+            same.insert(0 if first else len(same), dev)
+        if tag == "controller":
+            self.controllers.append(dev)
+        if tag == "disk":
+            self.disks.append(dev)
+        return dev
+
+    def _insert_by_rank(self, el: Element, rank: int) -> None:
+        """After the last device of the same or an earlier kind (libvirt appends), else before
+        the first device."""
+        if self._last_placed is not None and self._last_placed[0] == rank:
+            # implicit devices come in runs of one kind (root ports, ICH9 companions): the one
+            # placed just before is that last device, found without a walk
+            last = self._last_placed[1]
+        else:
+            last = last_child_of(self.devices_el, UP_TO_RANK[min(rank, len(RANK) - 1)])
+        following = first_element(self.devices_el) if last is None else next_element(last)
+        if following is None:
+            append_child(self.devices_el, el)
+        else:
+            insert_before(self.devices_el, following, el)
+        self._last_placed = (rank, el)  # now the last device of its rank or an earlier one
+
+    def move_first(self, dev: Device) -> None:
+        """Move a device before the others of its kind, in the XML and in the list."""
+        same = [d for d in self.devices if d.tag == dev.tag]
+        if not same or same[0] is dev:
+            return
+        head = same[0]
+        self._by_tag = None
+        self._iteration = None
+        self._last_placed = None
+        el = dev.el
+        prev = el.getprevious()
+        if prev is not None:
+            prev.tail = el.tail
+        else:
+            parent = el.getparent()
+            if parent is not None:
+                parent.text = el.tail
+        insert_before(self.devices_el, head.el, el)
+        self.devices.remove(dev)
+        self.devices.insert(self.devices.index(head), dev)
+
+
+def _is_primary(video: Device) -> bool:
+    m = video.child("model")
+    return m is not None and m.get("primary") == "yes"
+
+
+DISK_PREFIXES = ("fd", "hd", "vd", "sd", "xvd", "ubd")
+
+
+_LONGEST_PREFIX_FIRST = sorted(DISK_PREFIXES, key=len, reverse=True)
+_DISK_LETTERS = re.compile(r"([a-z]+)\d*$")
+
+
+@lru_cache(maxsize=1024)
+def disk_index(name: str) -> int | None:
+    """``vda`` -> 0, ``sdz`` -> 25, ``hdaa`` -> 26: libvirt's virDiskNameToIndex. Cached: disks
+    are sorted by it, and guests reuse the same few names."""
+    for prefix in _LONGEST_PREFIX_FIRST:
+        if name.startswith(prefix):
+            m = _DISK_LETTERS.match(name, len(prefix))
+            if not m:
+                return None
+            idx = 0
+            for ch in m.group(1):
+                idx = idx * 26 + (ord(ch) - ord("a") + 1)
+            return idx - 1
+    return None
+
+
+def disk_name(prefix: str, index: int) -> str:
+    """The inverse of :func:`disk_index`: ``disk_name('vd', 0) == 'vda'``, 26 -> ``'vdaa'``."""
+    letters = ""
+    n = index + 1
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(ord("a") + rem) + letters
+    return prefix + letters
+
+
+def disk_bus(disk: Device) -> str | None:
+    """The disk's bus, written or derived from the target name as libvirt does."""
+    bus = disk.target("bus")
+    if bus:
+        return bus
+    if disk.el.get("device") == "floppy":
+        return "fdc"
+    dev = disk.target("dev") or ""
+    for prefix, derived in (("hd", "ide"), ("sd", "scsi"), ("vd", "virtio"), ("xvd", "xen"),
+                            ("ubd", "uml")):
+        if dev.startswith(prefix):
+            return derived
+    return "ide"
+
+
+def _is_companion(c: Device) -> bool:
+    return c.el.find("master") is not None
+
+
+def _controller_sort(controllers: list[Device]) -> list[Device]:
+    """libvirt's insertion order (virDomainControllerInsertPreAlloced), one at a time."""
+    out: list[Device] = []
+    for c in controllers:
+        idx = parse_int(c.el.get("index"), -1)
+        at = -1
+        for i in range(len(out) - 1, -1, -1):
+            cur = out[i]
+            if cur.type != c.type:
+                continue
+            cur_idx = parse_int(cur.el.get("index"), -1)
+            if idx == -1:
+                at = i + 1
+                break
+            later = cur_idx is not None and idx is not None and cur_idx > idx
+            companion_first = not _is_companion(c) and _is_companion(cur) and cur_idx == idx
+            if later or companion_first:
+                at = i
+            elif at == -1:
+                at = i + 1
+                break
+        out.insert(len(out) if at == -1 else at, c)
+    return out
+
+
+def _disk_sort(disks: list[Device]) -> list[Device]:
+    """libvirt's insertion order for disks (virDomainDiskInsert), one at a time."""
+    out: list[Device] = []
+    keys: list[tuple[str | None, int]] = []  # (bus, index) of each disk in ``out``
+    for d in disks:
+        key = (d.target("bus"), _index_or(d))
+        bus, idx = key
+        # libvirt walks back from the end; what it finds comes to this: before the first
+        # disk of the bus that sorts after this one, else just after the bus's last disk
+        at = -1
+        for i, (obus, oidx) in enumerate(keys):
+            if obus == bus:
+                if oidx > idx:
+                    at = i
+                    break
+                at = i + 1
+        at = len(out) if at == -1 else at
+        out.insert(at, d)
+        keys.insert(at, key)
+    return out
+
+
+def _index_or(disk: Device) -> int:
+    idx = disk_index(disk.target("dev") or "")
+    return -1 if idx is None else idx
+
+
+def load(root: Element) -> Domain:
+    """Build the records of a parsed ``<domain>`` root."""
+    os_type = root.find("os/type")
+    arch = (os_type.get("arch") if os_type is not None else None) or "x86_64"
+    machine = os_type.get("machine") if os_type is not None else None
+    devices_el = root.find("devices")
+    if devices_el is None:
+        raise AugmentError("the domain has no <devices> element", line=root.sourceline,
+                           code="missing-element")
+    devs = [
+        Device(el, el.tag, el.sourceline or 0)
+        for el in devices_el
+        if isinstance(el.tag, str) and el.tag not in NOT_DEVICES
+    ]
+    dom = Domain(root, devices_el, arch, machine, os_type, devs)
+    dom.controllers = _controller_sort([d for d in devs if d.tag == "controller"])
+    dom.disks = _disk_sort([d for d in devs if d.tag == "disk"])
+    return dom

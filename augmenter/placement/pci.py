@@ -1,0 +1,484 @@
+"""libvirt's PCI placement policy on top of the generic topology engine.
+
+Two passes, as libvirt 9.0 does it (docs/placement.md §9): a dry run that grows the topology
+(bridges, root ports) until every device fits and then gives each new bus a controller; and a
+real run over the final bus set that writes the addresses. Placement is always recomputed from
+the definition, never patched, so running the augmenter on its own output changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator, Sequence
+
+from ..errors import PlacementError
+from ..model.addresses import PciAddress, pci_address, pci_at, wants_pci, write_pci
+from ..model.connect import Connect, describe
+from ..model.domain import Device, parse_int
+from ..policy.devices import BUS_ACCEPTS, MODEL_NAMES, class_flags, pci_class
+from ..xml.document import Element, insert_before, new_element, set_child, sub_element
+from .guest import Guest
+from .topology import Conflict, Topology
+
+ICH9_USB2_FUNCTION = {"ich9-uhci1": 0, "ich9-uhci2": 1, "ich9-uhci3": 2, "ich9-ehci1": 7}
+RESTRICTED_ROOT_PORT = Connect.P2P | Connect.AUTO | Connect.HOTPLUG
+# Plain integers where flags are tested per device: IntFlag arithmetic costs a microsecond.
+_PCI, _PCIE_OR_USP = int(Connect.PCI), int(Connect.PCIE | Connect.USP)
+
+
+_NO_BUS = (Connect.NONE, 0, -1)  # a model that offers no bus: no kinds, no slots
+
+
+def _bus_flags(model: str, controller: Device | None) -> tuple[Connect, int, int]:
+    flags, lo, hi = BUS_ACCEPTS.get(model, _NO_BUS)
+    if controller is not None:
+        target = controller.child("target")
+        if target is not None and target.get("hotplug") == "off":
+            flags &= ~Connect.HOTPLUG
+    return flags, lo, hi
+
+
+def _default_bus_model(guest: Guest, index: int) -> str:
+    if index == 0 or (guest.family is not None and guest.family.phb):
+        return guest.root_model or "pci-root"
+    return "pcie-root-port" if guest.pcie_root else "pci-bridge"
+
+
+def _pci_controllers(guest: Guest) -> list[Device]:
+    return [c for c in guest.dom.controllers if c.type == "pci"]
+
+
+def _build(guest: Guest, nbuses: int) -> Topology:
+    topo = Topology()
+    by_index = {c.index: c for c in _pci_controllers(guest)}
+    for i in range(nbuses):
+        ctrl = by_index.get(i)
+        model = (ctrl.model if ctrl is not None else None) or _default_bus_model(guest, i)
+        flags, lo, hi = _bus_flags(model, ctrl)
+        topo.add_bus(model, flags, lo, hi)
+    return topo
+
+
+class Needs:
+    """Each device's PCI class and connection flags, worked out once per :func:`assign`.
+
+    Cached: both passes and :func:`first_fit_order` ask about every device, some tens of times.
+    The answers cannot change meanwhile: models and types are filled in before placement starts,
+    and placement itself writes only addresses, new controllers and controller options."""
+
+    def __init__(self, guest: Guest) -> None:
+        self.pcie_root = guest.pcie_root
+        self.virtio_pcie = guest.virtio_pcie
+        self._classes: dict[Device, str | None] = {}
+        self._flags: dict[Device, Connect] = {}
+
+    def pci_class(self, dev: Device) -> str | None:
+        """:func:`rules.pci_class`."""
+        if dev in self._classes:
+            return self._classes[dev]
+        cls = self._classes[dev] = pci_class(dev)
+        return cls
+
+    def flags(self, dev: Device) -> Connect:
+        """:func:`rules.device_flags` on this guest's board."""
+        found = self._flags.get(dev)
+        if found is None:
+            found = self._flags[dev] = class_flags(
+                dev, self.pci_class(dev), self.pcie_root, self.virtio_pcie)
+        return found
+
+
+class Pass:
+    """One placement pass over a topology; ``dry`` grows buses and writes nothing."""
+
+    def __init__(self, guest: Guest, topo: Topology, dry: bool, needs: Needs) -> None:
+        self.guest = guest
+        self.topo = topo
+        self.dry = dry
+        self.needs = needs
+        self.phantoms = 0
+
+    # -- growth --------------------------------------------------------------------------
+    def _add(self, model: str, flags: Connect | None = None) -> None:
+        base, lo, hi = _bus_flags(model, None)
+        self.topo.add_bus(model, base if flags is None else flags, lo, hi)
+
+    def grow(self, dev: Connect, who: Device | None) -> None:
+        """Add the bus(es) libvirt adds when nothing fits ``dev`` (docs/placement.md §8)."""
+        if int(dev) & _PCI:
+            if self.guest.family is not None and self.guest.family.phb:
+                self._add("pci-root")
+            elif not self.topo.offers(Connect.BR):
+                if self.guest.has("pcie-pci-bridge"):
+                    self._add("pcie-root-port", RESTRICTED_ROOT_PORT)
+                    self._add("pcie-to-pci-bridge")
+                else:
+                    self._add("dmi-to-pci-bridge")
+                    self._add("pci-bridge")
+            else:
+                self._add("pci-bridge")
+        elif int(dev) & _PCIE_OR_USP:
+            self._add("pcie-root-port")
+        else:
+            model = who.model if who is not None and who.type == "pci" else None
+            what = f"a PCI controller model={model}" if model else "this device"
+            raise self.guest.fail(
+                who,
+                f"a PCI slot is needed to connect {what}, but none is available, "
+                "and it cannot be automatically added",
+            )
+
+    # -- reservations --------------------------------------------------------------------
+    def reserve(self, dev: Device | None, addr: PciAddress, flags: Connect, explicit: bool,
+                owner: Hashable | None = None) -> None:
+        if self.dry:
+            while addr.bus >= len(self.topo.buses):
+                self.grow(flags, dev)
+        try:
+            self.topo.reserve(addr, flags, owner if owner is not None else dev, explicit)
+        except Conflict as exc:
+            raise self.guest.fail(dev, f"{dev.name() if dev else 'device'}: {exc}") from None
+
+    def place(self, dev: Device, flags: Connect | None = None, function: int | None = None,
+              multi: str | None = None) -> PciAddress:
+        """First-fit ``dev``; grow in the dry run; write the address in the real one."""
+        flags = self.needs.flags(dev) if flags is None else flags
+        addr = self.topo.find(flags, function)
+        if addr is None:
+            if not self.dry:
+                raise PlacementError(
+                    f"{dev.name()}: No more available PCI slots", line=dev.line or None)
+            self.grow(flags, dev)
+            addr = self.topo.find(flags, function)
+            if addr is None:
+                raise PlacementError(f"{dev.name()}: cannot place device after adding a bus",
+                                     line=dev.line or None)
+        self.reserve(dev, addr, flags, explicit=False)
+        if not self.dry:
+            write_pci(dev, addr, multi)
+            dev.why_placed = f"first free slot of a bus that takes a {describe(flags)}"
+        return addr
+
+    def pin(self, dev: Device, addr: PciAddress, reserve: bool = True,
+            multi: str | None = None, why: str = "") -> None:
+        """A chipset placement: written even in the dry run, pass 2 sees it as explicit."""
+        dev.why_placed = why or f"libvirt's fixed address for it on {self.guest.machine}"
+        if reserve:
+            self.reserve(dev, addr, self.needs.flags(dev) or Connect.PCI, explicit=True)
+        write_pci(dev, addr, multi)
+
+    # -- steps ---------------------------------------------------------------------------
+    def reserve_explicit(self) -> None:
+        family = self.guest.family
+        for dev in self.guest.dom.iterate():
+            addr = pci_address(dev)
+            if addr is None:
+                continue
+            if family and any(
+                p.reserve_early and p.type == dev.type and p.index == dev.index
+                and dev.tag == "controller" and (p.slot, p.function) == (addr.slot, addr.function)
+                and addr.bus == 0 for p in family.pinned
+            ):
+                continue
+            flags = self.needs.flags(dev)
+            if flags == Connect.NONE:
+                if dev.tag == "controller" and dev.type == "pci" and dev.model in (
+                        "pci-root", "pcie-root"):
+                    raise self.guest.fail(
+                        dev, "pci-root and pcie-root controllers should not have an address")
+                flags = Connect.PCI
+            self.reserve(dev, addr, flags, explicit=True)
+            if not dev.why_placed:
+                dev.why_placed = "written by the user"
+
+    def chipset(self) -> None:
+        guest, family, dom = self.guest, self.guest.family, self.guest.dom
+        if family is None or guest.board is None:
+            return
+        for pin in family.pinned:
+            ctrl = dom.controller(pin.type, pin.index)
+            if ctrl is None or (pin.models is not None and ctrl.model not in pin.models):
+                continue
+            want = pci_at(0, pin.slot, pin.function)
+            have = pci_address(ctrl)
+            if have is not None and have != want:
+                raise guest.fail(ctrl, pin.message)
+            if ctrl.address is not None and ctrl.address.get("type") not in (None, "pci"):
+                raise guest.fail(ctrl, pin.message)
+            self.pin(ctrl, want, reserve=pin.reserve_early)
+        kinds = {p.kind: p.slots for p in family.preferred}
+        if "ich9-uhci1" in kinds:
+            for ctrl in dom.controllers:
+                if ctrl.type == "usb" and ctrl.model == "ich9-uhci1" and wants_pci(ctrl):
+                    slot = self._empty_root_slot(kinds["ich9-uhci1"])
+                    if slot is not None:
+                        self.pin(ctrl, pci_at(0, slot, 0), multi="on")
+        if "dmi-to-pci-bridge" in kinds:
+            for ctrl in dom.controllers:
+                if ctrl.type == "pci" and ctrl.model == "dmi-to-pci-bridge" and wants_pci(ctrl):
+                    slot = self._empty_root_slot(kinds["dmi-to-pci-bridge"])
+                    if slot is not None:
+                        self.pin(ctrl, pci_at(0, slot, 0))
+        for slot, function in family.reserved_functions(guest.board):
+            self.reserve(None, pci_at(0, slot, function), Connect.PCI, explicit=True,
+                         owner=("board", slot, function))
+        if "primary-video" in kinds:
+            videos = dom.of("video")
+            if videos and self.needs.pci_class(videos[0]) is not None and wants_pci(videos[0]):
+                video = videos[0]
+                slot = self._empty_root_slot(kinds["primary-video"])
+                if slot is not None:
+                    self.pin(video, pci_at(0, slot, 0))
+                else:
+                    # libvirt's next-free search here writes the address only in the real
+                    # pass: the dry run reserves a slot now and the video takes another in
+                    # the device loop, as libvirt's does.
+                    self.place(video)
+        if "ich9-sound" in kinds:
+            slot = self._empty_root_slot(kinds["ich9-sound"])
+            sound = next((s for s in dom.of("sound")
+                          if s.model == "ich9" and wants_pci(s)), None)
+            if slot is not None and sound is not None:
+                self.pin(sound, pci_at(0, slot, 0))
+
+    def _empty_root_slot(self, slots: tuple[int, ...]) -> int | None:
+        root = self.topo.buses[0] if self.topo.buses else None
+        if root is None:
+            return None
+        return next((s for s in slots if root.slot_free(s)), None)
+
+    def phantom(self, flags: Connect) -> None:
+        """Hold back one slot (libvirt's reserve for a future bridge or hot-plug port)."""
+        addr = self.topo.find(flags)
+        if addr is None:
+            self.grow(flags, None)
+            addr = self.topo.find(flags)
+        if addr is not None:
+            self.phantoms += 1
+            self.topo.reserve(addr, flags, ("phantom", self.phantoms), explicit=False)
+
+    def first_fit_all(self) -> None:
+        for dev in first_fit_order(self.guest, self.needs):
+            if dev.tag == "controller" and dev.model in ICH9_USB2_FUNCTION:
+                self.place_companion(dev)
+            else:
+                self.place(dev)
+
+    def place_companion(self, dev: Device) -> None:
+        """ICH9 USB2 sets share one slot, each model on its own function (docs/placement.md §11)."""
+        function = ICH9_USB2_FUNCTION[dev.model or ""]
+        multi = "on" if function == 0 else None
+        for other in self.guest.dom.controllers:
+            if (other is not dev and other.type == "usb" and other.index == dev.index
+                    and other.model in ICH9_USB2_FUNCTION):
+                # only written addresses count: in libvirt's dry run each companion takes a
+                # slot of its own, which can make it add bridges the real pass leaves empty
+                addr = pci_address(other)
+                if addr is not None:
+                    target = pci_at(addr.bus, addr.slot, function)
+                    self.reserve(dev, target, self.needs.flags(dev), explicit=True)
+                    if not self.dry:
+                        write_pci(dev, target, multi)
+                    return
+        self.place(dev, function=function, multi=multi)
+
+
+def first_fit_order(guest: Guest, needs: Needs | None = None) -> Iterator[Device]:
+    """Devices that want a PCI address, in libvirt's order (docs/placement.md §7)."""
+    dom = guest.dom
+    classes = needs if needs is not None else Needs(guest)
+
+    def wanting(devs: Sequence[Device]) -> Iterator[Device]:
+        for d in devs:
+            if classes.pci_class(d) is not None and wants_pci(d):
+                yield d
+
+    yield from wanting([c for c in dom.controllers
+                        if c.type == "pci" and c.model not in ("pci-root", "pcie-root")])
+    yield from wanting(dom.each("filesystem"))
+    yield from wanting([n for n in dom.each("interface") if n.type != "hostdev"])
+    yield from wanting(dom.each("sound"))
+    others = [c for c in dom.controllers if c.type != "pci"
+              and not (c.type == "ide" and c.index == 0 and guest.family is not None
+                       and guest.family.ide_allowed)]
+    yield from wanting(others)
+    for disk in dom.each("disk"):
+        if classes.pci_class(disk) is None:
+            continue
+        a = disk.address
+        if a is not None and a.get("type") not in ("pci", "ccw", "virtio-mmio"):
+            raise guest.fail(disk, f"virtio disk cannot have an address of type "
+                                   f"'{a.get('type')}'")
+    yield from wanting(dom.each("disk"))
+    yield from wanting([n for n in dom.each("interface") if n.type == "hostdev"])
+    yield from wanting(dom.each("hostdev"))
+    for tag in ("memballoon", "rng", "watchdog", "video", "shmem", "input", "serial",
+                "iommu", "vsock", "memory"):
+        yield from wanting(dom.each(tag))
+
+
+def _append_pci_controller(guest: Guest, index: int, model: str) -> Device:
+    return guest.dom.add("controller", {"type": "pci", "index": str(index), "model": model})
+
+
+def assign(guest: Guest) -> None:
+    """Both passes: grow the topology, then write every PCI address."""
+    ctrls = _pci_controllers(guest)
+    max_idx = max((c.index for c in ctrls), default=-1)
+    nbuses = max_idx + 1
+    needs = Needs(guest)
+    if nbuses > 0:
+        dry = Pass(guest, _build(guest, nbuses), dry=True, needs=needs)
+        dry.reserve_explicit()
+        dry.chipset()
+        root = dry.topo.buses[0]
+        if root.model == "pci-root" and any(
+            any(b.used.get(s, 0) != 0xFF for s in range(b.min_slot, b.max_slot + 1))
+            for b in dry.topo.buses
+        ):
+            addr = dry.topo.find(Connect.PCI | Connect.AUTO)
+            if addr is not None:
+                dry.topo.reserve(addr, Connect.PCI | Connect.AUTO, ("phantom", 0), False)
+        dry.first_fit_all()
+        grew = len(dry.topo.buses) > nbuses
+        if max_idx <= 0 and grew and root.model == "pcie-root":
+            dry.phantom(Connect.PCIE | Connect.AUTO)
+        hotplug = Connect.PCIE if root.model == "pcie-root" else Connect.PCI
+        for _ in range(guest.reserve_hotplug):
+            dry.phantom(hotplug | Connect.AUTO | Connect.HOTPLUG)
+        i = 1
+        existing = {c.index for c in _pci_controllers(guest)}
+        while i < len(dry.topo.buses):
+            if i not in existing:
+                ctrl = _append_pci_controller(guest, i, dry.topo.buses[i].model)
+                ctrl.why_added = "added to make room: no free slot fitted a device"
+                existing.add(i)
+                if ctrl.model not in ("pci-root", "pcie-root"):
+                    dry.place(ctrl)
+            i += 1
+        nbuses = len(dry.topo.buses)
+    if not guest.supports_pci:
+        for dev in first_fit_order(guest, needs):
+            raise guest.fail(dev, f"{dev.name()}: No PCI buses available")
+        return
+    real = Pass(guest, _build(guest, nbuses), dry=False, needs=needs)
+    real.reserve_explicit()
+    real.chipset()
+    real.first_fit_all()
+    guest.topology = real.topo
+    mark_multifunction(guest)
+    fill_controller_options(guest, real.topo)
+
+
+def mark_multifunction(guest: Guest) -> None:
+    """``multifunction='on'`` on function 0 of any slot where a device uses another function."""
+    at: dict[tuple[int, int], Device] = {}
+    shared: set[tuple[int, int]] = set()
+    for dev in guest.dom.devices:
+        addr = pci_address(dev)
+        if addr is None:
+            continue
+        if addr.function == 0:
+            at[(addr.bus, addr.slot)] = dev
+        else:
+            shared.add((addr.bus, addr.slot))
+    for key in shared:
+        head = at.get(key)
+        if head is not None and head.address is not None and (
+                head.address.get("multifunction") is None):
+            head.address.set("multifunction", "on")
+
+
+def fill_controller_options(guest: Guest, topo: Topology) -> None:
+    """Model names, chassis and port numbers libvirt fills in at the end (docs/placement.md §12)."""
+    # each controller's <target>, looked up once (most have none, and a miss is not cached)
+    controllers = [(c, c.child("target")) for c in _pci_controllers(guest)]
+    written = [t for _, t in controllers if t is not None]
+    pxb_bus_nrs = [parse_int(t.get("busNr")) or 256 for t in written if t.get("busNr")]
+    phb = guest.family is not None and guest.family.phb
+    targets = {parse_int(t.get("index")) for t in written if t.get("index") is not None}
+    for ctrl, t in controllers:
+        model = ctrl.model or ""
+        addr = pci_address(ctrl)
+        name = MODEL_NAMES.get(model)
+        if phb and model == "pci-root":
+            name = "spapr-pci-host-bridge"
+        if model == "pcie-root-port" and not guest.has("pcie-root-port"):
+            name = "ioh3420"
+        if name and ctrl.child("model") is None:
+            _insert_option(ctrl, new_element("model", {"name": name}))
+        target = dict(t.attrib) if t is not None else {}
+        new = dict(target)
+        if model == "pci-bridge":
+            new.setdefault("chassisNr", str(ctrl.index))
+            if addr is not None and ctrl.index <= addr.bus:
+                raise guest.fail(ctrl, "The index of a PCI controller must be larger than "
+                                       "the index of the bus it is plugged into")
+        elif model == "pcie-root-port" and addr is not None:
+            new.setdefault("chassis", str(ctrl.index))
+            new.setdefault("port", f"0x{addr.slot * 8 + addr.function:x}")
+        elif model == "pcie-switch-downstream-port" and addr is not None:
+            new.setdefault("chassis", str(ctrl.index))
+            new.setdefault("port", f"0x{addr.slot:x}")
+        elif phb and model == "pci-root" and "index" not in new:
+            index = 0 if ctrl.index == 0 else next(
+                i for i in range(1, 32) if i not in targets)
+            targets.add(index)
+            new["index"] = str(index)
+        elif model in ("pci-expander-bus", "pcie-expander-bus") and "busNr" not in new:
+            lowest = min(pxb_bus_nrs, default=256)
+            new["busNr"] = str(lowest - 2)
+            pxb_bus_nrs.append(lowest - 2)
+        if new != target:
+            if t is None:
+                _insert_option(ctrl, new_element("target", new))
+            else:
+                for k, v in new.items():
+                    t.set(k, v)
+
+
+def _insert_option(ctrl: Device, el: Element) -> None:
+    """Put ``<model>``/``<target>`` where libvirt writes them: before ``<address>``."""
+    addr = ctrl.address
+    if addr is not None:
+        insert_before(ctrl.el, addr, el)
+    else:
+        set_child(ctrl.el, el.tag, dict(el.attrib))
+
+
+def assign_zpci(guest: Guest) -> None:
+    """s390 zPCI ids for every device with a PCI address (docs/placement.md §13)."""
+    if guest.family is None or not guest.family.zpci or not guest.has("zpci"):
+        return
+    devices = [d for d in guest.dom.iterate()
+               if d.tag not in ("serial", "parallel", "channel", "console")
+               and not (d.tag == "controller" and d.type == "pci")
+               and d.address is not None and pci_address(d) is not None]
+    uids: set[int] = set()
+    fids: set[int] = set()
+    for dev in devices:
+        z = dev.address.find("zpci") if dev.address is not None else None
+        if z is None:
+            continue
+        for attr, seen, what in (("uid", uids, "uid"), ("fid", fids, "fid")):
+            value = parse_int(z.get(attr))
+            if value is None:
+                continue
+            if attr == "uid" and not 0 < value <= 0xFFFF:
+                raise guest.fail(dev, f"Invalid PCI address uid='{z.get(attr)}', must be > "
+                                      "0x0000 and <= 0xffff")
+            if value in seen:
+                raise guest.fail(dev, f"zPCI {what} {value} is already reserved")
+            seen.add(value)
+    for dev in devices:
+        assert dev.address is not None
+        z = dev.address.find("zpci")
+        if z is None:
+            z = sub_element(dev.address, "zpci")
+        if z.get("uid") is None:
+            uid = next(u for u in range(1, 0x10000) if u not in uids)
+            uids.add(uid)
+            z.set("uid", f"0x{uid:04x}")
+        if z.get("fid") is None:
+            fid = next(f for f in range(0, 1 << 32) if f not in fids)
+            fids.add(fid)
+            z.set("fid", f"0x{fid:08x}")

@@ -1,0 +1,50 @@
+"""spapr-vio ``reg`` addresses on pSeries (docs/placement.md §18)."""
+
+from __future__ import annotations
+
+from ..model.addresses import write_address
+from ..model.domain import Device, parse_int
+from .guest import Guest
+
+STEP = 0x1000
+MAX_REG = 0xFFFFFFFF
+
+
+def _vio_devices(guest: Guest) -> list[tuple[Device, int]]:
+    """Devices on the spapr-vio bus with their default reg: nets, SCSI, serials, nvram, TPM."""
+    dom = guest.dom
+    out: list[tuple[Device, int]] = []
+    out += [(n, 0x1000) for n in dom.of("interface") if n.model == "spapr-vlan"]
+    out += [(c, 0x2000) for c in dom.controllers if c.type == "scsi" and c.model == "ibmvscsi"]
+    out += [(s, 0x30000000) for s in dom.of("serial")
+            if s.target("type") in (None, "isa-serial", "spapr-vio-serial")]
+    out += [(n, 0x3000) for n in dom.of("nvram")]
+    out += [(t, 0x4000) for t in dom.of("tpm") if t.model != "spapr-tpm-proxy"]
+    return out
+
+
+def assign(guest: Guest) -> None:
+    if guest.family is None or not guest.family.spapr_vio:
+        return
+    devices = [(d, reg) for d, reg in _vio_devices(guest)
+               if d.address is None or d.address_type == "spapr-vio"]
+    used: set[int] = set()
+    for dev, _ in devices:
+        a = dev.address
+        reg = parse_int(a.get("reg")) if a is not None else None
+        if reg is None:
+            continue
+        if reg > MAX_REG:
+            raise guest.fail(dev, f"spapr-vio reg='{reg:#x}' exceeds maximum of 0xffffffff")
+        if reg in used:
+            raise guest.fail(dev, f"spapr-vio address {reg:#x} already in use")
+        used.add(reg)
+    for dev, default in devices:
+        a = dev.address
+        if a is not None and a.get("reg") is not None:
+            continue
+        reg = default
+        while reg in used:
+            reg += STEP
+        used.add(reg)
+        write_address(dev, "spapr-vio", reg=f"0x{reg:08x}")

@@ -1,0 +1,151 @@
+"""USB ports: a tree of root hubs and hubs, filled depth-first (docs/placement.md §15)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..model.addresses import write_address
+from ..model.domain import Device, disk_bus, parse_int
+from .guest import Guest
+
+ROOT_PORTS = {
+    None: 2, "piix3-uhci": 2, "piix4-uhci": 2, "vt82c686b-uhci": 2, "ehci": 6,
+    "ich9-ehci1": 6, "ich9-uhci1": 0, "ich9-uhci2": 0, "ich9-uhci3": 0, "pci-ohci": 3,
+    "nec-xhci": 4, "qemu-xhci": 4, "qusb1": 4, "qusb2": 4,
+}
+HUB_PORTS = 8
+MAX_DEPTH = 4
+
+
+@dataclass
+class Hub:
+    ports: int
+    used: dict[int, Hub | None] = field(default_factory=dict)
+
+
+def usb_devices(guest: Guest) -> list[Device]:
+    """USB-addressed devices in libvirt's order: hubs first, redirdevs last."""
+    dom = guest.dom
+    return (
+        [h for h in dom.each("hub") if h.type == "usb"]
+        + [h for h in dom.each("hostdev") if h.type == "usb"]
+        + [d for d in dom.each("disk") if disk_bus(d) == "usb"]
+        + [c for c in dom.controllers if c.type == "ccid"]
+        + [i for i in dom.each("input") if i.el.get("bus") == "usb"]
+        + [s for s in dom.each("serial") if s.target("type") == "usb-serial"]
+        + [s for s in dom.each("sound") if s.model == "usb"]
+        + [r for r in dom.each("redirdev") if r.el.get("bus") == "usb"]
+    )
+
+
+def _root_ports(ctrl: Device) -> int:
+    if ctrl.model in ("nec-xhci", "qemu-xhci") and ctrl.el.get("ports"):
+        return parse_int(ctrl.el.get("ports"), 4) or 4
+    return ROOT_PORTS.get(ctrl.model, 2)
+
+
+def _path(dev: Device) -> tuple[int, list[int]] | None:
+    a = dev.address
+    if a is None or a.get("type") != "usb" or a.get("port") in (None, "", "0"):
+        return None  # port 0 means "no port" to libvirt
+    try:
+        ports = [int(p) for p in (a.get("port") or "").split(".")]
+    except ValueError:
+        return None
+    return parse_int(a.get("bus"), 0) or 0, ports
+
+
+def _free(hub: Hub, depth: int) -> list[int] | None:
+    for port in range(1, hub.ports + 1):
+        if port not in hub.used:
+            return [port]
+    if depth >= MAX_DEPTH:
+        return None
+    for port in sorted(hub.used):
+        child = hub.used[port]
+        if child is not None:
+            sub = _free(child, depth + 1)
+            if sub is not None:
+                return [port, *sub]
+    return None
+
+
+def assign(guest: Guest) -> None:
+    dom = guest.dom
+    devices = usb_devices(guest)
+    controllers = [c for c in dom.controllers if c.type == "usb" and c.model != "none"]
+    if not devices:
+        return
+    if not controllers:
+        raise guest.fail(devices[0], "USB is disabled for this domain, but USB devices are "
+                                     "present in the domain XML")
+    roots: dict[int, Hub] = {}
+    for ctrl in controllers:
+        ports = _root_ports(ctrl)
+        if ports > 0:
+            if ctrl.index in roots:
+                raise guest.fail(ctrl, f"Duplicate USB controllers with index {ctrl.index}")
+            roots[ctrl.index] = Hub(ports)
+    hubs = [h for h in dom.of("hub") if h.type == "usb"]
+    total = sum(h.ports for h in roots.values()) + HUB_PORTS * len(hubs)
+    if len(devices) > total:
+        for _ in range(math.ceil((len(devices) - total + 1) / (HUB_PORTS - 1))):
+            hub = dom.add("hub", {"type": "usb"}, why="more USB devices than root ports")
+            devices.insert(len(hubs), hub)
+            hubs.append(hub)
+
+    def attach(dev: Device, bus: int, ports: list[int], is_hub: bool) -> None:
+        node = roots.get(bus)
+        if node is None:
+            raise guest.fail(dev, f"USB bus {bus} requested but no controller with that index")
+        for p in ports[:-1]:
+            child = node.used.get(p)
+            if child is None:
+                raise guest.fail(dev, f"there is no hub at port {p} on USB bus {bus}")
+            node = child
+        last = ports[-1]
+        if last < 1 or last > node.ports:
+            raise guest.fail(dev, f"port {'.'.join(map(str, ports))} out of range on USB "
+                                  f"bus {bus}")
+        if last in node.used:
+            raise guest.fail(dev, f"USB port {'.'.join(map(str, ports))} on bus {bus} is "
+                                  "already in use")
+        node.used[last] = Hub(HUB_PORTS) if is_hub else None
+
+    explicit = [(d, p) for d in devices if (p := _path(d)) is not None]
+    for dev, (fixed_bus, fixed_ports) in sorted(explicit, key=lambda t: len(t[1][1])):
+        attach(dev, fixed_bus, fixed_ports, dev.tag == "hub")
+    for dev in devices:
+        if _path(dev) is not None:
+            continue
+        a = dev.address
+        want_bus = parse_int(a.get("bus")) if a is not None and a.get("type") == "usb" else None
+        found: tuple[int, list[int]] | None = None
+        for bus in sorted(roots):
+            if want_bus is not None and bus != want_bus:
+                continue
+            free = _free(roots[bus], 1)
+            if free is not None:
+                found = (bus, free)
+                break
+        if found is None:
+            raise guest.fail(dev, "No free USB ports")
+        attach(dev, found[0], found[1], dev.tag == "hub")
+        write_address(dev, "usb", bus=found[0], port=".".join(map(str, found[1])))
+
+
+def assign_ccid(guest: Guest) -> None:
+    """Smartcards: controller 0, the next slot (docs/placement.md §16)."""
+    slots: list[int] = []
+    for card in guest.dom.of("smartcard"):
+        a = card.address
+        if a is not None:
+            if a.get("type") != "ccid":
+                raise guest.fail(card, "smartcard device must use address type ccid")
+            if (parse_int(a.get("controller"), 0) or 0) == 0:
+                slots.append(parse_int(a.get("slot"), 0) or 0)
+            continue
+        slot = max(slots) + 1 if slots else 0
+        slots.append(slot)
+        write_address(card, "ccid", controller=0, slot=slot)
