@@ -20,9 +20,9 @@ from hardening import EMBEDDED, assert_clean_end, child_env, probe
 from qemu_env import write_script
 
 import augmenter
-from augmenter import boards
-from augmenter.boards import Catalogue, board_to_json, embedded
-from augmenter.cache import BinaryId, BoardCache, cache_root, entry_name
+from augmenter.boards import lookup as boards
+from augmenter.boards.cache import BinaryId, BoardCache, cache_root, entry_name
+from augmenter.boards.records import Catalogue, board_to_json, embedded
 from augmenter.pipeline import Options
 
 TODAY = pytest.mark.xfail(strict=True, reason="issue 18 Build 7: cache entries are not bounded")
