@@ -17,7 +17,8 @@ from .model.domain import Domain, load
 from .placement import ccw, defaults, pci, spapr, transports, usb, vserial
 from .placement.guest import Guest
 from .policy.machines import family_of, preferred_machine
-from .xml.document import parse_document, serialize
+from .xml.document import parse_document
+from .xml.write import serialize
 
 
 @dataclass

@@ -311,7 +311,7 @@ def test_a_document_with_a_doctype_never_reaches_the_parser(tmp_path: Path,
         "import sys\nfrom lxml import etree\nfrom augmenter.xml import document as xmldoc\n"
         "for name in sys.argv[1:]:\n"
         "    try:\n"
-        "        root = etree.fromstring(open(name, 'rb').read(), xmldoc._parser())\n"
+        "        root = etree.fromstring(open(name, 'rb').read(), xmldoc.parser())\n"
         "        sys.stdout.write(etree.tostring(root, encoding='unicode'))\n"
         "    except etree.XMLSyntaxError as exc:\n"
         "        sys.stdout.write('refused: %s\\n' % exc)\n")
@@ -346,7 +346,7 @@ def test_a_large_valid_guest_is_quick(tmp_path: Path) -> None:
 
     m = _run_file(tmp_path, "large", large_guest(100, 100).encode())
     assert m.returncode == 0, m.stderr
-    assert m.stdout.count(b"<address type=\"pci\"") >= 200
+    assert m.stdout.count(b"<address type='pci'") >= 200
 
 
 @pytest.mark.parametrize("text", ["\ud800", "<?xml", "<?xml version='1.0'"])

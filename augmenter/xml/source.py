@@ -1,0 +1,153 @@
+"""The document's own bytes: its encoding, and where each node of it sits, found in one pass.
+
+libxml2 gives a parsed tree but no offsets, so the writer (:mod:`augmenter.xml.write`) finds
+the root element and every node inside it here, on the decoded text, with one linear scan: a
+``</domain>`` inside a comment, a processing instruction or a CDATA section is never taken
+for the end of the root, whatever follows it (issue 18, items 6 and 10).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass, field
+
+_BOMS = (  # longest first: the UTF-32LE mark starts with the UTF-16LE one
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_WIDE_STARTS = (  # how '<' starts a document without a byte order mark
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00", "utf-16-le"),
+    (b"\x00<", "utf-16-be"),
+)
+def sniff(data: bytes) -> tuple[bytes, str | None]:
+    """The byte order mark and the codec of a UTF-16/32 document, or (BOM, None) for an
+    encoding in which markup is ASCII (UTF-8, Latin-1, ...)."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return bom, (None if codec == "utf-8" else codec)
+    for start, codec in _WIDE_STARTS:
+        if data.startswith(start):
+            return b"", codec
+    return b"", None
+
+
+def decode(data: bytes) -> tuple[bytes, str | None, str]:
+    """BOM, wide codec (or None), and the text after the BOM. For ASCII-compatible encodings the
+    text is the bytes read as Latin-1, so indexes in it are byte offsets."""
+    bom, codec = sniff(data)
+    rest = data[len(bom):]
+    return bom, codec, rest.decode(codec or "latin-1", errors="replace")
+
+
+# ---- the prolog -------------------------------------------------------------------------------
+
+# XML's Misc: whitespace, comments and processing instructions (what may surround the root).
+# Each alternative ends at the first terminator after its start, so one match is linear.
+_MISC = re.compile(r"(?:[ \t\r\n]+|<\?.*?\?>|<!--.*?-->)*", re.S)
+
+
+def prolog_end(text: str) -> int:
+    """Where the root element (or a DOCTYPE) starts: after the declaration and any comments,
+    processing instructions and whitespace."""
+    match = _MISC.match(text)
+    return match.end() if match else 0
+
+
+# ---- the nodes of the root element ------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"<(?:!--.*?-->"  # comment
+    r"|\?.*?\?>"  # processing instruction
+    r"|!\[CDATA\[.*?\]\]>"  # CDATA section (part of a text)
+    r"|/[^>]*>"  # end tag
+    r"|[^!?/>][^>\"']*(?:(?:\"[^\"]*\"|'[^']*')[^>\"']*)*>)",  # start tag (quotes may hold >)
+    re.S)
+ELEMENT, COMMENT, PI = 0, 1, 2
+
+
+@dataclass
+class Layout:
+    """Where the root element and each node inside it sit in the text, in document order
+    (the order of lxml's ``root.iter()``: elements, comments and processing instructions).
+
+    For node ``i``: ``start[i]`` its ``<``; ``head[i]`` the end of its start tag (of the whole
+    comment or PI); ``close[i]`` the start of its end tag (``head[i]`` when it has none);
+    ``end[i]`` the end of the node. An element's text runs from ``head[i]`` to ``text_end[i]``
+    (its first child, or its end tag); a node's tail from ``end[i]`` to ``tail_end[i]`` (its
+    next sibling, or its parent's end tag)."""
+
+    root_start: int
+    root_end: int
+    kind: list[int] = field(default_factory=list)
+    start: list[int] = field(default_factory=list)
+    head: list[int] = field(default_factory=list)
+    close: list[int] = field(default_factory=list)
+    end: list[int] = field(default_factory=list)
+    text_end: list[int] = field(default_factory=list)
+    tail_end: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+
+def scan(text: str) -> Layout | None:
+    """The layout of a well-formed document's root element, or None when the text does not
+    hold one (the caller then writes the document without it)."""
+    at = prolog_end(text)
+    if not text.startswith("<", at) or text.startswith(("<!", "<?", "</"), at):
+        return None
+    out = Layout(at, len(text))
+    kind, start, head, close, end = out.kind, out.start, out.head, out.close, out.end
+    text_end, tail_end = out.text_end, out.tail_end
+    open_: list[int] = []  # elements whose end tag is still to come
+    last_child: list[int] = []  # for each open element, its latest child (-1: none yet)
+    for token in _TOKEN.finditer(text, at):
+        s, e = token.span()
+        second = text[s + 1]
+        if second == "/":
+            if not open_:
+                return None
+            i = open_.pop()
+            child = last_child.pop()
+            close[i], end[i] = s, e
+            if child < 0:
+                text_end[i] = s
+            else:
+                tail_end[child] = s
+            if not open_:
+                out.root_end = e
+                return out
+            continue
+        if second == "!" and text.startswith("<![CDATA[", s):
+            continue
+        if not open_ and kind:
+            return None  # a second root
+        i = len(kind)
+        node = COMMENT if second == "!" else PI if second == "?" else ELEMENT
+        kind.append(node)
+        start.append(s)
+        head.append(e)
+        close.append(e)
+        end.append(e)
+        text_end.append(e)
+        tail_end.append(e)
+        if open_:
+            parent, previous = open_[-1], last_child[-1]
+            if previous < 0:
+                text_end[parent] = s
+            else:
+                tail_end[previous] = s
+            last_child[-1] = i
+        if node == ELEMENT and not text.startswith("/>", e - 2):
+            open_.append(i)
+            last_child.append(-1)
+        elif not open_:  # <domain/>: the whole root is one tag
+            out.root_end = e
+            return out
+    return None
