@@ -19,7 +19,7 @@ from typing import Any, TypeAlias
 from lxml import etree
 
 from ..errors import AugmentError, NotADomainError
-from .source import decode, prolog_end
+from .source import check_encoding, decode, prolog_end
 
 Element: TypeAlias = Any
 """An lxml element (lxml ships no type information)."""
@@ -73,15 +73,19 @@ def _syntax_message(exc: etree.XMLSyntaxError) -> str:
 
 
 def _precheck(data: bytes) -> None:
-    """Refuse what no domain definition needs before libxml2 sees a byte of it."""
+    """Refuse what no domain definition needs before libxml2 sees a byte of it: an encoding
+    augmenter does not read first (in some, '<' is not the byte 0x3C), then the limits."""
+    check_encoding(data)
     if len(data) > MAX_BYTES:
         raise AugmentError(f"document is larger than {MAX_BYTES // (1024 * 1024)} MiB "
                            f"({len(data)} bytes)", line=1, code="limit")
-    markup = data.count(b"<")
+    _, wide, text = decode(data)  # the whole prolog: comments before a DOCTYPE may be long
+    # In UTF-8 and the single-byte charsets every 0x3C byte is a '<'; in UTF-16/32 a
+    # character such as U+3C3C holds 0x3C bytes too, so there the decoded text is counted.
+    markup = text.count("<") if wide else data.count(b"<")
     if markup > MAX_MARKUP:
         raise AugmentError(f"document has more than {MAX_MARKUP} tags ({markup} '<')", line=1,
                            code="limit")
-    _, _, text = decode(data)  # the whole prolog: comments before a DOCTYPE may be long
     start = prolog_end(text)
     if text.startswith("<!DOCTYPE", start):
         line = text.count("\n", 0, start) + 1

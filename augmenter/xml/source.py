@@ -4,6 +4,13 @@ libxml2 gives a parsed tree but no offsets, so the writer (:mod:`augmenter.xml.w
 the root element and every node inside it here, on the decoded text, with one linear scan: a
 ``</domain>`` inside a comment, a processing instruction or a CDATA section is never taken
 for the end of the root, whatever follows it (issue 18, items 6 and 10).
+
+Encodings (issue 18, Build 2): augmenter reads the encodings libvirt reads and can write back
+byte for byte: UTF-8, UTF-16 and UTF-32 (recognised by their byte order mark, or by how
+``<`` starts the document), US-ASCII, and the single-byte ASCII-based charsets ISO-8859-n,
+Windows-125n and KOI8-R/U. Others (UTF-7, EBCDIC, ISO-2022, UCS-4 in odd byte orders, the
+multi-byte Asian charsets) are refused before any limit is checked: in some of them ``<``
+is not the byte 0x3C, so a byte count would not bound the markup.
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass, field
+
+from ..errors import AugmentError
 
 _BOMS = (  # longest first: the UTF-32LE mark starts with the UTF-16LE one
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -25,6 +34,22 @@ _WIDE_STARTS = (  # how '<' starts a document without a byte order mark
     (b"<\x00", "utf-16-le"),
     (b"\x00<", "utf-16-be"),
 )
+_REFUSED_STARTS = (  # what libxml2 would also try to read, but augmenter does not
+    (b"\x00\x00<\x00", "UCS-4 (byte order 2143)"),
+    (b"\x00<\x00\x00", "UCS-4 (byte order 3412)"),
+    (b"\x4c\x6f\xa7\x94", "EBCDIC"),
+)
+# Python's names of the encodings augmenter reads (codecs.lookup(label).name)
+READABLE = frozenset({
+    "utf-8", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be", "ascii",
+    *(f"iso8859-{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16)),
+    *(f"cp{n}" for n in range(1250, 1259)), "koi8-r", "koi8-u",
+})
+READABLE_TEXT = ("UTF-8, UTF-16, UTF-32, US-ASCII, ISO-8859-n, Windows-125n and KOI8-R/U")
+_DECLARATION = re.compile(rb"<\?xml[ \t\r\n][^>]*?encoding[ \t\r\n]*=[ \t\r\n]*"
+                          rb"(?:\"([A-Za-z][A-Za-z0-9._-]{0,39})\"|'([A-Za-z][A-Za-z0-9._-]{0,39})')")
+
+
 def sniff(data: bytes) -> tuple[bytes, str | None]:
     """The byte order mark and the codec of a UTF-16/32 document, or (BOM, None) for an
     encoding in which markup is ASCII (UTF-8, Latin-1, ...)."""
@@ -35,6 +60,32 @@ def sniff(data: bytes) -> tuple[bytes, str | None]:
         if data.startswith(start):
             return b"", codec
     return b"", None
+
+
+def check_encoding(data: bytes) -> None:
+    """Refuse a document in an encoding augmenter does not read (see the module docstring)."""
+    for start, name in _REFUSED_STARTS:
+        if data.startswith(start):
+            raise _refused(name)
+    bom, wide = sniff(data)
+    if wide is not None:
+        return
+    head = data[len(bom):len(bom) + 1024]
+    match = _DECLARATION.match(head)
+    if match is None:
+        return  # UTF-8 (libxml2 refuses bytes that are not)
+    label = (match[1] or match[2]).decode("ascii")
+    try:
+        name = codecs.lookup(label).name
+    except LookupError:
+        raise _refused(label) from None
+    if name not in READABLE:
+        raise _refused(label)
+
+
+def _refused(label: str) -> AugmentError:
+    return AugmentError(f"encoding '{label}' is not supported (augmenter reads "
+                        f"{READABLE_TEXT})", line=1, code="encoding")
 
 
 def decode(data: bytes) -> tuple[bytes, str | None, str]:
