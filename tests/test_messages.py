@@ -21,9 +21,6 @@ from hardening import (
 )
 from qemu_env import need_qemu, write_script
 
-TODAY = pytest.mark.xfail(strict=True, reason="issue 18 item 13: control characters in values "
-                          "reach messages unescaped")
-
 # a disk on q35's ICH9-LPC slot: an error that names the disk by its target
 FORGED = """<domain type='kvm'>
   <name>forged</name>
@@ -54,7 +51,6 @@ def _no_forgery(stream: str) -> None:
         assert not line.startswith("evil.xml"), repr(stream)
 
 
-@TODAY
 @pytest.mark.parametrize("args", [[], ["--check"], ["--explain"]])
 @pytest.mark.parametrize("evil", sorted(EVIL))
 def test_a_value_cannot_forge_an_error_line(evil: str, args: list[str], tmp_path: Path) -> None:
@@ -75,7 +71,6 @@ def test_json_findings_keep_the_value_exactly(tmp_path: Path) -> None:
     assert "vda\nevil.xml:99:1: error: forged" in finding["message"]
 
 
-@TODAY
 def test_a_file_name_cannot_forge_an_error_line(tmp_path: Path) -> None:
     name = "g\nevil.xml:1:1: error: forged\r.xml"
     (tmp_path / name).write_text("<domain>")
@@ -98,7 +93,6 @@ GOOD = ("<domain type='kvm'><name>g</name><os><type arch='x86_64' machine='q35'>
         "</os><devices/></domain>\n")
 
 
-@TODAY
 def test_what_qemu_says_is_escaped(tmp_path: Path) -> None:
     """A QEMU that fails prints its reason on stderr; augment quotes it in its warning."""
     env = _fake_qemu_on_path(tmp_path, "printf '\\033]0;owned\\007\\033[31mred\\r\\n' >&2\n"
@@ -113,7 +107,6 @@ def test_what_qemu_says_is_escaped(tmp_path: Path) -> None:
 AUGMENT_AUTO = [*EMBEDDED[:-2], "--boards", "auto"]
 
 
-@TODAY
 def test_a_cached_error_is_escaped(tmp_path: Path) -> None:
     """A failure remembered in the cache is printed as safely as a fresh one."""
     env = _fake_qemu_on_path(tmp_path, "exit 1\n")
@@ -129,7 +122,6 @@ def test_a_cached_error_is_escaped(tmp_path: Path) -> None:
     _no_forgery(m.stderr)
 
 
-@TODAY
 def test_what_dot_says_is_escaped(tmp_path: Path) -> None:
     env = child_env(tmp_path / ".cache-home")
     bin_dir = tmp_path / "bin"
@@ -144,7 +136,6 @@ def test_what_dot_says_is_escaped(tmp_path: Path) -> None:
     _no_forgery(m.stderr)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18 item 4: the path is read as rich markup")
 def test_boards_show_prints_an_emulator_path_as_written(tmp_path: Path) -> None:
     """``[/i]`` in a path is text, not rich's markup for the end of italics."""
     qemu = need_qemu()

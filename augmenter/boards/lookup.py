@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from ..errors import printable
 from .records import (
     Board,
     BoardError,
@@ -77,7 +78,7 @@ def find_binary(arch: str, emulator: str | None = None) -> str:
 
 
 def _stderr_warn(message: str) -> None:
-    print(f"augment: warning: {message}", file=sys.stderr)
+    print(printable(f"augment: warning: {message}"), file=sys.stderr)
 
 
 _LOOKUPS: dict[tuple[str, str | None, str], Emulator] = {}

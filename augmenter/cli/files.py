@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..checks.findings import Finding
-from ..errors import AugmentError
+from ..errors import AugmentError, printable
 from ..process import sigint
 from ..process.workers import available_cpus, ordered_map
 
@@ -191,6 +191,12 @@ def _out_dir(req: Request) -> Path | None:
 # ---- reading and reporting --------------------------------------------------------------------
 
 
+def say(line: str) -> None:
+    """One line on stderr, its control characters escaped (a file name or a value could hold
+    a line feed that forges a second message, or a terminal's escape codes)."""
+    sys.stderr.write(printable(line) + "\n")
+
+
 def with_column(f: Finding, lines: list[bytes]) -> Finding:
     """Point at the first element on the finding's line (lxml keeps lines, not columns)."""
     if not f.line or f.line > len(lines):
@@ -234,7 +240,7 @@ def _read_or_report(name: str, label: str) -> bytes | None:
     try:
         return read_input(name)
     except OSError as exc:
-        sys.stderr.write(f"{label}: error: cannot read: {exc.strerror or exc}\n")
+        say(f"{label}: error: cannot read: {exc.strerror or exc}")
         return None
 
 
@@ -393,14 +399,13 @@ def _augment_files(files: list[str], output: str | None, out_dir: Path | None, i
                     str(out_dir / Path(name).name) if out_dir is not None
                     else output or "<stdout>")
                 unchanged = " (no output file was changed)" if len(files) > 1 else ""
-                sys.stderr.write(f"{target}: error: cannot write: {exc.strerror or exc}"
-                                 f"{unchanged}\n")
+                say(f"{target}: error: cannot write: {exc.strerror or exc}{unchanged}")
                 return 1
         try:
             outputs.commit()
         except OSError as exc:
             target = exc.filename2 or exc.filename or "augment"
-            sys.stderr.write(f"{target}: error: cannot write: {exc.strerror or exc}\n")
+            say(f"{target}: error: cannot write: {exc.strerror or exc}")
             return 1
     return status
 
@@ -482,7 +487,7 @@ def _show_files(files: list[str], fmt: str, explain: bool, graph: str | None,
             try:
                 render(outcome, graph)
             except GraphError as exc:
-                sys.stderr.write(f"augment: error: {exc}\n")
+                say(f"augment: error: {exc}")
                 status = max(status, 1)
     if explain and fmt == "json":
         sys.stdout.write(json.dumps(sink, indent=1) + "\n")
@@ -498,7 +503,7 @@ def _verify_files(files: list[str], uri: str | None) -> int:
         try:
             report = verify(name, uri=uri or default_uri())
         except (VerifyError, AugmentError, OSError) as exc:
-            sys.stderr.write(f"{name}: error: {exc}\n")
+            say(f"{name}: error: {exc}")
             status = max(status, 1)
             continue
         sys.stdout.write(report.render())
