@@ -10,11 +10,11 @@ from .files import (
     Request,
     UsageError,
     execute,
-    guarded,
     validate,
     version_text,
     with_stdin,
 )
+from .guard import guarded, standard_streams
 
 # No "from __future__ import annotations" here: typer would have to eval every string
 # annotation at start-up, which costs 70 ms of a 300 ms run.
@@ -107,4 +107,5 @@ def augment_command(
 
 def main() -> None:
     """The command through typer: every option, ``--help``, usage errors."""
+    standard_streams()
     guarded(app)

@@ -359,8 +359,7 @@ def refresh_command(
 
 
 def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        sys.stderr.write("augment-boards: interrupted\n")
-        sys.exit(130)
+    from .guard import guarded, standard_streams
+
+    standard_streams()
+    guarded(app, "augment-boards")

@@ -13,10 +13,9 @@ import io
 import itertools
 import json
 import os
-import signal
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ from ..checks.findings import Finding
 from ..errors import AugmentError, printable
 from ..process import sigint
 from ..process.workers import available_cpus, ordered_map
+from .guard import abandon_stdout
 
 if TYPE_CHECKING:
     from ..pipeline import Options, Result
@@ -158,24 +158,6 @@ def execute(req: Request) -> int:
 
 def _silent(message: str) -> None:
     """``--quiet``'s warning sink."""
-
-
-def guarded(run: Callable[[], object]) -> None:
-    """Run the command; a Ctrl-C or a closed pipe ends it quietly with the usual status."""
-    try:
-        run()
-    except KeyboardInterrupt:
-        sys.stderr.write("augment: interrupted\n")
-        sys.exit(130)
-    except BrokenPipeError:
-        # the reader went away (augment ... | head): not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
-    finally:
-        # The work is over, done or abandoned: a Ctrl-C while Python shuts down has nothing
-        # left to stop, and would only print a traceback from the interpreter's exit code.
-        with contextlib.suppress(ValueError):  # only the main thread may set handlers
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _out_dir(req: Request) -> Path | None:
@@ -395,6 +377,8 @@ def _augment_files(files: list[str], output: str | None, out_dir: Path | None, i
                     sys.stdout.buffer.write(done.output)
                     sys.stdout.flush()
             except OSError as exc:
+                if not (in_place or out_dir is not None or output):
+                    abandon_stdout()
                 target = name if in_place else (
                     str(out_dir / Path(name).name) if out_dir is not None
                     else output or "<stdout>")
