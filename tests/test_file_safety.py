@@ -47,7 +47,6 @@ def _one_error(m: Measured, codes: tuple[int, ...] = (1,)) -> str:
 # ---- --graph ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18 item 3: --graph's write errors are tracebacks")
 @pytest.mark.parametrize("target", ["missing/t.svg", "missing/t.dot", "/proc/t.dot",
                                     "folder.svg", "folder.dot"])
 def test_a_picture_that_cannot_be_written_is_one_line(target: str, tmp_path: Path) -> None:
@@ -58,6 +57,25 @@ def test_a_picture_that_cannot_be_written_is_one_line(target: str, tmp_path: Pat
     line = _one_error(probe([*EMBEDDED, "--graph", target, "g.xml"], tmp_path))
     assert target in line, line
     assert listing(tmp_path) == before
+
+
+def test_a_dot_that_hangs_is_stopped_with_its_children(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from augmenter.reports.graph import GraphError, run_dot
+
+    (tmp_path / "bin").mkdir()
+    script = tmp_path / "bin" / "dot"
+    script.write_text(f"#!/bin/sh\nsleep 60 &\necho $! > '{tmp_path}/child'\nexec sleep 60\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    start = time.monotonic()
+    with pytest.raises(GraphError, match="no picture within 1 s"):
+        run_dot("digraph {}", "svg", timeout=1)
+    assert time.monotonic() - start < 5
+    child = int((tmp_path / "child").read_text())
+    time.sleep(0.2)
+    assert not Path(f"/proc/{child}").exists() or "Z" in Path(
+        f"/proc/{child}/stat").read_text().split(")")[1][:3]  # gone, or a zombie not ours
 
 
 # ---- batches ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ lets a plain ``augment guest.xml`` skip importing it (about a fifth of a short r
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import io
 import itertools
@@ -466,16 +467,29 @@ def _show_files(files: list[str], fmt: str, explain: bool, graph: str | None,
 
                 console().print(explain_tree(outcome))
         if graph:
-            from ..reports.graph import GraphError, render
-
-            try:
-                render(outcome, graph)
-            except GraphError as exc:
-                say(f"augment: error: {exc}")
-                status = max(status, 1)
+            status = max(status, _draw(outcome, graph))
     if explain and fmt == "json":
         sys.stdout.write(json.dumps(sink, indent=1) + "\n")
     return status
+
+
+def _draw(outcome: Result, graph: str) -> int:
+    """``--graph``: the picture, written as any output is (atomically, beside its target)."""
+    from ..reports.graph import GraphError, picture
+
+    try:
+        data = picture(outcome, graph)
+    except GraphError as exc:
+        say(f"{graph}: error: {exc}")
+        return 1
+    try:
+        if os.path.isdir(graph):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), graph)
+        write_atomically(Path(graph), data)
+    except OSError as exc:
+        say(f"{graph}: error: cannot write: {exc.strerror or exc}")
+        return 1
+    return 0
 
 
 def _verify_files(files: list[str], uri: str | None) -> int:
