@@ -66,6 +66,8 @@ def augment_command(
     connect: Annotated[str | None, typer.Option("--connect", "-c", help="with --verify: the "
                                                 "libvirt URI (default: $LIBVIRT_DEFAULT_URI, "
                                                 "else qemu:///system)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="with -o or --in-place: rewrite a "
+                                        "read-only file too")] = False,
     version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
                                           help="print the version and the board table's, "
                                           "then exit")] = False,
@@ -96,7 +98,7 @@ def augment_command(
     request = Request(files=files or [], output=output, in_place=in_place, check=check,
                       explain=explain, graph=graph, verify=verify, fmt=fmt, strict=strict,
                       boards=boards, reserve_hotplug=reserve_hotplug, jobs=jobs, quiet=quiet,
-                      connect=connect)
+                      connect=connect, force=force)
     try:
         request = with_stdin(request, sys.stdin.isatty())
         validate(request)
