@@ -25,7 +25,6 @@ from augmenter.boards.cache import BinaryId, BoardCache, cache_root, entry_name
 from augmenter.boards.records import Catalogue, board_to_json, embedded
 from augmenter.pipeline import Options
 
-TODAY = pytest.mark.xfail(strict=True, reason="issue 18 Build 7: cache entries are not bounded")
 AUTO = [*EMBEDDED[:-2], "--boards", "auto"]
 Q35 = ("<domain type='kvm'><name>g</name><os><type arch='x86_64' machine='q35'>hvm</type>"
        "</os><devices><interface type='user'><model type='virtio'/></interface></devices>"
@@ -94,11 +93,7 @@ DAMAGED_BOARDS: dict[str, str] = {
 
 
 @pytest.mark.parametrize("name", sorted(DAMAGED_BOARDS))
-def test_a_damaged_board_entry_is_a_miss_not_a_crash(name: str, tmp_path: Path,
-                                                     request: pytest.FixtureRequest) -> None:
-    if name in {"nested-arrays", "nested-objects", "function-10e18", "slot-10e18",
-                "slot-negative", "float-slot"}:
-        request.applymarker(TODAY)
+def test_a_damaged_board_entry_is_a_miss_not_a_crash(name: str, tmp_path: Path) -> None:
     binary, env = _fake_on_path(tmp_path)
     store, bid = BoardCache(), BinaryId.of(binary)
     store.store_catalogue(bid, {"catalogue": _catalogue(binary)}, version=X86.version)
@@ -111,7 +106,6 @@ def test_a_damaged_board_entry_is_a_miss_not_a_crash(name: str, tmp_path: Path,
     assert m.stdout == EXPECTED
 
 
-@TODAY
 @pytest.mark.parametrize("aliases", [{"q35": "pc-i440fx-7.2", "pc": "pc-i440fx-7.2"},
                                      {"q35": "no-such-machine"}])
 def test_an_alias_must_name_a_machine_of_its_family(aliases: dict[str, str],
@@ -130,15 +124,17 @@ def test_an_alias_must_name_a_machine_of_its_family(aliases: dict[str, str],
     assert m.stdout == EXPECTED
 
 
-def test_pc_as_the_alias_of_q35_changes_no_q35_guest(tmp_path: Path) -> None:
+def test_pc_as_the_alias_of_q35_is_not_believed(tmp_path: Path) -> None:
     binary, env = _fake_on_path(tmp_path)
     store, bid = BoardCache(), BinaryId.of(binary)
     lie = _catalogue(binary, aliases={"pc": "pc-q35-7.2", "q35": "pc-q35-7.2"})
     store.store_catalogue(bid, {"catalogue": lie}, version=X86.version)
-    (tmp_path / "g.xml").write_text(Q35)
+    store.store_board(bid, "pc-q35-7.2", (), {"board": BOARD}, version=X86.version)
+    pc = Q35.replace("'q35'", "'pc'")
+    (tmp_path / "g.xml").write_text(pc)
     m = probe([*AUTO, "g.xml"], tmp_path, env=env)
     assert_clean_end(m, codes=(0,))
-    assert m.stdout == EXPECTED
+    assert m.stdout == augmenter.run(pc, Options(boards="embedded")).to_bytes()
 
 
 def test_a_true_catalogue_is_believed(tmp_path: Path) -> None:
@@ -151,7 +147,6 @@ def test_a_true_catalogue_is_believed(tmp_path: Path) -> None:
     assert_clean_end(m, codes=(0,), lines=0)  # no warning: the cache answered, QEMU never ran
 
 
-@TODAY
 def test_a_huge_catalogue_file_is_not_read_whole(tmp_path: Path) -> None:
     binary, env = _fake_on_path(tmp_path)
     store, bid = BoardCache(), BinaryId.of(binary)
@@ -166,7 +161,6 @@ def test_a_huge_catalogue_file_is_not_read_whole(tmp_path: Path) -> None:
 # ---- the folder -------------------------------------------------------------------------------
 
 
-@TODAY
 def test_the_cache_folder_is_private(tmp_path: Path, private_cache: Path) -> None:
     _, env = _fake_on_path(tmp_path)
     (tmp_path / "g.xml").write_text(Q35)
@@ -176,29 +170,26 @@ def test_the_cache_folder_is_private(tmp_path: Path, private_cache: Path) -> Non
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
 
 
-@TODAY
 @pytest.mark.parametrize("how", ["world-writable", "someone-else's"])
 def test_a_cache_folder_others_control_is_not_used(how: str, tmp_path: Path,
                                                    private_cache: Path) -> None:
     binary, env = _fake_on_path(tmp_path)
-    private_cache.mkdir(parents=True)
+    store, bid = BoardCache(), BinaryId.of(binary)
+    lie = _catalogue(binary, aliases={"q35": "pc-i440fx-7.2"})
+    store.store_catalogue(bid, {"catalogue": lie}, version=X86.version)  # then handed over
     if how == "world-writable":
         private_cache.chmod(0o777)
     elif os.geteuid() == 0:
         os.chown(private_cache, 65534, 65534)
     else:  # only root may give a folder away; a folder others may write is the same risk
         private_cache.chmod(0o770)
-    store, bid = BoardCache(), BinaryId.of(binary)
-    lie = _catalogue(binary, aliases={"q35": "pc-i440fx-7.2"})
-    store.store_catalogue(bid, {"catalogue": lie}, version=X86.version)
     (tmp_path / "g.xml").write_text(Q35)
     m = probe([*AUTO, "g.xml"], tmp_path, env=env)
-    assert_clean_end(m, codes=(0,))
-    assert "cache" in m.stderr, m.stderr
-    assert b"machine=\"pc-q35-7.2\"" in m.stdout
+    assert_clean_end(m, codes=(0,), lines=2)  # the cache not used; this QEMU fails
+    assert "not using the board cache" in m.stderr, m.stderr
+    assert m.stdout == EXPECTED
 
 
-@TODAY
 def test_pruning_never_follows_a_symlink(tmp_path: Path, private_cache: Path) -> None:
     """Pruning drops the folders of earlier builds of the same binary; a symlink named like
     one, pointing at a folder with a matching catalogue, is removed as a link at most."""
@@ -226,7 +217,6 @@ def test_pruning_drops_a_real_folder_of_an_earlier_build(tmp_path: Path,
     assert not old.exists()
 
 
-@TODAY
 def test_without_home_the_cache_is_not_in_the_working_folder(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """HOME unset and a user with no passwd entry (a container's uid): no ``./~`` folder."""

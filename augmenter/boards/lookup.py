@@ -130,6 +130,10 @@ def _from_qemu(arch: str, emulator: str | None, mode: str, report: Warn) -> Emul
     except OSError as err:
         raise BoardError(f"cannot read {binary}: {err.strerror}") from None
     store = BoardCache()
+    problem = store.problem
+    if problem is not None and store.root is not None and problem not in _REPORTED:
+        _REPORTED.add(problem)
+        report(f"not using the board cache: {problem}")
     cat = load_catalogue(binary, bid, store)
     loader = _BoardLoader(arch, binary, bid, store, cat, mode, report)
     return emulator_of(arch, cat, layouts={}, layout_data={}, source="qemu", loader=loader)
@@ -140,7 +144,7 @@ def load_catalogue(binary: str, bid: BinaryId, store: BoardCache,
     """The binary's catalogue from the cache, else from QEMU (and then into the cache).
     ``timeout``: seconds QEMU gets (default :data:`augmenter.boards.introspect.DEFAULT_TIMEOUT`)."""
     cached = _decoded(store.load_catalogue(bid), "catalogue", Catalogue.from_json)
-    if cached is not None:
+    if cached is not None and aliases_agree(cached):
         return cached
     from . import introspect
 
@@ -154,6 +158,25 @@ def load_catalogue(binary: str, bid: BinaryId, store: BoardCache,
     return cat
 
 
+_REPORTED: set[str] = set()  # cache problems already told, once per process
+
+
+def aliases_agree(cat: Catalogue) -> bool:
+    """Whether the catalogue's aliases name machines of the families the shipped table's
+    aliases of the same names do (``q35`` is a ``pc-q35`` machine, ``pc`` a ``pc-i440fx``).
+    A cached catalogue that says otherwise is not believed: one edited alias would turn
+    every q35 guest into an i440FX one."""
+    families = _alias_families()
+    return all(families.get(alias, family_key(target)) == family_key(target)
+               for alias, target in cat.aliases.items())
+
+
+@functools.cache
+def _alias_families() -> dict[str, str]:
+    return {alias: family_key(target) for emu in embedded().values()
+            for alias, target in emu.aliases.items()}
+
+
 def _decoded(entry: dict[str, Any] | None, key: str,
              decode: Callable[[Any], _T]) -> _T | None:
     """A cache entry's ``key`` decoded; None when there is none, or when it has a shape this
@@ -162,7 +185,10 @@ def _decoded(entry: dict[str, Any] | None, key: str,
     if entry is None:
         return None
     if "error" in entry:
-        raise BoardError(str(entry["error"]))
+        error = entry["error"]
+        if not isinstance(error, str) or len(error) > 2000:
+            return None
+        raise BoardError(error)
     try:
         return decode(entry[key])
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):

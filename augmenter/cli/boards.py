@@ -351,9 +351,10 @@ def refresh_command(
     elapsed = time.perf_counter() - start
     for line in errors:
         out.print(printable(f"failed: {line}"), highlight=False, markup=False)
+    where = store.root or "no folder (there is no home folder)"
     out.print(f"{counts['board']} boards and {counts['failed']} failures from "
-                  f"{len(catalogues)} QEMU binar{'y' if len(catalogues) == 1 else 'ies'} in "
-                  f"{elapsed:.1f} s, cached in {store.root}", highlight=False, markup=False)
+              f"{len(catalogues)} QEMU binar{'y' if len(catalogues) == 1 else 'ies'} in "
+              f"{elapsed:.1f} s, cached in {where}", highlight=False, markup=False)
     if failed:
         raise typer.Exit(1)
 
