@@ -9,6 +9,7 @@ from lxml import etree
 
 from .boards.lookup import lookup
 from .boards.records import BoardError, Emulator
+from .boards.trust import refusal
 from .checks.findings import Finding, InvalidDomain, from_error
 from .checks.rules import run_checks
 from .errors import AugmentError
@@ -44,13 +45,19 @@ class Options:
     boards: str = "auto"  # auto | qemu | embedded
     reserve_hotplug: int = 0
     warn: Callable[[str], None] | None = None
+    # emulators a domain may name and have run besides the system's QEMUs (and those of
+    # $AUGMENTER_EMULATORS): see augmenter.boards.trust
+    allow_emulators: tuple[str, ...] = ()
 
 
 def _emulator_for(dom: Domain, line: int | None, options: Options) -> Emulator:
+    """The domain's emulator; the one its ``<emulator>`` names is run only when trusted
+    (:mod:`augmenter.boards.trust`)."""
     emulator_el = dom.devices_el.find("emulator")
     path = emulator_el.text.strip() if emulator_el is not None and emulator_el.text else None
+    not_run = refusal(path, options.allow_emulators) if path else None
     try:
-        return lookup(dom.arch, path, options.boards, options.warn)
+        return lookup(dom.arch, path, options.boards, options.warn, not_run)
     except BoardError as err:
         raise AugmentError(err.message, line=line, hint=err.hint, code="no-board") from None
 

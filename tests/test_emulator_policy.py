@@ -17,7 +17,6 @@ import pytest
 from hardening import EMBEDDED, assert_clean_end, child_env, probe
 from qemu_env import need_qemu, write_script
 
-TODAY = pytest.mark.xfail(strict=True, reason="issue 18 Build 4: <emulator> is run as written")
 AUTO = [*EMBEDDED[:-2], "--boards", "auto"]
 GUEST = """<domain type='kvm'>
   <name>g</name>
@@ -45,7 +44,6 @@ EMULATORS = {
 }
 
 
-@TODAY
 @pytest.mark.parametrize("mode", [[], ["--check"], ["--explain"]])
 @pytest.mark.parametrize("kind", sorted(EMULATORS))
 def test_an_emulator_that_is_not_a_known_qemu_is_not_run(kind: str, mode: list[str],
@@ -64,7 +62,6 @@ def test_an_emulator_that_is_not_a_known_qemu_is_not_run(kind: str, mode: list[s
     assert "--allow-emulator" in warning, warning
 
 
-@TODAY
 @pytest.mark.parametrize("program", ["/usr/bin/touch", "/bin/sh", "/usr/bin/env"])
 def test_a_system_program_that_is_not_a_qemu_is_not_run(program: str, tmp_path: Path) -> None:
     """A system folder is not enough: ``/bin/sh -machine none ...`` is not a QEMU."""
@@ -75,7 +72,6 @@ def test_a_system_program_that_is_not_a_qemu_is_not_run(program: str, tmp_path: 
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".cache-home") == ["g.xml"]
 
 
-@TODAY
 def test_boards_qemu_refuses_an_untrusted_emulator(tmp_path: Path) -> None:
     mark = _planted(tmp_path)
     (tmp_path / "g.xml").write_text(GUEST.format(emulator=tmp_path / "qemu-system-x86_64"))
@@ -96,7 +92,6 @@ def test_an_allowed_emulator_is_run_from_the_environment(tmp_path: Path) -> None
     assert mark.exists()  # it ran, failed, and the table answered with a warning
 
 
-@TODAY
 def test_an_allowed_emulator_is_run_from_the_option(tmp_path: Path) -> None:
     mark = _planted(tmp_path)
     emulator = str(tmp_path / "qemu-system-x86_64")
@@ -116,7 +111,6 @@ def test_the_system_qemu_is_run(tmp_path: Path) -> None:
     assert list((tmp_path / ".cache-home").rglob("catalogue.json"))  # QEMU was asked
 
 
-@TODAY
 def test_a_relative_path_on_path_is_not_run(tmp_path: Path) -> None:
     """Without ``<emulator>``, ``qemu-system-ARCH`` is looked up on PATH; a relative PATH
     entry (``bin``, or an empty one meaning the working folder) is not trusted either."""
@@ -130,7 +124,6 @@ def test_a_relative_path_on_path_is_not_run(tmp_path: Path) -> None:
     assert not (tmp_path / "ran").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: the README has no security section yet")
 def test_the_policy_is_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "## Security" in readme

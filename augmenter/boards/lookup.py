@@ -30,6 +30,7 @@ from .records import (
     emulator_of,
     family_key,
 )
+from .trust import HOW_TO_ALLOW
 
 if TYPE_CHECKING:
     from .cache import BinaryId, BoardCache
@@ -58,7 +59,9 @@ def binary_for(arch: str) -> str:
 
 
 def find_binary(arch: str, emulator: str | None = None) -> str:
-    """The path of the QEMU to ask: ``emulator`` if given, else the arch's binary on PATH.
+    """The path of the QEMU to ask: ``emulator`` if given, else the arch's binary on PATH
+    (only where PATH gives an absolute path to it: a relative entry depends on the working
+    folder, which a hook does not choose).
 
     Raises :class:`BoardError` naming what was looked for."""
     if emulator:
@@ -71,7 +74,9 @@ def find_binary(arch: str, emulator: str | None = None) -> str:
             raise BoardError(f"emulator '{emulator}' not found on PATH")
         return found
     name = binary_for(arch)
-    found = shutil.which(name)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", os.defpath).split(os.pathsep)
+                           if os.path.isabs(p))
+    found = shutil.which(name, path=path)
     if found is None:
         raise BoardError(f"no QEMU for architecture '{arch}': {name} not found on PATH")
     return found
@@ -81,11 +86,11 @@ def _stderr_warn(message: str) -> None:
     print(printable(f"augment: warning: {message}"), file=sys.stderr)
 
 
-_LOOKUPS: dict[tuple[str, str | None, str], Emulator] = {}
+_LOOKUPS: dict[tuple[str, str | None, str, str | None], Emulator] = {}
 
 
 def lookup(arch: str, emulator: str | None = None, mode: str = "auto",
-           warn: Warn | None = None) -> Emulator:
+           warn: Warn | None = None, not_run: str | None = None) -> Emulator:
     """The emulator (machine types, device types, boards) for a guest of ``arch``.
 
     ``mode``: ``"embedded"`` uses only the shipped table; ``"qemu"`` only the disk cache and
@@ -94,10 +99,14 @@ def lookup(arch: str, emulator: str | None = None, mode: str = "auto",
     the embedded table, calling ``warn`` (default: a line on stderr) with the reason. Boards are
     looked up when first asked for (:meth:`Emulator.board`), with the same order and fallback.
     The result is memoized per process: the same arguments never start QEMU twice.
+
+    ``not_run``: why ``emulator`` must not be run (:mod:`augmenter.boards.trust`): its
+    catalogue and boards then come from the cache only, and what the cache lacks from the
+    embedded table (``auto``, with a warning) or nowhere (``qemu``: :class:`BoardError`).
     """
     if mode not in MODES:
         raise ValueError(f"boards mode must be one of {', '.join(MODES)}, not {mode!r}")
-    key = (arch, emulator, mode)
+    key = (arch, emulator, mode, not_run)
     hit = _LOOKUPS.get(key)
     if hit is not None:
         return hit
@@ -106,7 +115,7 @@ def lookup(arch: str, emulator: str | None = None, mode: str = "auto",
         emu = embedded_for(arch)
     else:
         try:
-            emu = _from_qemu(arch, emulator, mode, report)
+            emu = _from_qemu(arch, emulator, mode, report, not_run)
         except BoardError as err:
             if mode == "qemu":
                 raise
@@ -121,10 +130,14 @@ def clear_memo() -> None:
     _LOOKUPS.clear()
 
 
-def _from_qemu(arch: str, emulator: str | None, mode: str, report: Warn) -> Emulator:
+def _from_qemu(arch: str, emulator: str | None, mode: str, report: Warn,
+               not_run: str | None = None) -> Emulator:
     from .cache import BinaryId, BoardCache
 
-    binary = find_binary(arch, emulator)
+    if not_run is not None and emulator is not None:
+        binary = emulator  # only stat'ed, for the cache's key
+    else:
+        binary = find_binary(arch, emulator)
     try:
         bid = BinaryId.of(binary)
     except OSError as err:
@@ -134,18 +147,23 @@ def _from_qemu(arch: str, emulator: str | None, mode: str, report: Warn) -> Emul
     if problem is not None and store.root is not None and problem not in _REPORTED:
         _REPORTED.add(problem)
         report(f"not using the board cache: {problem}")
-    cat = load_catalogue(binary, bid, store)
-    loader = _BoardLoader(arch, binary, bid, store, cat, mode, report)
+    cat = load_catalogue(binary, bid, store, not_run=not_run)
+    if not_run is not None:
+        report(f"{_not_run(binary, not_run)}; using its boards from the cache")
+    loader = _BoardLoader(arch, binary, bid, store, cat, mode, report, not_run)
     return emulator_of(arch, cat, layouts={}, layout_data={}, source="qemu", loader=loader)
 
 
 def load_catalogue(binary: str, bid: BinaryId, store: BoardCache,
-                   timeout: float | None = None) -> Catalogue:
+                   timeout: float | None = None, not_run: str | None = None) -> Catalogue:
     """The binary's catalogue from the cache, else from QEMU (and then into the cache).
-    ``timeout``: seconds QEMU gets (default :data:`augmenter.boards.introspect.DEFAULT_TIMEOUT`)."""
+    ``timeout``: seconds QEMU gets (default :data:`augmenter.boards.introspect.DEFAULT_TIMEOUT`);
+    ``not_run``: why QEMU must not be asked (a cache miss is then a :class:`BoardError`)."""
     cached = _decoded(store.load_catalogue(bid), "catalogue", Catalogue.from_json)
     if cached is not None and aliases_agree(cached):
         return cached
+    if not_run is not None:
+        raise BoardError(_not_run(binary, not_run))
     from . import introspect
 
     try:
@@ -195,17 +213,22 @@ def _decoded(entry: dict[str, Any] | None, key: str,
         return None
 
 
+def _not_run(binary: str, why: str) -> str:
+    return f"emulator '{binary}' named by the domain is not run ({why}; {HOW_TO_ALLOW})"
+
+
 class _BoardLoader:
     """Emulator.board for an introspected emulator: cache, QEMU, then the embedded table."""
 
     def __init__(self, arch: str, binary: str, bid: BinaryId, store: BoardCache,
-                 cat: Catalogue, mode: str, report: Warn) -> None:
+                 cat: Catalogue, mode: str, report: Warn, not_run: str | None = None) -> None:
         self.arch, self.binary, self.bid, self.store = arch, binary, bid, store
-        self.cat, self.mode, self.report = cat, mode, report
+        self.cat, self.mode, self.report, self.not_run = cat, mode, report, not_run
 
     def __call__(self, machine: str) -> Board | None:
         try:
-            return load_board(self.binary, self.bid, self.store, self.cat, machine)
+            return load_board(self.binary, self.bid, self.store, self.cat, machine,
+                              not_run=self.not_run)
         except BoardError as err:
             if self.mode == "qemu":
                 raise
@@ -219,7 +242,8 @@ class _BoardLoader:
 
 
 def load_board(binary: str, bid: BinaryId, store: BoardCache, cat: Catalogue, machine: str,
-               options: Iterable[tuple[str, str]] = (), timeout: float | None = None) -> Board:
+               options: Iterable[tuple[str, str]] = (), timeout: float | None = None,
+               not_run: str | None = None) -> Board:
     """One board from the cache, else from QEMU (then cached). Raises :class:`BoardError`.
 
     A cached board of another machine type of the same family serves as a reference: QEMU is
@@ -229,6 +253,8 @@ def load_board(binary: str, bid: BinaryId, store: BoardCache, cat: Catalogue, ma
                       functools.partial(board_from_json, machine))
     if cached is not None:
         return cached
+    if not_run is not None:
+        raise BoardError(_not_run(binary, not_run))
     from . import introspect
 
     reference = _cached_sibling(store, bid, cat, machine, opts)

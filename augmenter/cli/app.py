@@ -68,6 +68,10 @@ def augment_command(
                                                 "else qemu:///system)")] = None,
     force: Annotated[bool, typer.Option("--force", help="with -o or --in-place: rewrite a "
                                         "read-only file too")] = False,
+    allow_emulator: Annotated[list[str] | None, typer.Option(
+        "--allow-emulator", metavar="PATH", help="run this QEMU when a domain's <emulator> "
+        "names it, though it is not in a system folder (repeatable; also "
+        "$AUGMENTER_EMULATORS)")] = None,
     version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
                                           help="print the version and the board table's, "
                                           "then exit")] = False,
@@ -98,7 +102,8 @@ def augment_command(
     request = Request(files=files or [], output=output, in_place=in_place, check=check,
                       explain=explain, graph=graph, verify=verify, fmt=fmt, strict=strict,
                       boards=boards, reserve_hotplug=reserve_hotplug, jobs=jobs, quiet=quiet,
-                      connect=connect, force=force)
+                      connect=connect, force=force,
+                      allow_emulator=tuple(allow_emulator or ()))
     try:
         request = with_stdin(request, sys.stdin.isatty())
         validate(request)

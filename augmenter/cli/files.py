@@ -57,6 +57,7 @@ class Request:
     quiet: bool = False  # errors only: no warnings
     connect: str | None = None  # --verify's libvirt URI
     force: bool = False  # rewrite a read-only file (-o, --in-place)
+    allow_emulator: tuple[str, ...] = ()  # emulators a domain may have run (boards.trust)
 
 
 # How each option is spelt, for usage errors that name them.
@@ -168,7 +169,8 @@ def execute(req: Request) -> int:
     from ..pipeline import Options
 
     options = Options(boards=req.boards, reserve_hotplug=req.reserve_hotplug,
-                      warn=_silent if req.quiet else None)
+                      warn=_silent if req.quiet else None,
+                      allow_emulators=tuple(req.allow_emulator))
     # stdin can be read once, by one process: a batch that reads it stays in this one
     jobs = 1 if "-" in req.files else req.jobs or available_cpus()
     if req.check:
