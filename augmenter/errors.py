@@ -5,7 +5,8 @@ hands them back as exceptions with the same fields, so callers catch meaning, no
 
 Each error has a stable ``code`` (``--format json`` carries it): ``syntax`` (not well-formed XML,
 not text), ``limit`` (beyond the input limits, a DOCTYPE), ``wrong-root`` (not a libvirt
-``<domain>``), ``missing-element`` (no ``<devices>``, no ``<os><type>``), ``unknown-machine``,
+``<domain>``), ``missing-element`` (no ``<devices>``, no ``<os><type>``), ``duplicate-element``
+(a second ``<devices>``), ``encoding`` (one augmenter does not read), ``unknown-machine``,
 ``no-board`` (no QEMU and no table for the guest), ``placement`` (the rest: addresses that
 cannot be made); the checks add one code per rule.
 """

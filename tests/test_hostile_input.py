@@ -189,6 +189,9 @@ BAD: dict[str, Case] = {
     "root-is-processing-instruction-only": (lambda t: b"<?xml version='1.0'?><?pi x?>", (1,),
                                             "syntax"),
     "no-devices": (lambda t: (HEAD.format(m="pc") + "</domain>").encode(), (1,), "devices"),
+    "second-devices": (lambda t: (HEAD.format(m="pc") + "<devices/><devices><interface "
+                                  "type='user'/></devices></domain>").encode(), (1,),
+                       "second <devices>"),
     "unknown-machine": (lambda t: (HEAD.format(m="bogus-9.9") + "<devices/></domain>").encode(),
                         (1,), "machine type"),
     "unknown-arch": (lambda t: GOOD.replace("x86_64", "vax").encode(), (1,), "vax"),
