@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from lxml import etree
@@ -160,26 +159,49 @@ def same_attributes(one: Node, other: Node) -> bool:
     return bool(one.xpath("@*") == other.xpath("@*"))
 
 
+class _Queue:
+    """Original children of one tag on one line, taken in order: the first one that opens
+    like the child being paired among the next few, else the first left."""
+
+    LOOK_AHEAD = 8
+
+    def __init__(self) -> None:
+        self.items: list[Node] = []
+        self.taken: set[int] = set()
+        self.first = 0  # every item before it is taken
+
+    def take(self, child: Node) -> Node | None:
+        at, seen = self.first, 0
+        pick = None
+        while at < len(self.items) and seen < self.LOOK_AHEAD:
+            if at not in self.taken:
+                if pick is None:
+                    pick = at
+                if _same_start(child, self.items[at]):
+                    pick = at
+                    break
+                seen += 1
+            at += 1
+        if pick is None:
+            return None
+        self.taken.add(pick)
+        while self.first in self.taken:
+            self.first += 1
+        return self.items[pick]
+
+
+def _same_start(node: Node, old: Node) -> bool:
+    """Whether two nodes open alike: tag and attributes (elements), or text (comments, PIs)."""
+    if not isinstance(node.tag, str):
+        return bool(node.text == old.text)
+    return bool(node.tag == old.tag) and same_attributes(node, old)
+
+
 def _kind(node: Node) -> str:
     tag = node.tag
     if isinstance(tag, str):
         return tag
     return "#comment" if tag is etree.Comment else "#pi"
-
-
-def _keys(nodes: list[Node]) -> Iterator[tuple[int, str, int] | None]:
-    """(source line, tag, rank among such nodes on that line) of each node, None for a node
-    augmenter made."""
-    seen: dict[tuple[int, str], int] = {}
-    for node in nodes:
-        line = node.sourceline
-        if line is None:
-            yield None
-            continue
-        kind = _kind(node)
-        rank = seen.get((line, kind), 0)
-        seen[(line, kind)] = rank + 1
-        yield line, kind, rank
 
 
 class _Respeller:
@@ -216,18 +238,37 @@ class _Respeller:
                 (kind == ELEMENT) != isinstance(node.tag, str)
                 for kind, node in zip(layout.kind, self.old, strict=True)):
             return False
-        index = {key: i for i, key in enumerate(_keys(self.old)) if key is not None}
         new = list(self.root.iter())
         self._new = new  # keeps every proxy alive, so that ids stay unique
-        for node, key in zip(new, _keys(new), strict=True):
-            i = index.get(key) if key is not None else None
-            if i is not None:
-                self.pair[id(node)] = i
         old_ids = {id(node): i for i, node in enumerate(self.old)}
+        self.pair[id(self.root)] = 0
+        self._pair_children(self.root, old_root, old_ids)
         for node in reversed(new):  # children before their parents
             if self._unchanged(node, old_ids):
                 self.same.add(id(node))
         return True
+
+    def _pair_children(self, parent: Node, old_parent: Node, old_ids: dict[int, int]) -> None:
+        """Pair the children of two paired elements, and theirs in turn: each child augmenter
+        did not make (it has a source line) with the first unpaired original child of the same
+        tag on the same line, preferring one whose attributes are the same (a moved video, a
+        completed address). Iterative: the depth of a document is libxml2's to bound."""
+        work = [(parent, old_parent)]
+        while work:
+            new_el, old_el = work.pop()
+            waiting: dict[tuple[str, int], _Queue] = {}
+            for old_child in old_el:
+                key = (_kind(old_child), old_child.sourceline)
+                waiting.setdefault(key, _Queue()).items.append(old_child)
+            for child in new_el:
+                line = child.sourceline
+                queue = waiting.get((_kind(child), line)) if line is not None else None
+                pick = queue.take(child) if queue is not None else None
+                if pick is None:
+                    continue
+                self.pair[id(child)] = old_ids[id(pick)]
+                if isinstance(child.tag, str):
+                    work.append((child, pick))
 
     def _unchanged(self, node: Node, old_ids: dict[int, int]) -> bool:
         i = self.pair.get(id(node))
