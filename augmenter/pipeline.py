@@ -11,7 +11,8 @@ from .boards.lookup import lookup
 from .boards.records import BoardError, Emulator
 from .boards.trust import refusal
 from .checks.findings import Finding, InvalidDomain, from_error
-from .checks.rules import run_checks
+from .checks.rules import ordered, run_checks
+from .checks.schema import validate as validate_schema
 from .errors import AugmentError
 from .model.addresses import complete
 from .model.domain import Domain, load
@@ -44,6 +45,7 @@ class Options:
 
     boards: str = "auto"  # auto | qemu | embedded
     reserve_hotplug: int = 0
+    schema: bool = False  # also validate against libvirt's installed RelaxNG schema
     warn: Callable[[str], None] | None = None
     # emulators a domain may name and have run besides the system's QEMUs (and those of
     # $AUGMENTER_EMULATORS): see augmenter.boards.trust
@@ -149,9 +151,15 @@ def augment_tree(tree: etree._ElementTree,
                  options: Options = Options()) -> tuple[Guest, list[Finding]]:
     """Check, then augment a parsed document in place. Raises :class:`InvalidDomain` listing
     every finding when the definition has errors."""
-    guest = make_guest(tree, options)
+    invalid = validate_schema(tree) if options.schema else []  # before anything is added
+    try:
+        guest = make_guest(tree, options)
+    except AugmentError as err:
+        if invalid:
+            raise InvalidDomain([*invalid, from_error(err)]) from None
+        raise
     prepare(guest)
-    findings = run_checks(guest)
+    findings = ordered([*invalid, *run_checks(guest)])
     if any(f.severity == "error" for f in findings):
         raise InvalidDomain(findings)
     try:

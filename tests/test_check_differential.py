@@ -56,7 +56,7 @@ import augmenter
 from augmenter.pipeline import Options
 
 # Today's agreement (1,134 of 2,450 on the day the test was written); it may only go up.
-THRESHOLD = 0.462
+THRESHOLD = 0.575
 LIVE_SAMPLE = 150
 REGEN = os.environ.get("AUGMENTER_REGEN", "") == "1"
 SLOW = os.environ.get("AUGMENTER_SLOW", "") == "1"

@@ -24,8 +24,8 @@ COMMAND = typer.main.get_command(app)
 
 TOKENS = (
     "a.xml", "b.xml", "-", "-o", "--output", "--output=out.xml", "-i", "--in-place",
-    "--check", "--strict", "--explain", "--verify", "--graph", "pic.svg", "--format", "json",
-    "text", "--format=json", "--boards", "embedded", "qemu", "nowhere", "--boards=auto",
+    "--check", "--strict", "--schema", "--explain", "--verify", "--graph", "pic.svg", "--format",
+    "json", "text", "--format=json", "--boards", "embedded", "qemu", "nowhere", "--boards=auto",
     "--reserve-hotplug", "3", "99", "-1", "x", "--reserve-hotplug=2", "--", "-x", "--help",
     "-h", "--no-such", "-io", "--check=yes", "=", "--output=", "-j", "--jobs", "--jobs=0",
     "2", "-j3", "-q", "--quiet", "-c", "--connect=test:///default", "--version", "٣", "²",
@@ -68,6 +68,7 @@ def test_the_quick_reading_is_typers_reading(argv: list[str]) -> None:
     ["a.xml"], ["-", "-o", "out.xml"], ["--check", "--format", "json", "a.xml", "b.xml"],
     ["--in-place", "a.xml", "b.xml"], ["--boards=embedded", "--reserve-hotplug", "4", "a.xml"],
     ["-j", "2", "a.xml", "b.xml"], ["--jobs=0", "--check", "a.xml"],
+    ["--check", "--schema", "a.xml"],
 ])
 def test_plain_command_lines_take_the_quick_path(argv: list[str]) -> None:
     assert quick_request(argv, stdin_is_terminal=False) is not None
@@ -78,6 +79,7 @@ def test_plain_command_lines_take_the_quick_path(argv: list[str]) -> None:
     ["--format", "yaml", "a.xml"], ["--reserve-hotplug", "65", "a.xml"],
     ["--reserve-hotplug", "-1", "a.xml"], ["--in-place", "-"], ["-i", "-o", "x", "a.xml"],
     ["a.xml", "b.xml", "-o", "/no/such/folder"], ["--graph", "g.svg", "a.xml", "b.xml"],
+    ["--schema", "a.xml"],
 ])
 def test_everything_else_goes_to_typer(argv: list[str]) -> None:
     assert quick_request(argv, stdin_is_terminal=True) is None

@@ -21,6 +21,7 @@ from ..policy import vocabulary
 from ..policy.devices import BUS_ACCEPTS, device_flags, pci_class
 from ..xml.document import Element
 from .findings import Finding
+from .names import check_names
 
 Check = Callable[[Guest], Iterator[Finding]]
 
@@ -552,11 +553,26 @@ def check_values(guest: Guest) -> Iterator[Finding]:
 
 CHECKS: tuple[Check, ...] = (
     check_values, check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
-    check_ccid, check_devices, check_serial_addresses,
+    check_ccid, check_devices, check_serial_addresses, check_names,
 )
 
 
 def run_checks(guest: Guest) -> list[Finding]:
     """Every finding of every rule, sorted by line."""
-    out = [f for check in CHECKS for f in check(guest)]
-    return sorted(out, key=lambda f: (f.line or 0, f.severity != "error", f.code))
+    return ordered(_unshadowed([f for check in CHECKS for f in check(guest)]))
+
+
+def ordered(findings: list[Finding]) -> list[Finding]:
+    """Findings by line; on a line, errors first."""
+    return sorted(findings, key=lambda f: (f.line or 0, f.severity != "error", f.code))
+
+
+SHADOWED = frozenset({"unlisted-value", "duplicate-element"})
+
+
+def _unshadowed(findings: list[Finding]) -> list[Finding]:
+    """Without a value the schema does not list, or a second copy of an element, on a line
+    where an error already says what libvirt makes of it: libvirt refuses the value, or the
+    second device (a second watchdog), and that is the finding that matters."""
+    refused = {f.line for f in findings if f.severity == "error"}
+    return [f for f in findings if f.code not in SHADOWED or f.line not in refused]

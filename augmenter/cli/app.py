@@ -53,6 +53,8 @@ def augment_command(
                                      "'json'")] = "text",
     strict: Annotated[bool, typer.Option("--strict", help="with --check, warnings fail "
                                          "too")] = False,
+    schema: Annotated[bool, typer.Option("--schema", help="with --check, also validate "
+                                         "against libvirt's installed RelaxNG schema")] = False,
     boards: Annotated[str, typer.Option("--boards", help=BOARDS_HELP)] = "auto",
     reserve_hotplug: Annotated[int, typer.Option("--reserve-hotplug", min=0,
                                                  max=RESERVE_HOTPLUG_MAX,
@@ -88,6 +90,8 @@ def augment_command(
 
       augment --check --format json guests/*.xml
 
+      augment --check --schema guest.xml
+
       augment -o out/ --jobs 4 guests/*.xml
 
       augment --explain domain.xml
@@ -101,8 +105,8 @@ def augment_command(
     """
     request = Request(files=files or [], output=output, in_place=in_place, check=check,
                       explain=explain, graph=graph, verify=verify, fmt=fmt, strict=strict,
-                      boards=boards, reserve_hotplug=reserve_hotplug, jobs=jobs, quiet=quiet,
-                      connect=connect, force=force,
+                      schema=schema, boards=boards, reserve_hotplug=reserve_hotplug, jobs=jobs,
+                      quiet=quiet, connect=connect, force=force,
                       allow_emulator=tuple(allow_emulator or ()))
     try:
         request = with_stdin(request, sys.stdin.isatty())

@@ -51,6 +51,7 @@ class Request:
     verify: bool = False
     fmt: str = "text"
     strict: bool = False
+    schema: bool = False
     boards: str = "auto"
     reserve_hotplug: int = 0
     jobs: int = 0  # worker processes for a batch; 0: one per available CPU
@@ -124,6 +125,8 @@ def validate(req: Request) -> None:
         raise UsageError("--jobs must be 0 (one per CPU) or more")
     if not 0 <= req.reserve_hotplug <= RESERVE_HOTPLUG_MAX:
         raise UsageError(f"--reserve-hotplug must be between 0 and {RESERVE_HOTPLUG_MAX}")
+    if req.schema and not req.check:
+        raise UsageError("--schema works with --check")
     if req.in_place and "-" in req.files:
         raise UsageError("--in-place cannot rewrite stdin")
     if req.graph and len(req.files) != 1 and not (req.check or req.verify):
@@ -169,8 +172,16 @@ def execute(req: Request) -> int:
     from ..pipeline import Options
 
     options = Options(boards=req.boards, reserve_hotplug=req.reserve_hotplug,
-                      warn=_silent if req.quiet else None,
+                      warn=_silent if req.quiet else None, schema=req.schema,
                       allow_emulators=tuple(req.allow_emulator))
+    if req.schema:  # compiled here, once: the workers of a batch inherit it
+        from ..checks.schema import SchemaUnavailable, relaxng
+
+        try:
+            relaxng()
+        except SchemaUnavailable as exc:
+            say(f"augment: error: {exc.message}")
+            return 2
     # stdin can be read once, by one process: a batch that reads it stays in this one
     jobs = 1 if "-" in req.files else req.jobs or available_cpus()
     if req.check:
@@ -208,15 +219,16 @@ def say(line: str) -> None:
 
 
 def with_column(f: Finding, lines: list[bytes]) -> Finding:
-    """Point at the first element on the finding's line (lxml keeps lines, not columns)."""
+    """Point at the first element on the finding's line (lxml keeps lines, not columns); the
+    line is searched as bytes and only what comes before the element is decoded."""
     if not f.line or f.line > len(lines):
         return f
-    text = lines[f.line - 1].decode("utf-8", "replace")
-    at = text.find("<address")
+    raw = lines[f.line - 1]
+    at = raw.find(b"<address")
     if at < 0:
-        at = text.find("<")
-    return Finding(f.code, f.severity, f.message, f.line, at + 1 if at >= 0 else None,
-                   f.device, f.hint)
+        at = raw.find(b"<")
+    column = len(raw[:at].decode("utf-8", "replace")) + 1 if at >= 0 else None
+    return Finding(f.code, f.severity, f.message, f.line, column, f.device, f.hint)
 
 
 def _print_findings(label: str, data: bytes, findings: list[Finding], fmt: str,

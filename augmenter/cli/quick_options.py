@@ -20,6 +20,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     '--verify': ('verify', 'flag'),
     '--format': ('fmt', 'text'),
     '--strict': ('strict', 'flag'),
+    '--schema': ('schema', 'flag'),
     '--boards': ('boards', 'text'),
     '--reserve-hotplug': ('reserve_hotplug', 'count'),
     '--jobs': ('jobs', 'count'),
