@@ -227,6 +227,27 @@ def test_a_fifo_or_a_folder_as_output_is_refused(tmp_path: Path) -> None:
     assert line.startswith("dir/g.xml: error: cannot write:"), line
 
 
+def test_another_users_file_in_a_folder_others_can_write_is_not_replaced(tmp_path: Path) -> None:
+    """Root's output would go to the user who planted the file, with root's secrets in it.
+    (Only root can give a file away; run otherwise, the file is this user's own and is
+    replaced, as it should be.)"""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    planted = shared / "out.xml"
+    planted.write_bytes(b"bait")
+    (tmp_path / "g.xml").write_text(GOOD)
+    if os.geteuid() == 0:
+        os.chown(planted, 65534, 65534)
+        line = _one_error(probe([*EMBEDDED, "g.xml", "-o", "shared/out.xml"], tmp_path))
+        assert "another user's file" in line, line
+        assert planted.read_bytes() == b"bait"
+    else:
+        m = probe([*EMBEDDED, "g.xml", "-o", "shared/out.xml"], tmp_path)
+        assert_clean_end(m, codes=(0,), lines=0)
+        assert b"<address" in planted.read_bytes()
+
+
 def test_a_symlink_in_a_private_folder_is_followed(tmp_path: Path) -> None:
     (tmp_path / "real.xml").write_bytes(b"old")
     (tmp_path / "link.xml").symlink_to("real.xml")

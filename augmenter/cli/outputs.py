@@ -9,6 +9,8 @@ Build 5; the README's security section):
   would replace the device node);
 * a symbolic link is followed only in a folder nobody else may write to: in a world- or
   group-writable folder (``/tmp``) it could have been planted to aim a root run at any file;
+  nor is another user's file replaced there (the new file would be given its owner, who
+  planted it to receive the output);
 * a file with several hard links is rewritten in place (its links keep sharing it; the
   rewrite is then not atomic, and a warning says so), a file with one link is replaced
   atomically;
@@ -83,6 +85,10 @@ def target_for(path: Path, force: bool = False, keep_links: bool = False) -> Tar
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         if not stat.S_ISREG(st.st_mode):
             raise TargetError(path, "is not a regular file (a device, FIFO or socket)")
+        if st.st_uid != os.geteuid() and _others_may_write(
+                path.parent if str(path.parent) else Path(".")):
+            raise TargetError(path, "is another user's file in a folder others can write: not "
+                              "replaced (it would be given the output, and its owner)")
         if not st.st_mode & 0o222 and not force:
             raise TargetError(path, "is read-only (--force rewrites it)")
         if keep_links and st.st_nlink > 1:
