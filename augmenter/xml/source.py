@@ -131,7 +131,8 @@ class Layout:
     comment or PI); ``close[i]`` the start of its end tag (``head[i]`` when it has none);
     ``end[i]`` the end of the node. An element's text runs from ``head[i]`` to ``text_end[i]``
     (its first child, or its end tag); a node's tail from ``end[i]`` to ``tail_end[i]`` (its
-    next sibling, or its parent's end tag)."""
+    next sibling, or its parent's end tag). ``first[i]`` is its first child and ``next[i]`` its
+    next sibling (-1: none)."""
 
     root_start: int
     root_end: int
@@ -142,9 +143,20 @@ class Layout:
     end: list[int] = field(default_factory=list)
     text_end: list[int] = field(default_factory=list)
     tail_end: list[int] = field(default_factory=list)
+    first: list[int] = field(default_factory=list)
+    next: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.kind)
+
+    def children(self, i: int) -> list[int]:
+        """The nodes directly inside node ``i``, in order."""
+        out = []
+        child = self.first[i]
+        while child >= 0:
+            out.append(child)
+            child = self.next[child]
+        return out
 
 
 def scan(text: str) -> Layout | None:
@@ -155,7 +167,7 @@ def scan(text: str) -> Layout | None:
         return None
     out = Layout(at, len(text))
     kind, start, head, close, end = out.kind, out.start, out.head, out.close, out.end
-    text_end, tail_end = out.text_end, out.tail_end
+    text_end, tail_end, first, next_ = out.text_end, out.tail_end, out.first, out.next
     open_: list[int] = []  # elements whose end tag is still to come
     last_child: list[int] = []  # for each open element, its latest child (-1: none yet)
     for token in _TOKEN.finditer(text, at):
@@ -188,12 +200,16 @@ def scan(text: str) -> Layout | None:
         end.append(e)
         text_end.append(e)
         tail_end.append(e)
+        first.append(-1)
+        next_.append(-1)
         if open_:
             parent, previous = open_[-1], last_child[-1]
             if previous < 0:
                 text_end[parent] = s
+                first[parent] = i
             else:
                 tail_end[previous] = s
+                next_[previous] = i
             last_child[-1] = i
         if node == ELEMENT and not text.startswith("/>", e - 2):
             open_.append(i)

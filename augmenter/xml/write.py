@@ -25,7 +25,7 @@ from typing import Any
 from lxml import etree
 
 from .document import parser
-from .source import ELEMENT, Layout, decode, prolog_end, scan
+from .source import Layout, decode, prolog_end, scan
 
 Node = Any  # an lxml element, comment or processing instruction
 
@@ -151,33 +151,59 @@ def attributes(node: Node) -> list[tuple[str, str]]:
 
 
 def same_attributes(one: Node, other: Node) -> bool:
-    """Whether two elements have the same attributes, values and order (linear, as above)."""
-    if len(one.attrib) != len(other.attrib) or one.keys() != other.keys():
+    """Whether two elements have the same attributes, values and order (linear, as above:
+    many attributes are compared as lxml writes the two start tags, in C)."""
+    count = len(one.attrib)
+    if count != len(other.attrib):
         return False
-    if len(one.attrib) <= 16:
-        return list(one.attrib.values()) == list(other.attrib.values())
-    return bool(one.xpath("@*") == other.xpath("@*"))
+    if count > 16:
+        return _start_written(one) == _start_written(other)
+    return list(one.attrib.items()) == list(other.attrib.items())
+
+
+def _start_written(node: Node) -> bytes:
+    """The element as lxml writes it with no content: its tag, namespaces and attributes."""
+    bare = copy.copy(node)
+    bare[:] = []
+    bare.text = None
+    written: bytes = etree.tostring(bare, with_tail=False)
+    return written
+
+
+def _serialized(node: Node) -> bytes:
+    """A node as lxml writes it, without its tail: two nodes that write alike are alike."""
+    written: bytes = etree.tostring(node, with_tail=False)
+    return written
 
 
 class _Queue:
-    """Original children of one tag on one line, taken in order: the first one that opens
-    like the child being paired among the next few, else the first left."""
+    """Original children of one tag on one line (with their layout indexes), taken in order:
+    the first one that opens like the child being paired among the next few, else the first
+    left."""
 
     LOOK_AHEAD = 8
 
-    def __init__(self) -> None:
-        self.items: list[Node] = []
+    def __init__(self, items: list[tuple[Node, int]]) -> None:
+        self.items = items
         self.taken: set[int] = set()
         self.first = 0  # every item before it is taken
 
-    def take(self, child: Node) -> Node | None:
+    def left(self) -> bool:
+        return len(self.taken) < len(self.items)
+
+    def take(self, child: Node) -> tuple[Node, int] | None:
+        if len(self.items) - len(self.taken) == 1:  # the only one left: no need to compare
+            at = self.first
+            self.taken.add(at)
+            self.first = len(self.items)
+            return self.items[at]
         at, seen = self.first, 0
         pick = None
         while at < len(self.items) and seen < self.LOOK_AHEAD:
             if at not in self.taken:
                 if pick is None:
                     pick = at
-                if _same_start(child, self.items[at]):
+                if _same_start(child, self.items[at][0]):
                     pick = at
                     break
                 seen += 1
@@ -205,26 +231,22 @@ def _kind(node: Node) -> str:
 
 
 class _Respeller:
-    """One document's writing: see the module docstring."""
+    """One document's writing: see the module docstring.
+
+    Top down from the root: a child of a changed element is paired with an original child,
+    compared with it as lxml serializes both (in C, so an unchanged subtree of any size costs
+    one comparison) and copied from the original text when equal; only the elements on the
+    way to a change are taken apart. The work is proportional to the document once, plus the
+    size of each changed element's subtree for each level it sits at."""
 
     def __init__(self, tree: etree._ElementTree, text: str, layout: Layout, newline: str,
                  quote: str) -> None:
         self.root = tree.getroot()
         self.text, self.layout, self.newline, self.quote = text, layout, newline, quote
-        self.old: list[Node] = []  # the original nodes, in document order (kept alive)
-        self.pair: dict[int, int] = {}  # id(new node) -> index of its original
-        self.same: set[int] = set()  # ids of new nodes equal to their originals, subtree too
 
     def document(self) -> str | None:
-        """The root element's text, or None when the original cannot be paired with the
-        layout (the caller writes lxml's serialization)."""
-        if not self._pair_up():
-            return None
-        out: list[str] = []
-        self._write(self.root, out)
-        return "".join(out)
-
-    def _pair_up(self) -> bool:
+        """The root element's text, or None when the original cannot be read again (the
+        caller writes lxml's serialization)."""
         text, layout = self.text, self.layout
         # the prolog as its line ends only: the same source lines as the first parse
         prolog = re.sub(r"[^\r\n]", "", text[:layout.root_start])
@@ -232,73 +254,20 @@ class _Respeller:
             old_root = etree.fromstring(
                 (prolog + text[layout.root_start:layout.root_end]).encode("utf-8"), parser())
         except etree.XMLSyntaxError:
-            return False
-        self.old = list(old_root.iter())
-        if len(self.old) != len(layout) or any(
-                (kind == ELEMENT) != isinstance(node.tag, str)
-                for kind, node in zip(layout.kind, self.old, strict=True)):
-            return False
-        new = list(self.root.iter())
-        self._new = new  # keeps every proxy alive, so that ids stay unique
-        old_ids = {id(node): i for i, node in enumerate(self.old)}
-        self.pair[id(self.root)] = 0
-        self._pair_children(self.root, old_root, old_ids)
-        for node in reversed(new):  # children before their parents
-            if self._unchanged(node, old_ids):
-                self.same.add(id(node))
-        return True
+            return None
+        if old_root.tag != self.root.tag:
+            return None
+        out: list[str] = []
+        self._write(self.root, old_root, 0, out)
+        return "".join(out)
 
-    def _pair_children(self, parent: Node, old_parent: Node, old_ids: dict[int, int]) -> None:
-        """Pair the children of two paired elements, and theirs in turn: each child augmenter
-        did not make (it has a source line) with the first unpaired original child of the same
-        tag on the same line, preferring one whose attributes are the same (a moved video, a
-        completed address). Iterative: the depth of a document is libxml2's to bound."""
-        work = [(parent, old_parent)]
-        while work:
-            new_el, old_el = work.pop()
-            waiting: dict[tuple[str, int], _Queue] = {}
-            for old_child in old_el:
-                key = (_kind(old_child), old_child.sourceline)
-                waiting.setdefault(key, _Queue()).items.append(old_child)
-            for child in new_el:
-                line = child.sourceline
-                queue = waiting.get((_kind(child), line)) if line is not None else None
-                pick = queue.take(child) if queue is not None else None
-                if pick is None:
-                    continue
-                self.pair[id(child)] = old_ids[id(pick)]
-                if isinstance(child.tag, str):
-                    work.append((child, pick))
-
-    def _unchanged(self, node: Node, old_ids: dict[int, int]) -> bool:
-        i = self.pair.get(id(node))
-        if i is None:
-            return False
-        old = self.old[i]
-        if node.tag != old.tag or node.text != old.text:
-            return False
-        if not isinstance(node.tag, str):
-            return True  # a comment or PI: its text is all of it
-        if len(node) != len(old) or not same_attributes(node, old):
-            return False
-        for child, old_child in zip(node, old, strict=True):
-            if (id(child) not in self.same or old_ids.get(id(old_child)) != self.pair[id(child)]
-                    or child.tail != old_child.tail):
-                return False
-        return True
-
-    def _write(self, node: Node, out: list[str]) -> None:
-        i = self.pair.get(id(node))
-        if i is None or not isinstance(node.tag, str):
-            out.append(self._span(i) if id(node) in self.same else
-                       _lxml_text(node, self.newline, self.quote))
-            return
-        if id(node) in self.same:
-            out.append(self._span(i))
-            return
-        old, layout, text = self.old[i], self.layout, self.text
+    def _write(self, node: Node, old: Node, i: int, out: list[str]) -> None:
+        """An element paired with its original ``old`` (node ``i`` of the layout)."""
+        layout, text = self.layout, self.text
+        kids = layout.children(i)
+        olds = list(old)
         tag = self._start_tag(node, old, text[layout.start[i]:layout.head[i]])
-        if tag is None:
+        if tag is None or len(kids) != len(olds):
             out.append(_lxml_text(node, self.newline, self.quote))
             return
         empty_before = text.startswith("/>", layout.head[i] - 2)  # written <x .../>
@@ -310,25 +279,48 @@ class _Respeller:
             out.append(text[layout.head[i]:layout.text_end[i]])
         else:
             out.append(_text(node.text, self.newline))
-        old_children = {id(c): n for n, c in enumerate(old)}
-        for child in node:
-            self._write(child, out)
-            j = self.pair.get(id(child))
-            old_child = self.old[j] if j is not None else None
-            if (old_child is not None and id(old_child) in old_children
-                    and child.tail == old_child.tail):
-                out.append(text[layout.end[j]:layout.tail_end[j]])  # type: ignore[index]
+        # The original children by (tag, line): one each, usually; a _Queue where several
+        # share a line. This loop runs once per child of every changed element, so it is
+        # kept lean (a <devices> may hold hundreds of thousands of children).
+        waiting: dict[tuple[str, int], tuple[Node, int] | _Queue] = {}
+        for old_child, j in zip(olds, kids, strict=True):
+            key = (_kind(old_child), old_child.sourceline)
+            there = waiting.get(key)
+            if there is None:
+                waiting[key] = (old_child, j)
             else:
+                if not isinstance(there, _Queue):
+                    there = waiting[key] = _Queue([there])
+                there.items.append((old_child, j))
+        start, end, tail_end = layout.start, layout.end, layout.tail_end
+        for child in node:
+            line = child.sourceline  # None: augmenter made it
+            found = waiting.pop((_kind(child), line), None) if line is not None else None
+            if isinstance(found, _Queue):
+                queue, found = found, found.take(child)
+                if queue.left():
+                    waiting[(_kind(child), line)] = queue
+            if found is None:
+                out.append(_lxml_text(child, self.newline, self.quote))
                 out.append(_text(child.tail, self.newline))
+                continue
+            old_child, j = found
+            if _serialized(child) == _serialized(old_child):
+                out.append(text[start[j]:end[j]])
+            elif isinstance(child.tag, str):
+                self._write(child, old_child, j, out)
+            else:
+                out.append(_lxml_text(child, self.newline, self.quote))
+            tail = child.tail
+            if tail == old_child.tail:
+                out.append(text[end[j]:tail_end[j]])
+            elif tail:
+                out.append(_text(tail, self.newline))
         if not empty_before:
             out.append(text[layout.close[i]:layout.end[i]])
         elif has_content:
             name = _NAME.match(tag)
             out.append(f"</{name[1] if name else node.tag}>")
-
-    def _span(self, i: int | None) -> str:
-        assert i is not None
-        return self.text[self.layout.start[i]:self.layout.end[i]]
 
     def _start_tag(self, node: Node, old: Node, raw: str) -> str | None:
         """``node``'s start tag in the spelling of ``raw`` (its original's), or None when it
