@@ -41,7 +41,9 @@ def test_a_trailing_comment_full_of_end_tags(tmp_path: Path) -> None:
     _run(tmp_path, text, codes=(0,), lines=0)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18 item 9: each finding splits the document")
+@pytest.mark.xfail(strict=True, reason="issue 18 item 9: the document is split once now, but "
+                   "the checks cost ~0.25 ms per device (a PCI address is parsed five times): "
+                   "45,000 findings take 11 s (bench/HOSTILE.md)")
 @pytest.mark.parametrize("args", [[], ["--check"]])
 def test_45000_findings_in_15_mb(args: list[str], tmp_path: Path) -> None:
     pad = "x" * 300
@@ -71,8 +73,8 @@ ADDRESSES = {
 }
 
 
-@NUMBERS
-@pytest.mark.parametrize("name", sorted(ADDRESSES))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=NUMBERS) if "=-" in name else name
+                                  for name in sorted(ADDRESSES)])
 def test_a_number_out_of_range_is_one_line(name: str, tmp_path: Path) -> None:
     err = _run(tmp_path, _guest(f"    {ADDRESSES[name]}\n"), codes=(1,))
     assert "g.xml:" in err
