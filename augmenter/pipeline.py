@@ -9,6 +9,7 @@ from lxml import etree
 
 from .boards.lookup import lookup
 from .boards.records import Board, BoardError, Emulator
+from .boards.trust import refusal
 from .checks import values
 from .checks.findings import Finding, InvalidDomain, from_error
 from .checks.rules import ordered, run_checks
@@ -19,7 +20,8 @@ from .model.domain import Domain, load
 from .placement import ccw, defaults, pci, spapr, transports, usb, vserial
 from .placement.guest import Guest
 from .policy.machines import family_of, preferred_machine
-from .xml.document import parse_document, serialize
+from .xml.document import parse_document
+from .xml.write import serialize
 
 
 @dataclass
@@ -47,13 +49,19 @@ class Options:
     schema: bool = False  # also validate against libvirt's installed RelaxNG schema
     warn: Callable[[str], None] | None = None
     timeout: float | None = None  # seconds each QEMU gets to describe a board (None: default)
+    # emulators a domain may name and have run besides the system's QEMUs (and those of
+    # $AUGMENTER_EMULATORS): see augmenter.boards.trust
+    allow_emulators: tuple[str, ...] = ()
 
 
 def _emulator_for(dom: Domain, line: int | None, options: Options) -> Emulator:
+    """The domain's emulator; the one its ``<emulator>`` names is run only when trusted
+    (:mod:`augmenter.boards.trust`)."""
     emulator_el = dom.devices_el.find("emulator")
     path = emulator_el.text.strip() if emulator_el is not None and emulator_el.text else None
+    not_run = refusal(path, options.allow_emulators) if path else None
     try:
-        return lookup(dom.arch, path, options.boards, options.warn, options.timeout)
+        return lookup(dom.arch, path, options.boards, options.warn, options.timeout, not_run)
     except BoardError as err:
         raise AugmentError(err.message, line=line, hint=err.hint, code="no-board") from None
 

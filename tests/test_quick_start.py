@@ -14,10 +14,11 @@ import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from augmenter.cli import files
+from augmenter.cli import outputs as files
 from augmenter.cli.app import app
-from augmenter.cli.files import Request, Staged, UsageError, staged, validate
+from augmenter.cli.files import Request, UsageError, validate
 from augmenter.cli.launch import quick_request
+from augmenter.cli.outputs import Staged, staged
 
 COMMAND = typer.main.get_command(app)
 

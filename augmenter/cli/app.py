@@ -10,11 +10,11 @@ from .files import (
     Request,
     UsageError,
     execute,
-    guarded,
     validate,
     version_text,
     with_stdin,
 )
+from .guard import guarded, standard_streams
 
 # No "from __future__ import annotations" here: typer would have to eval every string
 # annotation at start-up, which costs 70 ms of a 300 ms run.
@@ -70,6 +70,12 @@ def augment_command(
     connect: Annotated[str | None, typer.Option("--connect", "-c", help="with --verify: the "
                                                 "libvirt URI (default: $LIBVIRT_DEFAULT_URI, "
                                                 "else qemu:///system)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="with -o or --in-place: rewrite a "
+                                        "read-only file too")] = False,
+    allow_emulator: Annotated[list[str] | None, typer.Option(
+        "--allow-emulator", metavar="PATH", help="run this QEMU when a domain's <emulator> "
+        "names it, though it is not in a system folder (repeatable; also "
+        "$AUGMENTER_EMULATORS)")] = None,
     version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
                                           help="print the version and the board table's, "
                                           "then exit")] = False,
@@ -102,7 +108,8 @@ def augment_command(
     request = Request(files=files or [], output=output, in_place=in_place, check=check,
                       explain=explain, graph=graph, verify=verify, fmt=fmt, strict=strict,
                       schema=schema, boards=boards, reserve_hotplug=reserve_hotplug, jobs=jobs,
-                      quiet=quiet, connect=connect, timeout=timeout)
+                      quiet=quiet, connect=connect, timeout=timeout, force=force,
+                      allow_emulator=tuple(allow_emulator or ()))
     try:
         request = with_stdin(request, sys.stdin.isatty())
         validate(request)
@@ -113,4 +120,5 @@ def augment_command(
 
 def main() -> None:
     """The command through typer: every option, ``--help``, usage errors."""
+    standard_streams()
     guarded(app)

@@ -30,4 +30,5 @@ OPTIONS: dict[str, tuple[str, str]] = {
     '-q': ('quiet', 'flag'),
     '--connect': ('connect', 'text'),
     '-c': ('connect', 'text'),
+    '--force': ('force', 'flag'),
 }

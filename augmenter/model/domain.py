@@ -392,10 +392,14 @@ def load(root: Element) -> Domain:
     os_type = root.find("os/type")
     arch = (os_type.get("arch") if os_type is not None else None) or "x86_64"
     machine = os_type.get("machine") if os_type is not None else None
-    devices_el = root.find("devices")
-    if devices_el is None:
+    found = root.findall("devices")
+    if not found:
         raise AugmentError("the domain has no <devices> element", line=root.sourceline,
                            code="missing-element")
+    if len(found) > 1:  # libvirt reads ./devices/disk and so on: it merges them
+        raise AugmentError("a second <devices> element: libvirt merges them into one, so write "
+                           "one", line=found[1].sourceline, code="duplicate-element")
+    devices_el = found[0]
     devs = [
         Device(el, el.tag, el.sourceline or 0)
         for el in devices_el

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from rich.text import Text
 from rich.tree import Tree
 
+from ..errors import printable
 from ..model.addresses import PciAddress
 from ..model.connect import KIND_NAMES, Connect
 from ..model.domain import Device, disk_bus, parse_int
@@ -474,10 +475,22 @@ def _add_usb(node: Tree, entries: list[dict[str, Any]], data: dict[str, Any]) ->
         _add_usb(child, e["children"], data)
 
 
+def _printable(value: Any) -> Any:
+    """``value`` (explain data: dicts, lists, strings, numbers) with every string printable."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {key: _printable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    return value
+
+
 def explain_tree(result: Placed) -> Tree:
     """The topology as a rich tree: PCI buses, then drive, virtio-serial, USB and ccid
-    addresses, free hot-plug slots, and the devices without an address."""
-    data = explain_data(result)
+    addresses, free hot-plug slots, and the devices without an address. Every name and
+    value is shown printable: a document's values may hold line feeds or escape codes."""
+    data = _printable(explain_data(result))
     title = Text()
     title.append(data["domain"] or "domain", style="bold")
     title.append(f"  {data['machine']} ({data['arch']})", style="dim")
