@@ -25,13 +25,13 @@ from ..checks.findings import Finding, InvalidDomain
 from ..errors import AugmentError
 from ..process import sigint
 from ..process.workers import available_cpus, ordered_map
+from .options import CONVERT_TARGETS
 
 if TYPE_CHECKING:
     from ..pipeline import Options, Result
 
 FORMATS = ("text", "json")
 BOARD_SOURCES = ("auto", "qemu", "embedded")
-RESERVE_HOTPLUG_MAX = 64
 NEW_FILE_MODE = 0o600  # a new output: its owner's only (a definition may hold passwords)
 
 
@@ -53,8 +53,14 @@ class Request:
     fmt: str = "text"
     strict: bool = False
     boards: str = "auto"
-    reserve_hotplug: int = 0
+    reserve_hotplug: int | None = None
     jobs: int = 0  # worker processes for a batch; 0: one per available CPU
+    # beyond libvirt (augmenter.cli.options, docs/placement.md §20-§24)
+    lock_occupied: bool = False
+    convert_to: str | None = None
+    group_host_functions: bool = False
+    numa_aware: bool = False
+    host_numa: str | None = None
 
 
 def validate(req: Request) -> None:
@@ -65,8 +71,17 @@ def validate(req: Request) -> None:
         raise UsageError("--boards must be auto, qemu or embedded")
     if req.jobs < 0:
         raise UsageError("--jobs must be 0 (one per CPU) or more")
-    if not 0 <= req.reserve_hotplug <= RESERVE_HOTPLUG_MAX:
-        raise UsageError(f"--reserve-hotplug must be between 0 and {RESERVE_HOTPLUG_MAX}")
+    if req.reserve_hotplug is not None and req.reserve_hotplug < 0:
+        raise UsageError("--reserve-hotplug must be 0 or more")
+    if req.convert_to is not None and req.convert_to not in CONVERT_TARGETS:
+        raise UsageError(f"--convert-to must be {' or '.join(CONVERT_TARGETS)}")
+    if req.host_numa is not None:
+        from ..placement.hostaware import parse_host_numa
+
+        try:
+            parse_host_numa(req.host_numa)
+        except ValueError as exc:
+            raise UsageError(f"--host-numa: {exc}") from None
     if req.in_place and req.output:
         raise UsageError("--in-place and --output exclude each other")
     if req.in_place and "-" in req.files:
@@ -82,7 +97,10 @@ def execute(req: Request) -> int:
     """Run a validated request; the exit status (0 done, 1 bad input, 2 unreadable)."""
     from ..pipeline import Options
 
-    options = Options(boards=req.boards, reserve_hotplug=req.reserve_hotplug)
+    options = Options(boards=req.boards, reserve_hotplug=req.reserve_hotplug,
+                      lock_occupied=req.lock_occupied, convert_to=req.convert_to,
+                      group_host_functions=req.group_host_functions,
+                      numa_aware=req.numa_aware, host_numa=req.host_numa)
     # stdin can be read once, by one process: a batch that reads it stays in this one
     jobs = 1 if "-" in req.files else req.jobs or available_cpus()
     if req.check:
@@ -91,7 +109,8 @@ def execute(req: Request) -> int:
         return _verify_files(req.files)
     if req.explain or req.graph:
         return _show_files(req.files, req.fmt, req.explain, req.graph, options)
-    return _augment_files(req.files, req.output, _out_dir(req), req.in_place, options, jobs)
+    return _augment_files(req.files, req.output, _out_dir(req), req.in_place, options, jobs,
+                          req.fmt)
 
 
 def guarded(run: Callable[[], object]) -> None:
@@ -286,21 +305,32 @@ class Done:
     records: tuple[dict[str, object], ...] = ()  # findings for --format json
 
 
-def _augmented(name: str, options: Options) -> Done:
+def print_conversion(label: str, outcome: Result, fmt: str) -> None:
+    """``--convert-to``: every change made, one line each (a JSON object each with
+    ``--format json``), on stderr: stdout may be the document."""
+    for change in outcome.guest.conversion:
+        if fmt == "json":
+            sys.stderr.write(json.dumps({"file": label, **change.as_dict()}) + "\n")
+        else:
+            sys.stderr.write(change.render(label) + "\n")
+
+
+def _augmented(name: str, options: Options, fmt: str = "text") -> Done:
     """Augment one input, its messages captured rather than printed."""
     with contextlib.redirect_stderr(io.StringIO()) as messages:
         label, data, outcome, failed = augment_one(name, options)
         output = None
         if outcome is not None:
             output = outcome.to_bytes()
+            print_conversion(label, outcome, fmt)
             _print_findings(label, data, outcome.findings, "text", [])
     return Done(messages.getvalue(), failed, output)
 
 
 def _augment_files(files: list[str], output: str | None, out_dir: Path | None, in_place: bool,
-                   options: Options, jobs: int) -> int:
+                   options: Options, jobs: int, fmt: str = "text") -> int:
     status = 0
-    work = functools.partial(_augmented, options=options)
+    work = functools.partial(_augmented, options=options, fmt=fmt)
     with staged() as outputs, contextlib.closing(ordered_map(work, files, jobs)) as results:
         for name, done in zip(files, results, strict=True):
             sys.stderr.write(done.messages)
@@ -394,6 +424,8 @@ def _show_files(files: list[str], fmt: str, explain: bool, graph: str | None,
         status = max(status, failed)
         if outcome is None:
             continue
+        if fmt != "json" or not explain:
+            print_conversion(label, outcome, fmt)
         if explain:
             from ..reports.explain import explain_data, explain_tree
 

@@ -23,16 +23,21 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from .options import BEYOND
+
 if TYPE_CHECKING:
     from .files import Request
 
 # option spelling -> Request field; flags take no value, the others exactly one
 FLAGS = {"-i": "in_place", "--in-place": "in_place", "--check": "check", "--strict": "strict",
-         "--explain": "explain", "--verify": "verify"}
+         "--explain": "explain", "--verify": "verify",
+         **{name: s.field for s in BEYOND if s.kind == "flag" for name in s.names}}
 VALUED = {"-o": "output", "--output": "output", "--graph": "graph", "--format": "fmt",
-          "--boards": "boards", "--reserve-hotplug": "reserve_hotplug", "-j": "jobs",
-          "--jobs": "jobs"}
-NUMBERS = ("reserve_hotplug", "jobs")  # valued options that take a count
+          "--boards": "boards", "-j": "jobs", "--jobs": "jobs",
+          **{name: s.field for s in BEYOND if s.kind != "flag" for name in s.names}}
+# valued options that take a count, and their value when absent (None: not given)
+NUMBERS: dict[str, str | None] = {"jobs": "0",
+                                  **{s.field: None for s in BEYOND if s.kind == "count"}}
 
 
 def quick_request(argv: Sequence[str]) -> Request | None:
@@ -60,12 +65,14 @@ def quick_request(argv: Sequence[str]) -> Request | None:
         if key in given:
             return None
         given[key] = found
-    counts = {key: given.pop(key, "0") for key in NUMBERS}
-    if not files or not all(isinstance(v, str) and v.isdigit() for v in counts.values()):
+    counts = {key: given.pop(key, absent) for key, absent in NUMBERS.items()}
+    if not files or not all(v is None or (isinstance(v, str) and v.isdigit())
+                            for v in counts.values()):
         return None
     from .files import Request, UsageError, validate
 
-    numbers = {key: int(str(value)) for key, value in counts.items()}
+    numbers = {key: None if value is None else int(str(value))
+               for key, value in counts.items()}
     request = Request(files=files, **numbers, **given)  # type: ignore[arg-type]
     try:
         validate(request)
