@@ -13,7 +13,7 @@ section() { printf '\n==== %s (t=%ss) ====\n' "$*" "$SECONDS"; }
 # swtpm + swtpm-tools: libvirt refuses to define a guest with an emulated TPM without them.
 APT_PACKAGES=(libvirt0 libxml2-utils qemu-system-x86 qemu-utils libvirt-daemon-driver-qemu
               libvirt-daemon libvirt-clients graphviz qemu-system-arm qemu-system-ppc
-              qemu-system-misc swtpm swtpm-tools)  # qemu-system-misc: riscv64, s390x
+              qemu-system-misc swtpm swtpm-tools ovmf)  # misc: riscv64, s390x; ovmf: UEFI
 # python3 -m venv needs ensurepip; Debian's python3 has it only with python3-venv.
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     APT_PACKAGES+=(python3-venv)

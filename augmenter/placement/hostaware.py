@@ -250,12 +250,12 @@ def _bus_numbers_below(guest: Guest) -> int:
     return lowest
 
 
-def _target(bus_nr: int, cell: int) -> Element:
-    target = new_element("target", {"busNr": str(bus_nr)})
+def _add_node(target: Element, cell: int) -> None:
+    """``<node>N</node>`` in an expander bus's ``<target>`` (once it sits in the document,
+    so that it is indented like its neighbours)."""
     node = new_element("node")
     node.text = str(cell)
     append_child(target, node)
-    return target
 
 
 def add_expanders(guest: Guest, plan: list[Expander]) -> None:
@@ -279,10 +279,11 @@ def add_expanders(guest: Guest, plan: list[Expander]) -> None:
             raise AugmentError(f"--numa-aware: no bus numbers left below {top} for the "
                                f"expander bus of guest node {exp.cell}")
         top = bus_nr
+        target = new_element("target", {"busNr": str(bus_nr)})
         guest.dom.add("controller", {"type": "pci", "index": str(index), "model": model},
-                            children=[_target(bus_nr, exp.cell)],
-                            why=f"added for guest NUMA node {exp.cell} (--numa-aware, "
-                                "docs/placement.md §23)")
+                      children=[target], why=f"added for guest NUMA node {exp.cell} "
+                                            "(--numa-aware, docs/placement.md §23)")
+        _add_node(target, exp.cell)
         pxb_index = index
         index += 1
         for n, members in enumerate(exp.devices):
