@@ -9,7 +9,8 @@ space is 64 KiB, opened in 4 KiB steps. Measured with QEMU 7.2 on q35, empty roo
 other device (``bench/bench_firmware_io.py``, table in ``bench/README.md``):
 
 * SeaBIOS (QEMU's default) opens no window on an empty root port; with the port's
-  ``io-reserve=4096`` hint it opens one on up to 14 ports, and on none once there are 16;
+  ``io-reserve=4096`` hint it opens one on each of up to 14 ports, and on none once there
+  are 15 or more;
 * OVMF opens one on the first 10 empty ports and none on the others; with ``io-reserve=0``
   on none.
 
@@ -65,7 +66,7 @@ def io_windows(guest: Guest) -> list[Finding]:
                    "none, legacy ones such as transitional virtio do)")
         hint = ("give the ports an I/O reserve (<qemu:commandline> -global "
                 f"pcie-root-port.io-reserve=4096: SeaBIOS then opens windows on up to "
-                f"{SEABIOS_RESERVED_WINDOWS} ports, on none past 15), or leave fewer empty "
+                f"{SEABIOS_RESERVED_WINDOWS} ports, on none from 15), or leave fewer empty "
                 "ports (--reserve-hotplug N)")
     else:
         message = (f"{ports}, but OVMF opens an I/O window on {windows} of them: a device "
