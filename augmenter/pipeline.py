@@ -12,7 +12,8 @@ from .boards.lookup import lookup
 from .boards.records import BoardError, Emulator
 from .checks.findings import Finding, InvalidDomain, from_error
 from .checks.firmware import placed_findings
-from .checks.rules import run_checks
+from .checks.rules import ordered, run_checks
+from .checks.schema import validate as validate_schema
 from .errors import AugmentError
 from .model.addresses import complete
 from .model.domain import Domain, load
@@ -57,6 +58,7 @@ class Options:
 
     boards: str = "auto"  # auto | qemu | embedded
     reserve_hotplug: int | None = None  # exactly this many free hot-pluggable ports
+    schema: bool = False  # also validate against libvirt's installed RelaxNG schema
     warn: Callable[[str], None] | None = None
     lock_occupied: bool = False  # hot plug off on ports holding what must not be ejected
     convert_to: str | None = None  # "q35" | "pc": re-home the guest first
@@ -73,28 +75,50 @@ def _emulator_for(dom: Domain, line: int | None, options: Options) -> Emulator:
     try:
         return lookup(dom.arch, path, options.boards, options.warn)
     except BoardError as err:
-        raise AugmentError(err.message, line=line, hint=err.hint) from None
+        raise AugmentError(err.message, line=line, hint=err.hint, code="no-board") from None
 
 
 def _resolve_machine(emu: Emulator, machine: str | None, line: int | None) -> str:
     name = machine or preferred_machine(emu)
     if not name:
         raise AugmentError(f"no machine type given, and '{emu.binary}' has no default",
-                           line=line, hint="write <type machine='...'> in <os>")
+                           line=line, hint="write <type machine='...'> in <os>",
+                           code="unknown-machine")
     canonical = emu.canonical(name)
     if canonical not in emu.machines:
         raise AugmentError(
             f"Emulator '{emu.binary}' does not support machine type '{name}'", line=line,
-            hint=f"machine types it has: {', '.join(sorted(emu.aliases))}, "
-                 f"{', '.join(sorted(emu.machines)[:5])}, ...")
+            hint=machine_hint(emu, name), code="unknown-machine")
     return canonical
+
+
+def machine_hint(emu: Emulator, name: str) -> str:
+    """The machine types nearest to a misspelt one, each alias with the versioned machine it
+    stands for (``q35`` is ``pc-q35-7.2``), else the aliases: what a person meant is far more
+    often a near spelling than one of the oldest versions."""
+    import difflib
+
+    names = sorted({*emu.aliases, *emu.machines})
+    near = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    if not near:
+        near = difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.4)
+
+    def spelt(machine: str) -> str:
+        canonical = emu.aliases.get(machine)
+        return f"'{machine}' ({canonical})" if canonical else f"'{machine}'"
+
+    if near:
+        return f"did you mean {' or '.join(spelt(m) for m in near)}?"
+    aliases = ", ".join(spelt(a) for a in sorted(emu.aliases))
+    return f"machine types it has include {aliases}; 'augment-boards list' shows every one"
 
 
 def make_guest(tree: etree._ElementTree, options: Options = Options()) -> Guest:
     dom = load(tree.getroot())
     if dom.os_type is None:  # libvirt: the QEMU driver needs to know what it boots
         raise AugmentError("an os <type> must be specified", line=dom.root.sourceline,
-                           hint="write <os><type arch='x86_64' machine='q35'>hvm</type></os>")
+                           hint="write <os><type arch='x86_64' machine='q35'>hvm</type></os>",
+                           code="missing-element")
     line = dom.os_type.sourceline
     emu = _emulator_for(dom, line, options)
     changes: list[convert.Change] = []
@@ -167,9 +191,15 @@ def augment_tree(tree: etree._ElementTree,
                  options: Options = Options()) -> tuple[Guest, list[Finding]]:
     """Check, then augment a parsed document in place. Raises :class:`InvalidDomain` listing
     every finding when the definition has errors."""
-    guest = make_guest(tree, options)
+    invalid = validate_schema(tree) if options.schema else []  # before anything is added
+    try:
+        guest = make_guest(tree, options)
+    except AugmentError as err:
+        if invalid:
+            raise InvalidDomain([*invalid, from_error(err)]) from None
+        raise
     prepare(guest)
-    findings = run_checks(guest)
+    findings = ordered([*invalid, *run_checks(guest)])
     if any(f.severity == "error" for f in findings):
         raise InvalidDomain(findings)
     try:
@@ -202,7 +232,8 @@ def run(data: bytes | str, options: Options = Options()) -> Result:
     try:
         raw = data.encode("utf-8") if isinstance(data, str) else data
     except UnicodeEncodeError as exc:
-        raise AugmentError(f"the text is not valid Unicode: {exc.reason}", line=1) from None
+        raise AugmentError(f"the text is not valid Unicode: {exc.reason}", line=1,
+                           code="syntax") from None
     parse_from = raw
     if isinstance(data, str) and raw.lstrip().startswith(b"<?xml") and b"?>" in raw:
         # text carries no encoding of its own: parse it as the UTF-8 it now is

@@ -192,6 +192,7 @@ def test_a_bad_target_is_a_usage_error() -> None:
 
 
 # -- round trips in libvirt and QEMU ------------------------------------------------------------
+@pytest.mark.slow  # real libvirt or QEMU
 @pytest.mark.parametrize("name", X86)
 def test_round_trip_is_defined_unchanged_and_starts(name: str, tmp_path: Path) -> None:
     virsh = libvirt_or_skip()

@@ -55,6 +55,7 @@ def test_guests_libvirt_places_take_libvirts_path(machine: str, count: int) -> N
     assert explain_data(result)["beyond_libvirt"] == []
 
 
+@pytest.mark.slow  # real libvirt or QEMU
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(("machine", "count"),
                          [(m, n) for m, counts in GIVES_UP.items() for n in counts])
@@ -169,6 +170,7 @@ def test_fewer_devices_never_stop_fitting(case: tuple[dense.Demand, dense.Resour
 SAMPLE = [(m, n, k) for m, counts in GIVES_UP.items() for n in counts[::2] for k in KINDS]
 
 
+@pytest.mark.slow  # real libvirt or QEMU
 @pytest.mark.parametrize(("machine", "count", "kind"), SAMPLE)
 def test_libvirt_defines_the_planned_guest_unchanged(machine: str, count: int, kind: str,
                                                      tmp_path: Path) -> None:
@@ -190,6 +192,7 @@ def boots() -> Iterator[dict[tuple[str, int, str], Future[VerifyReport]]]:
     remove_leftovers(virsh)
 
 
+@pytest.mark.slow  # real libvirt or QEMU
 @pytest.mark.parametrize("case", BOOTED)
 def test_qemu_puts_every_device_where_the_plan_says(
         case: tuple[str, int, str],

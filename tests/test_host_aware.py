@@ -193,6 +193,7 @@ CASES = [(m, opts) for m in ("q35", "pc") for opts in (
     {"group_host_functions": True, "host_numa": HOST_NUMA})]
 
 
+@pytest.mark.slow  # real libvirt or QEMU
 @pytest.mark.parametrize(("machine", "options"), CASES)
 def test_libvirt_defines_it_unchanged_and_qemu_starts_the_stand_in(
         machine: str, options: dict[str, object], tmp_path: Path) -> None:

@@ -91,6 +91,7 @@ def bench() -> object:
     return bench_firmware_io
 
 
+@pytest.mark.slow  # real libvirt or QEMU
 @pytest.mark.parametrize(("firmware", "ports", "io_reserve", "windows"), [
     ("seabios", 3, None, IO_WINDOWS["seabios"]),
     ("seabios", 3, 4096, 3),

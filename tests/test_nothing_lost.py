@@ -147,7 +147,7 @@ def test_hand_written_guests_keep_every_byte(name: str) -> None:
 @pytest.mark.xfail(reason="lxml re-serializes the root: single quotes become double quotes, "
                    "namespace declarations move before the attributes, whitespace inside tags "
                    "and character references are normalized (reported to the lead with a fix)",
-                   strict=False)
+                   strict=True)
 @pytest.mark.parametrize("name", sorted(set(GUESTS) - STRICT_NOW))
 def test_hand_written_guests_keep_every_byte_as_written(name: str) -> None:
     _check(name, GUESTS[name], strict=True)
@@ -273,7 +273,9 @@ def test_in_place_on_many_files_rewrites_the_good_and_keeps_the_bad(tmp_path: Pa
     (tmp_path / "c.xml").write_bytes(GUESTS["flat-pc"])
     p = _augment(tmp_path, "--in-place", "a.xml", "b.xml", "c.xml")
     assert p.returncode == 1
-    assert [line.split(":")[0] for line in p.stderr.splitlines()] == ["b.xml"]
+    # GOOD's unknown names are warnings, kept in the output: only b.xml has an error
+    errors = [line for line in p.stderr.splitlines() if ": warning: " not in line]
+    assert [line.split(":")[0] for line in errors] == ["b.xml"]
     assert (tmp_path / "b.xml").read_bytes() == BAD
     assert b"<address" in (tmp_path / "a.xml").read_bytes()
     assert b"<address" in (tmp_path / "c.xml").read_bytes()
@@ -293,7 +295,8 @@ def test_a_write_that_fails_is_one_line(tmp_path: Path, target: str) -> None:
             stdout.close()
     err = m.stderr.decode()
     assert m.returncode in (1, 2) and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1, err[-1000:]
+    errors = [line for line in err.strip().splitlines() if ": warning: " not in line]
+    assert len(errors) == 1, err[-1000:]  # GOOD's unknown names are warnings besides
 
 
 def test_in_place_follows_a_symlink(tmp_path: Path) -> None:
@@ -350,18 +353,21 @@ def _kill_runs(tmp_path: Path, sig: int, runs: int, seed: int) -> dict[str, int]
     return seen
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_never_tears_the_file(tmp_path: Path) -> None:
     seen = _kill_runs(tmp_path, signal.SIGKILL, runs=20, seed=9)
     print("SIGKILL:", seen)
     assert seen["old"] + seen["new"] == 20
 
 
+@pytest.mark.slow
 def test_sigint_cleans_up_its_temporary_file(tmp_path: Path) -> None:
     seen = _kill_runs(tmp_path, signal.SIGINT, runs=6, seed=10)
     print("SIGINT:", seen)
     assert seen["temp files left"] == 0
 
 
+@pytest.mark.slow
 def test_a_kill_during_output_leaves_no_partial_output(tmp_path: Path) -> None:
     """-o to a new file: after SIGKILL there is no out.xml or a whole one."""
     (tmp_path / "in.xml").write_bytes(large_guest(60, 60, metadata_kib=6 * 1024).encode())

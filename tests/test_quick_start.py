@@ -23,11 +23,12 @@ COMMAND = typer.main.get_command(app)
 
 TOKENS = (
     "a.xml", "b.xml", "-", "-o", "--output", "--output=out.xml", "-i", "--in-place",
-    "--check", "--strict", "--explain", "--verify", "--graph", "pic.svg", "--format", "json",
-    "text", "--format=json", "--boards", "embedded", "qemu", "nowhere", "--boards=auto",
+    "--check", "--strict", "--schema", "--explain", "--verify", "--graph", "pic.svg", "--format",
+    "json", "text", "--format=json", "--boards", "embedded", "qemu", "nowhere", "--boards=auto",
     "--reserve-hotplug", "3", "99", "-1", "x", "--reserve-hotplug=2", "--", "-x", "--help",
     "-h", "--no-such", "-io", "--check=yes", "=", "--output=", "-j", "--jobs", "--jobs=0",
-    "2", "-j3", "--lock-occupied", "--convert-to", "q35", "pc", "--convert-to=i440fx",
+    "2", "-j3", "-q", "--quiet", "-c", "--connect=test:///default", "--version", "٣", "²",
+    "--lock-occupied", "--convert-to", "q35", "pc", "--convert-to=i440fx",
     "--group-host-functions", "--numa-aware", "--host-numa", "65:00.0=1", "--host-numa=x",
 )
 
@@ -41,7 +42,9 @@ def typer_reading(argv: list[str]) -> dict[str, object] | None:
         if {"UsageError", "Exit"} & {cls.__name__ for cls in type(exc).__mro__}:
             return None
         raise
-    params["files"] = list(params["files"] or [])
+    params.pop("version")  # eager: it never reaches a request
+    # no file named, with a pipe on stdin: standard input (both readings apply with_stdin)
+    params["files"] = list(params["files"] or []) or ["-"]
     return params
 
 
@@ -54,7 +57,7 @@ def as_params(request: Request) -> dict[str, object]:
 def test_the_quick_reading_is_typers_reading(argv: list[str]) -> None:
     """Every command line the quick path takes means the same to typer; one typer refuses
     (or one the checks after parsing refuse), the quick path leaves to typer."""
-    quick = quick_request(argv)
+    quick = quick_request(argv, stdin_is_terminal=False)
     if quick is None:
         return
     theirs = typer_reading(argv)
@@ -66,11 +69,12 @@ def test_the_quick_reading_is_typers_reading(argv: list[str]) -> None:
     ["a.xml"], ["-", "-o", "out.xml"], ["--check", "--format", "json", "a.xml", "b.xml"],
     ["--in-place", "a.xml", "b.xml"], ["--boards=embedded", "--reserve-hotplug", "4", "a.xml"],
     ["-j", "2", "a.xml", "b.xml"], ["--jobs=0", "--check", "a.xml"],
+    ["--check", "--schema", "a.xml"],
     ["--reserve-hotplug", "300", "a.xml"], ["--convert-to", "q35", "--lock-occupied", "a.xml"],
     ["--group-host-functions", "--host-numa", "0000:65:00.0=1,b3:00.0=0", "a.xml"],
 ])
 def test_plain_command_lines_take_the_quick_path(argv: list[str]) -> None:
-    assert quick_request(argv) is not None
+    assert quick_request(argv, stdin_is_terminal=False) is not None
 
 
 @pytest.mark.parametrize("argv", [
@@ -79,9 +83,10 @@ def test_plain_command_lines_take_the_quick_path(argv: list[str]) -> None:
     ["--host-numa", "65:00.0", "a.xml"],
     ["--reserve-hotplug", "-1", "a.xml"], ["--in-place", "-"], ["-i", "-o", "x", "a.xml"],
     ["a.xml", "b.xml", "-o", "/no/such/folder"], ["--graph", "g.svg", "a.xml", "b.xml"],
+    ["--schema", "a.xml"],
 ])
 def test_everything_else_goes_to_typer(argv: list[str]) -> None:
-    assert quick_request(argv) is None
+    assert quick_request(argv, stdin_is_terminal=True) is None
 
 
 def test_usage_errors_are_the_same_whichever_path_reads_them(tmp_path: Path) -> None:
@@ -232,3 +237,12 @@ def test_a_rewritten_file_keeps_its_owner_and_only_what_differs_is_set(
     assert calls == (["fchmod", "fchown"] if os.geteuid() == 0 else ["fchmod"])
     if os.geteuid() == 0:
         assert (st.st_uid, st.st_gid) == (1, 1)
+
+
+def test_the_quick_options_table_is_generated_from_the_typer_command() -> None:
+    """The quick start reads the options typer declares: regenerate after changing one
+    (``scripts/gen_quick_options.py``)."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "gen_quick_options.py"
+    p = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr

@@ -135,6 +135,7 @@ def test_locked_output_is_a_fixed_point() -> None:
 
 
 # -- libvirt and QEMU ------------------------------------------------------------------------
+@pytest.mark.slow  # real libvirt or QEMU
 @pytest.mark.parametrize(("name", "reserve", "lock"), [
     ("q35-desktop", 3, False), ("q35-server", 0, True), ("q35-desktop", 250, True),
     ("pc-legacy", 40, False), ("aarch64-virt-server", 6, False),
@@ -148,6 +149,7 @@ def test_libvirt_accepts_the_reserved_topology_unchanged(name: str, reserve: int
     assert not diff, "\n".join(diff)
 
 
+@pytest.mark.slow  # real libvirt or QEMU
 def test_qemu_starts_with_switch_ports_and_locked_ports() -> None:
     virsh = libvirt_or_skip()
     ours = run(example("q35-desktop"), 250, lock_occupied=True).to_string()

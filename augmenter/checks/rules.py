@@ -21,6 +21,7 @@ from ..policy import vocabulary
 from ..policy.devices import BUS_ACCEPTS, device_flags, pci_class
 from ..xml.document import Element
 from .findings import Finding
+from .names import check_names
 
 Check = Callable[[Guest], Iterator[Finding]]
 
@@ -100,6 +101,9 @@ def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
     # other model is refused for that, before any rule about the model's own index
     written_at_0 = ctrl.el.get("index") is not None and ctrl.index == 0
     wrong_root = bool(guest.root_model) and model is not None and model != guest.root_model
+    if ctrl.index > MAX_PCI_INDEX:
+        yield finding(ctrl, "pci-index", f"PCI controller index {ctrl.index} too high, "
+                      f"maximum is {MAX_PCI_INDEX}")
     if model in ("pci-root", "pcie-root"):
         if ctrl.index != 0 and not (family is not None and family.phb and model == "pci-root"):
             yield finding(ctrl, "root-index", "pci-root and pcie-root controllers should "
@@ -137,8 +141,10 @@ def _check_usb_controllers(guest: Guest) -> Iterator[Finding]:
 # -- PCI -----------------------------------------------------------------------------------
 
 def _explicit_topology(guest: Guest) -> tuple[Topology, int]:
-    """The buses the definition names, before anything is added."""
-    controllers = {c.index: c for c in guest.dom.controllers if c.type == "pci"}
+    """The buses the definition names, before anything is added. An index beyond 255 names
+    no bus (libvirt refuses it: virDomainControllerDefValidate) and must not make one."""
+    controllers = {c.index: c for c in guest.dom.controllers
+                   if c.type == "pci" and c.index <= MAX_PCI_INDEX}
     highest = max([*controllers, *(a.bus for d in guest.dom.devices
                                    if (a := _safe_pci(d)) is not None)], default=0)
     topo = Topology()
@@ -160,6 +166,7 @@ def _explicit_topology(guest: Guest) -> tuple[Topology, int]:
     return topo, len(controllers)
 
 
+MAX_PCI_INDEX = 255
 # A bus without a controller: it accepts anything, as libvirt adds whatever kind fits.
 _MISSING_BUS = (Connect.PCI | Connect.PCIE | Connect.BR | Connect.AUTO | Connect.HOTPLUG, 0, 31)
 
@@ -546,11 +553,26 @@ def check_values(guest: Guest) -> Iterator[Finding]:
 
 CHECKS: tuple[Check, ...] = (
     check_values, check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
-    check_ccid, check_devices, check_serial_addresses,
+    check_ccid, check_devices, check_serial_addresses, check_names,
 )
 
 
 def run_checks(guest: Guest) -> list[Finding]:
     """Every finding of every rule, sorted by line."""
-    out = [f for check in CHECKS for f in check(guest)]
-    return sorted(out, key=lambda f: (f.line or 0, f.severity != "error", f.code))
+    return ordered(_unshadowed([f for check in CHECKS for f in check(guest)]))
+
+
+def ordered(findings: list[Finding]) -> list[Finding]:
+    """Findings by line; on a line, errors first."""
+    return sorted(findings, key=lambda f: (f.line or 0, f.severity != "error", f.code))
+
+
+SHADOWED = frozenset({"unlisted-value", "duplicate-element"})
+
+
+def _unshadowed(findings: list[Finding]) -> list[Finding]:
+    """Without a value the schema does not list, or a second copy of an element, on a line
+    where an error already says what libvirt makes of it: libvirt refuses the value, or the
+    second device (a second watchdog), and that is the finding that matters."""
+    refused = {f.line for f in findings if f.severity == "error"}
+    return [f for f in findings if f.code not in SHADOWED or f.line not in refused]

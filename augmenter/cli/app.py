@@ -1,26 +1,44 @@
 """The ``augment`` command line: typer's front over :mod:`augmenter.cli.files`."""
 
+import sys
 from typing import Annotated
 
 import typer
 
-from .files import Request, UsageError, execute, guarded, validate
-from .options import spec
+from .files import (
+    CONVERT_TARGETS,
+    Request,
+    UsageError,
+    execute,
+    guarded,
+    validate,
+    version_text,
+    with_stdin,
+)
 
 # No "from __future__ import annotations" here: typer would have to eval every string
 # annotation at start-up, which costs 70 ms of a 300 ms run.
 
-app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode=None,
+# no_args_is_help would print the help to a pipe: ``augment < in.xml`` reads standard input
+app = typer.Typer(add_completion=True, no_args_is_help=False, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]})
 
 BOARDS_HELP = "where boards come from: auto (cache, QEMU, then embedded), qemu, embedded"
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit(0)
+
+
 @app.command()
 def augment_command(
-    files: Annotated[list[str], typer.Argument(help="domain XML files; '-' reads stdin")],
+    files: Annotated[list[str] | None, typer.Argument(
+        help="domain XML files; '-' or none (with a pipe) reads stdin")] = None,
     output: Annotated[str | None, typer.Option("-o", "--output",
-                                               help="write here (a folder for many files)")] = None,
+                                               help="write here (a folder for many files; "
+                                               "'-' is standard output)")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", "-i",
                                            help="rewrite each file atomically")] = False,
     check: Annotated[bool, typer.Option("--check", help="only report problems; change "
@@ -35,26 +53,44 @@ def augment_command(
                                      "'json'")] = "text",
     strict: Annotated[bool, typer.Option("--strict", help="with --check, warnings fail "
                                          "too")] = False,
+    schema: Annotated[bool, typer.Option("--schema", help="with --check, also validate "
+                                         "against libvirt's installed RelaxNG schema")] = False,
     boards: Annotated[str, typer.Option("--boards", help=BOARDS_HELP)] = "auto",
+    reserve_hotplug: Annotated[int | None, typer.Option(
+        "--reserve-hotplug", min=0, metavar="N",
+        help="leave exactly N free hot-pluggable ports (empty root ports on PCIe machines, "
+             "free slots on pc)")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=0,
                                       help="worker processes for many files; 0: one per "
                                       "CPU")] = 0,
-    # beyond libvirt: names and help from augmenter.cli.options
-    reserve_hotplug: Annotated[int | None, typer.Option(
-        *spec("reserve_hotplug").names, min=0, metavar=spec("reserve_hotplug").metavar,
-        help=spec("reserve_hotplug").help)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print errors only, no "
+                                        "warnings")] = False,
+    connect: Annotated[str | None, typer.Option("--connect", "-c", help="with --verify: the "
+                                                "libvirt URI (default: $LIBVIRT_DEFAULT_URI, "
+                                                "else qemu:///system)")] = None,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="print the version and the board table's, "
+                                          "then exit")] = False,
+    # beyond libvirt (docs/placement.md §21-§24)
     lock_occupied: Annotated[bool, typer.Option(
-        *spec("lock_occupied").names, help=spec("lock_occupied").help)] = False,
+        "--lock-occupied", help="turn hot plug off on every root port that holds a device "
+                                "the guest must not eject (all but NICs and host "
+                                "devices)")] = False,
     convert_to: Annotated[str | None, typer.Option(
-        *spec("convert_to").names, metavar=spec("convert_to").metavar,
-        help=spec("convert_to").help)] = None,
+        "--convert-to", metavar="|".join(CONVERT_TARGETS),
+        help="re-home the guest onto the other x86 chipset first (every change is "
+             "printed)")] = None,
     group_host_functions: Annotated[bool, typer.Option(
-        *spec("group_host_functions").names, help=spec("group_host_functions").help)] = False,
+        "--group-host-functions", help="put PCI host devices that are functions of one host "
+                                       "slot into one guest slot, with the same function "
+                                       "numbers")] = False,
     numa_aware: Annotated[bool, typer.Option(
-        *spec("numa_aware").names, help=spec("numa_aware").help)] = False,
+        "--numa-aware", help="put each PCI host device behind an expander bus of the guest "
+                             "NUMA node of its host node (read from /sys)")] = False,
     host_numa: Annotated[str | None, typer.Option(
-        *spec("host_numa").names, metavar=spec("host_numa").metavar,
-        help=spec("host_numa").help)] = None,
+        "--host-numa", metavar="ADDR=NODE,...",
+        help="host NUMA node of each PCI host device, for a guest written on another "
+             "machine (implies --numa-aware)")] = None,
 ) -> None:
     """Add implicit controllers and addresses to libvirt domain XML, as libvirt 9.0 would.
 
@@ -67,6 +103,8 @@ def augment_command(
       augment --in-place guests/*.xml
 
       augment --check --format json guests/*.xml
+
+      augment --check --schema guest.xml
 
       augment -o out/ --jobs 4 guests/*.xml
 
@@ -83,13 +121,14 @@ def augment_command(
     Exit status: 0 done (or, with --check, no errors), 1 bad input or a placement that cannot
     be made, 2 usage error or unreadable input.
     """
-    request = Request(files=files, output=output, in_place=in_place, check=check,
+    request = Request(files=files or [], output=output, in_place=in_place, check=check,
                       explain=explain, graph=graph, verify=verify, fmt=fmt, strict=strict,
-                      boards=boards, reserve_hotplug=reserve_hotplug, jobs=jobs,
-                      lock_occupied=lock_occupied, convert_to=convert_to,
-                      group_host_functions=group_host_functions, numa_aware=numa_aware,
-                      host_numa=host_numa)
+                      schema=schema, boards=boards, reserve_hotplug=reserve_hotplug, jobs=jobs,
+                      quiet=quiet, connect=connect, lock_occupied=lock_occupied,
+                      convert_to=convert_to, group_host_functions=group_host_functions,
+                      numa_aware=numa_aware, host_numa=host_numa)
     try:
+        request = with_stdin(request, sys.stdin.isatty())
         validate(request)
     except UsageError as exc:
         raise typer.BadParameter(str(exc)) from None

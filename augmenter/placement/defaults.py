@@ -13,6 +13,9 @@ from ..policy.machines import default_usb_model
 from ..xml.document import insert_before, new_element, set_child, sub_element
 from .guest import Guest
 
+# a drive address implies every controller of its bus up to its own index; past 256 of them
+# (the PCI buses a guest can have) libvirt cannot place them, and adding them would not end
+MAX_IMPLIED_INDEX = 255
 DRIVE_BUSES = ("scsi", "fdc", "ide", "sata")  # libvirt adds implicit controllers in this order
 # units per bus and buses per controller, for the target-name-derived drive address
 DRIVE_GEOMETRY = {"ide": (2, 2), "sata": (6, 1), "scsi": (7, 1), "fdc": (2, 1)}
@@ -162,10 +165,17 @@ def add_implicit_controllers(guest: Guest) -> None:
     dom = guest.dom
     disks = [(d, disk_bus(d)) for d in dom.of("disk")]
     for bus in DRIVE_BUSES:
-        indexes = [i for d, on in disks if on == bus and (i := _drive_controller(d)) is not None]
+        owners = [d for d, on in disks if on == bus]
         if bus == "scsi":
-            indexes += [i for h in dom.of("hostdev") if h.type == "scsi"
-                        and (i := _drive_controller(h)) is not None]
+            owners += [h for h in dom.of("hostdev") if h.type == "scsi"]
+        indexes = [i for d in owners if (i := _drive_controller(d)) is not None]
+        too_far = next((d for d in owners if (_drive_controller(d) or 0) > MAX_IMPLIED_INDEX),
+                       None)
+        if too_far is not None:
+            index = _drive_controller(too_far) or 0
+            raise guest.fail(too_far, f"drive address controller='{index}' would need "
+                                      f"{index + 1} {bus} controllers; at most "
+                                      f"{MAX_IMPLIED_INDEX + 1} fit in a guest")
         for i in range(max(indexes, default=-1) + 1):
             if dom.controller(bus, i) is None:
                 if bus == "ide" and guest.family is not None and not guest.family.ide_allowed:
