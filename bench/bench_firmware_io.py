@@ -135,7 +135,7 @@ def measure(binary: str, firmware: str, ports: int, io_reserve: int | None,
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--binary", default=shutil.which("qemu-system-x86_64") or "")
-    ap.add_argument("--ports", default="1,4,8,10,12,16,35")
+    ap.add_argument("--ports", default="1,4,8,9,10,11,12,13,14,15,16,24,35")
     ap.add_argument("--seconds", type=float, default=180)
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
@@ -153,12 +153,22 @@ def main() -> int:
                 print(f"{m.firmware:8} ports={m.ports:3} io-reserve={m.io_reserve!s:5} "
                       f"windows={m.windows:3} ({m.seconds} s)", file=sys.stderr, flush=True)
     if args.markdown:
-        print("| firmware | empty root ports | io-reserve | ports with an I/O window |")
-        print("| --- | ---: | --- | ---: |")
-        for m in rows:
-            reserve = "default" if m.io_reserve is None else str(m.io_reserve)
-            print(f"| {m.firmware} | {m.ports} | {reserve} | {m.windows} |")
+        print("\n".join(markdown(rows)))
     return 0
+
+
+def markdown(rows: list[Measure]) -> list[str]:
+    """Ports with an I/O window: a row per firmware and io-reserve, a column per count."""
+    counts = sorted({m.ports for m in rows})
+    found = {(m.firmware, m.io_reserve, m.ports): m.windows for m in rows}
+    out = ["| empty root ports | " + " | ".join(map(str, counts)) + " |",
+           "| --- |" + " ---: |" * len(counts)]
+    for firmware in dict.fromkeys(m.firmware for m in rows):
+        for reserve in (None, 0, 4096):
+            label = "default" if reserve is None else f"io-reserve={reserve}"
+            cells = [str(found.get((firmware, reserve, n), "-")) for n in counts]
+            out.append(f"| {firmware}, {label} | " + " | ".join(cells) + " |")
+    return out
 
 
 if __name__ == "__main__":
