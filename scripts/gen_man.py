@@ -50,8 +50,9 @@ BEYOND = (
     "switch downstream ports) on PCIe machines, free slots of hot-pluggable buses on pc, "
     "where the board's own free slots count too. More than the guest can take is an error "
     "that says how many fit.",
-    "--check warns when a q35 guest has more empty root ports than its firmware gives I/O "
-    "windows (measured: SeaBIOS none, OVMF 10), with the fix.",
+    "--check warns when a q35 guest has more empty root ports than its firmware can open I/O "
+    "windows on (measured: SeaBIOS 14, and only on ports that ask with io-reserve; OVMF 10), "
+    "with the fix.",
     "--convert-to q35|pc prints every change it makes on standard error, one line each "
     "(with --format json, one JSON object each).",
     "--numa-aware reads each host device's NUMA node from "

@@ -15,10 +15,12 @@ other device (``bench/bench_firmware_io.py``, table in ``bench/README.md``):
   on none.
 
 A device hot-plugged into a port without a window gets no I/O space: PCI Express devices work
-without it, a device that needs I/O ports (legacy virtio, many emulated NICs and controllers)
-does not; and windows the firmware spends on empty ports are missing for the devices present
-at boot (QEMU issue 641). ``augment --check`` warns when a guest has more empty root ports
-than its firmware gives I/O windows, with the fix.
+without it (which is why SeaBIOS opens none unless asked), a device that needs I/O ports
+(legacy virtio, many emulated NICs and controllers) does not; and windows the firmware spends
+on empty ports are missing for the devices present at boot (QEMU issue 641). So a firmware
+can serve at most so many empty root ports with a window: SeaBIOS 14 (when they ask, with
+``io-reserve``), OVMF 10. ``augment --check`` warns when a guest has more empty root ports
+than that, with the fix.
 """
 
 from __future__ import annotations
@@ -28,10 +30,9 @@ from ..placement import hotplug
 from ..placement.guest import Guest
 from .findings import Finding
 
-# Empty root ports that get an I/O window, per firmware, as measured (see the module doc).
-IO_WINDOWS = {"seabios": 0, "ovmf": 10}
-# With ``-global pcie-root-port.io-reserve=4096``, SeaBIOS: on at most this many ports.
-SEABIOS_RESERVED_WINDOWS = 14
+# The most empty root ports a firmware opens an I/O window on, as measured (see the module
+# doc): SeaBIOS when the ports ask (io-reserve; by default it opens none), OVMF by default.
+IO_WINDOWS = {"seabios": 14, "ovmf": 10}
 X86 = ("x86_64", "i686")
 
 
@@ -61,13 +62,14 @@ def io_windows(guest: Guest) -> list[Finding]:
         return []
     ports = f"{empty} empty root port{'s' if empty != 1 else ''}"
     if firmware == "seabios":
-        message = (f"{ports}, but SeaBIOS opens no I/O window on an empty root port: a "
-                   "device hot-plugged there gets no I/O space (PCI Express devices need "
-                   "none, legacy ones such as transitional virtio do)")
-        hint = ("give the ports an I/O reserve (<qemu:commandline> -global "
-                f"pcie-root-port.io-reserve=4096: SeaBIOS then opens windows on up to "
-                f"{SEABIOS_RESERVED_WINDOWS} ports, on none from 15), or leave fewer empty "
-                "ports (--reserve-hotplug N)")
+        message = (f"{ports}, but SeaBIOS opens an I/O window on at most {windows} (and only "
+                   "on ports that ask for one with io-reserve): a device hot-plugged into the "
+                   "others gets no I/O space (PCI Express devices need none, legacy ones "
+                   "such as transitional virtio do)")
+        hint = (f"leave at most {windows} empty ports (--reserve-hotplug {windows}), and give "
+                "them an I/O reserve if a hot-plugged device needs I/O ports (<qemu:"
+                "commandline> -global pcie-root-port.io-reserve=4096; with 15 or more ports "
+                "asking, SeaBIOS opens none)")
     else:
         message = (f"{ports}, but OVMF opens an I/O window on {windows} of them: a device "
                    f"hot-plugged into the other {empty - windows} gets no I/O space, and "

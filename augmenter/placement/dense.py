@@ -492,10 +492,9 @@ def _too_big(guest: Guest, why: Exhausted, want: Demand, res: Resources) -> Plac
                 "ports fit in this guest",
                 hint="ask for fewer; QEMU has 256 PCI bus numbers and each port takes one")
     devices = want.pcie + want.conventional
-    room = (f"{res.root_functions} free pcie-root functions for root ports" if res.pcie_root
+    room = (f"{res.root_functions} pcie-root functions" if res.pcie_root
             else f"{res.free_conventional} free slots")
     return PlacementError(
-        f"{why.message}; augment's own placement cannot place it either: {devices} PCI "
-        f"devices need more room than the board has ({room}, {res.buses} of QEMU's 256 PCI "
-        "bus numbers left)",
-        line=why.line, hint="remove devices or PCI controllers, or free a slot of the root bus")
+        f"{why.message}; nor does any other topology hold {devices} PCI devices ({room} and "
+        f"{res.buses} of 256 bus numbers left)",
+        line=why.line, hint="remove devices or PCI controllers")
