@@ -26,7 +26,8 @@ from augmenter.boards.records import Catalogue, board_to_json, embedded
 from augmenter.pipeline import Options
 
 AUTO = [*EMBEDDED[:-2], "--boards", "auto"]
-Q35 = ("<domain type='kvm'><name>g</name><memory>65536</memory><os><type arch='x86_64' machine='q35'>hvm</type>"
+Q35 = ("<domain type='kvm'><name>g</name><memory>65536</memory>"
+       "<os><type arch='x86_64' machine='q35'>hvm</type>"
        "</os><devices><interface type='user'><model type='virtio'/></interface></devices>"
        "</domain>\n")
 X86 = embedded()["x86_64"]

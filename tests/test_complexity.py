@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from hardening import EMBEDDED, assert_clean_end, probe
 
-HEAD = ("<domain type='kvm'>\n  <name>g</name>\n  <memory>65536</memory>\n  <os><type arch='x86_64' machine='{machine}'>"
+HEAD = ("<domain type='kvm'>\n  <name>g</name>\n  <memory>65536</memory>\n"
+        "  <os><type arch='x86_64' machine='{machine}'>"
         "hvm</type></os>\n  <devices>\n")
 TAIL = "  </devices>\n</domain>\n"
 pytestmark = pytest.mark.slow  # many processes, each up to the 10 s bound

@@ -19,7 +19,8 @@ import augmenter
 from augmenter.pipeline import Options
 
 EMBEDDED_ONLY = Options(boards="embedded")
-BODY = ("<domain type='kvm'>\n  <name>caf\u00e9</name>\n  <memory>65536</memory>\n  <os><type arch='x86_64' "
+BODY = ("<domain type='kvm'>\n  <name>caf\u00e9</name>\n  <memory>65536</memory>\n"
+        "  <os><type arch='x86_64' "
         "machine='q35'>hvm</type></os>\n  <devices>\n    <interface type='user'><model "
         "type='virtio'/></interface>\n  </devices>\n</domain>\n")
 

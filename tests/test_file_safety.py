@@ -32,7 +32,8 @@ from hardening import (
     probe,
 )
 
-GOOD = ("<domain type='kvm'><name>g</name><memory>65536</memory><os><type arch='x86_64' machine='q35'>hvm</type>"
+GOOD = ("<domain type='kvm'><name>g</name><memory>65536</memory>"
+       "<os><type arch='x86_64' machine='q35'>hvm</type>"
         "</os><devices><disk type='file' device='disk'><source file='/i.qcow2'/>"
         "<target dev='vda' bus='virtio'/></disk></devices></domain>\n")
 

@@ -91,7 +91,8 @@ def _fake_qemu_on_path(tmp_path: Path, body: str) -> dict[str, str]:
     return env
 
 
-GOOD = ("<domain type='kvm'><name>g</name><memory>65536</memory><os><type arch='x86_64' machine='q35'>hvm</type>"
+GOOD = ("<domain type='kvm'><name>g</name><memory>65536</memory>"
+       "<os><type arch='x86_64' machine='q35'>hvm</type>"
         "</os><devices/></domain>\n")
 
 

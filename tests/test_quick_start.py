@@ -30,6 +30,8 @@ TOKENS = (
     "-h", "--no-such", "-io", "--check=yes", "=", "--output=", "-j", "--jobs", "--jobs=0",
     "2", "-j3", "-q", "--quiet", "-c", "--connect=test:///default", "--version", "٣", "²",
     "--timeout", "2.5", "--timeout=0", "nan", "1e3",
+    "--lock-occupied", "--convert-to", "q35", "pc", "--convert-to=i440fx",
+    "--group-host-functions", "--numa-aware", "--host-numa", "65:00.0=1", "--host-numa=x",
 )
 
 
@@ -71,6 +73,8 @@ def test_the_quick_reading_is_typers_reading(argv: list[str]) -> None:
     ["-j", "2", "a.xml", "b.xml"], ["--jobs=0", "--check", "a.xml"],
     ["--timeout", "30", "a.xml"],
     ["--check", "--schema", "a.xml"],
+    ["--reserve-hotplug", "300", "a.xml"], ["--convert-to", "q35", "--lock-occupied", "a.xml"],
+    ["--group-host-functions", "--host-numa", "0000:65:00.0=1,b3:00.0=0", "a.xml"],
 ])
 def test_plain_command_lines_take_the_quick_path(argv: list[str]) -> None:
     assert quick_request(argv, stdin_is_terminal=False) is not None
@@ -78,7 +82,8 @@ def test_plain_command_lines_take_the_quick_path(argv: list[str]) -> None:
 
 @pytest.mark.parametrize("argv", [
     [], ["--help"], ["-h"], ["--", "a.xml"], ["-x", "a.xml"], ["-o"], ["-o", "a", "-o", "b", "c"],
-    ["--format", "yaml", "a.xml"], ["--reserve-hotplug", "65", "a.xml"],
+    ["--format", "yaml", "a.xml"], ["--convert-to", "i440fx", "a.xml"],
+    ["--host-numa", "65:00.0", "a.xml"],
     ["--reserve-hotplug", "-1", "a.xml"], ["--in-place", "-"], ["-i", "-o", "x", "a.xml"],
     ["a.xml", "b.xml", "-o", "/no/such/folder"], ["--graph", "g.svg", "a.xml", "b.xml"],
     ["--timeout", "0", "a.xml"], ["--timeout", "x", "a.xml"], ["--timeout=inf", "a.xml"],

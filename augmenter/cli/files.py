@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("text", "json")
 BOARD_SOURCES = ("auto", "qemu", "embedded")
-RESERVE_HOTPLUG_MAX = 64
+CONVERT_TARGETS = ("q35", "pc")  # --convert-to (docs/placement.md §24)
 NEW_FILE_MODE = 0o600  # a new output: its owner's only (a definition may hold passwords)
 
 
@@ -54,13 +54,19 @@ class Request:
     strict: bool = False
     schema: bool = False
     boards: str = "auto"
-    reserve_hotplug: int = 0
+    reserve_hotplug: int | None = None  # exactly this many free ports (placement.md §21)
     jobs: int = 0  # worker processes for a batch; 0: one per available CPU
     timeout: float | None = None  # seconds each QEMU gets to describe a board (None: 5)
     quiet: bool = False  # errors only: no warnings
     connect: str | None = None  # --verify's libvirt URI
     force: bool = False  # rewrite a read-only file (-o, --in-place)
     allow_emulator: tuple[str, ...] = ()  # emulators a domain may have run (boards.trust)
+    # beyond libvirt (docs/placement.md §21-§24)
+    lock_occupied: bool = False
+    convert_to: str | None = None
+    group_host_functions: bool = False
+    numa_aware: bool = False
+    host_numa: str | None = None
 
 
 # How each option is spelt, for usage errors that name them.
@@ -127,8 +133,17 @@ def validate(req: Request) -> None:
         raise UsageError("--jobs must be 0 (one per CPU) or more")
     if req.timeout is not None and not (math.isfinite(req.timeout) and req.timeout > 0):
         raise UsageError("--timeout must be a positive number of seconds")
-    if not 0 <= req.reserve_hotplug <= RESERVE_HOTPLUG_MAX:
-        raise UsageError(f"--reserve-hotplug must be between 0 and {RESERVE_HOTPLUG_MAX}")
+    if req.reserve_hotplug is not None and req.reserve_hotplug < 0:
+        raise UsageError("--reserve-hotplug must be 0 or more")
+    if req.convert_to is not None and req.convert_to not in CONVERT_TARGETS:
+        raise UsageError(f"--convert-to must be {' or '.join(CONVERT_TARGETS)}")
+    if req.host_numa is not None:
+        from ..placement.hostaware import parse_host_numa
+
+        try:
+            parse_host_numa(req.host_numa)
+        except ValueError as exc:
+            raise UsageError(f"--host-numa: {exc}") from None
     if req.schema and not req.check:
         raise UsageError("--schema works with --check")
     if req.in_place and "-" in req.files:
@@ -177,7 +192,10 @@ def execute(req: Request) -> int:
 
     options = Options(boards=req.boards, reserve_hotplug=req.reserve_hotplug,
                       warn=_silent if req.quiet else None, schema=req.schema,
-                      timeout=req.timeout, allow_emulators=tuple(req.allow_emulator))
+                      timeout=req.timeout, allow_emulators=tuple(req.allow_emulator),
+                      lock_occupied=req.lock_occupied, convert_to=req.convert_to,
+                      group_host_functions=req.group_host_functions,
+                      numa_aware=req.numa_aware, host_numa=req.host_numa)
     if req.schema:  # compiled here, once: the workers of a batch inherit it
         from ..checks.schema import SchemaUnavailable, relaxng
 
@@ -196,7 +214,7 @@ def execute(req: Request) -> int:
         return _show_files(req.files, req.fmt, req.explain, req.graph, options, req.quiet)
     output = None if req.output == "-" else req.output
     return _augment_files(req.files, output, _out_dir(req), req.in_place, options, jobs,
-                          req.quiet, req.force)
+                          req.quiet, req.force, req.fmt)
 
 
 def _silent(message: str) -> None:
@@ -276,13 +294,24 @@ class Done:
     records: tuple[dict[str, object], ...] = ()  # findings for --format json
 
 
-def _augmented(name: str, options: Options, quiet: bool = False) -> Done:
+def print_conversion(label: str, outcome: Result, fmt: str) -> None:
+    """``--convert-to``: every change made, one line each (a JSON object each with
+    ``--format json``), on stderr: stdout may be the document."""
+    for change in outcome.guest.conversion:
+        if fmt == "json":
+            sys.stderr.write(json.dumps({"file": label, **change.as_dict()}) + "\n")
+        else:
+            sys.stderr.write(change.render(label) + "\n")
+
+
+def _augmented(name: str, options: Options, quiet: bool = False, fmt: str = "text") -> Done:
     """Augment one input, its messages captured rather than printed."""
     with contextlib.redirect_stderr(io.StringIO()) as messages:
         label, data, outcome, failed = augment_one(name, options, quiet)
         output = None
         if outcome is not None:
             output = outcome.to_bytes()
+            print_conversion(label, outcome, fmt)
             _print_findings(label, data, outcome.findings, "text", [], quiet)
     return Done(messages.getvalue(), failed, output)
 
@@ -319,13 +348,13 @@ def _targets(paths: dict[str, Path], in_place: bool, force: bool) -> dict[str, T
 
 def _augment_files(files: list[str], output: str | None, out_dir: Path | None, in_place: bool,
                    options: Options, jobs: int, quiet: bool = False,
-                   force: bool = False) -> int:
+                   force: bool = False, fmt: str = "text") -> int:
     paths = _output_paths(files, output, out_dir, in_place)
     targets = _targets(paths, in_place, force)
     if targets is None:
         return 1
     status = 0
-    work = functools.partial(_augmented, options=options, quiet=quiet)
+    work = functools.partial(_augmented, options=options, quiet=quiet, fmt=fmt)
     warn = None if quiet else (lambda message: say(f"augment: warning: {message}"))
     with staged(warn) as outputs, \
             contextlib.closing(ordered_map(work, files, jobs)) as results:
@@ -418,6 +447,8 @@ def _show_files(files: list[str], fmt: str, explain: bool, graph: str | None,
         status = max(status, failed)
         if outcome is None:
             continue
+        if fmt != "json" or not explain:
+            print_conversion(label, outcome, fmt)
         if explain:
             from ..reports.explain import explain_data, explain_tree
 

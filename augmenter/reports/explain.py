@@ -385,6 +385,9 @@ def explain_data(result: Placed) -> dict[str, Any]:
         "other_addresses": other,
         "unaddressed": unaddressed,
         "devices": records,
+        # what augment did beyond libvirt (docs/placement.md §20-§24)
+        "beyond_libvirt": list(guest.notes),
+        "conversion": [c.as_dict() for c in guest.conversion],
     }
 
 
@@ -495,6 +498,12 @@ def explain_tree(result: Placed) -> Tree:
     title.append(data["domain"] or "domain", style="bold")
     title.append(f"  {data['machine']} ({data['arch']})", style="dim")
     tree = Tree(title)
+    if data["beyond_libvirt"] or data["conversion"]:
+        branch = tree.add(Text("beyond libvirt", style="bold"))
+        for c in data["conversion"]:
+            branch.add(Text(f"converted: {c['device']}: {c['change']}", style="yellow"))
+        for note in data["beyond_libvirt"]:
+            branch.add(Text(note, style="yellow"))
     pci = data["pci"]
     if pci is not None and pci["buses"]:
         by_index = {b["index"]: b for b in pci["buses"]}
