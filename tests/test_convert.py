@@ -22,9 +22,10 @@ X86 = sorted(p.stem for p in EXAMPLES.glob("*.xml")
 
 
 def guest(machine: str, devices: str, os_extra: str = "") -> str:
+    """A guest; with ACPI, which UEFI on x86 requires (qemuValidateDomainDef)."""
     return (f"<domain type='kvm'><name>c</name><memory unit='MiB'>256</memory>"
             f"<os><type arch='x86_64' machine='{machine}'>hvm</type>{os_extra}</os>"
-            f"<devices>{devices}</devices></domain>")
+            f"<features><acpi/></features><devices>{devices}</devices></domain>")
 
 
 def convert(text: str, target: str) -> augmenter.Result:
