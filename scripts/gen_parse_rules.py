@@ -1338,6 +1338,16 @@ CURATED = Curation(
         "virDomainDeviceAddressParseXML": [
             Extra("address", "type", "required", {}, "No type specified for device address",
                   "No type specified for device address")],
+        # the same: a device's type or model read with virXMLPropString, tested by hand
+        **{func: [Extra("node", attr, "required", {}, words, words)]
+           for func, attr, words in (
+               ("virDomainInputDefParseXML", "type", "missing input device type"),
+               ("virDomainHubDefParseXML", "type", "missing hub device type"),
+               ("virDomainWatchdogDefParseXML", "model", "watchdog must contain model name"),
+               ("virDomainRNGDefParseXML", "model", "missing RNG device model"),
+               ("virDomainRedirdevDefParseXML", "type", "missing type in redirdev"),
+               ("virDomainShmemDefParseXML", "name",
+                "shmem element must contain 'name' attribute"))},
     },
 )
 

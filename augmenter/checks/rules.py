@@ -18,7 +18,7 @@ from ..model.numbers import number
 from ..placement.guest import Guest
 from ..placement.topology import Conflict, Topology
 from ..placement.usb import MAX_DEPTH, usb_devices
-from ..policy.devices import BUS_ACCEPTS, device_flags, pci_class
+from ..policy.devices import BUS_ACCEPTS, device_flags
 from ..xml.document import Element
 from . import capabilities, controllers, cpu, disks, models, platform, unique
 from .findings import Finding
@@ -129,11 +129,17 @@ def _check_usb_controllers(guest: Guest) -> Iterator[Finding]:
         other = next(c for c in usbs if c.model != "none")
         yield finding(other, "usb-disabled", "Can't add another USB controller: USB is "
                       "disabled for this domain", "remove the controller with model='none'")
-    for ctrl in usbs:
-        if ctrl.model in ("ich9-uhci1", "ich9-uhci2", "ich9-uhci3") and not any(
-                c.model in ("ich9-ehci1", "ehci") and c.index == ctrl.index for c in usbs):
-            yield finding(ctrl, "usb-no-master", "No master USB controller specified",
-                          f"add an ich9-ehci1 controller with index {ctrl.index}")
+    # virDomainDefParseXML: some USB controller must be a master, one without <master>; the
+    # ICH9 UHCI companions get one when they have none (virDomainControllerDefParseXML)
+    others = [c for c in usbs if c.model != "none"]
+    if others and all(c.child("master") is not None or c.model in ICH9_COMPANIONS
+                      for c in others):
+        ctrl = others[0]
+        yield finding(ctrl, "usb-no-master", "No master USB controller specified",
+                      f"add an ich9-ehci1 controller with index {ctrl.index}")
+
+
+ICH9_COMPANIONS = ("ich9-uhci1", "ich9-uhci2", "ich9-uhci3")
 
 
 # -- PCI -----------------------------------------------------------------------------------
@@ -403,22 +409,41 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
 
 # -- virtio-serial, USB, CCID --------------------------------------------------------------
 
+def _vserial_controller(dev: Device) -> int:
+    a = dev.address
+    if a is None or a.get("type") != "virtio-serial":
+        return 0
+    return parse_int(a.get("controller"), 0) or 0
+
+
 def check_virtio_serial(guest: Guest) -> Iterator[Finding]:
+    """virDomainVirtioSerialAddrReserve, over every device with a virtio-serial address (not
+    only channels): its controller must exist, written or added for a virtio channel or
+    console (virDomainDefMaybeAddVirtioSerialController), and have the port."""
     used: dict[tuple[int, int], Device] = {}
     ports = {c.index: number(c.el, "ports") or 31
              for c in guest.dom.controllers if c.type == "virtio-serial"}
     for dev in guest.dom.of("channel") + guest.dom.of("console"):
+        if dev.target("type") == "virtio":
+            ports.setdefault(_vserial_controller(dev), 31)
+    for dev in guest.dom.iterate():
         a = dev.address
         if a is None or a.get("type") != "virtio-serial" or not parse_int(a.get("port"), 0):
             continue
+        if dev.tag == "console" and dev.target("type") != "virtio":
+            continue  # a serial console is the serial port's copy (virDomainDefAddConsoleCompat)
         key = (parse_int(a.get("controller"), 0) or 0, parse_int(a.get("port"), 0) or 0)
+        if key[0] not in ports:
+            yield finding(dev, "vserial-out-of-range", f"virtio serial controller {key[0]} is "
+                          "missing", "add the controller, or leave the address out")
+            continue
         if key in used:
             yield finding(dev, "vserial-conflict", f"{dev.name()}: virtio serial port "
                           f"{key[1]} on controller {key[0]} is already occupied by "
                           f"{used[key].name()}", "leave the address out")
         used.setdefault(key, dev)
-        if key[0] in ports and key[1] >= ports[key[0]]:
-            yield finding(dev, "vserial-out-of-range", f"virtio-serial controller {key[0]} "
+        if key[1] >= ports[key[0]]:
+            yield finding(dev, "vserial-out-of-range", f"virtio serial controller {key[0]} "
                           f"does not have port {key[1]}", f"ports are 1 to {ports[key[0]] - 1}")
 
 
@@ -465,15 +490,10 @@ def check_ccid(guest: Guest) -> Iterator[Finding]:
 
 def check_devices(guest: Guest) -> Iterator[Finding]:
     for con in guest.dom.of("console")[1:]:
-        if con.target("type") == "serial":
+        # a console without a target type is a serial one (virDomainChrDefPostParse)
+        if con.target("type") in (None, "serial"):
             yield finding(con, "console-serial", "Only the first console can be a serial port",
                           "make it a virtio console, or put it first")
-    default_panic = (guest.family.panic if guest.family else None) or "isa"
-    for panic in guest.dom.of("panic"):
-        model = panic.model or default_panic
-        if model in ("pseries", "s390", "hyperv") and panic.address is not None:
-            yield finding(panic, "address-type", "setting the panic device address is not "
-                          f"supported for model '{model}'", "remove the <address>")
     for host in guest.dom.of("hostdev"):
         if host.type == "mdev" and host.el.get("model") == "vfio-ccw" and (
                 host.address_type not in (None, "ccw")):
@@ -489,10 +509,6 @@ def check_devices(guest: Guest) -> Iterator[Finding]:
     for iommu in guest.dom.of("iommu"):
         if iommu.model == "virtio" and iommu.address_type not in (None, "pci"):
             yield finding(iommu, "address-type", "IOMMU device: 'virtio' needs a PCI address")
-    for dev in guest.dom.devices:
-        if dev.tag in _NEVER_PCI_UNLESS_CLASSED and dev.address_type == "pci" and (
-                pci_class(dev) is None):
-            yield finding(dev, "address-type", f"{dev.name()} cannot have a PCI address")
 
 
 # The address each serial target type takes (libvirt 9.0, qemuValidateDomainChrTargetDef);
@@ -531,11 +547,6 @@ def check_serial_addresses(guest: Guest) -> Iterator[Finding]:
                 else f"Target type '{target}' requires address type '{expected}'")
             yield finding(serial, "address-type", message,
                           f"write <address type='{expected}' ...> or leave the address out")
-
-
-# Kinds whose PCI address is refused when their model makes them no PCI device.
-_NEVER_PCI_UNLESS_CLASSED = frozenset(
-    {"input", "watchdog", "panic", "tpm", "hub", "redirdev", "smartcard"})
 
 
 CHECKS: tuple[Check, ...] = (
