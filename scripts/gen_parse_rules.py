@@ -1347,7 +1347,12 @@ CURATED = Curation(
                ("virDomainRNGDefParseXML", "model", "missing RNG device model"),
                ("virDomainRedirdevDefParseXML", "type", "missing type in redirdev"),
                ("virDomainShmemDefParseXML", "name",
-                "shmem element must contain 'name' attribute"))},
+                "shmem element must contain 'name' attribute"),
+               ("virDomainDiskSourceVHostUserParse", "type",
+                "missing 'type' attribute for vhostuser disk source"))},
+        "virDomainSmartcardDefParseXML": [
+            Extra("node", "type", "required", {}, "passthrough mode requires a character "
+                  "device type attribute", "passthrough mode requires a character ")],
     },
 )
 

@@ -62,7 +62,8 @@ from augmenter.pipeline import Options
 # fields and the controller index in the parse-time table; 2,706 with the address kinds
 # each device takes and the addresses libvirt writes over; 2,761 with the parts a device
 # must have, the virtio-serial ports of every device and libvirt's USB master rule; 2,773 with
-# the options libvirt drops and the PCI controller model); it may only go up.
+# the options libvirt drops and the PCI controller model; 2,782 with a channel's target type,
+# a controller's one <target>, and the disk names whose index wraps); it may only go up.
 THRESHOLD = 0.99
 LIVE_SAMPLE = 150
 REGEN = os.environ.get("AUGMENTER_REGEN", "") == "1"

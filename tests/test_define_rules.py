@@ -534,13 +534,58 @@ MODEL_RULES = [
          "larger than bus", machine="pc",
          devices="    <controller type='pci' index='1' model='pci-bridge'>\n"
                  "      <address type='isa' iobase='0x300' irq='5'/> <<<\n    </controller>"),
+    Rule("missing-element", "unknown target type '(null)' specified for character device",
+         devices="    <channel type='pty'>\n      <target name='a.b'/> <<<\n    </channel>",
+         fixed=("<target name", "<target type='virtio' name")),
+    Rule("channel-target", "spicevmc device type only supports virtio",
+         devices="    <channel type='spicevmc'>\n      <target type='guestfwd' "
+                 "address='10.0.2.1' port='4600'/> <<<\n    </channel>"),
+    Rule("controller-children", "Multiple <target> elements in controller definition not "
+         "allowed", devices="    <controller type='pci' index='1' model='pcie-root-port'>\n"
+         "      <target chassis='1' port='0x10'/>\n      <target chassis='2'/> <<<\n"
+         "    </controller>"),
+    Rule("disk-target", "Unknown disk name 'vdzzzzzzz' and no address specified",
+         devices="    <disk type='file' device='disk'>\n"
+                 "      <source file='/var/lib/libvirt/images/x.img'/>\n"
+                 "      <target dev='vdzzzzzzz' bus='virtio'/> <<<\n    </disk>",
+         fixed=("vdzzzzzzz", "vdzzzzzz")),
     Rule("option-dropped", "", severity="warning",
          devices="    <interface type='user'>\n      <model type='e1000'/>\n"
                  "      <driver queues='4'/> <<<\n    </interface>",
          fixed=("<model type='e1000'/>", "<model type='virtio'/>")),
+    Rule("missing-element", "unknown target type '(null)' specified for character device",
+         devices="    <channel type='pty'>\n      <target name='a.b'/> <<<\n    </channel>",
+         fixed=("<target name", "<target type='virtio' name")),
+    Rule("channel-target", "spicevmc device type only supports virtio",
+         devices="    <channel type='spicevmc'>\n      <target type='guestfwd' "
+                 "address='10.0.2.1' port='4600'/> <<<\n    </channel>"),
+    Rule("controller-children", "Multiple <target> elements in controller definition not "
+         "allowed", devices="    <controller type='pci' index='1' model='pcie-root-port'>\n"
+         "      <target chassis='1' port='0x10'/>\n      <target chassis='2'/> <<<\n"
+         "    </controller>"),
+    Rule("disk-target", "Unknown disk name 'vdzzzzzzz' and no address specified",
+         devices="    <disk type='file' device='disk'>\n"
+                 "      <source file='/var/lib/libvirt/images/x.img'/>\n"
+                 "      <target dev='vdzzzzzzz' bus='virtio'/> <<<\n    </disk>",
+         fixed=("vdzzzzzzz", "vdzzzzzz")),
     Rule("option-dropped", "", severity="warning", id="option-dropped-balloon-period",
          devices="    <memballoon model='virtio'>\n      <stats period='-5'/> <<<\n"
                  "    </memballoon>", fixed=("'-5'", "'5'")),
+    Rule("missing-element", "unknown target type '(null)' specified for character device",
+         devices="    <channel type='pty'>\n      <target name='a.b'/> <<<\n    </channel>",
+         fixed=("<target name", "<target type='virtio' name")),
+    Rule("channel-target", "spicevmc device type only supports virtio",
+         devices="    <channel type='spicevmc'>\n      <target type='guestfwd' "
+                 "address='10.0.2.1' port='4600'/> <<<\n    </channel>"),
+    Rule("controller-children", "Multiple <target> elements in controller definition not "
+         "allowed", devices="    <controller type='pci' index='1' model='pcie-root-port'>\n"
+         "      <target chassis='1' port='0x10'/>\n      <target chassis='2'/> <<<\n"
+         "    </controller>"),
+    Rule("disk-target", "Unknown disk name 'vdzzzzzzz' and no address specified",
+         devices="    <disk type='file' device='disk'>\n"
+                 "      <source file='/var/lib/libvirt/images/x.img'/>\n"
+                 "      <target dev='vdzzzzzzz' bus='virtio'/> <<<\n    </disk>",
+         fixed=("vdzzzzzzz", "vdzzzzzz")),
     Rule("option-dropped", "", severity="warning", id="option-dropped-queues-0",
          devices="    <controller type='scsi' index='0' model='virtio-scsi'>\n"
                  "      <driver queues='0'/> <<<\n    </controller>",

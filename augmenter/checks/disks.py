@@ -41,6 +41,22 @@ def disk_name_partition(name: str) -> int | None:
     return read(digits, "i", 10) if digits else 0
 
 
+def disk_name_index(name: str) -> int | None:
+    """virDiskNameToIndex: the index of a target name's letters (``a`` 0, ``z`` 25, ``aa``
+    26) as virDiskNameParse's C ``int`` computes it, or None when libvirt finds none. The
+    ``int`` wraps around, so a name of seven letters or more can come out negative, and
+    libvirt then knows no such disk."""
+    if disk_name_partition(name) is None:
+        return None
+    prefix = next(p for p in NAME_PREFIXES if name.startswith(p))
+    letters = re.match(r"[a-z]+", name[len(prefix):])
+    idx = 0
+    for i, ch in enumerate(letters.group(0) if letters else ""):
+        idx = (idx + (1 if i else 0)) * 26 + ord(ch) - ord("a")
+        idx = (idx + 2**31) % 2**32 - 2**31
+    return idx if idx >= 0 else None
+
+
 def _source_path(disk: Device) -> str | None:
     source = disk.child("source")
     kind = disk.type or "file"
@@ -84,7 +100,7 @@ def _target(disk: Device) -> Finding | None:
                   if path else "missing target information for device",
                   "add <target dev='vda' bus='virtio'/>", el=target)
     name = str(target.get("dev"))
-    if disk.address is None and disk_name_partition(name) is None:
+    if disk.address is None and disk_name_index(name) is None:
         # virDomainDiskDefAssignAddress, in post-parse, for a disk of any bus
         return on(disk, "disk-target", f"Unknown disk name '{name}' and no address specified",
                   "name it vda, sdb, hdc ...", el=target)

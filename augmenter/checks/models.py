@@ -760,9 +760,22 @@ def check_required_parts(guest: Guest) -> Iterator[Finding]:
                      "as type='user' and drops its <source> when it defines the domain",
                      "write the interface's type", severity="warning")
     for chan in _each(guest, "channel"):
-        if chan.child("target") is None:
+        target = chan.child("target")
+        if target is None:
             yield on(chan, "missing-element", "target type must be specified for channel "
                      "device", "write <target type='virtio' name='...'/>")
+        elif target.get("type") is None:  # virDomainChrDefParseTargetXML's words win
+            yield on(chan, "missing-element", "unknown target type '(null)' specified for "
+                     "character device", "write <target type='virtio' ...>", el=target)
+        elif chan.type == "spicevmc" and target.get("type") != "virtio":
+            yield on(chan, "channel-target", "spicevmc device type only supports virtio",
+                     "write <target type='virtio' name='com.redhat.spice.0'/>", el=target)
+    for ctrl in _each(guest, "controller"):
+        for tag in ("model", "target"):  # virDomainControllerDefParseXML
+            extra = ctrl.el.findall(tag)[1:2]
+            if extra:
+                yield on(ctrl, "controller-children", f"Multiple <{tag}> elements in controller "
+                         "definition not allowed", f"keep one <{tag}>", el=extra[0])
     for fs in _each(guest, "filesystem"):
         finding = _filesystem_parts(fs)
         if finding is not None:
