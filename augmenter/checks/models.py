@@ -780,6 +780,20 @@ def check_required_parts(guest: Guest) -> Iterator[Finding]:
         finding = _filesystem_parts(fs)
         if finding is not None:
             yield finding
+    for host in _each(guest, "hostdev"):  # virDomainHostdevSubsysMediatedDevDefParseXML
+        if host.type == "mdev" and host.el.get("mode") in (None, "subsystem"):
+            address = host.el.find("source/address")
+            if address is None:
+                yield on(host, "missing-element", "Missing <address> element",
+                         "write <source><address uuid='...'/></source>")
+            elif address.get("uuid") is None:
+                yield on(host, "missing-element", "Missing 'uuid' attribute for element "
+                         "<address>", "write the mediated device's uuid", el=address)
+    for mem in _each(guest, "memory"):  # virDomainMemoryTargetDefParseXML
+        target = mem.child("target")
+        if target is not None and target.find("size") is None:
+            yield on(mem, "missing-element", "missing element or attribute './size'",
+                     "write <size unit='MiB'>...</size> in <target>", el=target)
 
 
 def _filesystem_parts(fs: Device) -> Finding | None:
