@@ -512,15 +512,16 @@ def boot_copy(xml: str, name: str, workdir: Path, qemu_img: str = "qemu-img") ->
         cpu.insert(0, model)
     if root.find("maxMemory") is None and root.find("cpu/numa") is None:
         for tag in ("memory", "currentMemory"):
-            el = root.find(tag)
-            if el is not None:
-                el.set("unit", "MiB")
-                el.text = "256"
+            memory = root.find(tag)
+            if memory is not None:
+                memory.set("unit", "MiB")
+                memory.text = "256"
     devices = root.find("devices")
     if devices is None:
         return str(etree.tostring(root, encoding="unicode"))
     for n, disk in enumerate(devices.findall("disk")):
-        has_source = disk.find("source") is not None and bool(disk.find("source").attrib)
+        source = disk.find("source")
+        has_source = source is not None and bool(source.attrib)
         if disk.get("device") in ("cdrom", "floppy") and not has_source:
             continue
         fmt = _image_format(disk)

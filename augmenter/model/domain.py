@@ -246,7 +246,7 @@ class Domain:
         if self._last_placed is not None and self._last_placed[0] == rank:
             # implicit devices come in runs of one kind (root ports, ICH9 companions): the one
             # placed just before is that last device, found without a walk
-            last = self._last_placed[1]
+            last: Element | None = self._last_placed[1]
         else:
             last = last_child_of(self.devices_el, UP_TO_RANK[min(rank, len(RANK) - 1)])
         following = first_element(self.devices_el) if last is None else next_element(last)

@@ -442,7 +442,7 @@ def _insert_option(ctrl: Device, el: Element) -> None:
     if addr is not None:
         insert_before(ctrl.el, addr, el)
     else:
-        set_child(ctrl.el, el.tag, dict(el.attrib))
+        set_child(ctrl.el, str(el.tag), dict(el.attrib))
 
 
 def assign_zpci(guest: Guest) -> None:

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, TypeAlias
+from typing import TypeAlias, cast
 
 from lxml import etree
 
 from ..errors import AugmentError, NotADomainError
 
-Element: TypeAlias = Any
-"""An lxml element (lxml ships no type information)."""
+Element: TypeAlias = etree._Element
+"""An lxml element (typed by the ``types-lxml`` stubs)."""
 
 MAX_BYTES = 16 * 1024 * 1024
 """Largest document accepted. A domain definition is a few kilobytes; virsh itself reads at
@@ -244,9 +245,10 @@ def _keyed(elements: list[Element]) -> list[tuple[int, str, int] | None]:
         if el.sourceline is None:
             keys.append(None)
             continue
-        n = seen.get((el.sourceline, el.tag), 0)
-        seen[(el.sourceline, el.tag)] = n + 1
-        keys.append((el.sourceline, el.tag, n))
+        tag = cast(str, el.tag)  # _elements keeps elements only, whose tags are str
+        n = seen.get((el.sourceline, tag), 0)
+        seen[(el.sourceline, tag)] = n + 1
+        keys.append((el.sourceline, tag, n))
     return keys
 
 
@@ -270,7 +272,7 @@ def _respell(tree: etree._ElementTree, body: str, was: str) -> str:
     old_tags, old_els = _start_tags(was), _elements(old_root)
     if len(old_tags) != len(old_els):
         return body
-    line_shift = tree.getroot().sourceline - old_root.sourceline
+    line_shift = (tree.getroot().sourceline or 0) - (old_root.sourceline or 0)
     originals = {}
     for el, key, tag in zip(old_els, _keyed(old_els), old_tags, strict=True):
         if key is not None:
@@ -379,13 +381,17 @@ def new_element(tag: str, attrib: dict[str, str] | None = None) -> Element:
 
     A copy of a cached prototype: lxml checks every attribute it is given (about 0.5 us
     each), and augmenter writes the same few addresses and controllers again and again."""
-    return _prototype(tag, tuple(attrib.items()) if attrib else ()).__copy__()
+    return _copy(_prototype(tag, tuple(attrib.items()) if attrib else ()))
 
 
 def new_element_of(tag: str, attrib: tuple[tuple[str, str], ...]) -> Element:
     """:func:`new_element` with the attributes as (name, value) pairs, for callers that keep
     them (hashable, so a caller can cache them too)."""
-    return _prototype(tag, attrib).__copy__()
+    return _copy(_prototype(tag, attrib))
+
+
+_copy: Callable[[Element], Element] = etree._Element.__copy__  # type: ignore[attr-defined]
+"""A shallow copy of an element (lxml has ``__copy__``; the stubs do not list it)."""
 
 
 @lru_cache(maxsize=1024)
