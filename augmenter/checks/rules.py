@@ -8,14 +8,20 @@ engine that placement uses, so a conflict is found by the same code that would h
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Iterator
 
 from ..errors import AugmentError
 from ..model.addresses import PciAddress, pci_address
 from ..model.connect import KINDS, Connect, describe
 from ..model.domain import Device, disk_bus, parse_int
 from ..placement.guest import Guest
-from ..placement.topology import Conflict, Topology
+from ..placement.topology import (
+    BoardFunction,
+    Conflict,
+    FutureController,
+    Occupant,
+    Topology,
+)
 from ..placement.usb import MAX_DEPTH, usb_devices
 from ..policy import vocabulary
 from ..policy.devices import BUS_ACCEPTS, device_flags, pci_class
@@ -190,18 +196,18 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
             yield finding(dev, "address-out-of-range", err.message)
     topo, _ = _explicit_topology(guest)
     controllers = {c.index for c in guest.dom.controllers if c.type == "pci"}
-    owners: dict[Hashable, str] = {}
+    owners: dict[Occupant, str] = {}
     root_ok = bool(topo.buses) and topo.buses[0].model == guest.root_model
     if root_ok and guest.board is not None and guest.family is not None:
-        builtin = {(b.slot, b.function): b.type for b in guest.board.pci}
-        for slot, function in guest.family.reserved_functions(guest.board):
-            board_owner = ("board", slot, function)
-            owners[board_owner] = f"board's built-in {builtin.get((slot, function), 'device')}"
-            topo.reserve(PciAddress(0, slot, function), Connect.PCI, board_owner, explicit=True)
+        for builtin in guest.family.reserved_functions(guest.board):
+            board_owner = BoardFunction(builtin.slot, builtin.function, builtin.type)
+            owners[board_owner] = f"board's built-in {builtin.type}"
+            topo.reserve(PciAddress(0, builtin.slot, builtin.function), Connect.PCI,
+                         board_owner, explicit=True)
     pinned = {(p.type, p.index): p for p in (guest.family.pinned if guest.family else ())}
     pinned_at: set[Device] = set()
     for pin in pinned.values() if root_ok else ():
-        owner: Hashable
+        owner: Occupant
         ctrl = guest.dom.controller(pin.type, pin.index)
         if ctrl is not None:
             if pin.models is not None and ctrl.model not in pin.models:
@@ -213,7 +219,7 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
             owners[owner] = f"{ctrl.name()}, which libvirt always puts there"
             pinned_at.add(ctrl)
         elif pin.type == "ide" and any(disk_bus(d) == "ide" for d in guest.dom.of("disk")):
-            owner = ("pinned", pin.type, pin.index)
+            owner = FutureController(pin.type, pin.index)
             owners[owner] = "IDE controller libvirt adds there for the IDE disks"
         else:
             continue
@@ -246,7 +252,7 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
 
 
 def _reserve_one(guest: Guest, topo: Topology, dev: Device, addr: PciAddress, flags: Connect,
-                 owners: dict[Hashable, str]) -> Iterator[Finding]:
+                 owners: dict[Occupant, str]) -> Iterator[Finding]:
     bus = topo.buses[addr.bus]
     if not topo.fits(flags, bus, explicit=True):
         code = "integrated-device" if flags & Connect.INTEGRATED else "wrong-bus-kind"

@@ -8,7 +8,7 @@ the definition, never patched, so running the augmenter on its own output change
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from ..errors import PlacementError
 from ..model.addresses import PciAddress, pci_address, pci_at, wants_pci, write_pci
@@ -17,7 +17,7 @@ from ..model.domain import Device, parse_int
 from ..policy.devices import BUS_ACCEPTS, MODEL_NAMES, class_flags, pci_class
 from ..xml.document import Element, insert_before, new_element, set_child, sub_element
 from .guest import Guest
-from .topology import Conflict, Topology
+from .topology import BoardFunction, Conflict, Occupant, Phantom, Topology
 
 ICH9_USB2_FUNCTION = {"ich9-uhci1": 0, "ich9-uhci2": 1, "ich9-uhci3": 2, "ich9-ehci1": 7}
 RESTRICTED_ROOT_PORT = Connect.P2P | Connect.AUTO | Connect.HOTPLUG
@@ -129,12 +129,14 @@ class Pass:
 
     # -- reservations --------------------------------------------------------------------
     def reserve(self, dev: Device | None, addr: PciAddress, flags: Connect, explicit: bool,
-                owner: Hashable | None = None) -> None:
+                owner: Occupant | None = None) -> None:
         if self.dry:
             while addr.bus >= len(self.topo.buses):
                 self.grow(flags, dev)
         try:
-            self.topo.reserve(addr, flags, owner if owner is not None else dev, explicit)
+            taker = owner if owner is not None else dev
+            assert taker is not None, "a reservation names its device or its occupant"
+            self.topo.reserve(addr, flags, taker, explicit)
         except Conflict as exc:
             raise self.guest.fail(dev, f"{dev.name() if dev else 'device'}: {exc}") from None
 
@@ -218,9 +220,10 @@ class Pass:
                     slot = self._empty_root_slot(kinds["dmi-to-pci-bridge"])
                     if slot is not None:
                         self.pin(ctrl, pci_at(0, slot, 0))
-        for slot, function in family.reserved_functions(guest.board):
-            self.reserve(None, pci_at(0, slot, function), Connect.PCI, explicit=True,
-                         owner=("board", slot, function))
+        for builtin in family.reserved_functions(guest.board):
+            self.reserve(None, pci_at(0, builtin.slot, builtin.function), Connect.PCI,
+                         explicit=True,
+                         owner=BoardFunction(builtin.slot, builtin.function, builtin.type))
         if "primary-video" in kinds:
             videos = dom.of("video")
             if videos and self.needs.pci_class(videos[0]) is not None and wants_pci(videos[0]):
@@ -254,7 +257,7 @@ class Pass:
             addr = self.topo.find(flags)
         if addr is not None:
             self.phantoms += 1
-            self.topo.reserve(addr, flags, ("phantom", self.phantoms), explicit=False)
+            self.topo.reserve(addr, flags, Phantom(self.phantoms), explicit=False)
 
     def first_fit_all(self) -> None:
         for dev in first_fit_order(self.guest, self.needs):
@@ -337,7 +340,7 @@ def assign(guest: Guest) -> None:
         ):
             addr = dry.topo.find(Connect.PCI | Connect.AUTO)
             if addr is not None:
-                dry.topo.reserve(addr, Connect.PCI | Connect.AUTO, ("phantom", 0), False)
+                dry.topo.reserve(addr, Connect.PCI | Connect.AUTO, Phantom(0), False)
         dry.first_fit_all()
         grew = len(dry.topo.buses) > nbuses
         if max_idx <= 0 and grew and root.model == "pcie-root":

@@ -1,7 +1,9 @@
 """The PCI topology as a graph, and the generic address search over it.
 
 Buses are nodes (``("bus", index)``) carrying a :class:`Bus` record; every occupied function is
-an edge from its bus to the occupant's node with the slot and function on it. The engine knows
+an edge from its bus to the occupant's node with the slot and function on it. An occupant is a
+:class:`Device`, a :class:`BoardFunction`, a :class:`Phantom` or a :class:`FutureController`
+(:data:`Occupant`). The engine knows
 connection kinds, slot ranges and functions; it knows nothing about any machine type. Policy
 (which device goes first, when to add a bridge) lives in :mod:`augmenter.placement.pci`.
 
@@ -14,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 from ..model.addresses import PciAddress, pci_at
 from ..model.connect import KINDS, Connect, describe
+from ..model.domain import Device
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -62,6 +65,44 @@ class Bus:
         return self.free > 0 or any(self.used.get(s, 0) != 0xFF for s in self.aggregate)
 
 
+@dataclass(frozen=True, slots=True)
+class BoardFunction:
+    """A function the board builds in (LPC, SMBus, PIIX3's ISA bridge) that no controller of
+    the definition stands for: nothing else may take it."""
+
+    slot: int
+    function: int
+    type: str  # QEMU's type of the function, e.g. ICH9-LPC
+
+
+@dataclass(frozen=True, slots=True)
+class Phantom:
+    """A slot libvirt's dry run holds back, for a bridge it may add later or for hot-plug."""
+
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class FutureController:
+    """The controller libvirt will add at its fixed address (pc's IDE controller for IDE
+    disks): the checks hold its function before the controller exists."""
+
+    type: str
+    index: int
+
+
+Occupant: TypeAlias = Device | BoardFunction | Phantom | FutureController
+"""What takes one PCI function."""
+
+
+class Reservation(NamedTuple):
+    """One occupied function of a bus."""
+
+    slot: int
+    function: int
+    occupant: Occupant
+
+
 class Conflict(Exception):
     """An address that cannot be taken; the message says why in plain words."""
 
@@ -100,11 +141,13 @@ class Topology:
         self.buses: list[Bus] = []
         self.open: list[Bus] = []
         self._offered = 0  # every bus's flags or-ed together
-        # Every reservation, in order: (bus index, owner, slot, function); and for each bus,
+        # Every reservation, in order: (bus index, occupant, slot, function); and for each bus,
         # how many reservations came before it. From these two, :attr:`graph` is built with
         # its nodes and edges in the order an eager one would have had.
-        self._taken: list[tuple[int, Hashable, int, int]] = []
+        self._taken: list[tuple[int, Occupant, int, int]] = []
         self._bus_marks: list[int] = []
+        self._on_bus: list[list[Reservation]] = []  # each bus's reservations, in order
+        self._where: dict[Occupant, tuple[int, Reservation]] = {}  # the first of each occupant
         self._graph: nx.DiGraph[Hashable] | None = None  # once read, kept up to date
 
     @property
@@ -133,6 +176,7 @@ class Topology:
         bus = Bus(len(self.buses), model, flags, min_slot, max_slot)
         self.buses.append(bus)
         self._bus_marks.append(len(self._taken))
+        self._on_bus.append([])
         self._offered |= int(flags)
         if bus.max_slot >= bus.min_slot:
             self.open.append(bus)
@@ -159,7 +203,7 @@ class Topology:
             f"and controller index {bus.index} ({bus.model}) accepts a {accepts}"
         )
 
-    def reserve(self, addr: PciAddress, dev: Connect, owner: Hashable, explicit: bool) -> None:
+    def reserve(self, addr: PciAddress, dev: Connect, owner: Occupant, explicit: bool) -> None:
         """Take one function. Raises :class:`Conflict` naming the rule that refuses it."""
         if addr.bus >= len(self.buses):
             raise Conflict(f"PCI bus {addr.bus:#04x} does not exist "
@@ -182,6 +226,10 @@ class Topology:
                 bus.aggregate.add(slot)
         bus.used[slot] = mask | (1 << function)
         self._taken.append((addr.bus, owner, slot, function))
+        taken = Reservation(slot, function, owner)
+        self._on_bus[addr.bus].append(taken)
+        if owner not in self._where:
+            self._where[owner] = (addr.bus, taken)
         if self._graph is not None:
             self._graph.add_edge(("bus", addr.bus), owner, slot=slot, function=function)
         if bus.free <= 0 and not bus.has_room() and bus in self.open:
@@ -217,10 +265,14 @@ class Topology:
                             return pci_at(bus.index, slot, fn)
         return None
 
-    def occupants(self, bus_index: int) -> list[tuple[int, int, Hashable]]:
-        """(slot, function, owner) on one bus, sorted: for explain and checks."""
-        out = [
-            (data["slot"], data["function"], owner)
-            for _, owner, data in self.graph.out_edges(("bus", bus_index), data=True)
-        ]
-        return sorted(out, key=lambda t: (t[0], t[1]))
+    def occupants(self, bus_index: int) -> list[Reservation]:
+        """The occupied functions of one bus, by slot and function: for explain and checks."""
+        return sorted(self._on_bus[bus_index], key=lambda t: (t.slot, t.function))
+
+    def reservations(self, bus_index: int) -> list[Reservation]:
+        """The occupied functions of one bus, in the order they were taken."""
+        return list(self._on_bus[bus_index])
+
+    def place_of(self, occupant: Occupant) -> tuple[int, Reservation] | None:
+        """(bus index, reservation) of the first function ``occupant`` took, if any."""
+        return self._where.get(occupant)

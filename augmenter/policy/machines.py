@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from ..boards.records import Board, Emulator
+from ..boards.records import Board, BuiltinPci, Emulator
 
 
 @dataclass(frozen=True)
@@ -67,16 +67,12 @@ class Family:
     def matches(self, arch: str, machine: str) -> bool:
         return arch in self.arches and any(fnmatch.fnmatchcase(machine, p) for p in self.patterns)
 
-    def reserved_functions(self, board: Board) -> list[tuple[int, int]]:
+    def reserved_functions(self, board: Board) -> list[BuiltinPci]:
         """Board functions nobody may use: built-ins that no libvirt controller stands for.
 
         Slot 0 of the root bus (host bridge) is outside the usable slot range anyway.
         """
-        return [
-            (b.slot, b.function)
-            for b in board.pci
-            if b.slot != 0 and b.type not in self.board_owned
-        ]
+        return [b for b in board.pci if b.slot != 0 and b.type not in self.board_owned]
 
 
 X86 = frozenset({"x86_64", "i686"})
