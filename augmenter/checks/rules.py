@@ -24,29 +24,24 @@ from ..placement.topology import (
 )
 from ..placement.usb import MAX_DEPTH, usb_devices
 from ..policy import vocabulary
-from ..policy.devices import BUS_ACCEPTS, device_flags, pci_class
+from ..policy.devices import (
+    BUS_ACCEPTS,
+    DRIVE_BUSES,
+    ICH9_USB2,
+    NEVER_PCI_UNLESS_CLASSED,
+    PANIC_WITHOUT_ADDRESS,
+    SCSI_UNITS,
+    SERIAL_TARGET_ADDRESS,
+    VIRTIO_DISK_ADDRESSES,
+    XHCI_MODELS,
+    device_flags,
+    pci_class,
+    usb_model,
+)
 from ..xml.document import Element
 from .findings import Finding
 
 Check = Callable[[Guest], Iterator[Finding]]
-
-# What each drive bus can hold: (controllers, buses, targets, units); None = no limit
-DRIVE_LIMITS: dict[str, tuple[int | None, int, int | None, int | None]] = {
-    "ide": (1, 2, 1, 2),
-    "fdc": (1, 1, 1, 2),
-    "sata": (None, 1, 1, 6),
-    "scsi": (None, 1, None, None),  # per model, see SCSI_UNITS
-}
-# out-of-range drive fields that libvirt itself refuses (the rest only QEMU does)
-REFUSED_DRIVE_FIELDS = {
-    ("ide", "controller"), ("ide", "target"), ("sata", "bus"), ("sata", "target"),
-    ("scsi", "bus"), ("fdc", "controller"), ("fdc", "bus"), ("fdc", "target"),
-}
-SCSI_UNITS: dict[str | None, int] = {
-    "lsilogic": 7, "vmpvscsi": 7, "buslogic": 7, "lsisas1068": 2, "lsisas1078": 256,
-    "virtio-scsi": 16384, "ibmvscsi": 32, "ncr53c90": 7, "dc390": 7, "am53c974": 7,
-}
-
 
 def finding(dev: Device | None, code: str, message: str, hint: str | None = None,
             severity: str = "error", at: Element | None = None) -> Finding:
@@ -72,7 +67,7 @@ def check_controllers(guest: Guest) -> Iterator[Finding]:
     for ctrl in guest.dom.controllers:
         if ctrl.implicit:
             continue
-        usb2 = ctrl.type == "usb" and (ctrl.model or "").startswith("ich9-")
+        usb2 = ctrl.type == "usb" and ctrl.model in ICH9_USB2
         key = (ctrl.type, ctrl.index, ctrl.model if usb2 else None)
         if key in seen:
             yield finding(ctrl, "duplicate-controller-index",
@@ -91,7 +86,7 @@ def check_controllers(guest: Guest) -> Iterator[Finding]:
             yield finding(ctrl, "controller-not-on-machine",
                           "Only a single IDE controller is supported",
                           "the PIIX3 IDE controller is index 0")
-        if ctrl.type == "usb" and ctrl.model in ("qemu-xhci", "nec-xhci"):
+        if ctrl.type == "usb" and ctrl.model in XHCI_MODELS:
             ports = parse_int(ctrl.el.get("ports"))
             if ports is not None and ports > 15:
                 yield finding(ctrl, "usb-ports", f"'{ctrl.model}' controller only supports up "
@@ -134,8 +129,8 @@ def _check_usb_controllers(guest: Guest) -> Iterator[Finding]:
         yield finding(other, "usb-disabled", "Can't add another USB controller: USB is "
                       "disabled for this domain", "remove the controller with model='none'")
     for ctrl in usbs:
-        if ctrl.model in ("ich9-uhci1", "ich9-uhci2", "ich9-uhci3") and not any(
-                c.model in ("ich9-ehci1", "ehci") and c.index == ctrl.index for c in usbs):
+        if usb_model(ctrl).master_port is not None and not any(
+                usb_model(c).ehci and c.index == ctrl.index for c in usbs):
             yield finding(ctrl, "usb-no-master", "No master USB controller specified",
                           f"add an ich9-ehci1 controller with index {ctrl.index}")
 
@@ -355,11 +350,11 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
             seen_targets.setdefault(dev_name, disk)
         bus = disk_bus(disk)
         atype = disk.address_type
-        if bus in DRIVE_LIMITS and atype not in (None, "drive"):
+        if bus in DRIVE_BUSES and atype not in (None, "drive"):
             yield finding(disk, "address-type", f"Invalid address type '{atype}' for the disk "
                           f"'{dev_name}' with the bus type '{bus}'",
                           "a disk on this bus takes <address type='drive'>")
-        if bus == "virtio" and atype not in (None, "pci", "ccw", "virtio-mmio"):
+        if bus == "virtio" and atype is not None and atype not in VIRTIO_DISK_ADDRESSES:
             yield finding(disk, "address-type", f"virtio disk '{dev_name}' cannot have an "
                           f"address of type '{atype}'", "give it a PCI address or none")
     drive_devs = [d for d in guest.dom.of("disk") if d.address_type == "drive"] + [
@@ -378,9 +373,11 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
                           f"target={key[3]} unit={key[4]} is in use by {other.name()}",
                           "give one of them another unit, or leave its address out")
         used.setdefault(key, dev)
-        if bus not in DRIVE_LIMITS:
+        geometry = DRIVE_BUSES.get(bus or "")
+        if geometry is None:
             continue
-        ctrls, buses, targets, units = DRIVE_LIMITS[bus]
+        ctrls, buses, targets, units = (geometry.controllers, geometry.buses, geometry.targets,
+                                        geometry.units)
         if bus == "scsi":
             model = scsi_models.get(ctrl_i, default_scsi)
             units = SCSI_UNITS.get(model)
@@ -393,7 +390,7 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
                 continue
             # libvirt refuses some fields at define time; the others it defines, and QEMU
             # refuses to start the guest
-            refused = (bus, name) in REFUSED_DRIVE_FIELDS
+            refused = name in geometry.refused
             yield finding(dev, "drive-out-of-range",
                           f"{dev.name()}: {bus} {name} {value} is beyond the controller's "
                           "capacity" + ("" if refused else "; QEMU will refuse to start the "
@@ -472,7 +469,7 @@ def check_devices(guest: Guest) -> Iterator[Finding]:
     default_panic = (guest.family.panic if guest.family else None) or "isa"
     for panic in guest.dom.of("panic"):
         model = panic.model or default_panic
-        if model in ("pseries", "s390", "hyperv") and panic.address is not None:
+        if model in PANIC_WITHOUT_ADDRESS and panic.address is not None:
             yield finding(panic, "address-type", "setting the panic device address is not "
                           f"supported for model '{model}'", "remove the <address>")
     for host in guest.dom.of("hostdev"):
@@ -491,17 +488,9 @@ def check_devices(guest: Guest) -> Iterator[Finding]:
         if iommu.model == "virtio" and iommu.address_type not in (None, "pci"):
             yield finding(iommu, "address-type", "IOMMU device: 'virtio' needs a PCI address")
     for dev in guest.dom.devices:
-        if dev.tag in _NEVER_PCI_UNLESS_CLASSED and dev.address_type == "pci" and (
+        if dev.tag in NEVER_PCI_UNLESS_CLASSED and dev.address_type == "pci" and (
                 pci_class(dev) is None):
             yield finding(dev, "address-type", f"{dev.name()} cannot have a PCI address")
-
-
-# The address each serial target type takes (libvirt 9.0, qemuValidateDomainChrTargetDef);
-# None: it is a board's own port and takes no address at all.
-SERIAL_TARGET_ADDRESS: dict[str, str | None] = {
-    "isa-serial": "isa", "isa-debug": "isa", "usb-serial": "usb", "pci-serial": "pci",
-    "spapr-vio-serial": "spapr-vio", "system-serial": None, "sclp-serial": None,
-}
 
 
 def serial_target_type(guest: Guest, serial: Device) -> str | None:
@@ -520,7 +509,7 @@ def check_serial_addresses(guest: Guest) -> Iterator[Finding]:
     for serial in guest.dom.of("serial"):
         atype = serial.address_type
         target = serial_target_type(guest, serial)
-        if atype is None or target not in SERIAL_TARGET_ADDRESS:
+        if atype is None or target is None or target not in SERIAL_TARGET_ADDRESS:
             continue
         expected = SERIAL_TARGET_ADDRESS[target]
         if expected is None:
@@ -532,11 +521,6 @@ def check_serial_addresses(guest: Guest) -> Iterator[Finding]:
                 else f"Target type '{target}' requires address type '{expected}'")
             yield finding(serial, "address-type", message,
                           f"write <address type='{expected}' ...> or leave the address out")
-
-
-# Kinds whose PCI address is refused when their model makes them no PCI device.
-_NEVER_PCI_UNLESS_CLASSED = frozenset(
-    {"input", "watchdog", "panic", "tpm", "hub", "redirdev", "smartcard"})
 
 
 def check_values(guest: Guest) -> Iterator[Finding]:

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 from ..model.addresses import write_address
 from ..model.domain import Device, disk_bus, disk_index, parse_int
-from ..policy.machines import default_usb_model
+from ..policy.devices import DRIVE_BUSES, ICH9_COMPANIONS, ICH9_USB2, IMPLICIT_DRIVE_CONTROLLERS
+from ..policy.machines import default_scsi_model, default_usb_model, default_video_model
 from ..xml.document import insert_before, new_element, set_child, sub_element
 from .guest import Guest
 
-DRIVE_BUSES = ("scsi", "fdc", "ide", "sata")  # libvirt adds implicit controllers in this order
-# units per bus and buses per controller, for the target-name-derived drive address
-DRIVE_GEOMETRY = {"ide": (2, 2), "sata": (6, 1), "scsi": (7, 1), "fdc": (2, 1)}
 # serial target types that get a matching console 0 (not pci-serial or usb-serial)
 CONSOLE_SERIALS = (None, "isa-serial", "spapr-vio-serial", "system-serial", "sclp-serial")
-ICH9_USB2 = {"ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3"}
-ICH9_COMPANIONS = (("ich9-uhci1", 0), ("ich9-uhci2", 2), ("ich9-uhci3", 4))
 
 
 def fill_controller_indexes(guest: Guest) -> None:
@@ -86,11 +82,7 @@ def _default_model(guest: Guest, ctrl: Device) -> str | None:
     if ctrl.type == "usb":
         return default_usb_model(family, guest.emulator, written=True) if family else None
     if ctrl.type == "scsi":
-        if family is not None and family.scsi_model:
-            return family.scsi_model
-        if guest.has("lsi53c895a"):
-            return "lsilogic"
-        return "virtio-scsi" if guest.has("virtio-scsi-pci") else None
+        return default_scsi_model(family, guest.emulator)
     return None
 
 
@@ -112,9 +104,7 @@ def fill_device_models(guest: Guest) -> None:
 
 
 def default_video(guest: Guest) -> str:
-    if guest.family is not None and guest.family.video_model:
-        return guest.family.video_model
-    return "cirrus" if guest.has("cirrus-vga") else "vga"
+    return default_video_model(guest.family, guest.emulator)
 
 
 def fill_controller_models(guest: Guest) -> None:
@@ -132,7 +122,8 @@ def drive_address(disk: Device, bus: str) -> tuple[int, int, int, int] | None:
     idx = disk_index(disk.target("dev") or "")
     if idx is None:
         return None
-    units, buses = DRIVE_GEOMETRY[bus]
+    geometry = DRIVE_BUSES[bus]
+    units, buses = geometry.units_per_bus, geometry.buses
     per_ctrl = units * buses
     return idx // per_ctrl, (idx % per_ctrl) // units, 0, idx % units
 
@@ -140,7 +131,7 @@ def drive_address(disk: Device, bus: str) -> tuple[int, int, int, int] | None:
 def assign_drive_addresses(guest: Guest) -> None:
     for disk in guest.dom.of("disk"):
         bus = disk_bus(disk)
-        if bus not in DRIVE_GEOMETRY or disk.address is not None:
+        if bus is None or bus not in DRIVE_BUSES or disk.address is not None:
             continue
         addr = drive_address(disk, bus)
         if addr is None:
@@ -161,7 +152,7 @@ def add_implicit_controllers(guest: Guest) -> None:
     """Controllers implied by disks, channels and smartcards, appended in libvirt's order."""
     dom = guest.dom
     disks = [(d, disk_bus(d)) for d in dom.of("disk")]
-    for bus in DRIVE_BUSES:
+    for bus in IMPLICIT_DRIVE_CONTROLLERS:
         indexes = [i for d, on in disks if on == bus and (i := _drive_controller(d)) is not None]
         if bus == "scsi":
             indexes += [i for h in dom.of("hostdev") if h.type == "scsi"

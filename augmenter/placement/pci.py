@@ -14,12 +14,19 @@ from ..errors import PlacementError
 from ..model.addresses import PciAddress, pci_address, pci_at, wants_pci, write_pci
 from ..model.connect import Connect, describe
 from ..model.domain import Device, parse_int
-from ..policy.devices import BUS_ACCEPTS, MODEL_NAMES, class_flags, pci_class
+from ..policy.devices import (
+    BUS_ACCEPTS,
+    ICH9_USB2,
+    MODEL_NAMES,
+    PciClass,
+    class_flags,
+    pci_class,
+    usb_model,
+)
 from ..xml.document import Element, insert_before, new_element, set_child, sub_element
 from .guest import Guest
 from .topology import BoardFunction, Conflict, Occupant, Phantom, Topology
 
-ICH9_USB2_FUNCTION = {"ich9-uhci1": 0, "ich9-uhci2": 1, "ich9-uhci3": 2, "ich9-ehci1": 7}
 RESTRICTED_ROOT_PORT = Connect.P2P | Connect.AUTO | Connect.HOTPLUG
 # Plain integers where flags are tested per device: IntFlag arithmetic costs a microsecond.
 _PCI, _PCIE_OR_USP = int(Connect.PCI), int(Connect.PCIE | Connect.USP)
@@ -68,10 +75,10 @@ class Needs:
     def __init__(self, guest: Guest) -> None:
         self.pcie_root = guest.pcie_root
         self.virtio_pcie = guest.virtio_pcie
-        self._classes: dict[Device, str | None] = {}
+        self._classes: dict[Device, PciClass | None] = {}
         self._flags: dict[Device, Connect] = {}
 
-    def pci_class(self, dev: Device) -> str | None:
+    def pci_class(self, dev: Device) -> PciClass | None:
         """:func:`rules.pci_class`."""
         if dev in self._classes:
             return self._classes[dev]
@@ -261,18 +268,19 @@ class Pass:
 
     def first_fit_all(self) -> None:
         for dev in first_fit_order(self.guest, self.needs):
-            if dev.tag == "controller" and dev.model in ICH9_USB2_FUNCTION:
+            if dev.tag == "controller" and dev.model in ICH9_USB2:
                 self.place_companion(dev)
             else:
                 self.place(dev)
 
     def place_companion(self, dev: Device) -> None:
         """ICH9 USB2 sets share one slot, each model on its own function (docs/placement.md §11)."""
-        function = ICH9_USB2_FUNCTION[dev.model or ""]
+        function = usb_model(dev).ich9_function
+        assert function is not None, "only a controller of an ICH9 USB2 set"
         multi = "on" if function == 0 else None
         for other in self.guest.dom.controllers:
             if (other is not dev and other.type == "usb" and other.index == dev.index
-                    and other.model in ICH9_USB2_FUNCTION):
+                    and other.model in ICH9_USB2):
                 # only written addresses count: in libvirt's dry run each companion takes a
                 # slot of its own, which can make it add bridges the real pass leaves empty
                 addr = pci_address(other)

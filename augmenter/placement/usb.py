@@ -6,14 +6,10 @@ import math
 from dataclasses import dataclass, field
 
 from ..model.addresses import write_address
-from ..model.domain import Device, disk_bus, parse_int
+from ..model.domain import Device, parse_int
+from ..policy.devices import USB_ORDER, XHCI_MODELS, plugs_into_usb, usb_model
 from .guest import Guest
 
-ROOT_PORTS = {
-    None: 2, "piix3-uhci": 2, "piix4-uhci": 2, "vt82c686b-uhci": 2, "ehci": 6,
-    "ich9-ehci1": 6, "ich9-uhci1": 0, "ich9-uhci2": 0, "ich9-uhci3": 0, "pci-ohci": 3,
-    "nec-xhci": 4, "qemu-xhci": 4, "qusb1": 4, "qusb2": 4,
-}
 HUB_PORTS = 8
 MAX_DEPTH = 4
 
@@ -27,22 +23,13 @@ class Hub:
 def usb_devices(guest: Guest) -> list[Device]:
     """USB-addressed devices in libvirt's order: hubs first, redirdevs last."""
     dom = guest.dom
-    return (
-        [h for h in dom.each("hub") if h.type == "usb"]
-        + [h for h in dom.each("hostdev") if h.type == "usb"]
-        + [d for d in dom.each("disk") if disk_bus(d) == "usb"]
-        + [c for c in dom.controllers if c.type == "ccid"]
-        + [i for i in dom.each("input") if i.el.get("bus") == "usb"]
-        + [s for s in dom.each("serial") if s.target("type") == "usb-serial"]
-        + [s for s in dom.each("sound") if s.model == "usb"]
-        + [r for r in dom.each("redirdev") if r.el.get("bus") == "usb"]
-    )
+    return [d for tag in USB_ORDER for d in dom.each(tag) if plugs_into_usb(d)]
 
 
 def _root_ports(ctrl: Device) -> int:
-    if ctrl.model in ("nec-xhci", "qemu-xhci") and ctrl.el.get("ports"):
+    if ctrl.model in XHCI_MODELS and ctrl.el.get("ports"):
         return parse_int(ctrl.el.get("ports"), 4) or 4
-    return ROOT_PORTS.get(ctrl.model, 2)
+    return usb_model(ctrl).root_ports
 
 
 def _path(dev: Device) -> tuple[int, list[int]] | None:

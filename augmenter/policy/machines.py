@@ -12,6 +12,7 @@ import fnmatch
 from dataclasses import dataclass, field
 
 from ..boards.records import Board, BuiltinPci, Emulator
+from .devices import USB_MODELS
 
 
 @dataclass(frozen=True)
@@ -206,13 +207,16 @@ OTHER_X86 = Family(
 FAMILIES: tuple[Family, ...] = (I440FX, Q35, ARM_VIRT, RISCV_VIRT, PSERIES, S390_CCW, ISAPC,
                                 OTHER_X86)
 
-USB_QEMU_TYPES = {
-    "pci-ohci": "pci-ohci",
-    "piix3-uhci": "piix3-usb-uhci",
-    "qemu-xhci": "qemu-xhci",
-    "nec-xhci": "nec-usb-xhci",
-    "ich9-ehci1": "ich9-usb-ehci1",
-}
+
+
+def _usb_qemu_type(model: str) -> str:
+    """The QEMU type to ask a binary for before libvirt picks a USB model."""
+    return USB_MODELS[model].qemu_type or model
+
+
+USB_QEMU_TYPES: frozenset[str] = frozenset(
+    _usb_qemu_type(m) for f in FAMILIES for m in (*f.usb_defaults, *f.usb_model))
+"""The QEMU types behind the USB models a family may default to."""
 
 
 # Every QEMU device type libvirt's rules here ask a binary about (``Emulator.has_device``).
@@ -223,7 +227,7 @@ USB_QEMU_TYPES = {
 QEMU_TYPES_ASKED: frozenset[str] = frozenset({
     "virtio-net-pci-non-transitional", "lsi53c895a", "virtio-scsi-pci", "cirrus-vga",
     "pcie-pci-bridge", "pcie-root-port", "ioh3420", "virtio-mmio", "zpci", "gpex-pcihost",
-    *USB_QEMU_TYPES.values(),
+    *USB_QEMU_TYPES,
 })
 
 
@@ -245,9 +249,32 @@ def default_usb_model(family: Family, emulator: Emulator, written: bool = False)
     """libvirt's model for the USB controller it adds (or, ``written``, for one the user wrote
     without a model): the first one QEMU offers."""
     for model in family.usb_model if written else family.usb_defaults:
-        if emulator.has_device(USB_QEMU_TYPES.get(model, model)):
+        if emulator.has_device(_usb_qemu_type(model)):
             return model
     return None
+
+
+SCSI_BY_QEMU_TYPE = (("lsilogic", "lsi53c895a"), ("virtio-scsi", "virtio-scsi-pci"))
+"""libvirt's SCSI controller model where the family names none: the first QEMU has
+(qemuDomainGetSCSIControllerModel)."""
+VIDEO_BY_QEMU_TYPE = (("cirrus", "cirrus-vga"),)
+"""libvirt's video model where the family names none: the first QEMU has, else vga
+(qemuDomainDefaultVideoDevice)."""
+
+
+def default_scsi_model(family: Family | None, emulator: Emulator) -> str | None:
+    """libvirt's model for a SCSI controller written without one (or with ``auto``)."""
+    if family is not None and family.scsi_model:
+        return family.scsi_model
+    return next((model for model, qemu in SCSI_BY_QEMU_TYPE if emulator.has_device(qemu)), None)
+
+
+def default_video_model(family: Family | None, emulator: Emulator) -> str:
+    """libvirt's model for a video written without one."""
+    if family is not None and family.video_model:
+        return family.video_model
+    return next((model for model, qemu in VIDEO_BY_QEMU_TYPE if emulator.has_device(qemu)),
+                "vga")
 
 
 # libvirt's machine for a guest that names none, per arch, when QEMU has it
