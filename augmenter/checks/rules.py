@@ -14,13 +14,17 @@ from ..errors import AugmentError
 from ..model.addresses import PciAddress, pci_address
 from ..model.connect import KINDS, Connect, describe
 from ..model.domain import Device, disk_bus, parse_int
+from ..placement import pci, vserial
 from ..placement.guest import Guest
 from ..placement.topology import (
-    BoardFunction,
+    Bus,
     Conflict,
     FutureController,
+    Misfit,
     Occupant,
-    Topology,
+    Refusal,
+    double_use,
+    why_not,
 )
 from ..placement.usb import MAX_DEPTH, usb_devices
 from ..policy import vocabulary
@@ -30,11 +34,11 @@ from ..policy.devices import (
     ICH9_USB2,
     NEVER_PCI_UNLESS_CLASSED,
     PANIC_WITHOUT_ADDRESS,
+    ROOT_MODELS,
     SCSI_UNITS,
     SERIAL_TARGET_ADDRESS,
     VIRTIO_DISK_ADDRESSES,
     XHCI_MODELS,
-    device_flags,
     pci_class,
     usb_model,
 )
@@ -137,34 +141,6 @@ def _check_usb_controllers(guest: Guest) -> Iterator[Finding]:
 
 # -- PCI -----------------------------------------------------------------------------------
 
-def _explicit_topology(guest: Guest) -> tuple[Topology, int]:
-    """The buses the definition names, before anything is added."""
-    controllers = {c.index: c for c in guest.dom.controllers if c.type == "pci"}
-    highest = max([*controllers, *(a.bus for d in guest.dom.devices
-                                   if (a := _safe_pci(d)) is not None)], default=0)
-    topo = Topology()
-    for i in range(highest + 1):
-        ctrl = controllers.get(i)
-        model = ctrl.model if ctrl is not None and ctrl.model else (
-            (guest.family.root_model if guest.family else None) if i == 0 else None)
-        if model is None:
-            # no controller: libvirt will add buses of whatever kind the device needs
-            model = "(missing)"
-        flags, lo, hi = BUS_ACCEPTS.get(model, _MISSING_BUS)
-        if model == "pci-root":
-            flags, lo, hi = BUS_ACCEPTS["pci-root"]
-        if ctrl is not None:
-            target = ctrl.child("target")
-            if target is not None and target.get("hotplug") == "off":
-                flags &= ~Connect.HOTPLUG
-        topo.add_bus(model, flags, lo, hi)
-    return topo, len(controllers)
-
-
-# A bus without a controller: it accepts anything, as libvirt adds whatever kind fits.
-_MISSING_BUS = (Connect.PCI | Connect.PCIE | Connect.BR | Connect.AUTO | Connect.HOTPLUG, 0, 31)
-
-
 def _safe_pci(dev: Device) -> PciAddress | None:
     try:
         return pci_address(dev)
@@ -173,6 +149,9 @@ def _safe_pci(dev: Device) -> PciAddress | None:
 
 
 def check_pci(guest: Guest) -> Iterator[Finding]:
+    """Every written PCI address, replayed through placement's own reservations: the buses the
+    definition names (pci.build_topology, grown as libvirt's dry run grows them), the board's
+    functions and the controllers libvirt pins, then each device as it is written."""
     if not guest.supports_pci:
         for dev in guest.dom.devices:
             if dev.address_type == "pci":
@@ -189,47 +168,45 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
             pci_address(dev)
         except AugmentError as err:
             yield finding(dev, "address-out-of-range", err.message)
-    topo, _ = _explicit_topology(guest)
+    replay = pci.Pass(guest, pci.build_topology(guest, pci.bus_count(guest)), dry=True,
+                      needs=pci.Needs(guest))
+    topo = replay.topo
     controllers = {c.index for c in guest.dom.controllers if c.type == "pci"}
     owners: dict[Occupant, str] = {}
     root_ok = bool(topo.buses) and topo.buses[0].model == guest.root_model
-    if root_ok and guest.board is not None and guest.family is not None:
-        for builtin in guest.family.reserved_functions(guest.board):
-            board_owner = BoardFunction(builtin.slot, builtin.function, builtin.type)
-            owners[board_owner] = f"board's built-in {builtin.type}"
-            topo.reserve(PciAddress(0, builtin.slot, builtin.function), Connect.PCI,
-                         board_owner, explicit=True)
+    for builtin in pci.board_functions(guest) if root_ok else ():
+        owners[builtin] = f"board's built-in {builtin.type}"
+        replay.take(None, PciAddress(0, builtin.slot, builtin.function), Connect.PCI, True,
+                    builtin)
     pinned = {(p.type, p.index): p for p in (guest.family.pinned if guest.family else ())}
+    present = dict(pci.pinned_controllers(guest))
     pinned_at: set[Device] = set()
     for pin in pinned.values() if root_ok else ():
-        owner: Occupant
-        ctrl = guest.dom.controller(pin.type, pin.index)
+        at = PciAddress(0, pin.slot, pin.function)
+        ctrl = present.get(pin)
         if ctrl is not None:
-            if pin.models is not None and ctrl.model not in pin.models:
-                continue
-            at = _safe_pci(ctrl)
-            if at is not None and (at.bus, at.slot, at.function) != (0, pin.slot, pin.function):
+            written = _safe_pci(ctrl)
+            if written is not None and written != at:
                 continue  # reported below as pinned-address
-            owner = ctrl
-            owners[owner] = f"{ctrl.name()}, which libvirt always puts there"
+            owners[ctrl] = f"{ctrl.name()}, which libvirt always puts there"
             pinned_at.add(ctrl)
-        elif pin.type == "ide" and any(disk_bus(d) == "ide" for d in guest.dom.of("disk")):
-            owner = FutureController(pin.type, pin.index)
-            owners[owner] = "IDE controller libvirt adds there for the IDE disks"
-        else:
-            continue
-        topo.reserve(PciAddress(0, pin.slot, pin.function), Connect.PCI, owner, explicit=True)
+            replay.take(ctrl, at, Connect.PCI, True)
+        elif guest.dom.controller(pin.type, pin.index) is None and pin.type == "ide" and any(
+                disk_bus(d) == "ide" for d in guest.dom.of("disk")):
+            future = FutureController(pin.type, pin.index)
+            owners[future] = "IDE controller libvirt adds there for the IDE disks"
+            replay.take(None, at, Connect.PCI, True, future)
     for dev in devices:
         addr = _safe_pci(dev)
         if addr is None:
             continue
-        if dev.tag == "controller" and dev.model in ("pci-root", "pcie-root"):
+        if dev.tag == "controller" and dev.model in ROOT_MODELS:
             continue
         if dev in pinned_at:
             continue  # already holds its fixed address
         fixed = pinned.get((dev.type or "", dev.index)) if dev.tag == "controller" else None
         if fixed is not None and (fixed.models is None or dev.model in fixed.models) and (
-                (addr.bus, addr.slot, addr.function) != (0, fixed.slot, fixed.function)):
+                addr != PciAddress(0, fixed.slot, fixed.function)):
             yield finding(dev, "pinned-address", fixed.message,
                           f"leave the address out and augment will put it at "
                           f"00:{fixed.slot:02x}.{fixed.function}")
@@ -239,54 +216,68 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
                           f"{dev.name()}: PCI bus {addr.bus:#04x} has no controller",
                           "libvirt will add the missing buses; write the controllers to be "
                           "sure which kind you get", severity="warning")
-        flags = device_flags(dev, guest.pcie_root, guest.virtio_pcie) or Connect.PCI
-        yield from _reserve_one(guest, topo, dev, addr, flags, owners)
+        flags = replay.needs.flags(dev) or Connect.PCI
+        yield from _replay_one(guest, replay, dev, addr, flags, owners)
     board = guest.board
     board_slots = {(0, b.slot) for b in board.pci if b.function == 0} if board else set()
     yield from _check_multifunction(devices, board_slots)
 
 
-def _reserve_one(guest: Guest, topo: Topology, dev: Device, addr: PciAddress, flags: Connect,
-                 owners: dict[Occupant, str]) -> Iterator[Finding]:
-    bus = topo.buses[addr.bus]
-    if not topo.fits(flags, bus, explicit=True):
-        code = "integrated-device" if flags & Connect.INTEGRATED else "wrong-bus-kind"
-        yield finding(dev, code, f"{dev.name()} at {addr} cannot be plugged into controller "
-                      f"index {bus.index} ({bus.model}): {topo.why_not(flags, bus)}",
-                      "leave the address out and augment will pick a bus that fits")
-        return
-    if addr.slot < bus.min_slot or addr.slot > bus.max_slot:
+def _written(guest: Guest, bus: Bus) -> str:
+    """A bus as the definition has it: its controller's model, or ``(missing)`` for one that
+    libvirt adds."""
+    has = bus.index == 0 or guest.dom.controller("pci", bus.index) is not None
+    return bus.model if has else "(missing)"
+
+
+def _conflict_finding(guest: Guest, dev: Device, addr: PciAddress, flags: Connect,
+                      conflict: Conflict, owners: dict[Occupant, str]) -> Finding:
+    """What the checks say about an address placement cannot take."""
+    bus = conflict.bus
+    if conflict.refusal is Refusal.MISFIT and bus is not None and conflict.misfit is not None:
+        code = "integrated-device" if conflict.misfit is Misfit.INTEGRATED else "wrong-bus-kind"
+        return finding(dev, code, f"{dev.name()} at {addr} cannot be plugged into controller "
+                       f"index {bus.index} ({_written(guest, bus)}): "
+                       f"{why_not(conflict.misfit, flags, bus)}",
+                       "leave the address out and augment will pick a bus that fits")
+    if conflict.refusal in (Refusal.SLOT_LOW, Refusal.SLOT_HIGH) and bus is not None:
         if bus.max_slot == 0:
             hint = f"a {bus.model} has a single slot, 0"
         elif addr.slot == 0:
             hint = f"slot 0 of a {bus.model} is reserved (use 1 to {bus.max_slot:#x})"
         else:
             hint = f"use a slot from {bus.min_slot:#x} to {bus.max_slot:#x}"
-        yield finding(dev, "slot-out-of-range", f"{dev.name()}: slot {addr.slot:#x} is not "
-                      f"usable on controller index {bus.index} ({bus.model})", hint)
-        return
-    if not bus.function_free(addr.slot, addr.function):
-        other = next((o for s, f, o in topo.occupants(addr.bus)
-                      if (s, f) == (addr.slot, addr.function)), None)
-        if other in owners:
-            yield finding(dev, "reserved-slot",
-                          f"{dev.name()}: PCI address {addr} is taken by the {owners[other]}",
-                          f"slot {addr.slot:#x} function {addr.function} on {guest.machine} "
-                          f"is the {owners[other]}; leave the address out and augment will "
-                          "place it")
-        else:
-            name = other.name() if isinstance(other, Device) else "another device"
-            line = other.line if isinstance(other, Device) else None
-            yield finding(dev, "pci-conflict",
-                          f"{dev.name()}: Attempted double use of PCI Address {addr} "
-                          f"(also used by {name}{f' on line {line}' if line else ''})",
-                          "give one of them another slot, or leave its address out")
-        return
+        return finding(dev, "slot-out-of-range", f"{dev.name()}: slot {addr.slot:#x} is not "
+                       f"usable on controller index {bus.index} ({bus.model})", hint)
+    other = conflict.other
+    if conflict.refusal is Refusal.TAKEN and other is not None and other in owners:
+        return finding(dev, "reserved-slot",
+                       f"{dev.name()}: PCI address {addr} is taken by the {owners[other]}",
+                       f"slot {addr.slot:#x} function {addr.function} on {guest.machine} "
+                       f"is the {owners[other]}; leave the address out and augment will "
+                       "place it")
+    if conflict.refusal is Refusal.TAKEN:
+        name = other.name() if isinstance(other, Device) else "another device"
+        line = other.line if isinstance(other, Device) else None
+        return finding(dev, "pci-conflict",
+                       f"{dev.name()}: {double_use(addr)} "
+                       f"(also used by {name}{f' on line {line}' if line else ''})",
+                       "give one of them another slot, or leave its address out")
+    return finding(dev, "pci-conflict", str(conflict))
+
+
+def _replay_one(guest: Guest, replay: pci.Pass, dev: Device, addr: PciAddress, flags: Connect,
+                owners: dict[Occupant, str]) -> Iterator[Finding]:
     try:
-        topo.reserve(addr, flags, dev, explicit=True)
-    except Conflict as exc:  # pragma: no cover - the checks above cover every reason
-        yield finding(dev, "pci-conflict", str(exc))
+        replay.take(dev, addr, flags, explicit=True)
+    except Conflict as conflict:
+        yield _conflict_finding(guest, dev, addr, flags, conflict, owners)
         return
+    except AugmentError as err:  # no bus can be added for it
+        yield finding(dev, "wrong-bus-kind", err.message,
+                      "leave the address out and augment will pick a bus that fits")
+        return
+    bus = replay.topo.buses[addr.bus]
     if dev.tag in ("controller", "video", "sound"):
         return  # libvirt itself puts these on the root bus; nothing to warn about
     if not bus.flags & Connect.HOTPLUG:
@@ -402,22 +393,17 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
 # -- virtio-serial, USB, CCID --------------------------------------------------------------
 
 def check_virtio_serial(guest: Guest) -> Iterator[Finding]:
-    used: dict[tuple[int, int], Device] = {}
     ports = {c.index: parse_int(c.el.get("ports"), 31) or 31
              for c in guest.dom.controllers if c.type == "virtio-serial"}
-    for dev in guest.dom.of("channel") + guest.dom.of("console"):
-        a = dev.address
-        if a is None or a.get("type") != "virtio-serial" or not parse_int(a.get("port"), 0):
-            continue
-        key = (parse_int(a.get("controller"), 0) or 0, parse_int(a.get("port"), 0) or 0)
-        if key in used:
-            yield finding(dev, "vserial-conflict", f"{dev.name()}: virtio serial port "
-                          f"{key[1]} on controller {key[0]} is already occupied by "
-                          f"{used[key].name()}", "leave the address out")
-        used.setdefault(key, dev)
-        if key[0] in ports and key[1] >= ports[key[0]]:
-            yield finding(dev, "vserial-out-of-range", f"virtio-serial controller {key[0]} "
-                          f"does not have port {key[1]}", f"ports are 1 to {ports[key[0]] - 1}")
+    devices = guest.dom.of("channel") + guest.dom.of("console")
+    for problem in vserial.reserve_written(devices, ports.get, {}):
+        dev = problem.dev
+        if problem.other is not None:
+            yield finding(dev, problem.code, f"{dev.name()}: {problem.message} by "
+                          f"{problem.other.name()}", "leave the address out")
+        else:
+            yield finding(dev, problem.code, problem.message,
+                          f"ports are 1 to {problem.ports - 1}")
 
 
 def check_usb(guest: Guest) -> Iterator[Finding]:

@@ -18,11 +18,14 @@ from ..policy.devices import (
     BUS_ACCEPTS,
     ICH9_USB2,
     MODEL_NAMES,
+    ROOT_MODELS,
     PciClass,
     class_flags,
     pci_class,
     usb_model,
 )
+from ..policy.machines import PinnedController
+from ..policy.messages import NO_PCI_SLOTS, ROOT_WITH_ADDRESS, cannot_add_bus
 from ..xml.document import Element, insert_before, new_element, set_child, sub_element
 from .guest import Guest
 from .topology import BoardFunction, Conflict, Occupant, Phantom, Topology
@@ -54,7 +57,15 @@ def _pci_controllers(guest: Guest) -> list[Device]:
     return [c for c in guest.dom.controllers if c.type == "pci"]
 
 
-def _build(guest: Guest, nbuses: int) -> Topology:
+def bus_count(guest: Guest) -> int:
+    """The buses the definition names: one per PCI controller index up to the highest
+    (qemuDomainAssignPCIAddresses sizes its first address set so)."""
+    return max((c.index for c in _pci_controllers(guest)), default=-1) + 1
+
+
+def build_topology(guest: Guest, nbuses: int) -> Topology:
+    """``nbuses`` buses, each of its controller's model, or of the machine's default model
+    where no controller has its index (qemuDomainPCIAddressSetCreate)."""
     topo = Topology()
     by_index = {c.index: c for c in _pci_controllers(guest)}
     for i in range(nbuses):
@@ -127,23 +138,27 @@ class Pass:
             self._add("pcie-root-port")
         else:
             model = who.model if who is not None and who.type == "pci" else None
-            what = f"a PCI controller model={model}" if model else "this device"
-            raise self.guest.fail(
-                who,
-                f"a PCI slot is needed to connect {what}, but none is available, "
-                "and it cannot be automatically added",
-            )
+            raise self.guest.fail(who, cannot_add_bus(model))
 
     # -- reservations --------------------------------------------------------------------
-    def reserve(self, dev: Device | None, addr: PciAddress, flags: Connect, explicit: bool,
-                owner: Occupant | None = None) -> None:
+    def take(self, dev: Device | None, addr: PciAddress, flags: Connect, explicit: bool,
+             owner: Occupant | None = None) -> None:
+        """Take one function for ``dev`` (or ``owner``), adding the buses the address needs in
+        the dry run (virDomainPCIAddressReserveAddrInternal). Raises
+        :class:`~augmenter.placement.topology.Conflict` when the address cannot be taken, and
+        :class:`AugmentError` when no bus can be added for it."""
         if self.dry:
             while addr.bus >= len(self.topo.buses):
                 self.grow(flags, dev)
+        taker = owner if owner is not None else dev
+        assert taker is not None, "a reservation names its device or its occupant"
+        self.topo.reserve(addr, flags, taker, explicit)
+
+    def reserve(self, dev: Device | None, addr: PciAddress, flags: Connect, explicit: bool,
+                owner: Occupant | None = None) -> None:
+        """:meth:`take`, a conflict raised as the device's error."""
         try:
-            taker = owner if owner is not None else dev
-            assert taker is not None, "a reservation names its device or its occupant"
-            self.topo.reserve(addr, flags, taker, explicit)
+            self.take(dev, addr, flags, explicit, owner)
         except Conflict as exc:
             raise self.guest.fail(dev, f"{dev.name() if dev else 'device'}: {exc}") from None
 
@@ -154,8 +169,7 @@ class Pass:
         addr = self.topo.find(flags, function)
         if addr is None:
             if not self.dry:
-                raise PlacementError(
-                    f"{dev.name()}: No more available PCI slots", line=dev.line or None)
+                raise PlacementError(f"{dev.name()}: {NO_PCI_SLOTS}", line=dev.line or None)
             self.grow(flags, dev)
             addr = self.topo.find(flags, function)
             if addr is None:
@@ -190,10 +204,8 @@ class Pass:
                 continue
             flags = self.needs.flags(dev)
             if flags == Connect.NONE:
-                if dev.tag == "controller" and dev.type == "pci" and dev.model in (
-                        "pci-root", "pcie-root"):
-                    raise self.guest.fail(
-                        dev, "pci-root and pcie-root controllers should not have an address")
+                if dev.tag == "controller" and dev.type == "pci" and dev.model in ROOT_MODELS:
+                    raise self.guest.fail(dev, ROOT_WITH_ADDRESS)
                 flags = Connect.PCI
             self.reserve(dev, addr, flags, explicit=True)
             if not dev.why_placed:
@@ -203,10 +215,7 @@ class Pass:
         guest, family, dom = self.guest, self.guest.family, self.guest.dom
         if family is None or guest.board is None:
             return
-        for pin in family.pinned:
-            ctrl = dom.controller(pin.type, pin.index)
-            if ctrl is None or (pin.models is not None and ctrl.model not in pin.models):
-                continue
+        for pin, ctrl in pinned_controllers(guest):
             want = pci_at(0, pin.slot, pin.function)
             have = pci_address(ctrl)
             if have is not None and have != want:
@@ -227,10 +236,9 @@ class Pass:
                     slot = self._empty_root_slot(kinds["dmi-to-pci-bridge"])
                     if slot is not None:
                         self.pin(ctrl, pci_at(0, slot, 0))
-        for builtin in family.reserved_functions(guest.board):
+        for builtin in board_functions(guest):
             self.reserve(None, pci_at(0, builtin.slot, builtin.function), Connect.PCI,
-                         explicit=True,
-                         owner=BoardFunction(builtin.slot, builtin.function, builtin.type))
+                         explicit=True, owner=builtin)
         if "primary-video" in kinds:
             videos = dom.of("video")
             if videos and self.needs.pci_class(videos[0]) is not None and wants_pci(videos[0]):
@@ -293,6 +301,26 @@ class Pass:
         self.place(dev, function=function, multi=multi)
 
 
+def pinned_controllers(guest: Guest) -> Iterator[tuple[PinnedController, Device]]:
+    """The controllers of the definition that libvirt always puts at one address of the root
+    bus (pc's IDE and PIIX3 USB, q35's SATA; qemuDomainValidateDevicePCISlotsPIIX3 and
+    ...Q35), with their rule."""
+    if guest.family is None:
+        return
+    for pin in guest.family.pinned:
+        ctrl = guest.dom.controller(pin.type, pin.index)
+        if ctrl is not None and (pin.models is None or ctrl.model in pin.models):
+            yield pin, ctrl
+
+
+def board_functions(guest: Guest) -> list[BoardFunction]:
+    """The board's functions of the root bus that nothing else may take."""
+    if guest.family is None or guest.board is None:
+        return []
+    return [BoardFunction(b.slot, b.function, b.type)
+            for b in guest.family.reserved_functions(guest.board)]
+
+
 def first_fit_order(guest: Guest, needs: Needs | None = None) -> Iterator[Device]:
     """Devices that want a PCI address, in libvirt's order (docs/placement.md §7)."""
     dom = guest.dom
@@ -338,7 +366,7 @@ def assign(guest: Guest) -> None:
     nbuses = max_idx + 1
     needs = Needs(guest)
     if nbuses > 0:
-        dry = Pass(guest, _build(guest, nbuses), dry=True, needs=needs)
+        dry = Pass(guest, build_topology(guest, nbuses), dry=True, needs=needs)
         dry.reserve_explicit()
         dry.chipset()
         root = dry.topo.buses[0]
@@ -371,7 +399,7 @@ def assign(guest: Guest) -> None:
         for dev in first_fit_order(guest, needs):
             raise guest.fail(dev, f"{dev.name()}: No PCI buses available")
         return
-    real = Pass(guest, _build(guest, nbuses), dry=False, needs=needs)
+    real = Pass(guest, build_topology(guest, nbuses), dry=False, needs=needs)
     real.reserve_explicit()
     real.chipset()
     real.first_fit_all()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 from ..model.addresses import PciAddress, pci_at
@@ -103,8 +104,36 @@ class Reservation(NamedTuple):
     occupant: Occupant
 
 
+class Misfit(Enum):
+    """Why a device does not fit a bus (the tests of virDomainPCIAddressFlagsCompatible)."""
+
+    INTEGRATED = "integrated"  # an integrated device off bus 0
+    NO_AUTO = "no-auto"  # an auto-placed device on a bus that takes only written addresses
+    NO_HOTPLUG = "no-hotplug"  # a device that needs hot-plug on a bus without it
+    KIND = "kind"  # the bus takes none of the device's connection kinds
+
+
+class Refusal(Enum):
+    """Why an address cannot be taken (virDomainPCIAddressReserveAddrInternal)."""
+
+    NO_BUS = "no-bus"
+    MISFIT = "misfit"
+    SLOT_LOW = "slot-low"
+    SLOT_HIGH = "slot-high"
+    TAKEN = "taken"
+
+
 class Conflict(Exception):
-    """An address that cannot be taken; the message says why in plain words."""
+    """An address that cannot be taken: why (``refusal``, ``misfit``), on which bus, and what
+    holds it already (``other``); ``str()`` says it in plain words."""
+
+    def __init__(self, message: str, refusal: Refusal, bus: Bus | None = None,
+                 misfit: Misfit | None = None, other: Occupant | None = None) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+        self.bus = bus
+        self.misfit = misfit
+        self.other = other
 
 
 # Plain integers for the hot path: IntFlag arithmetic costs a microsecond per operation.
@@ -113,10 +142,14 @@ _AUTO, _HOTPLUG = int(Connect.AUTO), int(Connect.HOTPLUG)
 _INTEGRATED, _AGGREGATE, _KINDS = int(Connect.INTEGRATED), int(Connect.AGGREGATE), int(KINDS)
 
 
-def _fits(dev: int, bus_flags: int, bus_index: int, explicit: bool) -> bool:
+def misfit(dev: int, bus_flags: int, bus_index: int, explicit: bool) -> Misfit | None:
+    """Whether a device with connection flags ``dev`` fits a bus, and if not why: libvirt's
+    virDomainPCIAddressFlagsCompatible (docs/placement.md §5). ``explicit``: the address was
+    written, which lets a PCI device sit where PCIe is offered and the other way round, and a
+    pci-bridge wherever a PCI device could. None: it fits."""
     if dev & _INTEGRATED:
         if bus_index != 0:
-            return False
+            return Misfit.INTEGRATED
         bus_flags |= _AUTO
     if explicit:
         if bus_flags & (_PCI | _PCIE):
@@ -124,10 +157,30 @@ def _fits(dev: int, bus_flags: int, bus_index: int, explicit: bool) -> bool:
         if dev & _BR:
             dev |= _PCI
     elif dev & _AUTO and not bus_flags & _AUTO:
-        return False
+        return Misfit.NO_AUTO
     if dev & _HOTPLUG and not bus_flags & _HOTPLUG:
-        return False
-    return bool(dev & bus_flags & _KINDS)
+        return Misfit.NO_HOTPLUG
+    return None if dev & bus_flags & _KINDS else Misfit.KIND
+
+
+def why_not(why: Misfit, dev: Connect, bus: Bus) -> str:
+    """:func:`misfit`'s answer in words, for messages."""
+    if why is Misfit.INTEGRATED:
+        return "the device must be an integrated device on bus 0"
+    if why is Misfit.NO_AUTO:
+        return (f"controller index {bus.index} ({bus.model}) takes only devices whose address "
+                "is written")
+    if why is Misfit.NO_HOTPLUG:
+        return f"controller index {bus.index} ({bus.model}) does not support hot-plug"
+    return (
+        f"it requires a controller that accepts a {describe(dev & KINDS)}, "
+        f"and controller index {bus.index} ({bus.model}) accepts a {describe(bus.flags & KINDS)}"
+    )
+
+
+def double_use(addr: PciAddress) -> str:
+    """libvirt's words for a function taken twice (virDomainPCIAddressReserveAddrInternal)."""
+    return f"Attempted double use of PCI Address {addr}"
 
 
 class Topology:
@@ -189,37 +242,29 @@ class Topology:
         adds, and the walk over every bus it replaces made growth quadratic)."""
         return bool(self._offered & int(kind))
 
-    def fits(self, dev: Connect, bus: Bus, explicit: bool) -> bool:
-        """libvirt's compatibility test of a device's flags against a bus (docs/placement.md §5)."""
-        return _fits(int(dev), bus.accepts, bus.index, explicit)
-
-    def why_not(self, dev: Connect, bus: Bus) -> str:
-        """Why an explicit address on ``bus`` is refused, for messages."""
-        if dev & Connect.INTEGRATED and bus.index != 0:
-            return "the device must be an integrated device on bus 0"
-        accepts = describe(bus.flags & KINDS)
-        return (
-            f"it requires a controller that accepts a {describe(dev & KINDS)}, "
-            f"and controller index {bus.index} ({bus.model}) accepts a {accepts}"
-        )
-
     def reserve(self, addr: PciAddress, dev: Connect, owner: Occupant, explicit: bool) -> None:
         """Take one function. Raises :class:`Conflict` naming the rule that refuses it."""
         if addr.bus >= len(self.buses):
             raise Conflict(f"PCI bus {addr.bus:#04x} does not exist "
-                           f"(only buses up to {len(self.buses) - 1:#04x} are available)")
+                           f"(only buses up to {len(self.buses) - 1:#04x} are available)",
+                           Refusal.NO_BUS)
         bus = self.buses[addr.bus]
         flags, slot, function = int(dev), addr.slot, addr.function
-        if not _fits(flags, bus.accepts, bus.index, explicit):
+        why = misfit(flags, bus.accepts, bus.index, explicit)
+        if why is not None:
             raise Conflict(f"device at {addr} cannot be plugged into controller index "
-                           f"{bus.index}: {self.why_not(dev, bus)}")
+                           f"{bus.index}: {why_not(why, dev, bus)}", Refusal.MISFIT, bus, why)
         if slot < bus.min_slot:
-            raise Conflict(f"invalid PCI address {addr}: slot must be >= {bus.min_slot:#x}")
+            raise Conflict(f"invalid PCI address {addr}: slot must be >= {bus.min_slot:#x}",
+                           Refusal.SLOT_LOW, bus)
         if slot > bus.max_slot:
-            raise Conflict(f"invalid PCI address {addr}: slot must be <= {bus.max_slot:#x}")
+            raise Conflict(f"invalid PCI address {addr}: slot must be <= {bus.max_slot:#x}",
+                           Refusal.SLOT_HIGH, bus)
         mask = bus.used.get(slot, 0)
         if mask & (1 << function):
-            raise Conflict(f"Attempted double use of PCI Address {addr}")
+            other = next((r.occupant for r in self._on_bus[addr.bus]
+                          if (r.slot, r.function) == (slot, function)), None)
+            raise Conflict(double_use(addr), Refusal.TAKEN, bus, other=other)
         if mask == 0:
             bus.free -= 1
             if flags & _AGGREGATE:
@@ -245,7 +290,7 @@ class Topology:
         flags = int(dev)
         aggregate = flags & _AGGREGATE
         for bus in self.open:
-            if not _fits(flags, bus.accepts, bus.index, False):
+            if misfit(flags, bus.accepts, bus.index, False) is not None:
                 continue
             used = bus.used
             # shared slots may have a free function below the first empty slot
