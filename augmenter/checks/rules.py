@@ -42,6 +42,7 @@ from ..policy.devices import (
     pci_class,
     usb_model,
 )
+from ..policy.messages import SMARTCARD_NOT_CCID, USB_DISABLED, usb_bus_missing
 from ..xml.document import Element
 from .findings import Finding
 
@@ -411,9 +412,8 @@ def check_usb(guest: Guest) -> Iterator[Finding]:
     usbs = [c for c in guest.dom.controllers if c.type == "usb"]
     enabled = {c.index for c in usbs if c.model != "none"}
     if devices and usbs and not enabled:
-        yield finding(devices[0], "usb-disabled", f"{devices[0].name()}: USB is disabled for "
-                      "this domain (controller model='none')", "remove model='none' or the "
-                      "USB device")
+        yield finding(devices[0], "usb-disabled", f"{devices[0].name()}: {USB_DISABLED} "
+                      "(controller model='none')", "remove model='none' or the USB device")
         return
     seen: dict[tuple[int, str], Device] = {}
     for dev in devices:
@@ -428,8 +428,7 @@ def check_usb(guest: Guest) -> Iterator[Finding]:
                           f"'{port}'", f"a port path has 1 to {MAX_DEPTH} numbers")
             continue
         if bus not in enabled and usbs:
-            yield finding(dev, "missing-controller", f"USB bus {bus} requested but no "
-                          "controller with that index is present")
+            yield finding(dev, "missing-controller", usb_bus_missing(bus))
         if (bus, port) in seen:
             yield finding(dev, "usb-conflict", f"Duplicate USB address bus {bus} port {port}",
                           f"also used by {seen[(bus, port)].name()}")
@@ -444,7 +443,7 @@ def check_ccid(guest: Guest) -> Iterator[Finding]:
     for card in cards:
         a = card.address
         if a is not None and a.get("type") != "ccid":
-            yield finding(card, "address-type", "smartcard device must use address type ccid")
+            yield finding(card, "address-type", SMARTCARD_NOT_CCID)
 
 
 def check_devices(guest: Guest) -> Iterator[Finding]:

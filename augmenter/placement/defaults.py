@@ -11,6 +11,7 @@ from ..model.addresses import write_address
 from ..model.domain import Device, disk_bus, disk_index, parse_int
 from ..policy.devices import DRIVE_BUSES, ICH9_COMPANIONS, ICH9_USB2, IMPLICIT_DRIVE_CONTROLLERS
 from ..policy.machines import default_scsi_model, default_usb_model, default_video_model
+from ..policy.messages import IDE_UNSUPPORTED
 from ..xml.document import insert_before, new_element, set_child, sub_element
 from .guest import Guest
 
@@ -158,11 +159,7 @@ def add_implicit_controllers(guest: Guest) -> None:
             indexes += [i for h in dom.of("hostdev") if h.type == "scsi"
                         and (i := _drive_controller(h)) is not None]
         for i in range(max(indexes, default=-1) + 1):
-            if dom.controller(bus, i) is None:
-                if bus == "ide" and guest.family is not None and not guest.family.ide_allowed:
-                    raise guest.fail(
-                        next(d for d in dom.of("disk") if disk_bus(d) == "ide"),
-                        "IDE controllers are unsupported for this QEMU binary or machine type")
+            if dom.controller(bus, i) is None:  # IDE where allowed: validate_drive_buses
                 attrib = {"type": bus, "index": str(i)}
                 ctrl = dom.add("controller", attrib, why=f"implied by {bus} disks")
                 model = _default_model(guest, ctrl)
@@ -254,12 +251,10 @@ def validate_drive_buses(guest: Guest) -> None:
         return
     for disk in guest.dom.of("disk"):
         if disk_bus(disk) == "ide":
-            raise guest.fail(disk, "IDE controllers are unsupported for this QEMU binary or "
-                                   "machine type")
+            raise guest.fail(disk, IDE_UNSUPPORTED)
     for ctrl in guest.dom.controllers:
         if ctrl.type == "ide":
-            raise guest.fail(ctrl, "IDE controllers are unsupported for this QEMU binary or "
-                                   "machine type")
+            raise guest.fail(ctrl, IDE_UNSUPPORTED)
 
 
 def mirror_console_address(guest: Guest) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ..model.addresses import write_address
 from ..model.domain import Device, parse_int
 from ..policy.devices import USB_ORDER, XHCI_MODELS, plugs_into_usb, usb_model
+from ..policy.messages import SMARTCARD_NOT_CCID, USB_DISABLED, usb_bus_missing
 from .guest import Guest
 
 HUB_PORTS = 8
@@ -65,8 +66,8 @@ def assign(guest: Guest) -> None:
     if not devices:
         return
     if not controllers:
-        raise guest.fail(devices[0], "USB is disabled for this domain, but USB devices are "
-                                     "present in the domain XML")
+        raise guest.fail(devices[0], f"{USB_DISABLED}, but USB devices are present in the "
+                                     "domain XML")
     roots: dict[int, Hub] = {}
     for ctrl in controllers:
         ports = _root_ports(ctrl)
@@ -85,7 +86,7 @@ def assign(guest: Guest) -> None:
     def attach(dev: Device, bus: int, ports: list[int], is_hub: bool) -> None:
         node = roots.get(bus)
         if node is None:
-            raise guest.fail(dev, f"USB bus {bus} requested but no controller with that index")
+            raise guest.fail(dev, usb_bus_missing(bus))
         for p in ports[:-1]:
             child = node.used.get(p)
             if child is None:
@@ -129,7 +130,7 @@ def assign_ccid(guest: Guest) -> None:
         a = card.address
         if a is not None:
             if a.get("type") != "ccid":
-                raise guest.fail(card, "smartcard device must use address type ccid")
+                raise guest.fail(card, SMARTCARD_NOT_CCID)
             if (parse_int(a.get("controller"), 0) or 0) == 0:
                 slots.append(parse_int(a.get("slot"), 0) or 0)
             continue
