@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from .boards.lookup import lookup
+from .boards.lookup import board, lookup
 from .boards.records import BoardError, Emulator
 from .checks.findings import Finding, InvalidDomain, from_error
 from .checks.rules import run_checks
@@ -77,7 +77,7 @@ def make_guest(tree: etree._ElementTree, options: Options = Options()) -> Guest:
     emu = _emulator_for(dom, line, options)
     machine = _resolve_machine(emu, dom.machine, line)
     family = family_of(dom.arch, machine)
-    return Guest(dom, emu, machine, family, emu.board(machine),
+    return Guest(dom, emu, machine, family, board(emu, machine, options.warn),
                  reserve_hotplug=options.reserve_hotplug)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from augmenter.model.domain import Device, Domain, load
+from augmenter.model.domain import RANK, Device, Domain, load
 
 GUEST = b"""<domain type='kvm'>
   <os><type arch='x86_64' machine='q35'>hvm</type></os>
@@ -62,3 +62,45 @@ def test_iterate_puts_the_primary_video_first_and_hostdev_nics_with_hostdevs() -
     nics = [d for d in order if d.tag == "interface"]
     # libvirt walks a hostdev NIC twice: as a NIC, and again among the hostdevs
     assert [n.type for n in nics] == ["network", "hostdev", "hostdev"]
+
+
+def _kept_fields_agree(dom: Domain) -> None:
+    """Every field a record keeps from the tree, and every list the domain keeps, is what a
+    fresh read of the tree gives (the rules in the docstrings of Device and Domain)."""
+    from augmenter.xml.document import first_child
+
+    elements = [el for el in dom.devices_el if isinstance(el.tag, str)]
+    assert {id(d.el) for d in dom.devices} <= {id(el) for el in elements}
+    for dev in dom.devices:
+        assert dev.type == dev.el.get("type"), dev.name()
+        assert dev.address is first_child(dev.el, "address"), dev.name()
+        for tag, kept in dev._children.items():
+            assert kept is first_child(dev.el, tag), (dev.name(), tag)
+    if dom._by_tag is not None:
+        rebuilt: dict[str, list[Device]] = {}
+        for d in dom.devices:
+            rebuilt.setdefault(d.tag, []).append(d)
+        assert dom._by_tag == rebuilt
+    if dom._iteration is not None:
+        kept = list(dom._iteration)
+        assert kept == _fresh(dom)
+    if dom._last_placed is not None:
+        rank, el = dom._last_placed
+        later = [e for e in elements[elements.index(el) + 1:] if e.tag in RANK]
+        assert all(RANK[e.tag] > rank for e in later), "the kept element is the last of its rank"
+
+
+def test_the_kept_fields_agree_with_the_tree() -> None:
+    """After a whole run (defaults, implicit devices, every placement pass) on every example
+    and generated guest."""
+    import sys
+    from pathlib import Path
+
+    from augmenter.pipeline import Options, run
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from libvirt_env import example_inputs, generated_guests
+
+    texts = [p.read_text() for p in example_inputs()] + [g.xml for g in generated_guests()]
+    for text in texts:
+        _kept_fields_agree(run(text, Options(boards="embedded")).guest.dom)

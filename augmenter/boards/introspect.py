@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 5.0  # seconds for one QEMU: start, answer everything, quit
 FINGERPRINT_VERSION = "qtree1"
 
-Options = tuple[tuple[str, str], ...]
+MachineOptions = tuple[tuple[str, str], ...]
 Progress = Callable[[str, "Board | IntrospectionError"], None]
 
 SYSBUS = "/machine/unattached/sysbus"
@@ -85,7 +85,7 @@ class IntrospectionError(BoardError):
 # ---- one paused QEMU -------------------------------------------------------------------------
 
 
-def machine_arg(machine: str, options: Options = ()) -> str:
+def machine_arg(machine: str, options: MachineOptions = ()) -> str:
     """``-machine`` value: commas inside values are doubled, as QEMU's option parser wants."""
     return ",".join([machine, *(f"{k}={v.replace(',', ',,')}" for k, v in options)])
 
@@ -93,7 +93,7 @@ def machine_arg(machine: str, options: Options = ()) -> str:
 class _Qemu:
     """A paused, device-less QEMU with QMP on a socketpair; an async context manager."""
 
-    def __init__(self, binary: str, machine: str, options: Options = ()) -> None:
+    def __init__(self, binary: str, machine: str, options: MachineOptions = ()) -> None:
         self.binary, self.machine, self.options = binary, machine, options
         self.proc: asyncio.subprocess.Process | None = None
         self.client: QMPClient | None = None
@@ -213,7 +213,7 @@ class _Qemu:
         return str(out)
 
 
-async def _session(binary: str, machine: str, options: Options, timeout: float,
+async def _session(binary: str, machine: str, options: MachineOptions, timeout: float,
                    work: Callable[[_Qemu], Awaitable[Any]]) -> Any:
     """Start QEMU, run ``work`` on it within ``timeout``, stop QEMU whatever happened."""
     from qemu.qmp import ExecuteError
@@ -375,7 +375,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def _assemble(machine: str, options: Options, buses: list[_Bus], pci_info: list[Any],
+def _assemble(machine: str, options: MachineOptions, buses: list[_Bus], pci_info: list[Any],
               print_: str) -> Board:
     root = next((b for b in buses if b.kind in PCI_KINDS and b.parent == "main-system-bus"),
                 None)
@@ -446,7 +446,7 @@ async def board_async(binary: str, machine: str, *, options: Iterable[tuple[str,
                       reference: Board | None = None,
                       timeout: float = DEFAULT_TIMEOUT) -> Board:
     """See :func:`board`."""
-    opts: Options = tuple(sorted(options))
+    opts: MachineOptions = tuple(sorted(options))
 
     async def work(q: _Qemu) -> Board:
         resolved = await _resolved_machine(q, machine)
@@ -478,7 +478,7 @@ async def boards_async(binary: str, machines: Sequence[str], *, jobs: int = 2,
                        progress: Progress | None = None,
                        share: bool = True) -> dict[str, Board | IntrospectionError]:
     """See :func:`boards`."""
-    opts: Options = tuple(sorted(options))
+    opts: MachineOptions = tuple(sorted(options))
     sem = asyncio.Semaphore(max(1, jobs))
     results: dict[str, Board | IntrospectionError] = {}
     families: dict[str, list[str]] = {}

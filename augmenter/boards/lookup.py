@@ -80,7 +80,8 @@ def _stderr_warn(message: str) -> None:
     print(f"augment: warning: {message}", file=sys.stderr)
 
 
-_LOOKUPS: dict[tuple[str, str | None, str], Emulator] = {}
+_LOOKUPS: dict[tuple[str, str | None, str], tuple[Emulator, tuple[str, ...]]] = {}
+"""Each lookup's emulator and the warnings it gave, per (arch, emulator, mode)."""
 
 
 def lookup(arch: str, emulator: str | None = None, mode: str = "auto",
@@ -92,27 +93,39 @@ def lookup(arch: str, emulator: str | None = None, mode: str = "auto",
     :class:`BoardError` when that fails; ``"auto"`` tries the cache and QEMU and falls back to
     the embedded table, calling ``warn`` (default: a line on stderr) with the reason. Boards are
     looked up when first asked for (:meth:`Emulator.board`), with the same order and fallback.
-    The result is memoized per process: the same arguments never start QEMU twice.
+    The result is memoized per process: the same arguments never start QEMU twice, and every
+    caller gets the warnings the first lookup gave, through its own ``warn``.
     """
     if mode not in MODES:
         raise ValueError(f"boards mode must be one of {', '.join(MODES)}, not {mode!r}")
     key = (arch, emulator, mode)
     hit = _LOOKUPS.get(key)
-    if hit is not None:
-        return hit
-    report = warn or _stderr_warn
-    if mode == "embedded":
-        emu = embedded_for(arch)
-    else:
-        try:
-            emu = _from_qemu(arch, emulator, mode, report)
-        except BoardError as err:
-            if mode == "qemu":
-                raise
+    if hit is None:
+        notes: list[str] = []
+        if mode == "embedded":
             emu = embedded_for(arch)
-            report(f"{err}; using the embedded QEMU {emu.version} board table")
-    _LOOKUPS[key] = emu
+        else:
+            try:
+                emu = _from_qemu(arch, emulator, mode)
+            except BoardError as err:
+                if mode == "qemu":
+                    raise
+                emu = embedded_for(arch)
+                notes.append(f"{err}; using the embedded QEMU {emu.version} board table")
+        hit = _LOOKUPS[key] = (emu, tuple(notes))
+    emu, said = hit
+    for note in said:
+        (warn or _stderr_warn)(note)
     return emu
+
+
+def board(emu: Emulator, machine: str, warn: Warn | None = None) -> Board | None:
+    """``emu.board(machine)``, its warnings (a fallback to the embedded table) told to ``warn``
+    (default: a line on stderr) on every call, not only the first of the process."""
+    found, notes = emu.board_and_notes(machine)
+    for note in notes:
+        (warn or _stderr_warn)(note)
+    return found
 
 
 def clear_memo() -> None:
@@ -120,7 +133,7 @@ def clear_memo() -> None:
     _LOOKUPS.clear()
 
 
-def _from_qemu(arch: str, emulator: str | None, mode: str, report: Warn) -> Emulator:
+def _from_qemu(arch: str, emulator: str | None, mode: str) -> Emulator:
     from .cache import BinaryId, BoardCache
 
     binary = find_binary(arch, emulator)
@@ -130,7 +143,7 @@ def _from_qemu(arch: str, emulator: str | None, mode: str, report: Warn) -> Emul
         raise BoardError(f"cannot read {binary}: {err.strerror}") from None
     store = BoardCache()
     cat = load_catalogue(binary, bid, store)
-    loader = _BoardLoader(arch, binary, bid, store, cat, mode, report)
+    loader = _BoardLoader(arch, binary, bid, store, cat, mode)
     return emulator_of(arch, cat, layouts={}, layout_data={}, source="qemu", loader=loader)
 
 
@@ -172,23 +185,23 @@ class _BoardLoader:
     """Emulator.board for an introspected emulator: cache, QEMU, then the embedded table."""
 
     def __init__(self, arch: str, binary: str, bid: BinaryId, store: BoardCache,
-                 cat: Catalogue, mode: str, report: Warn) -> None:
+                 cat: Catalogue, mode: str) -> None:
         self.arch, self.binary, self.bid, self.store = arch, binary, bid, store
-        self.cat, self.mode, self.report = cat, mode, report
+        self.cat, self.mode = cat, mode
 
-    def __call__(self, machine: str) -> Board | None:
+    def __call__(self, machine: str) -> tuple[Board | None, tuple[str, ...]]:
+        """The board, and the warning of a fallback to the embedded table."""
         try:
-            return load_board(self.binary, self.bid, self.store, self.cat, machine)
+            return load_board(self.binary, self.bid, self.store, self.cat, machine), ()
         except BoardError as err:
             if self.mode == "qemu":
                 raise
             fallback = embedded().get(self.arch)
             board = fallback.table_board(machine) if fallback is not None else None
             if fallback is None or board is None:
-                self.report(f"{err}; the embedded table has no board for it either")
-                return None
-            self.report(f"{err}; using the embedded QEMU {fallback.version} board of {machine}")
-            return board
+                return None, (f"{err}; the embedded table has no board for it either",)
+            return board, (
+                f"{err}; using the embedded QEMU {fallback.version} board of {machine}",)
 
 
 def load_board(binary: str, bid: BinaryId, store: BoardCache, cat: Catalogue, machine: str,

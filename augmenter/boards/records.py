@@ -250,9 +250,12 @@ class Emulator:
     source: str = "embedded"  # "embedded", or "qemu" (introspected or from the cache)
     package: str = ""
     failures: dict[str, str] = field(default_factory=dict)  # machine -> why it has no board
-    # how boards are found when not in `layouts` (introspection); None: only the table
-    loader: Callable[[str], Board | None] | None = field(default=None, compare=False, repr=False)
-    _boards: dict[str, Board | None] = field(default_factory=dict, compare=False, repr=False)
+    # how boards are found when not in `layouts` (introspection): the board, or None, and the
+    # warnings its lookup gave (a fallback to the table); None: only the table
+    loader: Callable[[str], tuple[Board | None, tuple[str, ...]]] | None = field(
+        default=None, compare=False, repr=False)
+    _boards: dict[str, tuple[Board | None, tuple[str, ...]]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def canonical(self, machine: str) -> str:
         """The versioned machine name an alias stands for (``q35`` -> ``pc-q35-7.2``)."""
@@ -274,11 +277,17 @@ class Emulator:
         For an introspected emulator this may start QEMU (once per machine and process), and it
         raises :class:`BoardError` when QEMU cannot describe the board and there is nothing to
         fall back to."""
-        if machine in self._boards:
-            return self._boards[machine]
-        board = self.loader(machine) if self.loader is not None else self.table_board(machine)
-        self._boards[machine] = board
-        return board
+        return self.board_and_notes(machine)[0]
+
+    def board_and_notes(self, machine: str) -> tuple[Board | None, tuple[str, ...]]:
+        """:meth:`board`, and the warnings finding it gave (the same on every call: the board
+        is looked up once per process, and each caller hears why it is the one it is)."""
+        found = self._boards.get(machine)
+        if found is None:
+            found = (self.loader(machine) if self.loader is not None
+                     else (self.table_board(machine), ()))
+            self._boards[machine] = found
+        return found
 
     def table_board(self, machine: str) -> Board | None:
         """The board from the embedded table (no QEMU), or None."""

@@ -289,7 +289,7 @@ class Done:
 def _augmented(name: str, options: Options) -> Done:
     """Augment one input, its messages captured rather than printed."""
     with contextlib.redirect_stderr(io.StringIO()) as messages:
-        label, data, outcome, failed = augment_one(name, options)
+        label, data, outcome, failed = read_and_augment(name, options)
         output = None
         if outcome is not None:
             output = outcome.to_bytes()
@@ -331,7 +331,7 @@ def _augment_files(files: list[str], output: str | None, out_dir: Path | None, i
     return status
 
 
-def augment_one(name: str, options: Options) -> tuple[str, bytes, Result | None, int]:
+def read_and_augment(name: str, options: Options) -> tuple[str, bytes, Result | None, int]:
     """Read and augment one input: (label, bytes, result or None, exit status so far).
 
     Problems are reported on stderr here, once for every mode that augments.
@@ -390,7 +390,7 @@ def _show_files(files: list[str], fmt: str, explain: bool, graph: str | None,
     status = 0
     sink: list[dict[str, object]] = []
     for name in files:
-        label, _, outcome, failed = augment_one(name, options)
+        label, _, outcome, failed = read_and_augment(name, options)
         status = max(status, failed)
         if outcome is None:
             continue

@@ -51,8 +51,10 @@ class VerifyError(Exception):
 
 
 @dataclass(frozen=True, order=True)
-class PciAddress:
-    """A PCI address as libvirt writes it: controller index of the bus, slot, function."""
+class PciLocation:
+    """Where the XML or QEMU's qtree puts a PCI function: controller index of the bus, slot,
+    function, shown as ``bus:slot.function`` (``model.addresses.PciAddress`` is the placement
+    value, shown with its domain)."""
 
     bus: int
     slot: int
@@ -82,7 +84,7 @@ class CcwAddress:
         return cls(int(m.group(1), 16), int(m.group(2), 16), int(m.group(3), 16))
 
 
-Address = PciAddress | CcwAddress
+Address = PciLocation | CcwAddress
 
 
 def device_address(el: Element) -> Address | None:
@@ -97,12 +99,12 @@ def device_address(el: Element) -> Address | None:
                       parse_int(addr.get("devno"), 0) or 0)
 
 
-def pci_address(el: Element) -> PciAddress | None:
+def pci_address(el: Element) -> PciLocation | None:
     """The ``<address type='pci'>`` of a device element, or None."""
     addr = el.find("address")
     if addr is None or addr.get("type") != "pci":
         return None
-    return PciAddress(parse_int(addr.get("bus"), 0) or 0, parse_int(addr.get("slot"), 0) or 0,
+    return PciLocation(parse_int(addr.get("bus"), 0) or 0, parse_int(addr.get("slot"), 0) or 0,
                       parse_int(addr.get("function"), 0) or 0)
 
 
@@ -316,7 +318,7 @@ class VerifyReport:
 
     def _kind(self) -> str:
         if any(isinstance(r.xml, CcwAddress) for r in self.rows):
-            return "devices" if any(isinstance(r.xml, PciAddress) for r in self.rows) else \
+            return "devices" if any(isinstance(r.xml, PciLocation) for r in self.rows) else \
                 "CCW devices"
         return "PCI devices"
 
@@ -376,7 +378,7 @@ def compare_with_qemu(xml_root: Element, live_root: Element, qtree: list[QemuDev
     def located(d: QemuDevice) -> Address | None:
         devfn = d.devfn
         if devfn is not None and d.bus in bus_index:
-            return PciAddress(bus_index[d.bus], *devfn)
+            return PciLocation(bus_index[d.bus], *devfn)
         return d.ccw
 
     by_id = {d.id: d for d in qtree if d.id}

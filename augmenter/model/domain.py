@@ -69,7 +69,20 @@ def _strtol(text: str) -> int | None:
 
 @dataclass(eq=False)
 class Device:
-    """One device element and what libvirt's passes learn about it."""
+    """One device element and what libvirt's passes learn about it.
+
+    Three fields are read from the element once and kept, because placement asks for them
+    tens of times per device; each has one rule that keeps it true, and
+    ``tests/test_domain.py::test_the_kept_fields_agree_with_the_tree`` holds every run to
+    them:
+
+    * ``type``: the ``type`` attribute. Nothing changes a device's type.
+    * ``address``: the first ``<address>`` child. Everything that adds or replaces one calls
+      :meth:`set_address` (``model.addresses.write_pci``, ``write_address``, and the console
+      mirror); completing an address only sets attributes on it.
+    * :meth:`child`: a first child found by tag. Only found ones are kept; nothing removes or
+      replaces a ``<target>``, ``<model>`` or ``<master>`` once it exists.
+    """
 
     el: Element
     tag: str
@@ -145,7 +158,17 @@ class Device:
 
 @dataclass(eq=False)
 class Domain:
-    """A parsed definition: arch, machine and the device lists."""
+    """A parsed definition: arch, machine and the device lists.
+
+    Three lookups are kept between calls, because placement and the checks walk the devices
+    several times per guest. Only :meth:`add` and :meth:`move_first` change ``<devices>``, and
+    each keeps them true or drops them (the test named in :class:`Device` checks them too):
+
+    * ``_by_tag``: the devices by element name, in document order (:meth:`add` inserts);
+    * ``_iteration``: :meth:`iterate`'s answer (both drop it);
+    * ``_last_placed``: the element :meth:`add` put last by rank, where the next one of the
+      same rank goes (:meth:`move_first` and an insertion at the head drop it).
+    """
 
     root: Element
     devices_el: Element
