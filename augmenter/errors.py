@@ -1,7 +1,13 @@
 """Failures as data: every error the augmenter reports carries where it happened.
 
-The command line renders them as ``FILE:LINE: error: message``; the Python API hands them back
-as exceptions with the same fields, so callers catch meaning, not strings.
+The command line renders them as ``FILE:LINE:COL: error: message (hint: ...)``; the Python API
+hands them back as exceptions with the same fields, so callers catch meaning, not strings.
+
+Each error has a stable ``code`` (``--format json`` carries it): ``syntax`` (not well-formed XML,
+not text), ``limit`` (beyond the input limits, a DOCTYPE), ``wrong-root`` (not a libvirt
+``<domain>``), ``missing-element`` (no ``<devices>``, no ``<os><type>``), ``unknown-machine``,
+``no-board`` (no QEMU and no table for the guest), ``placement`` (the rest: addresses that
+cannot be made); the checks add one code per rule.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ class AugmentError(Exception):
     message: str
     line: int | None = None
     hint: str | None = None
-    code: str = "error"
+    code: str = "placement"
 
     def __str__(self) -> str:
         return self.message

@@ -51,28 +51,50 @@ def _emulator_for(dom: Domain, line: int | None, options: Options) -> Emulator:
     try:
         return lookup(dom.arch, path, options.boards, options.warn)
     except BoardError as err:
-        raise AugmentError(err.message, line=line, hint=err.hint) from None
+        raise AugmentError(err.message, line=line, hint=err.hint, code="no-board") from None
 
 
 def _resolve_machine(emu: Emulator, machine: str | None, line: int | None) -> str:
     name = machine or preferred_machine(emu)
     if not name:
         raise AugmentError(f"no machine type given, and '{emu.binary}' has no default",
-                           line=line, hint="write <type machine='...'> in <os>")
+                           line=line, hint="write <type machine='...'> in <os>",
+                           code="unknown-machine")
     canonical = emu.canonical(name)
     if canonical not in emu.machines:
         raise AugmentError(
             f"Emulator '{emu.binary}' does not support machine type '{name}'", line=line,
-            hint=f"machine types it has: {', '.join(sorted(emu.aliases))}, "
-                 f"{', '.join(sorted(emu.machines)[:5])}, ...")
+            hint=machine_hint(emu, name), code="unknown-machine")
     return canonical
+
+
+def machine_hint(emu: Emulator, name: str) -> str:
+    """The machine types nearest to a misspelt one, each alias with the versioned machine it
+    stands for (``q35`` is ``pc-q35-7.2``), else the aliases: what a person meant is far more
+    often a near spelling than one of the oldest versions."""
+    import difflib
+
+    names = sorted({*emu.aliases, *emu.machines})
+    near = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    if not near:
+        near = difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.4)
+
+    def spelt(machine: str) -> str:
+        canonical = emu.aliases.get(machine)
+        return f"'{machine}' ({canonical})" if canonical else f"'{machine}'"
+
+    if near:
+        return f"did you mean {' or '.join(spelt(m) for m in near)}?"
+    aliases = ", ".join(spelt(a) for a in sorted(emu.aliases))
+    return f"machine types it has include {aliases}; 'augment-boards list' shows every one"
 
 
 def make_guest(tree: etree._ElementTree, options: Options = Options()) -> Guest:
     dom = load(tree.getroot())
     if dom.os_type is None:  # libvirt: the QEMU driver needs to know what it boots
         raise AugmentError("an os <type> must be specified", line=dom.root.sourceline,
-                           hint="write <os><type arch='x86_64' machine='q35'>hvm</type></os>")
+                           hint="write <os><type arch='x86_64' machine='q35'>hvm</type></os>",
+                           code="missing-element")
     line = dom.os_type.sourceline
     emu = _emulator_for(dom, line, options)
     machine = _resolve_machine(emu, dom.machine, line)
@@ -154,7 +176,8 @@ def run(data: bytes | str, options: Options = Options()) -> Result:
     try:
         raw = data.encode("utf-8") if isinstance(data, str) else data
     except UnicodeEncodeError as exc:
-        raise AugmentError(f"the text is not valid Unicode: {exc.reason}", line=1) from None
+        raise AugmentError(f"the text is not valid Unicode: {exc.reason}", line=1,
+                           code="syntax") from None
     parse_from = raw
     if isinstance(data, str) and raw.lstrip().startswith(b"<?xml") and b"?>" in raw:
         # text carries no encoding of its own: parse it as the UTF-8 it now is

@@ -29,17 +29,8 @@ from typing import NoReturn
 import pytest
 from lxml import etree
 
-from augmenter.cli.verify import (
-    NAME_PREFIX,
-    VIRSH_TIMEOUT,
-    VerifyError,
-    Virsh,
-    address_fields,
-    controller_signature,
-    describe_address,
-    device_entries,
-)
-from augmenter.model.domain import disk_name
+from augmenter.cli.verify import NAME_PREFIX, VIRSH_TIMEOUT, VerifyError, Virsh, device_entries
+from augmenter.model.domain import disk_name, parse_int
 
 URI = "qemu:///system"
 SOCKET = Path("/var/run/libvirt/libvirt-sock")
@@ -252,6 +243,46 @@ def as_qemu_type(xml: str) -> str:
 
 
 # ---- topologies -------------------------------------------------------------------------------
+# What placement decided, as values that compare equal when libvirt and augmenter agree.
+
+
+def address_fields(addr: etree._Element | None) -> tuple[tuple[str, object], ...] | None:
+    """All attributes of an ``<address>`` element, numbers as numbers, in name order."""
+    if addr is None:
+        return None
+    out: list[tuple[str, object]] = []
+    for key, value in sorted(addr.attrib.items()):
+        number = parse_int(value) if key != "type" else None
+        out.append((str(key), number if number is not None else str(value)))
+    return tuple(out)
+
+
+def describe_address(fields: tuple[tuple[str, object], ...] | None) -> str:
+    """``pci 00:1f.2``, ``drive 0:0:0:1``, ... for messages."""
+    if fields is None:
+        return "-"
+    d = dict(fields)
+    kind = str(d.pop("type", "?"))
+    if kind == "pci":
+        text = (f"pci {int(str(d.get('bus', 0))):02x}:{int(str(d.get('slot', 0))):02x}"
+                f".{int(str(d.get('function', 0))):x}")
+        if d.get("multifunction") is not None:
+            text += f" multifunction={d['multifunction']}"
+        return text
+    return kind + " " + " ".join(f"{k}={v}" for k, v in d.items() if k != "domain")
+
+
+def controller_signature(el: etree._Element) -> tuple[str, ...]:
+    """What defines a controller besides its address: type, index, model, model name, target."""
+    parts = [str(el.get("type")), str(parse_int(el.get("index"), 0)), el.get("model") or "-"]
+    model = el.find("model")
+    parts.append(f"name={model.get('name')}" if model is not None else "name=-")
+    target = el.find("target")
+    if target is not None:
+        parts += [f"{k}={parse_int(v) if parse_int(v) is not None else v}"
+                  for k, v in sorted(target.attrib.items())]
+    return tuple(parts)
+
 
 AddressFields = tuple[tuple[str, object], ...] | None
 

@@ -126,6 +126,7 @@ def batch(tmp_path: Path) -> list[str]:
     return names
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["-o", "--in-place"])
 def test_a_parallel_batch_equals_a_one_process_batch(tmp_path: Path, batch: list[str],
                                                      mode: str) -> None:
@@ -168,6 +169,7 @@ def test_jobs_zero_means_one_per_cpu_and_a_negative_count_is_a_usage_error(
     assert p.returncode == 2 and "Traceback" not in p.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("whole_group", [True, False])
 def test_a_ctrl_c_in_a_parallel_batch_changes_nothing_and_leaves_no_process(
         tmp_path: Path, whole_group: bool) -> None:

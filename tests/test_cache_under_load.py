@@ -22,6 +22,8 @@ from qemu_env import need_qemu
 from augmenter.boards.cache import SCHEMA, BinaryId, BoardCache, parse_entry_name
 from augmenter.boards.records import Catalogue, board_from_json
 
+pytestmark = pytest.mark.slow  # real QEMU or libvirt, processes or hypothesis: not fast
+
 Q35 = """<domain type='kvm'>
   <name>load-q35</name>
   <memory unit='MiB'>512</memory>

@@ -218,6 +218,7 @@ def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
 # ---- exit codes and --strict ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("files", "strict", "status"), [
     (["clean.xml"], False, 0),
     (["clean.xml"], True, 0),

@@ -423,8 +423,8 @@ FAULTS: dict[str, Fault] = {f.__name__.replace("_", "-"): f for f in (
     pci_bus_implied,
 )}
 
-# Faults the rules get wrong today, reported to the lead: their tests are xfails (not strict, so
-# that a fix does not break the suite; the XPASS says the entry can go).
+# Faults the rules get wrong today, reported to the lead: their tests are strict xfails (a fix
+# XPASSes, which fails, until the entry goes).
 BOTH = ("pc", "q35")
 KNOWN_BUGS: dict[str, tuple[tuple[str, ...], str]] = {  # fault: (machines, what goes wrong)
     "pci-bus-implied": (("q35",), "--check accepts it now, but placement adds the restricted "
@@ -493,6 +493,7 @@ GOOD = sorted(f for f in FAULTS if KNOWN_BUGS.get(f, ((), ""))[0] != BOTH)
 
 
 # Every fault gets its share of the ~100 examples: drawn from one strategy, a few would get none.
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", GOOD)
 @PROPERTY_SETTINGS
 @given(guest=random_guest(), data=st.data())
@@ -516,13 +517,14 @@ def _empty_guest_params() -> list[object]:
     for fault in sorted(FAULTS):
         for machine in ("pc", "q35"):
             machines, why = KNOWN_BUGS.get(fault, ((), ""))
-            marks = [pytest.mark.xfail(reason=why, strict=False)] if machine in machines else []
+            marks = [pytest.mark.xfail(reason=why, strict=True)] if machine in machines else []
             out.append(pytest.param(fault, machine, id=f"{fault}-{machine}", marks=marks))
     return out
 
 
 # Each fault, known bugs included, a few times on an empty guest of each machine (no shrinking:
 # a known bug fails fast).
+@pytest.mark.slow
 @pytest.mark.parametrize(("fault", "machine"), _empty_guest_params())
 def test_each_fault_on_an_empty_guest(libvirt: bool, fault: str, machine: str) -> None:
     xml = EMPTY.format(machine=machine)

@@ -10,7 +10,8 @@ Pipeline errors (no slot left, IDE on q35, ...) are findings with code ``placeme
 there has no case here: a new rule needs a new case.
 
 Known defects are listed with reproducers (``KNOWN_BUGS`` for aspects of a case, ``MISSES`` for
-faults the rules miss or misreport); their tests are non-strict xfails.
+faults the rules miss or misreport); their tests are strict xfails: a fix makes one XPASS, which
+fails the suite until its entry moves out of the list (for ``MISSES``, into ``FIXED_MISSES``).
 
 Where libvirtd answers on ``qemu:///system`` (``libvirt_env.libvirt_or_skip`` starts it; under
 ``CI`` its absence fails), every case and every reproducer is also defined there: an error case
@@ -216,6 +217,8 @@ CASES: list[Case] = [
          "controller ide 0", controller("ide", 0, mark=True), "no IDE controller"),
     Case("xhci-too-many-ports", "q35", "usb-ports", "error", "controller usb 0",
          controller("usb", 0, "qemu-xhci", extra=" ports='16'", mark=True), "15"),
+    Case("pci-index-too-high", "q35", "pci-index", "error", "controller pci 256",
+         controller("pci", 256, "pcie-root-port", mark=True), "index 256 too high"),
     Case("pci-root-index-1", "pc", "root-index", "error", "controller pci 1",
          controller("pci", 0, "pci-root") + controller("pci", 1, "pci-root", mark=True),
          "index 0"),
@@ -422,8 +425,8 @@ def the_finding(case: Case) -> Finding:
 
 
 # Known defects of the rules, reported to the lead with these cases as reproducers. Each is
-# (case id, aspect) -> what goes wrong; the aspect's test is an xfail (not strict: a fix must
-# not break the suite, but the report shows XPASS and the entry should then go).
+# (case id, aspect) -> what goes wrong; the aspect's test is a strict xfail: once fixed it
+# XPASSes, which fails, and the entry must go (the case then guards the fix).
 OUT_OF_RANGE = ("prepare() completes addresses before the checks run, so pci_address() raises "
                 "there: reported as code 'placement' without device, and it stops every other "
                 "rule (address-out-of-range is never reported)")
@@ -445,7 +448,7 @@ def params(aspect: str, cases: list[Case] | None = None) -> list[object]:
     out: list[object] = []
     for case in CASES if cases is None else cases:
         why = KNOWN_BUGS.get((case.id, aspect))
-        marks = [pytest.mark.xfail(reason=why, strict=False)] if why else []
+        marks = [pytest.mark.xfail(reason=why, strict=True)] if why else []
         out.append(pytest.param(case, id=case.id, marks=marks))
     return out
 
@@ -631,7 +634,7 @@ FIXED_MISSES = {
 
 @pytest.mark.parametrize("miss", [
     pytest.param(m, id=m.id, marks=[] if m.id in FIXED_MISSES else
-                 pytest.mark.xfail(reason=m.why, strict=False))
+                 pytest.mark.xfail(reason=m.why, strict=True))
     for m in MISSES])
 def test_known_miss(miss: Miss) -> None:
     xml, line = unmark(domain(miss.machine, miss.devices))
@@ -809,6 +812,7 @@ def _cli_findings(stderr: str) -> list[tuple[int | None, str, str]]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case_id", ["q35-lpc-slot", "two-disks-vda", "no-pcie-root-slot-left",
                                      "usb-port-beyond-root-hub"])
 def test_augment_cli_bad_input_writes_nothing(case_id: str, tmp_path: Path) -> None:
@@ -921,6 +925,7 @@ def libvirt_accepts(machine: str, xml: str, label: str, folder: Path) -> tuple[b
     return define_verdict(xml, label, folder)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_libvirt_agrees_on_the_case(case: Case, tmp_path: Path) -> None:
     xml, _ = case.xml()
@@ -931,6 +936,7 @@ def test_libvirt_agrees_on_the_case(case: Case, tmp_path: Path) -> None:
         assert accepted, f"libvirt refuses this guest: {why}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("miss", MISSES, ids=[m.id for m in MISSES])
 def test_libvirt_agrees_on_the_miss(miss: Miss, tmp_path: Path) -> None:
     """The reproducers of the known misses are right about libvirt."""

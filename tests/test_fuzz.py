@@ -31,6 +31,8 @@ import augmenter
 from augmenter.pipeline import Options
 from augmenter.xml.document import serialize
 
+pytestmark = pytest.mark.slow  # real QEMU or libvirt, processes or hypothesis: not fast
+
 EMBEDDED_ONLY = Options(boards="embedded")
 EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[1] / "examples").glob("*.xml")
                   if not p.name.endswith(".out.xml"))

@@ -222,6 +222,7 @@ def _run_file(tmp_path: Path, name: str, data: bytes, args: tuple[str, ...] = ()
     return m
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BAD))
 def test_bad_input_is_one_clear_line(name: str, tmp_path: Path, traps: Traps) -> None:
     build, codes, word = BAD[name]
@@ -240,12 +241,14 @@ def test_bad_input_raises_augment_error_in_process(name: str, traps: Traps) -> N
     traps.assert_untouched(info.value.message)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(UNKNOWN_MODELS))
 def test_unknown_device_models_are_refused(name: str, tmp_path: Path) -> None:
     m = _run_file(tmp_path, name, UNKNOWN_MODELS[name])
     assert_one_clear_error(m, f"{name}.xml", (1,))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(UNKNOWN_MODELS))
 def test_unknown_device_models_never_crash(name: str, tmp_path: Path) -> None:
     m = _run_file(tmp_path, name, UNKNOWN_MODELS[name])

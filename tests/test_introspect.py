@@ -19,6 +19,8 @@ from augmenter.boards.records import Board, board_to_json, embedded
 from augmenter.pipeline import Options, check
 from augmenter.policy.machines import QEMU_TYPES_ASKED
 
+pytestmark = pytest.mark.slow  # real QEMU or libvirt, processes or hypothesis: not fast
+
 
 @pytest.fixture(scope="module")
 def x86() -> str:

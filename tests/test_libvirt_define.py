@@ -7,7 +7,8 @@ no address, added no address and added or changed no controller.
 
 The round trips run on a few threads at once (libvirtd takes them in parallel); each test waits
 for its own guest. Known augmenter bugs are in ``KNOWN_MISMATCHES`` as xfails with a minimal
-reproducer; once one passes (XPASS) it moves to ``REGRESSIONS``, bugs found here and fixed.
+reproducer (strict: once one passes, the XPASS fails until it moves to ``REGRESSIONS``, bugs
+found here and fixed).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from libvirt_env import (
 
 import augmenter
 from augmenter.cli.verify import VerifyError, Virsh
+
+pytestmark = pytest.mark.slow  # real QEMU or libvirt, processes or hypothesis: not fast
 
 THREADS = 4
 
@@ -69,7 +72,8 @@ def _cases() -> Iterator[object]:
         yield pytest.param(("regression", label, xml), id=f"regression-{label}")
     for label, (xml, why) in KNOWN_MISMATCHES.items():
         yield pytest.param(("known", label, xml), id=f"known-{label}",
-                           marks=pytest.mark.xfail(reason=why, raises=pytest.fail.Exception))
+                           marks=pytest.mark.xfail(reason=why, raises=pytest.fail.Exception,
+                                                  strict=True))
 
 
 Case = tuple[str, str, str]

@@ -6,8 +6,8 @@ input must give every device the same address and add the same controllers (the 
 compared as a set: we keep the input's element order where libvirt sorts its own). A difference
 fails with a readable diff of the two topologies.
 
-Known augmenter bugs are in ``KNOWN_MISMATCHES`` as xfails, each a minimal reproducer; once one
-passes (XPASS) it moves to ``REGRESSIONS``, bugs found here and fixed.
+Known augmenter bugs are in ``KNOWN_MISMATCHES`` as strict xfails, each a minimal reproducer;
+once one passes, the XPASS fails until it moves to ``REGRESSIONS``, bugs found here and fixed.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from libvirt_env import (
 
 import augmenter
 from augmenter.cli.verify import VerifyError, Virsh
+
+pytestmark = pytest.mark.slow  # real QEMU or libvirt, processes or hypothesis: not fast
 
 THREADS = 4
 GUESTS = generated_guests()
@@ -98,7 +100,8 @@ def _cases() -> Iterator[object]:
         yield pytest.param((label, xml), id=f"regression-{label}")
     for label, (xml, why) in KNOWN_MISMATCHES.items():
         yield pytest.param((label, xml), id=f"known-{label}",
-                           marks=pytest.mark.xfail(reason=why, raises=pytest.fail.Exception))
+                           marks=pytest.mark.xfail(reason=why, raises=pytest.fail.Exception,
+                                                  strict=True))
 
 
 def libvirt_placement(virsh: Virsh, case: Case, workdir: Path) -> str:

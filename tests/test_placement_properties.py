@@ -25,6 +25,8 @@ PROPERTY_SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
+pytestmark = pytest.mark.slow  # real QEMU or libvirt, processes or hypothesis: not fast
+
 Guest = tuple[str, str]
 
 

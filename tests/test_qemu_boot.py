@@ -26,6 +26,8 @@ from libvirt_env import (
 import augmenter
 from augmenter.cli.verify import VerifyError, VerifyReport, Virsh, verify_xml
 
+pytestmark = pytest.mark.slow  # real QEMU or libvirt, processes or hypothesis: not fast
+
 THREADS = 3  # a paused start is ~1 s, libvirt's stop ~2 s of waiting
 
 SAMPLE = boot_sample(generated_guests())

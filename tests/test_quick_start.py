@@ -27,7 +27,7 @@ TOKENS = (
     "text", "--format=json", "--boards", "embedded", "qemu", "nowhere", "--boards=auto",
     "--reserve-hotplug", "3", "99", "-1", "x", "--reserve-hotplug=2", "--", "-x", "--help",
     "-h", "--no-such", "-io", "--check=yes", "=", "--output=", "-j", "--jobs", "--jobs=0",
-    "2", "-j3",
+    "2", "-j3", "-q", "--quiet", "-c", "--connect=test:///default", "--version", "٣", "²",
 )
 
 
@@ -40,7 +40,9 @@ def typer_reading(argv: list[str]) -> dict[str, object] | None:
         if {"UsageError", "Exit"} & {cls.__name__ for cls in type(exc).__mro__}:
             return None
         raise
-    params["files"] = list(params["files"] or [])
+    params.pop("version")  # eager: it never reaches a request
+    # no file named, with a pipe on stdin: standard input (both readings apply with_stdin)
+    params["files"] = list(params["files"] or []) or ["-"]
     return params
 
 
@@ -53,7 +55,7 @@ def as_params(request: Request) -> dict[str, object]:
 def test_the_quick_reading_is_typers_reading(argv: list[str]) -> None:
     """Every command line the quick path takes means the same to typer; one typer refuses
     (or one the checks after parsing refuse), the quick path leaves to typer."""
-    quick = quick_request(argv)
+    quick = quick_request(argv, stdin_is_terminal=False)
     if quick is None:
         return
     theirs = typer_reading(argv)
@@ -67,7 +69,7 @@ def test_the_quick_reading_is_typers_reading(argv: list[str]) -> None:
     ["-j", "2", "a.xml", "b.xml"], ["--jobs=0", "--check", "a.xml"],
 ])
 def test_plain_command_lines_take_the_quick_path(argv: list[str]) -> None:
-    assert quick_request(argv) is not None
+    assert quick_request(argv, stdin_is_terminal=False) is not None
 
 
 @pytest.mark.parametrize("argv", [
@@ -77,7 +79,7 @@ def test_plain_command_lines_take_the_quick_path(argv: list[str]) -> None:
     ["a.xml", "b.xml", "-o", "/no/such/folder"], ["--graph", "g.svg", "a.xml", "b.xml"],
 ])
 def test_everything_else_goes_to_typer(argv: list[str]) -> None:
-    assert quick_request(argv) is None
+    assert quick_request(argv, stdin_is_terminal=True) is None
 
 
 def test_usage_errors_are_the_same_whichever_path_reads_them(tmp_path: Path) -> None:
@@ -228,3 +230,12 @@ def test_a_rewritten_file_keeps_its_owner_and_only_what_differs_is_set(
     assert calls == (["fchmod", "fchown"] if os.geteuid() == 0 else ["fchmod"])
     if os.geteuid() == 0:
         assert (st.st_uid, st.st_gid) == (1, 1)
+
+
+def test_the_quick_options_table_is_generated_from_the_typer_command() -> None:
+    """The quick start reads the options typer declares: regenerate after changing one
+    (``scripts/gen_quick_options.py``)."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "gen_quick_options.py"
+    p = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr

@@ -313,6 +313,7 @@ def leftovers(prefix: str) -> list[str]:
     return [n for n in virsh("list", "--all", "--name").split() if n.startswith(prefix)]
 
 
+@pytest.mark.slow
 def test_verify_an_example() -> None:
     libvirt_or_skip()
     report = verify(str(EXAMPLES / "q35-desktop.xml"))
@@ -324,6 +325,7 @@ def test_verify_an_example() -> None:
     assert leftovers(f"{NAME_PREFIX}-q35-desktop-") == []
 
 
+@pytest.mark.slow
 def test_verify_cleans_up_when_qemu_refuses() -> None:
     libvirt_or_skip()
     # libvirt defines it, but refuses to start it: spicevmc channels need a known name

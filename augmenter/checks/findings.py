@@ -51,5 +51,5 @@ class InvalidDomain(AugmentError):
 
 def from_error(err: AugmentError) -> Finding:
     """An exception raised by a pipeline stage, as a finding."""
-    return Finding(code=err.code if err.code != "error" else "placement", severity="error",
+    return Finding(code=err.code, severity="error",
                    message=err.message, line=err.line, hint=err.hint)

@@ -32,6 +32,7 @@ from ..policy.devices import (
     BUS_ACCEPTS,
     DRIVE_BUSES,
     ICH9_USB2,
+    MAX_PCI_INDEX,
     NEVER_PCI_UNLESS_CLASSED,
     PANIC_WITHOUT_ADDRESS,
     ROOT_MODELS,
@@ -106,6 +107,9 @@ def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
     # other model is refused for that, before any rule about the model's own index
     written_at_0 = ctrl.el.get("index") is not None and ctrl.index == 0
     wrong_root = bool(guest.root_model) and model is not None and model != guest.root_model
+    if ctrl.index > MAX_PCI_INDEX:
+        yield finding(ctrl, "pci-index", f"PCI controller index {ctrl.index} too high, "
+                      f"maximum is {MAX_PCI_INDEX}")
     if model in ("pci-root", "pcie-root"):
         if ctrl.index != 0 and not (family is not None and family.phb and model == "pci-root"):
             yield finding(ctrl, "root-index", "pci-root and pcie-root controllers should "

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
 from ..boards.cache import BinaryId, BoardCache
 from ..boards.lookup import MODES, find_binary, load_board, load_catalogue
 from ..boards.records import Board, BoardBus, BoardError, Catalogue, board_to_json, embedded_for
+from .console import console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]},
@@ -95,7 +95,7 @@ def list_command(
     if not binaries:
         _err("no qemu-system-* binary found on PATH")
         raise typer.Exit(1)
-    console = Console()
+    out = console()
     doc: list[dict[str, Any]] = []
     failed = False
     for binary in binaries:
@@ -122,7 +122,7 @@ def list_command(
         for m in cat.machines:
             table.add_row(m, ", ".join(sorted(aliases.get(m, []))),
                           "yes" if m == cat.default_machine else "", status.get(m, ""))
-        console.print(table)
+        out.print(table)
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
     if failed:
@@ -166,10 +166,10 @@ def show_command(
         doc = {"machine": board.machine, **source, **board_to_json(board)}
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
         return
-    console = Console()
-    console.print(render_tree(board, source))
+    out = console()
+    out.print(render_tree(board, source))
     for line in _summary(board):
-        console.print(line, highlight=False)
+        out.print(line, highlight=False)
 
 
 def _show_board(machine: str, emulator: str | None, arch: str,
@@ -281,6 +281,8 @@ def refresh_command(
     timeout: TimeoutOpt = 5.0,
 ) -> None:
     """Introspect every machine type of one QEMU (or all) again, into the cache."""
+    if all_binaries and emulator:
+        raise typer.BadParameter("--all and --emulator cannot be used together")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..boards import introspect
@@ -311,10 +313,10 @@ def refresh_command(
     start = time.perf_counter()
     counts = {"board": 0, "failed": 0}
     errors: list[str] = []
-    console = Console(stderr=True)
+    out = console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
+    with Progress(*columns, console=out, transient=False) as bar:
         task = bar.add_task("introspecting", total=total)
         for binary, bid, cat in catalogues:
             name = Path(binary).name
@@ -337,8 +339,8 @@ def refresh_command(
         bar.update(task, description="introspected")
     elapsed = time.perf_counter() - start
     for line in errors:
-        console.print(f"failed: {line}", highlight=False, markup=False)
-    console.print(f"{counts['board']} boards and {counts['failed']} failures from "
+        out.print(f"failed: {line}", highlight=False, markup=False)
+    out.print(f"{counts['board']} boards and {counts['failed']} failures from "
                   f"{len(catalogues)} QEMU binar{'y' if len(catalogues) == 1 else 'ies'} in "
                   f"{elapsed:.1f} s, cached in {store.root}", highlight=False, markup=False)
     if failed:

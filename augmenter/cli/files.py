@@ -17,11 +17,11 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..checks.findings import Finding, InvalidDomain
+from ..checks.findings import Finding
 from ..errors import AugmentError
 from ..process import sigint
 from ..process.workers import available_cpus, ordered_map
@@ -55,10 +55,66 @@ class Request:
     boards: str = "auto"
     reserve_hotplug: int = 0
     jobs: int = 0  # worker processes for a batch; 0: one per available CPU
+    quiet: bool = False  # errors only: no warnings
+    connect: str | None = None  # --verify's libvirt URI
+
+
+# How each option is spelt, for usage errors that name them.
+SPELLING = {"output": "--output", "in_place": "--in-place", "check": "--check",
+            "explain": "--explain", "graph": "--graph", "verify": "--verify",
+            "connect": "--connect"}
+# Options that each say what to do with the result (or where it goes): no two of a pair can
+# share one run, since each would leave the other's work undone. --explain and --graph go
+# together: one prints, the other draws.
+EXCLUSIVE = (
+    ("in_place", "output"), ("check", "output"), ("check", "in_place"), ("check", "explain"),
+    ("check", "graph"), ("check", "verify"), ("verify", "output"), ("verify", "in_place"),
+    ("verify", "explain"), ("verify", "graph"), ("explain", "output"), ("explain", "in_place"),
+    ("graph", "output"), ("graph", "in_place"),
+)
+# Options that only mean something beside another.
+NEEDS = (("connect", "verify"),)
+
+
+def with_stdin(req: Request, stdin_is_terminal: bool) -> Request:
+    """No file named: standard input, when something is piped in (``augment < in.xml``).
+    From a terminal that would wait for typing, so it is a usage error instead."""
+    if req.files:
+        return req
+    if stdin_is_terminal:
+        raise UsageError("no input: name a domain XML file, or pipe one in ('-' reads "
+                         "standard input)")
+    return replace(req, files=["-"])
+
+
+def version_text() -> str:
+    """``augment --version``: the package, and the board table it falls back to."""
+    import json as json_
+
+    from .. import __version__
+
+    table = Path(__file__).resolve().parent.parent / "data" / "boards.json"
+    try:
+        doc = json_.loads(table.read_text(encoding="utf-8"))
+        emulators = doc["emulators"]
+        qemu = sorted({str(e["version"]) for e in emulators.values()})
+        package = sorted({str(e.get("package", "")) for e in emulators.values()} - {""})
+        boards = (f"board table format {doc['format']}, QEMU {', '.join(qemu)}"
+                  + (f" ({', '.join(package)})" if package else ""))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        boards = f"board table unreadable: {exc}"
+    return f"augment {__version__} ({boards})"
 
 
 def validate(req: Request) -> None:
     """Refuse option combinations that make no sense, before any file is touched."""
+    given = {name for name in SPELLING if getattr(req, name)}
+    for one, other in EXCLUSIVE:
+        if one in given and other in given:
+            raise UsageError(f"{SPELLING[one]} and {SPELLING[other]} cannot be used together")
+    for one, needed in NEEDS:
+        if one in given and needed not in given:
+            raise UsageError(f"{SPELLING[one]} only works with {SPELLING[needed]}")
     if req.fmt not in FORMATS:
         raise UsageError("--format must be 'text' or 'json'")
     if req.boards not in BOARD_SOURCES:
@@ -67,31 +123,41 @@ def validate(req: Request) -> None:
         raise UsageError("--jobs must be 0 (one per CPU) or more")
     if not 0 <= req.reserve_hotplug <= RESERVE_HOTPLUG_MAX:
         raise UsageError(f"--reserve-hotplug must be between 0 and {RESERVE_HOTPLUG_MAX}")
-    if req.in_place and req.output:
-        raise UsageError("--in-place and --output exclude each other")
     if req.in_place and "-" in req.files:
         raise UsageError("--in-place cannot rewrite stdin")
     if req.graph and len(req.files) != 1 and not (req.check or req.verify):
         raise UsageError("--graph takes exactly one input file")
     plain = not (req.check or req.verify or req.explain or req.graph)
-    if plain and _out_dir(req) is not None and not Path(req.output or "").is_dir():
-        raise UsageError(f"with several inputs, -o must be an existing folder: {req.output}")
+    out_dir = _out_dir(req)
+    if plain and out_dir is not None:
+        if not out_dir.is_dir():
+            raise UsageError(f"with several inputs, -o must be an existing folder: {req.output}")
+        if "-" in req.files:
+            raise UsageError("standard input has no name to write into a folder; "
+                             "augment it on its own with -o FILE")
 
 
 def execute(req: Request) -> int:
     """Run a validated request; the exit status (0 done, 1 bad input, 2 unreadable)."""
     from ..pipeline import Options
 
-    options = Options(boards=req.boards, reserve_hotplug=req.reserve_hotplug)
+    options = Options(boards=req.boards, reserve_hotplug=req.reserve_hotplug,
+                      warn=_silent if req.quiet else None)
     # stdin can be read once, by one process: a batch that reads it stays in this one
     jobs = 1 if "-" in req.files else req.jobs or available_cpus()
     if req.check:
-        return _check_files(req.files, req.fmt, req.strict, options, jobs)
+        return _check_files(req.files, req.fmt, req.strict, options, jobs, req.quiet)
     if req.verify:
-        return _verify_files(req.files)
+        return _verify_files(req.files, req.connect)
     if req.explain or req.graph:
-        return _show_files(req.files, req.fmt, req.explain, req.graph, options)
-    return _augment_files(req.files, req.output, _out_dir(req), req.in_place, options, jobs)
+        return _show_files(req.files, req.fmt, req.explain, req.graph, options, req.quiet)
+    output = None if req.output == "-" else req.output
+    return _augment_files(req.files, output, _out_dir(req), req.in_place, options, jobs,
+                          req.quiet)
+
+
+def _silent(message: str) -> None:
+    """``--quiet``'s warning sink."""
 
 
 def guarded(run: Callable[[], object]) -> None:
@@ -113,23 +179,21 @@ def guarded(run: Callable[[], object]) -> None:
 
 
 def _out_dir(req: Request) -> Path | None:
-    return Path(req.output) if req.output and len(req.files) > 1 else None
+    """Where each output goes by its input's name: ``-o`` names a folder for several inputs,
+    or an existing folder for one (as ``cp`` does). ``-o -`` is standard output."""
+    if not req.output or req.output == "-":
+        return None
+    if len(req.files) > 1 or os.path.isdir(req.output):
+        return Path(req.output)
+    return None
 
 
 # ---- reading and reporting --------------------------------------------------------------------
 
 
-def _report(name: str, err: AugmentError) -> None:
-    where = f"{name}:{err.line}" if err.line else name
-    sys.stderr.write(f"{where}: error: {err.message}\n")
-
-
-def with_column(f: Finding, data: bytes) -> Finding:
+def with_column(f: Finding, lines: list[bytes]) -> Finding:
     """Point at the first element on the finding's line (lxml keeps lines, not columns)."""
-    if not f.line:
-        return f
-    lines = data.split(b"\n")
-    if f.line > len(lines):
+    if not f.line or f.line > len(lines):
         return f
     text = lines[f.line - 1].decode("utf-8", "replace")
     at = text.find("<address")
@@ -140,9 +204,16 @@ def with_column(f: Finding, data: bytes) -> Finding:
 
 
 def _print_findings(label: str, data: bytes, findings: list[Finding], fmt: str,
-                    sink: list[dict[str, object]]) -> None:
-    for f in findings:
-        f = with_column(f, data)
+                    sink: list[dict[str, object]], quiet: bool = False) -> None:
+    """Every finding, one line each as ``FILE:LINE:COL: severity: message (hint: ...)``, or
+    as records for ``--format json``: the one way a problem is reported, whichever command
+    found it. The document is split into lines once, however many findings there are."""
+    shown = [f for f in findings if not (quiet and f.severity != "error")]
+    if not shown:
+        return
+    lines = data.split(b"\n") if any(f.line for f in shown) else []
+    for f in shown:
+        f = with_column(f, lines)
         if fmt == "json":
             sink.append({"file": label, **f.as_dict()})
         else:
@@ -286,21 +357,21 @@ class Done:
     records: tuple[dict[str, object], ...] = ()  # findings for --format json
 
 
-def _augmented(name: str, options: Options) -> Done:
+def _augmented(name: str, options: Options, quiet: bool = False) -> Done:
     """Augment one input, its messages captured rather than printed."""
     with contextlib.redirect_stderr(io.StringIO()) as messages:
-        label, data, outcome, failed = read_and_augment(name, options)
+        label, data, outcome, failed = augment_one(name, options, quiet)
         output = None
         if outcome is not None:
             output = outcome.to_bytes()
-            _print_findings(label, data, outcome.findings, "text", [])
+            _print_findings(label, data, outcome.findings, "text", [], quiet)
     return Done(messages.getvalue(), failed, output)
 
 
 def _augment_files(files: list[str], output: str | None, out_dir: Path | None, in_place: bool,
-                   options: Options, jobs: int) -> int:
+                   options: Options, jobs: int, quiet: bool = False) -> int:
     status = 0
-    work = functools.partial(_augmented, options=options)
+    work = functools.partial(_augmented, options=options, quiet=quiet)
     with staged() as outputs, contextlib.closing(ordered_map(work, files, jobs)) as results:
         for name, done in zip(files, results, strict=True):
             sys.stderr.write(done.messages)
@@ -318,7 +389,9 @@ def _augment_files(files: list[str], output: str | None, out_dir: Path | None, i
                     sys.stdout.buffer.write(done.output)
                     sys.stdout.flush()
             except OSError as exc:
-                target = name if in_place else (output or "<stdout>")
+                target = name if in_place else (
+                    str(out_dir / Path(name).name) if out_dir is not None
+                    else output or "<stdout>")
                 unchanged = " (no output file was changed)" if len(files) > 1 else ""
                 sys.stderr.write(f"{target}: error: cannot write: {exc.strerror or exc}"
                                  f"{unchanged}\n")
@@ -326,34 +399,33 @@ def _augment_files(files: list[str], output: str | None, out_dir: Path | None, i
         try:
             outputs.commit()
         except OSError as exc:
-            sys.stderr.write(f"augment: error: cannot write: {exc.strerror or exc}\n")
+            target = exc.filename2 or exc.filename or "augment"
+            sys.stderr.write(f"{target}: error: cannot write: {exc.strerror or exc}\n")
             return 1
     return status
 
 
-def read_and_augment(name: str, options: Options) -> tuple[str, bytes, Result | None, int]:
+def augment_one(name: str, options: Options,
+                quiet: bool = False) -> tuple[str, bytes, Result | None, int]:
     """Read and augment one input: (label, bytes, result or None, exit status so far).
 
-    Problems are reported on stderr here, once for every mode that augments.
+    Problems are reported on stderr here, once for every mode that augments, exactly as
+    ``--check`` reports them.
     """
-    from ..pipeline import run
+    from ..pipeline import attempt
 
     label = "<stdin>" if name == "-" else name
     data = _read_or_report(name, label)
     if data is None:
         return label, b"", None, 2
-    try:
-        outcome = run(data, options)
-    except InvalidDomain as err:
-        _print_findings(label, data, err.findings, "text", [])
-        return label, data, None, 1
-    except AugmentError as err:
-        _report(label, err)
+    outcome, findings = attempt(data, options)
+    if outcome is None:
+        _print_findings(label, data, findings, "text", [], quiet)
         return label, data, None, 1
     return label, data, outcome, 0
 
 
-def _checked(name: str, fmt: str, strict: bool, options: Options) -> Done:
+def _checked(name: str, fmt: str, strict: bool, options: Options, quiet: bool = False) -> Done:
     """Check one input: its findings as text or records, and its exit status."""
     from ..pipeline import check as check_document
 
@@ -364,16 +436,17 @@ def _checked(name: str, fmt: str, strict: bool, options: Options) -> Done:
         if data is None:
             return Done(messages.getvalue(), 2)
         findings = check_document(data, options)
-        _print_findings(label, data, findings, fmt, sink)
+        _print_findings(label, data, findings, fmt, sink, quiet)
     failed = any(f.severity == "error" for f in findings) or (strict and bool(findings))
     return Done(messages.getvalue(), int(failed), records=tuple(sink))
 
 
-def _check_files(files: list[str], fmt: str, strict: bool, options: Options, jobs: int) -> int:
+def _check_files(files: list[str], fmt: str, strict: bool, options: Options, jobs: int,
+                 quiet: bool = False) -> int:
     """``--check``: every finding of every file; 0 clean, 1 errors, 2 unreadable."""
     status = 0
     sink: list[dict[str, object]] = []
-    work = functools.partial(_checked, fmt=fmt, strict=strict, options=options)
+    work = functools.partial(_checked, fmt=fmt, strict=strict, options=options, quiet=quiet)
     with contextlib.closing(ordered_map(work, files, jobs)) as results:
         for done in results:
             sys.stderr.write(done.messages)
@@ -385,12 +458,12 @@ def _check_files(files: list[str], fmt: str, strict: bool, options: Options, job
 
 
 def _show_files(files: list[str], fmt: str, explain: bool, graph: str | None,
-                options: Options) -> int:
+                options: Options, quiet: bool = False) -> int:
     """``--explain`` and ``--graph``: the topology as a tree, data or picture."""
     status = 0
     sink: list[dict[str, object]] = []
     for name in files:
-        label, _, outcome, failed = read_and_augment(name, options)
+        label, _, outcome, failed = augment_one(name, options, quiet)
         status = max(status, failed)
         if outcome is None:
             continue
@@ -400,9 +473,9 @@ def _show_files(files: list[str], fmt: str, explain: bool, graph: str | None,
             if fmt == "json":
                 sink.append({"file": label, **explain_data(outcome)})
             else:
-                from rich.console import Console
+                from .console import console
 
-                Console().print(explain_tree(outcome))
+                console().print(explain_tree(outcome))
         if graph:
             from ..reports.graph import GraphError, render
 
@@ -416,14 +489,14 @@ def _show_files(files: list[str], fmt: str, explain: bool, graph: str | None,
     return status
 
 
-def _verify_files(files: list[str]) -> int:
+def _verify_files(files: list[str], uri: str | None) -> int:
     """``--verify``: start each guest paused in the local libvirt and compare with QEMU."""
-    from .verify import VerifyError, verify
+    from .verify import VerifyError, default_uri, verify
 
     status = 0
     for name in files:
         try:
-            report = verify(name)
+            report = verify(name, uri=uri or default_uri())
         except (VerifyError, AugmentError, OSError) as exc:
             sys.stderr.write(f"{name}: error: {exc}\n")
             status = max(status, 1)

@@ -26,48 +26,51 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .files import Request
 
-# option spelling -> Request field; flags take no value, the others exactly one
-FLAGS = {"-i": "in_place", "--in-place": "in_place", "--check": "check", "--strict": "strict",
-         "--explain": "explain", "--verify": "verify"}
-VALUED = {"-o": "output", "--output": "output", "--graph": "graph", "--format": "fmt",
-          "--boards": "boards", "--reserve-hotplug": "reserve_hotplug", "-j": "jobs",
-          "--jobs": "jobs"}
-NUMBERS = ("reserve_hotplug", "jobs")  # valued options that take a count
+def quick_request(argv: Sequence[str], stdin_is_terminal: bool | None = None) -> Request | None:
+    """The request a plain command line makes, or None: let typer read it.
 
+    The options come from :mod:`augmenter.cli.quick_options`, a table generated from typer's
+    own command, so the two readings agree (a test holds them to it over random command
+    lines); anything the table does not cover with certainty goes to typer."""
+    from .quick_options import OPTIONS
 
-def quick_request(argv: Sequence[str]) -> Request | None:
-    """The request a plain command line makes, or None: let typer read it."""
     files: list[str] = []
-    given: dict[str, str | bool] = {}
+    given: dict[str, str | bool | int] = {}
     args = list(argv)
     while args:
         arg = args.pop(0)
         if arg == "-" or not arg.startswith("-"):
             files.append(arg)
             continue
-        found: str | bool
         name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-        if name in FLAGS and not eq:
-            key, found = FLAGS[name], True
-        elif name in VALUED:
+        if name not in OPTIONS:
+            return None
+        key, kind = OPTIONS[name]
+        found: str | bool | int
+        if kind == "flag":
+            if eq:
+                return None
+            found = True
+        else:
             if not eq:
                 if not args:
                     return None
                 value = args.pop(0)
-            key, found = VALUED[name], value
-        else:
-            return None
+            if kind == "count":
+                if not (value.isascii() and value.isdigit()):
+                    return None
+                found = int(value)
+            else:
+                found = value
         if key in given:
             return None
         given[key] = found
-    counts = {key: given.pop(key, "0") for key in NUMBERS}
-    if not files or not all(isinstance(v, str) and v.isdigit() for v in counts.values()):
-        return None
-    from .files import Request, UsageError, validate
+    from .files import Request, UsageError, validate, with_stdin
 
-    numbers = {key: int(str(value)) for key, value in counts.items()}
-    request = Request(files=files, **numbers, **given)  # type: ignore[arg-type]
+    request = Request(files=files, **given)  # type: ignore[arg-type]
     try:
+        terminal = sys.stdin.isatty() if stdin_is_terminal is None else stdin_is_terminal
+        request = with_stdin(request, terminal)
         validate(request)
     except UsageError:
         return None  # typer says what is wrong, in its usual form

@@ -11,9 +11,10 @@ never in anything that decides placement: domain type ``qemu``, a unique name, n
 images created empty in a scratch folder, networks turned into user-mode networking, socket
 paths moved into the scratch folder, a plain CPU model and small memory.
 
-The pieces are public because the test suite uses them directly: :func:`device_entries` names
-the devices of a domain the same way on both sides of a comparison, :func:`parse_qtree` reads
-QEMU's tree, :func:`compare_with_qemu` makes the rows.
+The steps are public, and tested one by one: :func:`device_entries` names the devices of a
+domain the same way on both sides of a comparison, :func:`parse_qtree` reads QEMU's tree,
+:func:`compare_with_qemu` makes the rows. What only the tests need (address and controller
+signatures, topology diffs) lives in ``tests/libvirt_env.py``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ from ..model.domain import parse_int
 Element = Any  # an lxml element; lxml ships no types
 
 DEFAULT_URI = "qemu:///system"
+
+
+def default_uri() -> str:
+    """The libvirt URI ``virsh`` itself would use without ``-c``: ``$LIBVIRT_DEFAULT_URI``,
+    else the system QEMU driver."""
+    return os.environ.get("LIBVIRT_DEFAULT_URI") or DEFAULT_URI
 NAME_PREFIX = "augmenter-verify"
 VIRSH_TIMEOUT = 120.0
 
@@ -108,32 +115,6 @@ def pci_address(el: Element) -> PciLocation | None:
                       parse_int(addr.get("function"), 0) or 0)
 
 
-def address_fields(addr: Element | None) -> tuple[tuple[str, object], ...] | None:
-    """All attributes of an ``<address>`` element, numbers as numbers, in name order."""
-    if addr is None:
-        return None
-    out: list[tuple[str, object]] = []
-    for key, value in sorted(addr.attrib.items()):
-        number = parse_int(value) if key != "type" else None
-        out.append((str(key), number if number is not None else str(value)))
-    return tuple(out)
-
-
-def describe_address(fields: tuple[tuple[str, object], ...] | None) -> str:
-    """``pci 00:1f.2``, ``drive 0:0:0:1``, ... for messages."""
-    if fields is None:
-        return "-"
-    d = dict(fields)
-    kind = str(d.pop("type", "?"))
-    if kind == "pci":
-        text = (f"pci {int(str(d.get('bus', 0))):02x}:{int(str(d.get('slot', 0))):02x}"
-                f".{int(str(d.get('function', 0))):x}")
-        if d.get("multifunction") is not None:
-            text += f" multifunction={d['multifunction']}"
-        return text
-    return kind + " " + " ".join(f"{k}={v}" for k, v in d.items() if k != "domain")
-
-
 @dataclass(frozen=True)
 class DeviceEntry:
     """One device of a ``<devices>`` list, under a key that survives re-ordering."""
@@ -188,18 +169,6 @@ def device_entries(root: Element) -> Iterator[DeviceEntry]:
         extra = [x for x in (el.get("type") if el.tag != "controller" else None, model) if x]
         label = key + (f" ({' '.join(extra)})" if extra else "")
         yield DeviceEntry(key, label, el)
-
-
-def controller_signature(el: Element) -> tuple[str, ...]:
-    """What defines a controller besides its address: type, index, model, model name, target."""
-    parts = [str(el.get("type")), str(parse_int(el.get("index"), 0)), el.get("model") or "-"]
-    model = el.find("model")
-    parts.append(f"name={model.get('name')}" if model is not None else "name=-")
-    target = el.find("target")
-    if target is not None:
-        parts += [f"{k}={parse_int(v) if parse_int(v) is not None else v}"
-                  for k, v in sorted(target.attrib.items())]
-    return tuple(parts)
 
 
 # ---- QEMU's tree -----------------------------------------------------------------------------

@@ -417,7 +417,8 @@ def load(root: Element) -> Domain:
     machine = os_type.get("machine") if os_type is not None else None
     devices_el = root.find("devices")
     if devices_el is None:
-        raise AugmentError("the domain has no <devices> element", line=root.sourceline)
+        raise AugmentError("the domain has no <devices> element", line=root.sourceline,
+                           code="missing-element")
     devs = [
         Device(el, el.tag, el.sourceline or 0)
         for el in devices_el

@@ -15,6 +15,9 @@ from ..policy.messages import IDE_UNSUPPORTED
 from ..xml.document import insert_before, new_element, set_child, sub_element
 from .guest import Guest
 
+# a drive address implies every controller of its bus up to its own index; past 256 of them
+# (the PCI buses a guest can have) libvirt cannot place them, and adding them would not end
+MAX_IMPLIED_INDEX = 255
 # serial target types that get a matching console 0 (not pci-serial or usb-serial)
 CONSOLE_SERIALS = (None, "isa-serial", "spapr-vio-serial", "system-serial", "sclp-serial")
 
@@ -154,10 +157,17 @@ def add_implicit_controllers(guest: Guest) -> None:
     dom = guest.dom
     disks = [(d, disk_bus(d)) for d in dom.of("disk")]
     for bus in IMPLICIT_DRIVE_CONTROLLERS:
-        indexes = [i for d, on in disks if on == bus and (i := _drive_controller(d)) is not None]
+        owners = [d for d, on in disks if on == bus]
         if bus == "scsi":
-            indexes += [i for h in dom.of("hostdev") if h.type == "scsi"
-                        and (i := _drive_controller(h)) is not None]
+            owners += [h for h in dom.of("hostdev") if h.type == "scsi"]
+        indexes = [i for d in owners if (i := _drive_controller(d)) is not None]
+        too_far = next((d for d in owners if (_drive_controller(d) or 0) > MAX_IMPLIED_INDEX),
+                       None)
+        if too_far is not None:
+            index = _drive_controller(too_far) or 0
+            raise guest.fail(too_far, f"drive address controller='{index}' would need "
+                                      f"{index + 1} {bus} controllers; at most "
+                                      f"{MAX_IMPLIED_INDEX + 1} fit in a guest")
         for i in range(max(indexes, default=-1) + 1):
             if dom.controller(bus, i) is None:  # IDE where allowed: validate_drive_buses
                 attrib = {"type": bus, "index": str(i)}

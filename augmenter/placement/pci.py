@@ -17,6 +17,7 @@ from ..model.domain import Device, parse_int
 from ..policy.devices import (
     BUS_ACCEPTS,
     ICH9_USB2,
+    MAX_PCI_INDEX,
     MODEL_NAMES,
     ROOT_MODELS,
     PciClass,
@@ -59,8 +60,10 @@ def _pci_controllers(guest: Guest) -> list[Device]:
 
 def bus_count(guest: Guest) -> int:
     """The buses the definition names: one per PCI controller index up to the highest
-    (qemuDomainAssignPCIAddresses sizes its first address set so)."""
-    return max((c.index for c in _pci_controllers(guest)), default=-1) + 1
+    (qemuDomainAssignPCIAddresses sizes its first address set so). An index beyond
+    :data:`MAX_PCI_INDEX` names no bus: libvirt refuses it, and the checks say so."""
+    return max((c.index for c in _pci_controllers(guest) if c.index <= MAX_PCI_INDEX),
+               default=-1) + 1
 
 
 def build_topology(guest: Guest, nbuses: int) -> Topology:

@@ -237,6 +237,9 @@ PCI_CONTROLLER_UPSTREAM: dict[str, Connect] = {
     "pcie-switch-downstream-port": Connect.DSP,
 }
 
+MAX_PCI_INDEX = 255
+"""The highest PCI controller index libvirt accepts (virDomainControllerDefValidate)."""
+
 ROOT_MODELS = ("pci-root", "pcie-root")
 """The PCI controller models of a root bus: index 0 (or a pSeries PHB), never an address."""
 

@@ -131,16 +131,17 @@ def _precheck(data: bytes) -> None:
     """Refuse what no domain definition needs before libxml2 sees a byte of it."""
     if len(data) > MAX_BYTES:
         raise AugmentError(f"document is larger than {MAX_BYTES // (1024 * 1024)} MiB "
-                           f"({len(data)} bytes)", line=1)
+                           f"({len(data)} bytes)", line=1, code="limit")
     markup = data.count(b"<")
     if markup > MAX_MARKUP:
-        raise AugmentError(f"document has more than {MAX_MARKUP} tags ({markup} '<')", line=1)
+        raise AugmentError(f"document has more than {MAX_MARKUP} tags ({markup} '<')", line=1,
+                           code="limit")
     _, _, text = _decode(data)  # the whole prolog: comments before a DOCTYPE may be long
     start = _prolog_end(text)
     if text.startswith("<!DOCTYPE", start):
         line = text.count("\n", 0, start) + 1
         raise AugmentError("a DOCTYPE is not allowed in a domain definition (it could declare "
-                           "entities)", line=line)
+                           "entities)", line=line, code="limit")
 
 
 def parse_document(data: bytes) -> etree._ElementTree:
@@ -150,20 +151,22 @@ def parse_document(data: bytes) -> etree._ElementTree:
         tree = etree.ElementTree(etree.fromstring(data, _parser()))
     except etree.XMLSyntaxError as exc:
         line = exc.position[0] if exc.position else None
-        raise AugmentError(_syntax_message(exc), line=line or 1) from None
+        raise AugmentError(_syntax_message(exc), line=line or 1, code="syntax") from None
     except (ValueError, LookupError) as exc:  # e.g. unicode strings with an encoding declaration
         raise AugmentError(f"cannot parse document: {' '.join(str(exc).split())}",
-                           line=1) from None
+                           line=1, code="syntax") from None
     root = tree.getroot()
     if not isinstance(root.tag, str) or etree.QName(root).localname != "domain":
         raise NotADomainError(
             f"root element is <{etree.QName(root).localname}>, expected <domain>",
-            line=root.sourceline,
+            line=root.sourceline, code="wrong-root",
         )
     if etree.QName(root).namespace:
-        raise NotADomainError("<domain> must not be in an XML namespace", line=root.sourceline)
+        raise NotADomainError("<domain> must not be in an XML namespace", line=root.sourceline,
+                              code="wrong-root")
     if tree.docinfo.doctype:  # a DTD could declare entities: refuse rather than guess
-        raise AugmentError("a DOCTYPE is not allowed in a domain definition", line=1)
+        raise AugmentError("a DOCTYPE is not allowed in a domain definition", line=1,
+                           code="limit")
     return tree
 
 
