@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_scaling.py --write         # ... and rewrites bench/SCALING.md
     .venv/bin/python bench/bench_scaling.py --only serial   # the shapes whose name has 'serial'
     .venv/bin/python bench/bench_scaling.py --timeout 120   # give up on a run after 120 s
+    .venv/bin/python bench/bench_scaling.py --tree /tmp/old # the package in /tmp/old instead
 
 Each shape is one device element repeated: the sizes issue 18 found quadratic (10,000
 virtio-serial controllers, 150,000 root ports or USB controllers, 100,000 virtio channels or SATA
@@ -83,7 +84,7 @@ SHAPES = (
           f"<target dev='{disk_name('sd', i)}' bus='scsi'/></disk>"),
     Shape("e1000e interfaces", 100_000,
           lambda i: "<interface type='user'><model type='e1000e'/></interface>"),
-    Shape("pci-bridge controllers (pc)", 150_000,
+    Shape("pci-bridge controllers", 150_000,
           lambda i: "<controller type='pci' model='pci-bridge'/>", machine="pc"),
     Shape("USB tablets", 150_000, lambda i: "<input type='tablet' bus='usb'/>"),
     Shape("smartcards", 150_000,
@@ -107,11 +108,12 @@ class Run:
     lines: int  # lines on stderr
 
 
-def run(args: list[str], timeout: float) -> Run:
-    """One ``augment`` process: its status, wall time, peak RSS and stderr line count."""
+def run(args: list[str], timeout: float, tree: Path = ROOT) -> Run:
+    """One ``augment`` process (the package of ``tree``): its status, wall time, peak RSS and
+    stderr line count."""
     with tempfile.TemporaryFile() as err:
         start = time.monotonic()
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, cwd=tree)
         status: int | None = None
         while True:
             pid, code, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -130,13 +132,14 @@ def run(args: list[str], timeout: float) -> Run:
     return Run(status, wall, usage.ru_maxrss / 1024, lines)
 
 
-def measure(shape: Shape, timeout: float, folder: Path) -> list[tuple[int, str, Run]]:
+def measure(shape: Shape, timeout: float, folder: Path,
+            tree: Path = ROOT) -> list[tuple[int, str, Run]]:
     out: list[tuple[int, str, Run]] = []
     for count in (shape.size // 4, shape.size // 2, shape.size):
         path = folder / f"{shape.name.replace(' ', '-')}-{count}.xml"
         path.write_bytes(shape.document(count))
         for mode, extra in (("augment", []), ("--check", ["--check"])):
-            got = run([*AUGMENT, *extra, str(path)], timeout)
+            got = run([*AUGMENT, *extra, str(path)], timeout, tree)
             out.append((count, mode, got))
             print(f"  {shape.name} x{count} {mode}: status {got.status} {got.wall:.2f} s "
                   f"{got.rss_mb:.0f} MB", file=sys.stderr, flush=True)
@@ -160,9 +163,11 @@ def table(results: list[tuple[Shape, list[tuple[int, str, Run]]]], timeout: floa
     return "\n".join(rows) + f"\n\n{summary}\n"
 
 
-def header() -> str:
+def header(tree: Path = ROOT) -> str:
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
                             capture_output=True, text=True, check=False).stdout.strip()
+    if tree != ROOT:
+        commit = f"the package in {tree}"
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     return (f"- {os.cpu_count()} CPUs; {platform.platform()}; Python {platform.python_version()}\n"
             f"- run {datetime.datetime.now():%Y-%m-%d %H:%M}, load average at the end {load}\n"
@@ -174,14 +179,17 @@ def main() -> int:
     ap.add_argument("--only", default="", help="shapes whose name contains this")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per run (120)")
     ap.add_argument("--write", action="store_true", help=f"rewrite {REPORT.name}")
+    ap.add_argument("--tree", type=Path, default=ROOT,
+                    help="a folder holding the augmenter package to measure (an old revision's "
+                         "git archive); default: this work tree")
     args = ap.parse_args()
     shapes = [s for s in SHAPES if args.only in s.name]
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
         for shape in shapes:
-            results.append((shape, measure(shape, args.timeout, Path(tmp))))
+            results.append((shape, measure(shape, args.timeout, Path(tmp), args.tree)))
     text = table(results, args.timeout)
-    body = f"{header()}\n{text}"
+    body = f"{header(args.tree)}\n{text}"
     print(body)
     if args.write:
         REPORT.write_text("# Scaling: repeated elements (bench/bench_scaling.py)\n\n"

@@ -12,7 +12,14 @@ from topology_guests import all_guests
 from augmenter.model.connect import Connect
 from augmenter.model.domain import Device
 from augmenter.pipeline import run
-from augmenter.placement.topology import BoardFunction, Occupant, Phantom, Topology, pci_at
+from augmenter.placement.topology import (
+    BoardFunction,
+    Occupant,
+    Phantom,
+    Reservation,
+    Topology,
+    pci_at,
+)
 
 ANY = Connect.PCI | Connect.PCIE | Connect.AUTO | Connect.HOTPLUG
 # occupants for the steps below (a second run of the steps uses the next ones)
@@ -64,7 +71,7 @@ def test_a_graph_read_early_follows_later_reservations() -> None:
     assert _shape(topo.graph) == _shape(eager)
     _steps(topo, eager)  # more buses and reservations after the first read
     assert _shape(topo.graph) == _shape(eager)
-    assert topo.occupants(5) == [(0, 0, DISKS[4])]
+    assert topo.occupants(5) == [Reservation(0, 0, DISKS[4])]
 
 
 def test_the_placed_guests_graph_has_a_node_per_bus_and_an_edge_per_function() -> None:

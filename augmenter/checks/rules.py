@@ -13,20 +13,21 @@ from collections.abc import Callable, Iterator
 from ..errors import AugmentError
 from ..model.addresses import PciAddress, pci_address
 from ..model.connect import KINDS, Connect, describe
-from ..model.domain import Device, disk_bus, parse_int
+from ..model.domain import Device, disk_bus
+from ..model.numbers import TARGET, InvalidValue, value_of
+from ..model.values import DriveValue, UsbValue, controller_numbers, memory_slots
 from ..placement import pci, vserial
 from ..placement.guest import Guest
 from ..placement.topology import (
+    INTEGRATED,
     Bus,
     Conflict,
     FutureController,
-    Misfit,
     Occupant,
-    Refusal,
     double_use,
     why_not,
 )
-from ..placement.usb import MAX_DEPTH, usb_devices
+from ..placement.usb import usb_devices
 from ..policy import vocabulary
 from ..policy.devices import (
     BUS_ACCEPTS,
@@ -93,7 +94,7 @@ def check_controllers(guest: Guest) -> Iterator[Finding]:
                           "Only a single IDE controller is supported",
                           "the PIIX3 IDE controller is index 0")
         if ctrl.type == "usb" and ctrl.model in XHCI_MODELS:
-            ports = parse_int(ctrl.el.get("ports"))
+            ports = ctrl.number("ports")
             if ports is not None and ports > 15:
                 yield finding(ctrl, "usb-ports", f"'{ctrl.model}' controller only supports up "
                               "to '15' ports")
@@ -146,13 +147,6 @@ def _check_usb_controllers(guest: Guest) -> Iterator[Finding]:
 
 # -- PCI -----------------------------------------------------------------------------------
 
-def _safe_pci(dev: Device) -> PciAddress | None:
-    try:
-        return pci_address(dev)
-    except AugmentError:
-        return None
-
-
 def check_pci(guest: Guest) -> Iterator[Finding]:
     """Every written PCI address, replayed through placement's own reservations: the buses the
     definition names (pci.build_topology, grown as libvirt's dry run grows them), the board's
@@ -168,11 +162,6 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
         # board's and the chipset's own slots are only replayed to find conflicts with them).
         return
     devices = [d for d in guest.dom.iterate() if d.address_type == "pci"]
-    for dev in devices:
-        try:
-            pci_address(dev)
-        except AugmentError as err:
-            yield finding(dev, "address-out-of-range", err.message)
     replay = pci.Pass(guest, pci.build_topology(guest, pci.bus_count(guest)), dry=True,
                       needs=pci.Needs(guest))
     topo = replay.topo
@@ -190,7 +179,7 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
         at = PciAddress(0, pin.slot, pin.function)
         ctrl = present.get(pin)
         if ctrl is not None:
-            written = _safe_pci(ctrl)
+            written = pci_address(ctrl)
             if written is not None and written != at:
                 continue  # reported below as pinned-address
             owners[ctrl] = f"{ctrl.name()}, which libvirt always puts there"
@@ -202,7 +191,7 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
             owners[future] = "IDE controller libvirt adds there for the IDE disks"
             replay.take(None, at, Connect.PCI, True, future)
     for dev in devices:
-        addr = _safe_pci(dev)
+        addr = pci_address(dev)
         if addr is None:
             continue
         if dev.tag == "controller" and dev.model in ROOT_MODELS:
@@ -239,13 +228,14 @@ def _conflict_finding(guest: Guest, dev: Device, addr: PciAddress, flags: Connec
                       conflict: Conflict, owners: dict[Occupant, str]) -> Finding:
     """What the checks say about an address placement cannot take."""
     bus = conflict.bus
-    if conflict.refusal is Refusal.MISFIT and bus is not None and conflict.misfit is not None:
-        code = "integrated-device" if conflict.misfit is Misfit.INTEGRATED else "wrong-bus-kind"
+    if conflict.refusal == "misfit" and bus is not None and conflict.misfit is not None:
+        integrated = conflict.misfit == INTEGRATED
+        code = "integrated-device" if integrated else "wrong-bus-kind"
         return finding(dev, code, f"{dev.name()} at {addr} cannot be plugged into controller "
                        f"index {bus.index} ({_written(guest, bus)}): "
                        f"{why_not(conflict.misfit, flags, bus)}",
                        "leave the address out and augment will pick a bus that fits")
-    if conflict.refusal in (Refusal.SLOT_LOW, Refusal.SLOT_HIGH) and bus is not None:
+    if conflict.refusal in ("slot-low", "slot-high") and bus is not None:
         if bus.max_slot == 0:
             hint = f"a {bus.model} has a single slot, 0"
         elif addr.slot == 0:
@@ -255,13 +245,13 @@ def _conflict_finding(guest: Guest, dev: Device, addr: PciAddress, flags: Connec
         return finding(dev, "slot-out-of-range", f"{dev.name()}: slot {addr.slot:#x} is not "
                        f"usable on controller index {bus.index} ({bus.model})", hint)
     other = conflict.other
-    if conflict.refusal is Refusal.TAKEN and other is not None and other in owners:
+    if conflict.refusal == "taken" and other is not None and other in owners:
         return finding(dev, "reserved-slot",
                        f"{dev.name()}: PCI address {addr} is taken by the {owners[other]}",
                        f"slot {addr.slot:#x} function {addr.function} on {guest.machine} "
                        f"is the {owners[other]}; leave the address out and augment will "
                        "place it")
-    if conflict.refusal is Refusal.TAKEN:
+    if conflict.refusal == "taken":
         name = other.name() if isinstance(other, Device) else "another device"
         line = other.line if isinstance(other, Device) else None
         return finding(dev, "pci-conflict",
@@ -306,7 +296,7 @@ def _check_multifunction(devices: list[Device],
                          board_slots: set[tuple[int, int]]) -> Iterator[Finding]:
     slots: dict[tuple[int, int], dict[int, Device]] = defaultdict(dict)
     for dev in devices:
-        addr = _safe_pci(dev)
+        addr = pci_address(dev)
         if addr is not None:
             slots[(addr.bus, addr.slot)][addr.function] = dev
     for (bus, slot), functions in slots.items():
@@ -357,10 +347,10 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
         h for h in guest.dom.of("hostdev") if h.type == "scsi" and h.address_type == "drive"]
     for dev in drive_devs:
         bus = disk_bus(dev) if dev.tag == "disk" else "scsi"
-        a = dev.address
-        assert a is not None
-        ctrl_i, bus_i, target_i, unit_i = (parse_int(a.get(k), 0) or 0
-                                           for k in ("controller", "bus", "target", "unit"))
+        drive = dev.addr
+        if not isinstance(drive, DriveValue):
+            continue  # one libvirt refuses: check_numbers says so
+        ctrl_i, bus_i, target_i, unit_i = drive.controller, drive.bus, drive.target, drive.unit
         key = (bus or "?", ctrl_i, bus_i, target_i, unit_i)
         if key in used:
             other = used[key]
@@ -398,7 +388,7 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
 # -- virtio-serial, USB, CCID --------------------------------------------------------------
 
 def check_virtio_serial(guest: Guest) -> Iterator[Finding]:
-    ports = {c.index: parse_int(c.el.get("ports"), 31) or 31
+    ports = {c.index: vserial.port_count(c)
              for c in guest.dom.controllers if c.type == "virtio-serial"}
     devices = guest.dom.of("channel") + guest.dom.of("console")
     for problem in vserial.reserve_written(devices, ports.get, {}):
@@ -419,24 +409,18 @@ def check_usb(guest: Guest) -> Iterator[Finding]:
         yield finding(devices[0], "usb-disabled", f"{devices[0].name()}: {USB_DISABLED} "
                       "(controller model='none')", "remove model='none' or the USB device")
         return
-    seen: dict[tuple[int, str], Device] = {}
+    seen: dict[tuple[int, tuple[int, ...]], Device] = {}
     for dev in devices:
-        a = dev.address
-        if a is None or a.get("type") != "usb" or a.get("port") in (None, "", "0"):
-            continue
-        port = a.get("port") or ""
-        bus = parse_int(a.get("bus"), 0) or 0
-        parts = port.split(".")
-        if not all(p.isdigit() for p in parts) or len(parts) > MAX_DEPTH:
-            yield finding(dev, "usb-port-path", f"{dev.name()}: cannot parse USB port "
-                          f"'{port}'", f"a port path has 1 to {MAX_DEPTH} numbers")
-            continue
+        value = dev.addr
+        if not isinstance(value, UsbValue) or not value.port:
+            continue  # no port (libvirt picks one), or one libvirt refuses (check_numbers)
+        bus, port = value.bus, value.port_text
         if bus not in enabled and usbs:
             yield finding(dev, "missing-controller", usb_bus_missing(bus))
-        if (bus, port) in seen:
+        if (bus, value.port) in seen:
             yield finding(dev, "usb-conflict", f"Duplicate USB address bus {bus} port {port}",
-                          f"also used by {seen[(bus, port)].name()}")
-        seen.setdefault((bus, port), dev)
+                          f"also used by {seen[(bus, value.port)].name()}")
+        seen.setdefault((bus, value.port), dev)
 
 
 def check_ccid(guest: Guest) -> Iterator[Finding]:
@@ -468,8 +452,9 @@ def check_devices(guest: Guest) -> Iterator[Finding]:
                           f"'{host.address_type}' with mediated device model 'vfio-ccw'")
     if guest.family is not None and guest.family.phb:
         for ctrl in guest.dom.controllers:
-            target = ctrl.el.find("target")
-            index = parse_int(target.get("index")) if target is not None else None
+            target = ctrl.child("target")
+            text = target.get("index") if target is not None else None
+            index = value_of(text, TARGET) if text is not None else None
             if ctrl.type == "pci" and index is not None and (index == 0) != (ctrl.index == 0):
                 yield finding(ctrl, "phb-target-index", "Only the PCI controller with index 0 "
                               "can have target index 0, and vice versa")
@@ -512,6 +497,38 @@ def check_serial_addresses(guest: Guest) -> Iterator[Finding]:
                           f"write <address type='{expected}' ...> or leave the address out")
 
 
+def check_numbers(guest: Guest) -> Iterator[Finding]:
+    """Numbers libvirt refuses when it parses the definition (model.numbers, model.values):
+    each address field, each controller number, the memory slot count; and the PCI
+    controller options libvirt then holds to a range. Each with libvirt's words."""
+    try:
+        memory_slots(guest.dom.root)
+    except InvalidValue as bad:
+        yield Finding(bad.code, "error", bad.message, bad.line, None, None,
+                      bad.hint or _HINTS[bad.code])
+    for dev in guest.dom.devices:
+        if dev.implicit:
+            continue
+        problems = controller_numbers(dev.el, dev.type) if dev.tag == "controller" else []
+        if dev.addr is None and dev.refused is not None:
+            problems.append(dev.refused)
+        for problem in problems:
+            yield Finding(problem.code, "error", _named(dev, problem.message),
+                          problem.line or dev.line, None, dev.name(),
+                          problem.hint or _HINTS[problem.code])
+
+
+_HINTS = {
+    "invalid-value": "see libvirt's domain XML format for the values it accepts",
+    "address-out-of-range": "leave the address out and augment will place it",
+    "out-of-range": "leave the option out and augment will fill it in",
+}
+
+
+def _named(dev: Device, message: str) -> str:
+    return message if message.startswith(dev.name()) else f"{dev.name()}: {message}"
+
+
 def check_values(guest: Guest) -> Iterator[Finding]:
     """Values libvirt does not know (a disk bus, a sound or controller model, a video type):
     it refuses the definition when it parses it, before any address is looked at."""
@@ -524,8 +541,8 @@ def check_values(guest: Guest) -> Iterator[Finding]:
 
 
 CHECKS: tuple[Check, ...] = (
-    check_values, check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
-    check_ccid, check_devices, check_serial_addresses,
+    check_numbers, check_values, check_controllers, check_pci, check_drives,
+    check_virtio_serial, check_usb, check_ccid, check_devices, check_serial_addresses,
 )
 
 

@@ -32,7 +32,8 @@ from typing import Any
 
 from lxml import etree
 
-from ..model.domain import parse_int
+from ..model.numbers import INDEX, read
+from ..model.values import CcwValue, PciValue, read_address
 
 Element = Any  # an lxml element; lxml ships no types
 
@@ -100,19 +101,27 @@ def device_address(el: Element) -> Address | None:
     if pci is not None:
         return pci
     addr = el.find("address")
-    if addr is None or addr.get("type") != "ccw":
+    value = read_address(addr) if addr is not None and addr.get("type") == "ccw" else None
+    if not isinstance(value, CcwValue):
         return None
-    return CcwAddress(parse_int(addr.get("cssid"), 0) or 0, parse_int(addr.get("ssid"), 0) or 0,
-                      parse_int(addr.get("devno"), 0) or 0)
+    return CcwAddress(value.cssid or 0, value.ssid or 0, value.devno or 0)
 
 
 def pci_address(el: Element) -> PciLocation | None:
-    """The ``<address type='pci'>`` of a device element, or None."""
+    """The ``<address type='pci'>`` of a device element, or None. Raises
+    :class:`~augmenter.model.numbers.InvalidValue` for one libvirt would refuse."""
     addr = el.find("address")
-    if addr is None or addr.get("type") != "pci":
+    value = read_address(addr) if addr is not None and addr.get("type") == "pci" else None
+    if not isinstance(value, PciValue):
         return None
-    return PciLocation(parse_int(addr.get("bus"), 0) or 0, parse_int(addr.get("slot"), 0) or 0,
-                      parse_int(addr.get("function"), 0) or 0)
+    return PciLocation(value.bus, value.slot, value.function)
+
+
+def controller_index(el: Element) -> int:
+    """A ``<controller>``'s index as libvirt reads it (libvirt writes one on every
+    controller; one without is index 0)."""
+    index = read(el, "index", INDEX)
+    return 0 if index is None else index
 
 
 @dataclass(frozen=True)
@@ -151,7 +160,7 @@ def device_entries(root: Element) -> Iterator[DeviceEntry]:
             target = el.find("target")
             base = f"disk {target.get('dev') if target is not None else '?'}"
         elif el.tag == "controller":
-            base = f"controller {el.get('type')} {parse_int(el.get('index'), 0)}"
+            base = f"controller {el.get('type')} {controller_index(el)}"
         elif el.tag == "input":
             # libvirt appends the implicit PS/2 pair after the user's inputs; we may not
             base = f"input {el.get('bus')} {el.get('type')} #"
@@ -315,7 +324,7 @@ def _bus_names(live: Element) -> dict[str, int]:
     names: dict[str, int] = {}
     for ctrl in live.iterfind("devices/controller[@type='pci']"):
         alias = ctrl.find("alias")
-        index = parse_int(ctrl.get("index"), 0) or 0
+        index = controller_index(ctrl)
         if alias is not None and alias.get("name"):
             names[str(alias.get("name"))] = index
         names.setdefault(f"pci.{index}", index)

@@ -23,6 +23,8 @@ from ..xml.document import (
     new_element,
     next_element,
 )
+from .numbers import INDEX, InvalidValue, Rule, value_of
+from .values import AddressValue, read_address
 
 # libvirt's element order inside <devices>; new elements go after the last of their rank.
 DEVICE_ORDER = (
@@ -45,28 +47,6 @@ ITERATION_ORDER = (
 NOT_DEVICES = {"emulator", "audio", "graphics", "lease", "redirfilter", "crypto"}
 
 
-def parse_int(text: str | None, default: int | None = None) -> int | None:
-    """A number as libvirt reads it (strtol base 0: ``0x1f``, ``31``, ``017``)."""
-    if not text or text.isspace():
-        return default
-    return _strtol(text)
-
-
-@lru_cache(maxsize=4096)
-def _strtol(text: str) -> int | None:
-    """:func:`parse_int` of a non-blank string, None when it is no number. Cached: a document
-    spells the same few numbers (``0x00``, ``0x1f``, ``0``) thousands of times over a run."""
-    t = text.strip()
-    try:
-        if t.lower().startswith(("0x", "-0x")):
-            return int(t, 16)
-        if len(t) > 1 and t.startswith("0") and t.isdigit():
-            return int(t, 8)
-        return int(t, 10)
-    except ValueError:
-        return None
-
-
 @dataclass(eq=False)
 class Device:
     """One device element and what libvirt's passes learn about it.
@@ -82,6 +62,12 @@ class Device:
       mirror); completing an address only sets attributes on it.
     * :meth:`child`: a first child found by tag. Only found ones are kept; nothing removes or
       replaces a ``<target>``, ``<model>`` or ``<master>`` once it exists.
+
+    Two values are read from those once, by the strict reader, and dropped when their source
+    changes: :attr:`addr` (the address's typed value; :meth:`set_address` drops it) and
+    :attr:`index` (a controller's; :meth:`set_index` writes it). A value libvirt refuses reads
+    as none (an index as -1, which names no controller) and is kept in :attr:`refused` for the
+    checks to report (``checks.rules.check_numbers``); such a document is never placed.
     """
 
     el: Element
@@ -97,10 +83,33 @@ class Device:
     address: Element | None = field(init=False, default=None, repr=False)
     # Children found by :meth:`child`, by tag.
     _children: dict[str, Element] = field(default_factory=dict, repr=False)
+    _addr: AddressValue | None = field(init=False, default=None, repr=False)
+    _addr_read: bool = field(init=False, default=False, repr=False)
+    refused: InvalidValue | None = field(init=False, default=None, repr=False)  # the address
+    _index: int | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.type = self.el.get("type")
         self.address = first_child(self.el, "address")
+
+    def addr_value(self) -> AddressValue | None:
+        """:attr:`addr` (for the hottest callers: a method call costs less than a
+        property's)."""
+        return self._addr if self._addr_read else self.addr
+
+    @property
+    def addr(self) -> AddressValue | None:
+        """The ``<address>``'s value, read strictly once; None without one, or when libvirt
+        refuses it (why: :attr:`refused`)."""
+        if not self._addr_read:
+            self._addr, self.refused = None, None
+            if self.address is not None:
+                try:
+                    self._addr = read_address(self.address)
+                except InvalidValue as err:
+                    self.refused = err
+            self._addr_read = True
+        return self._addr
 
     @property
     def model(self) -> str | None:
@@ -113,7 +122,27 @@ class Device:
 
     @property
     def index(self) -> int:
-        return parse_int(self.el.get("index"), 0) or 0
+        """A controller's index (virXMLPropInt, base 10, not negative). 0 while it has none:
+        every controller gets one before placement reads it (fill_controller_indexes); -1 for
+        one libvirt refuses."""
+        if self._index is None:
+            text = self.el.get("index")
+            if text is None:
+                return 0
+            value = value_of(text, INDEX)
+            self._index = -1 if value is None else value
+        return self._index
+
+    def set_index(self, index: int) -> None:
+        """Write a controller's index (libvirt's lowest free one)."""
+        self.el.set("index", str(index))
+        self._index = index
+
+    def number(self, name: str, rule: Rule = INDEX) -> int | None:
+        """Attribute ``name`` as libvirt reads it with ``rule``; None when absent (the
+        checks refuse a document where it is not a number libvirt reads)."""
+        text = self.el.get(name)
+        return value_of(text, rule) if text is not None else None
 
     def child(self, tag: str) -> Element | None:
         """The first ``<tag>`` child (``target``, ``model``), looked up once it exists.
@@ -133,9 +162,12 @@ class Device:
         value: str | None = t.get(attr) if t is not None else None
         return value
 
-    def set_address(self, element: Element | None) -> None:
-        """Record the ``<address>`` child after it was added or replaced."""
+    def set_address(self, element: Element | None, value: AddressValue | None = None) -> None:
+        """Record the ``<address>`` child after it was added, replaced or rewritten; and its
+        value, when the writer knows it (else it is read again when asked for)."""
         self.address = element
+        self._addr, self.refused = value, None
+        self._addr_read = value is not None
 
     @property
     def address_type(self) -> str | None:
@@ -147,7 +179,8 @@ class Device:
         if self.tag == "disk":
             return f"disk {self.target('dev') or '?'}"
         if self.tag == "controller":
-            return f"controller {self.type} {self.index}"
+            index = self.index
+            return f"controller {self.type} {self.el.get('index') if index < 0 else index}"
         if self.tag == "interface":
             mac = self.el.find("mac")
             ident = mac.get("address") if mac is not None else self.model
@@ -358,17 +391,25 @@ def _is_companion(c: Device) -> bool:
     return c.el.find("master") is not None
 
 
+def _written_index(c: Device) -> int:
+    """The index a controller is written with, -1 without one (or with one libvirt refuses:
+    the document is refused then, whatever its order)."""
+    text = c.el.get("index")
+    value = value_of(text, INDEX) if text is not None else None
+    return -1 if value is None else value
+
+
 def _controller_sort(controllers: list[Device]) -> list[Device]:
     """libvirt's insertion order (virDomainControllerInsertPreAlloced), one at a time."""
     out: list[Device] = []
     for c in controllers:
-        idx = parse_int(c.el.get("index"), -1)
+        idx = _written_index(c)
         at = -1
         for i in range(len(out) - 1, -1, -1):
             cur = out[i]
             if cur.type != c.type:
                 continue
-            cur_idx = parse_int(cur.el.get("index"), -1)
+            cur_idx = _written_index(cur)
             if idx == -1:
                 at = i + 1
                 break

@@ -8,7 +8,8 @@ controllers for disks and channels, the console/serial pair and the video for gr
 from __future__ import annotations
 
 from ..model.addresses import write_address
-from ..model.domain import Device, disk_bus, disk_index, parse_int
+from ..model.domain import Device, disk_bus, disk_index
+from ..model.values import CcidValue, DimmValue, DriveValue, VirtioSerialValue, memory_slots
 from ..policy.devices import DRIVE_BUSES, ICH9_COMPANIONS, ICH9_USB2, IMPLICIT_DRIVE_CONTROLLERS
 from ..policy.machines import default_scsi_model, default_usb_model, default_video_model
 from ..policy.messages import IDE_UNSUPPORTED
@@ -34,11 +35,11 @@ def fill_controller_indexes(guest: Guest) -> None:
                     and prev.el.get("index") is not None
                     and not any(c.model == ctrl.model and c.index == prev.index
                                 and c.el.get("index") is not None for c in controllers)):
-                ctrl.el.set("index", str(prev.index))
+                ctrl.set_index(prev.index)
                 continue
         used = {c.index for c in controllers if c.type == ctrl.type
                 and c.el.get("index") is not None}
-        ctrl.el.set("index", str(next(i for i in range(len(controllers) + 1) if i not in used)))
+        ctrl.set_index(next(i for i in range(len(controllers) + 1) if i not in used))
 
 
 def add_machine_defaults(guest: Guest) -> None:
@@ -145,11 +146,16 @@ def assign_drive_addresses(guest: Guest) -> None:
         write_address(disk, "drive", controller=ctrl, bus=b, target=target, unit=unit)
 
 
+INT_MAX = 2**31 - 1
+
+
 def _drive_controller(disk: Device) -> int | None:
-    a = disk.address
-    if a is None or a.get("type") != "drive":
+    """The controller a drive address names, as virDomainDefAddDiskControllersForType counts
+    it: libvirt compares it as an ``int``, so an index past ``INT_MAX`` names none."""
+    value = disk.addr
+    if not isinstance(value, DriveValue) or value.controller > INT_MAX:
         return None
-    return parse_int(a.get("controller"), 0)
+    return value.controller
 
 
 def add_implicit_controllers(guest: Guest) -> None:
@@ -161,10 +167,12 @@ def add_implicit_controllers(guest: Guest) -> None:
         if bus == "scsi":
             owners += [h for h in dom.of("hostdev") if h.type == "scsi"]
         indexes = [i for d in owners if (i := _drive_controller(d)) is not None]
-        too_far = next((d for d in owners if (_drive_controller(d) or 0) > MAX_IMPLIED_INDEX),
+        too_far = next((d for d in owners
+                        if (i := _drive_controller(d)) is not None and i > MAX_IMPLIED_INDEX),
                        None)
         if too_far is not None:
-            index = _drive_controller(too_far) or 0
+            index = _drive_controller(too_far)
+            assert index is not None
             raise guest.fail(too_far, f"drive address controller='{index}' would need "
                                       f"{index + 1} {bus} controllers; at most "
                                       f"{MAX_IMPLIED_INDEX + 1} fit in a guest")
@@ -178,19 +186,17 @@ def add_implicit_controllers(guest: Guest) -> None:
     vserial: list[int] = []
     for dev in dom.of("channel") + dom.of("console"):
         if dev.target("type") == "virtio":
-            a = dev.address
-            wanted = parse_int(a.get("controller"), 0) if a is not None and a.get(
-                "type") == "virtio-serial" else 0
-            vserial.append(wanted or 0)
+            value = dev.addr
+            vserial.append(value.controller if isinstance(value, VirtioSerialValue) else 0)
     for i in sorted(set(vserial), key=vserial.index):
         if dom.controller("virtio-serial", i) is None:
             dom.add("controller", {"type": "virtio-serial", "index": str(i)},
                     why="implied by virtio channels or consoles")
     for card in dom.of("smartcard"):
-        a = card.address
-        i = parse_int(a.get("controller"), 0) if a is not None else 0
-        if dom.controller("ccid", i or 0) is None:
-            dom.add("controller", {"type": "ccid", "index": str(i or 0)},
+        value = card.addr
+        i = value.controller if isinstance(value, CcidValue) else 0
+        if dom.controller("ccid", i) is None:
+            dom.add("controller", {"type": "ccid", "index": str(i)},
                     why="implied by a smartcard")
 
 
@@ -231,15 +237,13 @@ def add_ich9_masters(guest: Guest) -> None:
 
 def assign_dimm_slots(guest: Guest) -> None:
     """Memory modules without an address take the lowest free DIMM slot (docs/placement.md §19)."""
-    max_mem = guest.dom.root.find("maxMemory")
-    slots = parse_int(max_mem.get("slots"), 0) if max_mem is not None else 0
+    slots = memory_slots(guest.dom.root) or 0
     dimms = [m for m in guest.dom.of("memory") if m.model in ("dimm", "nvdimm")]
-    used = {parse_int(m.address.get("slot")) for m in dimms
-            if m.address is not None and m.address.get("type") == "dimm"}
+    used = {value.slot for m in dimms if isinstance(value := m.addr, DimmValue)}
     for mem in dimms:
         if mem.address is not None:
             continue
-        slot = next((s for s in range(slots or 0) if s not in used), None)
+        slot = next((s for s in range(slots) if s not in used), None)
         if slot is None:
             raise guest.fail(mem, "no free memory device slot available")
         used.add(slot)

@@ -13,7 +13,9 @@ from collections.abc import Iterator, Sequence
 from ..errors import PlacementError
 from ..model.addresses import PciAddress, pci_address, pci_at, wants_pci, write_pci
 from ..model.connect import Connect, describe
-from ..model.domain import Device, parse_int
+from ..model.domain import Device
+from ..model.numbers import TARGET, value_of
+from ..model.values import PciValue
 from ..policy.devices import (
     BUS_ACCEPTS,
     ICH9_USB2,
@@ -435,9 +437,11 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
     # each controller's <target>, looked up once (most have none, and a miss is not cached)
     controllers = [(c, c.child("target")) for c in _pci_controllers(guest)]
     written = [t for _, t in controllers if t is not None]
-    pxb_bus_nrs = [parse_int(t.get("busNr")) or 256 for t in written if t.get("busNr")]
+    pxb_bus_nrs = [value_of(t.get("busNr") or "", TARGET) or 256
+                   for t in written if t.get("busNr")]
     phb = guest.family is not None and guest.family.phb
-    targets = {parse_int(t.get("index")) for t in written if t.get("index") is not None}
+    targets = {value_of(t.get("index") or "", TARGET) for t in written
+               if t.get("index") is not None}
     for ctrl, t in controllers:
         model = ctrl.model or ""
         addr = pci_address(ctrl)
@@ -498,15 +502,13 @@ def assign_zpci(guest: Guest) -> None:
     uids: set[int] = set()
     fids: set[int] = set()
     for dev in devices:
-        z = dev.address.find("zpci") if dev.address is not None else None
-        if z is None:
-            continue
-        for attr, seen, what in (("uid", uids, "uid"), ("fid", fids, "fid")):
-            value = parse_int(z.get(attr))
+        pci = dev.addr
+        assert isinstance(pci, PciValue)
+        for value, seen, what in ((pci.uid, uids, "uid"), (pci.fid, fids, "fid")):
             if value is None:
                 continue
-            if attr == "uid" and not 0 < value <= 0xFFFF:
-                raise guest.fail(dev, f"Invalid PCI address uid='{z.get(attr)}', must be > "
+            if what == "uid" and not 0 < value <= 0xFFFF:
+                raise guest.fail(dev, f"Invalid PCI address uid='{value:#06x}', must be > "
                                       "0x0000 and <= 0xffff")
             if value in seen:
                 raise guest.fail(dev, f"zPCI {what} {value} is already reserved")
@@ -524,3 +526,4 @@ def assign_zpci(guest: Guest) -> None:
             fid = next(f for f in range(0, 1 << 32) if f not in fids)
             fids.add(fid)
             z.set("fid", f"0x{fid:08x}")
+        dev.set_address(dev.address)  # its value now has the ids

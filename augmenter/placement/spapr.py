@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..model.addresses import write_address
-from ..model.domain import Device, parse_int
+from ..model.domain import Device
+from ..model.values import SpaprVioValue
 from ..policy.devices import SPAPR_VIO
 from .guest import Guest
 
@@ -23,8 +24,8 @@ def assign(guest: Guest) -> None:
                if d.address is None or d.address_type == "spapr-vio"]
     used: set[int] = set()
     for dev, _ in devices:
-        a = dev.address
-        reg = parse_int(a.get("reg")) if a is not None else None
+        value = dev.addr
+        reg = value.reg if isinstance(value, SpaprVioValue) else None
         if reg is None:
             continue
         if reg > MAX_REG:
@@ -33,8 +34,8 @@ def assign(guest: Guest) -> None:
             raise guest.fail(dev, f"spapr-vio address {reg:#x} already in use")
         used.add(reg)
     for dev, default in devices:
-        a = dev.address
-        if a is not None and a.get("reg") is not None:
+        value = dev.addr
+        if isinstance(value, SpaprVioValue) and value.reg is not None:
             continue
         reg = default
         while reg in used:

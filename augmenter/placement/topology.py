@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import TYPE_CHECKING, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from ..model.addresses import PciAddress, pci_at
 from ..model.connect import KINDS, Connect, describe
 from ..model.domain import Device
+from ..model.record import Record
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -66,61 +66,59 @@ class Bus:
         return self.free > 0 or any(self.used.get(s, 0) != 0xFF for s in self.aggregate)
 
 
-@dataclass(frozen=True, slots=True)
-class BoardFunction:
+class BoardFunction(Record):
     """A function the board builds in (LPC, SMBus, PIIX3's ISA bridge) that no controller of
     the definition stands for: nothing else may take it."""
 
-    slot: int
-    function: int
-    type: str  # QEMU's type of the function, e.g. ICH9-LPC
+    __slots__ = ("function", "slot", "type")
+
+    def __init__(self, slot: int, function: int, type: str) -> None:
+        self.slot, self.function = slot, function
+        self.type = type  # QEMU's type of the function, e.g. ICH9-LPC
 
 
-@dataclass(frozen=True, slots=True)
-class Phantom:
+class Phantom(Record):
     """A slot libvirt's dry run holds back, for a bridge it may add later or for hot-plug."""
 
-    number: int
+    __slots__ = ("number",)
+
+    def __init__(self, number: int) -> None:
+        self.number = number
 
 
-@dataclass(frozen=True, slots=True)
-class FutureController:
+class FutureController(Record):
     """The controller libvirt will add at its fixed address (pc's IDE controller for IDE
     disks): the checks hold its function before the controller exists."""
 
-    type: str
-    index: int
+    __slots__ = ("index", "type")
+
+    def __init__(self, type: str, index: int) -> None:
+        self.type, self.index = type, index
 
 
 Occupant: TypeAlias = Device | BoardFunction | Phantom | FutureController
 """What takes one PCI function."""
 
 
-class Reservation(NamedTuple):
+class Reservation(Record):
     """One occupied function of a bus."""
 
-    slot: int
-    function: int
-    occupant: Occupant
+    __slots__ = ("function", "occupant", "slot")
+
+    def __init__(self, slot: int, function: int, occupant: Occupant) -> None:
+        self.slot, self.function, self.occupant = slot, function, occupant
 
 
-class Misfit(Enum):
-    """Why a device does not fit a bus (the tests of virDomainPCIAddressFlagsCompatible)."""
+Misfit: TypeAlias = Literal["integrated", "no-auto", "no-hotplug", "kind"]
+"""Why a device does not fit a bus (the tests of virDomainPCIAddressFlagsCompatible): an
+integrated device off bus 0; an auto-placed device on a bus that takes only written addresses;
+a device that needs hot-plug on a bus without it; a bus that takes none of the device's
+connection kinds."""
 
-    INTEGRATED = "integrated"  # an integrated device off bus 0
-    NO_AUTO = "no-auto"  # an auto-placed device on a bus that takes only written addresses
-    NO_HOTPLUG = "no-hotplug"  # a device that needs hot-plug on a bus without it
-    KIND = "kind"  # the bus takes none of the device's connection kinds
+INTEGRATED: Misfit = "integrated"
 
-
-class Refusal(Enum):
-    """Why an address cannot be taken (virDomainPCIAddressReserveAddrInternal)."""
-
-    NO_BUS = "no-bus"
-    MISFIT = "misfit"
-    SLOT_LOW = "slot-low"
-    SLOT_HIGH = "slot-high"
-    TAKEN = "taken"
+Refusal: TypeAlias = Literal["no-bus", "misfit", "slot-low", "slot-high", "taken"]
+"""Why an address cannot be taken (virDomainPCIAddressReserveAddrInternal)."""
 
 
 class Conflict(Exception):
@@ -149,7 +147,7 @@ def misfit(dev: int, bus_flags: int, bus_index: int, explicit: bool) -> Misfit |
     pci-bridge wherever a PCI device could. None: it fits."""
     if dev & _INTEGRATED:
         if bus_index != 0:
-            return Misfit.INTEGRATED
+            return "integrated"
         bus_flags |= _AUTO
     if explicit:
         if bus_flags & (_PCI | _PCIE):
@@ -157,20 +155,20 @@ def misfit(dev: int, bus_flags: int, bus_index: int, explicit: bool) -> Misfit |
         if dev & _BR:
             dev |= _PCI
     elif dev & _AUTO and not bus_flags & _AUTO:
-        return Misfit.NO_AUTO
+        return "no-auto"
     if dev & _HOTPLUG and not bus_flags & _HOTPLUG:
-        return Misfit.NO_HOTPLUG
-    return None if dev & bus_flags & _KINDS else Misfit.KIND
+        return "no-hotplug"
+    return None if dev & bus_flags & _KINDS else "kind"
 
 
 def why_not(why: Misfit, dev: Connect, bus: Bus) -> str:
     """:func:`misfit`'s answer in words, for messages."""
-    if why is Misfit.INTEGRATED:
+    if why == "integrated":
         return "the device must be an integrated device on bus 0"
-    if why is Misfit.NO_AUTO:
+    if why == "no-auto":
         return (f"controller index {bus.index} ({bus.model}) takes only devices whose address "
                 "is written")
-    if why is Misfit.NO_HOTPLUG:
+    if why == "no-hotplug":
         return f"controller index {bus.index} ({bus.model}) does not support hot-plug"
     return (
         f"it requires a controller that accepts a {describe(dev & KINDS)}, "
@@ -199,8 +197,11 @@ class Topology:
         # its nodes and edges in the order an eager one would have had.
         self._taken: list[tuple[int, Occupant, int, int]] = []
         self._bus_marks: list[int] = []
-        self._on_bus: list[list[Reservation]] = []  # each bus's reservations, in order
-        self._where: dict[Occupant, tuple[int, Reservation]] = {}  # the first of each occupant
+        # Built when first asked for, from ``_taken``: each function's occupant (then kept up to
+        # date, for the checks, which ask on every conflict), and where each occupant sits.
+        self._owners: dict[tuple[int, int, int], Occupant] | None = None
+        self._where: dict[Occupant, tuple[int, Reservation]] | None = None
+        self._by_bus: list[list[Reservation]] | None = None
         self._graph: nx.DiGraph[Hashable] | None = None  # once read, kept up to date
 
     @property
@@ -229,7 +230,6 @@ class Topology:
         bus = Bus(len(self.buses), model, flags, min_slot, max_slot)
         self.buses.append(bus)
         self._bus_marks.append(len(self._taken))
-        self._on_bus.append([])
         self._offered |= int(flags)
         if bus.max_slot >= bus.min_slot:
             self.open.append(bus)
@@ -247,34 +247,32 @@ class Topology:
         if addr.bus >= len(self.buses):
             raise Conflict(f"PCI bus {addr.bus:#04x} does not exist "
                            f"(only buses up to {len(self.buses) - 1:#04x} are available)",
-                           Refusal.NO_BUS)
+                           "no-bus")
         bus = self.buses[addr.bus]
         flags, slot, function = int(dev), addr.slot, addr.function
         why = misfit(flags, bus.accepts, bus.index, explicit)
         if why is not None:
             raise Conflict(f"device at {addr} cannot be plugged into controller index "
-                           f"{bus.index}: {why_not(why, dev, bus)}", Refusal.MISFIT, bus, why)
+                           f"{bus.index}: {why_not(why, dev, bus)}", "misfit", bus, why)
         if slot < bus.min_slot:
             raise Conflict(f"invalid PCI address {addr}: slot must be >= {bus.min_slot:#x}",
-                           Refusal.SLOT_LOW, bus)
+                           "slot-low", bus)
         if slot > bus.max_slot:
             raise Conflict(f"invalid PCI address {addr}: slot must be <= {bus.max_slot:#x}",
-                           Refusal.SLOT_HIGH, bus)
+                           "slot-high", bus)
         mask = bus.used.get(slot, 0)
         if mask & (1 << function):
-            other = next((r.occupant for r in self._on_bus[addr.bus]
-                          if (r.slot, r.function) == (slot, function)), None)
-            raise Conflict(double_use(addr), Refusal.TAKEN, bus, other=other)
+            other = self._owner_of(addr.bus, slot, function)
+            raise Conflict(double_use(addr), "taken", bus, other=other)
         if mask == 0:
             bus.free -= 1
             if flags & _AGGREGATE:
                 bus.aggregate.add(slot)
         bus.used[slot] = mask | (1 << function)
         self._taken.append((addr.bus, owner, slot, function))
-        taken = Reservation(slot, function, owner)
-        self._on_bus[addr.bus].append(taken)
-        if owner not in self._where:
-            self._where[owner] = (addr.bus, taken)
+        if self._owners is not None:
+            self._owners[(addr.bus, slot, function)] = owner
+        self._where = self._by_bus = None
         if self._graph is not None:
             self._graph.add_edge(("bus", addr.bus), owner, slot=slot, function=function)
         if bus.free <= 0 and not bus.has_room() and bus in self.open:
@@ -312,12 +310,27 @@ class Topology:
 
     def occupants(self, bus_index: int) -> list[Reservation]:
         """The occupied functions of one bus, by slot and function: for explain and checks."""
-        return sorted(self._on_bus[bus_index], key=lambda t: (t.slot, t.function))
+        return sorted(self.reservations(bus_index), key=lambda t: (t.slot, t.function))
 
     def reservations(self, bus_index: int) -> list[Reservation]:
         """The occupied functions of one bus, in the order they were taken."""
-        return list(self._on_bus[bus_index])
+        if self._by_bus is None:  # for the reports, once placement is done
+            self._by_bus = [[] for _ in self.buses]
+            for bus, owner, slot, function in self._taken:
+                self._by_bus[bus].append(Reservation(slot, function, owner))
+        return list(self._by_bus[bus_index])
+
+    def _owner_of(self, bus: int, slot: int, function: int) -> Occupant | None:
+        """What holds a function (for a conflict's message)."""
+        if self._owners is None:
+            self._owners = {(b, s, f): o for b, o, s, f in reversed(self._taken)}
+        return self._owners.get((bus, slot, function))
 
     def place_of(self, occupant: Occupant) -> tuple[int, Reservation] | None:
         """(bus index, reservation) of the first function ``occupant`` took, if any."""
+        if self._where is None:  # for the reports, once placement is done
+            self._where = {}
+            for bus, owner, slot, function in self._taken:
+                if owner not in self._where:
+                    self._where[owner] = (bus, Reservation(slot, function, owner))
         return self._where.get(occupant)

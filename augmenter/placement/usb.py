@@ -6,8 +6,9 @@ import math
 from dataclasses import dataclass, field
 
 from ..model.addresses import write_address
-from ..model.domain import Device, parse_int
-from ..policy.devices import USB_ORDER, XHCI_MODELS, plugs_into_usb, usb_model
+from ..model.domain import Device
+from ..model.values import CcidValue, UsbValue
+from ..policy.devices import KINDS, USB_ORDER, XHCI_MODELS, usb_model
 from ..policy.messages import SMARTCARD_NOT_CCID, USB_DISABLED, usb_bus_missing
 from .guest import Guest
 
@@ -24,24 +25,27 @@ class Hub:
 def usb_devices(guest: Guest) -> list[Device]:
     """USB-addressed devices in libvirt's order: hubs first, redirdevs last."""
     dom = guest.dom
-    return [d for tag in USB_ORDER for d in dom.each(tag) if plugs_into_usb(d)]
+    out: list[Device] = []
+    for tag in USB_ORDER:
+        plugs = KINDS[tag].usb
+        out += [d for d in dom.each(tag) if plugs(d)]
+    return out
 
 
 def _root_ports(ctrl: Device) -> int:
-    if ctrl.model in XHCI_MODELS and ctrl.el.get("ports"):
-        return parse_int(ctrl.el.get("ports"), 4) or 4
-    return usb_model(ctrl).root_ports
+    """Ports of a USB controller's root hub (virDomainUSBAddressControllerModelToPorts): an
+    xHCI's ``ports`` when written, else its model's."""
+    written = ctrl.number("ports") if ctrl.model in XHCI_MODELS else None
+    return usb_model(ctrl).root_ports if written is None else written
 
 
 def _path(dev: Device) -> tuple[int, list[int]] | None:
-    a = dev.address
-    if a is None or a.get("type") != "usb" or a.get("port") in (None, "", "0"):
-        return None  # port 0 means "no port" to libvirt
-    try:
-        ports = [int(p) for p in (a.get("port") or "").split(".")]
-    except ValueError:
+    """(bus, port path) of a USB address the user wrote with a port; None without one (port 0
+    means no port to libvirt)."""
+    value = dev.addr
+    if not isinstance(value, UsbValue) or not value.port:
         return None
-    return parse_int(a.get("bus"), 0) or 0, ports
+    return value.bus, list(value.port)
 
 
 def _free(hub: Hub, depth: int) -> list[int] | None:
@@ -107,8 +111,9 @@ def assign(guest: Guest) -> None:
     for dev in devices:
         if _path(dev) is not None:
             continue
-        a = dev.address
-        want_bus = parse_int(a.get("bus")) if a is not None and a.get("type") == "usb" else None
+        a, value = dev.address, dev.addr
+        want_bus = value.bus if isinstance(value, UsbValue) and a is not None and (
+            a.get("bus") is not None) else None
         found: tuple[int, list[int]] | None = None
         for bus in sorted(roots):
             if want_bus is not None and bus != want_bus:
@@ -131,8 +136,9 @@ def assign_ccid(guest: Guest) -> None:
         if a is not None:
             if a.get("type") != "ccid":
                 raise guest.fail(card, SMARTCARD_NOT_CCID)
-            if (parse_int(a.get("controller"), 0) or 0) == 0:
-                slots.append(parse_int(a.get("slot"), 0) or 0)
+            value = card.addr
+            if isinstance(value, CcidValue) and value.controller == 0:
+                slots.append(value.slot)
             continue
         slot = max(slots) + 1 if slots else 0
         slots.append(slot)

@@ -3,39 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 
 from ..model.addresses import write_address
-from ..model.domain import Device, parse_int
+from ..model.domain import Device
+from ..model.record import Record
+from ..model.values import VirtioSerialValue
 from ..policy.messages import vserial_no_port, vserial_port_taken
 from .guest import Guest
 
-
-def _ports(ctrl: Device) -> int:
-    return parse_int(ctrl.el.get("ports"), 31) or 31
+DEFAULT_PORTS = 31
 
 
-@dataclass(frozen=True)
-class PortProblem:
+def port_count(ctrl: Device) -> int:
+    """A virtio-serial controller's ports: its ``ports``, else 31
+    (virDomainVirtioSerialAddrSetAddController)."""
+    written = ctrl.number("ports")
+    return DEFAULT_PORTS if written is None else written
+
+
+class PortProblem(Record):
     """A written virtio-serial port libvirt refuses (virDomainVirtioSerialAddrReserve)."""
 
-    dev: Device
-    code: str  # "vserial-conflict" | "vserial-out-of-range"
-    message: str
-    controller: int
-    port: int
-    ports: int = 0  # out of range: the ports the controller has
-    other: Device | None = None  # taken: the device that holds the port
+    __slots__ = ("code", "controller", "dev", "message", "other", "port", "ports")
+
+    def __init__(self, dev: Device, code: str, message: str, controller: int, port: int,
+                 ports: int = 0, other: Device | None = None) -> None:
+        self.dev = dev
+        self.code = code  # "vserial-conflict" | "vserial-out-of-range"
+        self.message = message
+        self.controller, self.port = controller, port
+        self.ports = ports  # out of range: the ports the controller has
+        self.other = other  # taken: the device that holds the port
 
 
 def written_port(dev: Device) -> tuple[int, int] | None:
     """(controller, port) of a device's written virtio-serial port; None without one (port 0
     is no port: libvirt assigns one)."""
-    a = dev.address
-    if a is None or a.get("type") != "virtio-serial":
+    value = dev.addr
+    if not isinstance(value, VirtioSerialValue) or value.port == 0:
         return None
-    port = parse_int(a.get("port"), 0) or 0
-    return (parse_int(a.get("controller"), 0) or 0, port) if port else None
+    return value.controller, value.port
 
 
 def reserve_written(devices: Iterable[Device], ports_of: Callable[[int], int | None],
@@ -69,7 +76,7 @@ def assign(guest: Guest) -> None:
 
     def ports_of(index: int) -> int | None:
         owner = dom.controller("virtio-serial", index)
-        return _ports(owner) if owner is not None else None
+        return port_count(owner) if owner is not None else None
 
     for problem in reserve_written(devs, ports_of, written):
         raise guest.fail(problem.dev, problem.message)
@@ -79,10 +86,10 @@ def assign(guest: Guest) -> None:
         if dev.tag == "console":
             # A console may take port 0, which libvirt never marks as used: it costs nothing.
             continue
-        a = dev.address
+        a, value = dev.address, dev.addr
         wanted = None
-        if a is not None and a.get("type") == "virtio-serial" and a.get("controller"):
-            wanted = parse_int(a.get("controller"), 0)
+        if isinstance(value, VirtioSerialValue) and a is not None and a.get("controller"):
+            wanted = value.controller
         ctrls = sorted((c for c in dom.controllers if c.type == "virtio-serial"),
                        key=lambda c: c.index)
         if wanted is not None:
@@ -90,7 +97,7 @@ def assign(guest: Guest) -> None:
         chosen: tuple[int, int] | None = None
         for ctrl in ctrls:
             taken = used.setdefault(ctrl.index, set())
-            port = next((p for p in range(1, _ports(ctrl)) if p not in taken), None)
+            port = next((p for p in range(1, port_count(ctrl)) if p not in taken), None)
             if port is not None:
                 chosen = (ctrl.index, port)
                 break

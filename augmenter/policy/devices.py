@@ -20,12 +20,12 @@ docs/placement.md §5.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal, TypeAlias
 
 from ..model.connect import Connect
 from ..model.domain import Device, disk_bus
+from ..model.record import Record
 
 PciClass: TypeAlias = Literal["virtio", "pcie", "pci", "virtio-integrated", "controller"]
 Rule: TypeAlias = Callable[[Device], bool]
@@ -52,16 +52,20 @@ CONTROLLER_TYPES: Mapping[str, PciClass | None] = {
 }
 
 
-@dataclass(frozen=True)
-class UsbModel:
+class UsbModel(Record):
     """A USB controller model as libvirt knows it."""
 
-    qemu_type: str | None  # the QEMU device type behind it (None: none, or not asked)
-    root_ports: int  # ports of its root hub (virDomainUSBAddressControllerModelToPorts)
-    pci: PciClass | None = "pci"
-    ich9_function: int | None = None  # in an ICH9 USB2 set: its function of the shared slot
-    master_port: int | None = None  # an ICH9 UHCI companion: its first port on the EHCI
-    ehci: bool = False  # a USB2 master its UHCI companions attach to
+    __slots__ = ("ehci", "ich9_function", "master_port", "pci", "qemu_type", "root_ports")
+
+    def __init__(self, qemu_type: str | None, root_ports: int, pci: PciClass | None = "pci",
+                 ich9_function: int | None = None, master_port: int | None = None,
+                 ehci: bool = False) -> None:
+        self.qemu_type = qemu_type  # the QEMU device type behind it (None: none, not asked)
+        self.root_ports = root_ports  # its root hub's (virDomainUSBAddressControllerModelToPorts)
+        self.pci = pci
+        self.ich9_function = ich9_function  # in an ICH9 USB2 set: its function of the slot
+        self.master_port = master_port  # an ICH9 UHCI companion: its first port on the EHCI
+        self.ehci = ehci  # a USB2 master its UHCI companions attach to
 
 
 USB_MODELS: Mapping[str, UsbModel] = {
@@ -140,16 +144,19 @@ def _controller_class(dev: Device) -> PciClass | None:
     return CONTROLLER_TYPES.get(ctype)
 
 
-@dataclass(frozen=True)
-class DeviceKind:
+class DeviceKind(Record):
     """What libvirt knows of one device element (``<disk>``, ``<interface>``, ...)."""
 
-    pci: Callable[[Device], PciClass | None] = _none
-    # libvirt moves an address-less device to the machine's virtio transport
-    # (qemuDomainPrimeVirtioDeviceAddresses): CCW on s390, virtio-mmio on ARM and RISC-V virt
-    primed: Rule = _never
-    primed_on_ccw_only: bool = False  # filesystems and vsock move to CCW, never to virtio-mmio
-    usb: Rule = _never  # it plugs into a USB port (virDomainUSBDeviceDefForeach)
+    __slots__ = ("pci", "primed", "primed_on_ccw_only", "usb")
+
+    def __init__(self, pci: Callable[[Device], PciClass | None] = _none, primed: Rule = _never,
+                 primed_on_ccw_only: bool = False, usb: Rule = _never) -> None:
+        self.pci = pci
+        # libvirt moves an address-less device to the machine's virtio transport
+        # (qemuDomainPrimeVirtioDeviceAddresses): CCW on s390, virtio-mmio on ARM/RISC-V virt
+        self.primed = primed
+        self.primed_on_ccw_only = primed_on_ccw_only  # filesystems, vsock: to CCW only
+        self.usb = usb  # it plugs into a USB port (virDomainUSBDeviceDefForeach)
 
 
 KINDS: Mapping[str, DeviceKind] = {
@@ -306,16 +313,20 @@ def class_flags(dev: Device, pci_cls: PciClass | None, pcie_root: bool,
 
 # -- address kinds ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class DriveBus:
+class DriveBus(Record):
     """A disk bus that takes drive addresses (controller, bus, target, unit)."""
 
-    units_per_bus: int  # for the address derived from a target name (virDomainDiskDefAssignAddress)
-    buses: int  # buses per controller
-    controllers: int | None  # controllers a guest may have (None: no limit)
-    targets: int | None  # targets per bus (None: no limit)
-    units: int | None  # units per target (None: per controller model, SCSI_UNITS)
-    refused: frozenset[str] = frozenset()  # fields libvirt refuses out of range (QEMU the rest)
+    __slots__ = ("buses", "controllers", "refused", "targets", "units", "units_per_bus")
+
+    def __init__(self, units_per_bus: int, buses: int, controllers: int | None,
+                 targets: int | None, units: int | None,
+                 refused: frozenset[str] = frozenset()) -> None:
+        self.units_per_bus = units_per_bus  # for the address derived from a target name
+        self.buses = buses  # buses per controller
+        self.controllers = controllers  # controllers a guest may have (None: no limit)
+        self.targets = targets  # targets per bus (None: no limit)
+        self.units = units  # units per target (None: per controller model, SCSI_UNITS)
+        self.refused = refused  # fields libvirt refuses out of range (QEMU the rest)
 
 
 DRIVE_BUSES: Mapping[str, DriveBus] = {

@@ -20,7 +20,8 @@ from rich.tree import Tree
 
 from ..model.addresses import PciAddress
 from ..model.connect import KIND_NAMES, Connect
-from ..model.domain import Device, disk_bus, parse_int
+from ..model.domain import Device, disk_bus
+from ..model.values import AddressValue, CcidValue, DriveValue, UsbValue, VirtioSerialValue
 from ..placement.topology import BoardFunction, Bus, Occupant
 from ..xml.document import Element
 
@@ -333,10 +334,10 @@ def _ctrl_type(kind: str, dev: Device) -> str:
 
 
 def _group_key(kind: str, dev: Device) -> tuple[str, int]:
-    a = dev.address
-    assert a is not None
-    field = "bus" if kind == "usb" else "controller"
-    return _ctrl_type(kind, dev), parse_int(a.get(field), 0) or 0
+    value = dev.addr
+    index = value.bus if isinstance(value, UsbValue) else (
+        value.controller if isinstance(value, DriveValue | VirtioSerialValue | CcidValue) else 0)
+    return _ctrl_type(kind, dev), index
 
 
 def _entry_text(kind: str, a: Element) -> str:
@@ -352,21 +353,15 @@ def _entry_text(kind: str, a: Element) -> str:
     return f"{kind} {fields}".strip()
 
 
-def _sort_key(kind: str, a: Element) -> tuple[int, ...]:
-    def num(name: str) -> int:
-        return parse_int(a.get(name), 0) or 0
-
-    if kind == "drive":
-        return num("bus"), num("target"), num("unit")
-    if kind == "virtio-serial":
-        return num("bus"), num("port")
-    if kind == "usb":
-        try:
-            return tuple(int(p) for p in (a.get("port") or "0").split("."))
-        except ValueError:
-            return (0,)
-    if kind == "ccid":
-        return (num("slot"),)
+def _sort_key(value: AddressValue | None) -> tuple[int, ...]:
+    if isinstance(value, DriveValue):
+        return value.bus, value.target, value.unit
+    if isinstance(value, VirtioSerialValue):
+        return value.bus, value.port
+    if isinstance(value, UsbValue):
+        return value.port or (0,)
+    if isinstance(value, CcidValue):
+        return (value.slot,)
     return ()
 
 
@@ -432,7 +427,7 @@ def _address_groups(result: Placed, ids: dict[Device, int],
         out[kind] = []
         for (ctype, index), members in sorted(groups[kind].items()):
             ctrl = _controller_of(result, "usb" if kind == "usb" else ctype, index)
-            members.sort(key=lambda m: _sort_key(kind, m[1]))
+            members.sort(key=lambda m: _sort_key(m[0].addr))
             entries: list[AddressEntry] = []
             by_port: dict[str, AddressEntry] = {}
             for dev, a in members:
