@@ -3,21 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from lxml import etree
 
-from .boards.lookup import board, lookup
-from .boards.records import BoardError, Emulator
+from .boards.lookup import lookup
+from .boards.records import Board, BoardError, Emulator
+from .boards.trust import refusal
+from .checks import values
 from .checks.findings import Finding, InvalidDomain, from_error
-from .checks.rules import run_checks
+from .checks.firmware import placed_findings
+from .checks.rules import ordered, run_checks
+from .checks.schema import validate as validate_schema
 from .errors import AugmentError
 from .model.addresses import complete
 from .model.domain import Domain, load
-from .placement import ccw, defaults, pci, spapr, transports, usb, vserial
+from .placement import (
+    ccw,
+    convert,
+    defaults,
+    dense,
+    hostaware,
+    hotplug,
+    pci,
+    spapr,
+    transports,
+    usb,
+    vserial,
+)
 from .placement.guest import Guest
 from .policy.machines import family_of, preferred_machine
-from .xml.document import parse_document, serialize
+from .xml.document import parse_document
+from .xml.write import serialize
 
 
 @dataclass
@@ -38,18 +56,34 @@ class Result:
 
 @dataclass(frozen=True)
 class Options:
-    """How to run: where boards come from, and how many hot-plug slots to keep free."""
+    """How to run: where boards come from, and what to do beyond libvirt (docs/placement.md
+    §20-§24; the command line's options of the same names)."""
 
     boards: str = "auto"  # auto | qemu | embedded
-    reserve_hotplug: int = 0
+    reserve_hotplug: int | None = None  # exactly this many free hot-pluggable ports
+    schema: bool = False  # also validate against libvirt's installed RelaxNG schema
     warn: Callable[[str], None] | None = None
+    timeout: float | None = None  # seconds each QEMU gets to describe a board (None: default)
+    # emulators a domain may name and have run besides the system's QEMUs (and those of
+    # $AUGMENTER_EMULATORS): see augmenter.boards.trust
+    allow_emulators: tuple[str, ...] = ()
+    lock_occupied: bool = False  # hot plug off on ports holding what must not be ejected
+    convert_to: str | None = None  # "q35" | "pc": re-home the guest first
+    group_host_functions: bool = False  # functions of one host slot share a guest slot
+    numa_aware: bool = False  # host devices behind their NUMA node's expander bus
+    host_numa: str | None = None  # "0000:65:00.0=1,...": host nodes, not read from sysfs
+    sysfs_root: str = "/sys"  # where the host's PCI devices are described
+    firmware_advice: bool = False  # warn of firmware I/O windows (what --check adds)
 
 
 def _emulator_for(dom: Domain, line: int | None, options: Options) -> Emulator:
+    """The domain's emulator; the one its ``<emulator>`` names is run only when trusted
+    (:mod:`augmenter.boards.trust`)."""
     emulator_el = dom.devices_el.find("emulator")
     path = emulator_el.text.strip() if emulator_el is not None and emulator_el.text else None
+    not_run = refusal(path, options.allow_emulators) if path else None
     try:
-        return lookup(dom.arch, path, options.boards, options.warn)
+        return lookup(dom.arch, path, options.boards, options.warn, options.timeout, not_run)
     except BoardError as err:
         raise AugmentError(err.message, line=line, hint=err.hint, code="no-board") from None
 
@@ -97,10 +131,39 @@ def make_guest(tree: etree._ElementTree, options: Options = Options()) -> Guest:
                            code="missing-element")
     line = dom.os_type.sourceline
     emu = _emulator_for(dom, line, options)
+    changes: list[convert.Change] = []
+    if options.convert_to:  # docs/placement.md §24
+        changes = convert.convert(dom, options.convert_to, emu)
+        dom = load(tree.getroot())
     machine = _resolve_machine(emu, dom.machine, line)
     family = family_of(dom.arch, machine)
-    return Guest(dom, emu, machine, family, board(emu, machine, options.warn),
-                 reserve_hotplug=options.reserve_hotplug)
+    board = _board_for(emu, machine, line)
+    if board is None and family is not None:
+        # the family's rules read the board (its built-in slots): without it, a guess
+        raise no_board(emu, machine, line)
+    guest = Guest(dom, emu, machine, family, board, reserve_hotplug=options.reserve_hotplug)
+    guest.conversion = changes
+    return guest
+
+
+def no_board(emu: Emulator, machine: str, line: int | None,
+             cause: AugmentError | None = None) -> AugmentError:
+    """The error for devices that need a board nobody can describe: the cache, QEMU and the
+    shipped table all lack it (``emu.failures`` says why); ``cause``, what placing them
+    without it ran into."""
+    why = emu.failures.get(machine) or f"the {emu.source} board table has no board for it"
+    return AugmentError(
+        f"no description of machine type '{machine}' to place devices on: {why}"
+        + (f" (without it: {cause.message})" if cause is not None else ""), line=line,
+        hint="install the QEMU that has this machine type, or see 'augment-boards show "
+             f"{machine} --emulator {emu.binary}' for why it cannot describe the board")
+
+
+def _board_for(emu: Emulator, machine: str, line: int | None) -> Board | None:
+    try:
+        return emu.board(machine)
+    except BoardError as err:
+        raise AugmentError(err.message, line=line, hint=err.hint) from None
 
 
 def prepare(guest: Guest) -> None:
@@ -114,8 +177,9 @@ def prepare(guest: Guest) -> None:
     defaults.fill_device_models(guest)
 
 
-def place(guest: Guest) -> None:
-    """Implicit devices, then every address: the rest of libvirt's pipeline."""
+def place(guest: Guest, options: Options = Options()) -> None:
+    """Implicit devices, then every address: the rest of libvirt's pipeline, with what the
+    options ask beyond it."""
     defaults.validate_drive_buses(guest)
     defaults.assign_drive_addresses(guest)
     defaults.add_console_compat(guest)
@@ -127,7 +191,14 @@ def place(guest: Guest) -> None:
     spapr.assign(guest)
     transports.prime(guest)
     ccw.assign(guest)
-    pci.assign(guest)
+    host_aware(guest, options)
+    try:
+        pci.assign(guest)
+    except pci.Exhausted as why:  # where libvirt gives up (docs/placement.md §20)
+        dense.assign(guest, why)
+    if options.lock_occupied:
+        hotplug.lock_occupied(guest)
+    hotplug.report(guest)
     pci.assign_zpci(guest)
     usb.assign(guest)
     usb.assign_ccid(guest)
@@ -137,20 +208,43 @@ def place(guest: Guest) -> None:
         guest.dom.os_type.set("machine", guest.machine)
 
 
+def host_aware(guest: Guest, options: Options) -> None:
+    """``--group-host-functions`` and ``--numa-aware`` (docs/placement.md §22, §23)."""
+    if options.group_host_functions:
+        hostaware.group_functions(guest)
+    if options.numa_aware or options.host_numa:
+        try:
+            nodes = hostaware.parse_host_numa(options.host_numa) if options.host_numa else None
+        except ValueError as err:
+            raise AugmentError(f"--host-numa: {err}") from None
+        hostaware.numa_place(guest, nodes, Path(options.sysfs_root))
+
+
 def augment_tree(tree: etree._ElementTree,
                  options: Options = Options()) -> tuple[Guest, list[Finding]]:
     """Check, then augment a parsed document in place. Raises :class:`InvalidDomain` listing
     every finding when the definition has errors."""
-    guest = make_guest(tree, options)
+    invalid = validate_schema(tree) if options.schema else []  # before anything is added
+    refused = values.check_tree(tree)  # libvirt's parser refuses these before anything else
+    if refused:
+        raise InvalidDomain(ordered([*invalid, *refused]))
+    try:
+        guest = make_guest(tree, options)
+    except AugmentError as err:
+        if invalid:
+            raise InvalidDomain([*invalid, from_error(err)]) from None
+        raise
     prepare(guest)
-    findings = run_checks(guest)
+    findings = ordered([*invalid, *run_checks(guest)])
     if any(f.severity == "error" for f in findings):
         raise InvalidDomain(findings)
     try:
-        place(guest)
+        place(guest, options)
     except AugmentError as err:
+        if guest.board is None:  # devices that needed the board no one could describe
+            err = no_board(guest.emulator, guest.machine, err.line, err)
         raise InvalidDomain([*findings, from_error(err)]) from None
-    return guest, findings
+    return guest, [*findings, *placed_findings(guest, options.firmware_advice)]
 
 
 def attempt(data: bytes | str,
@@ -168,7 +262,7 @@ def attempt(data: bytes | str,
 
 def check(data: bytes | str, options: Options = Options()) -> list[Finding]:
     """Every finding for a document, errors and warnings; never raises for a bad domain."""
-    return attempt(data, options)[1]
+    return attempt(data, replace(options, firmware_advice=True))[1]
 
 
 def run(data: bytes | str, options: Options = Options()) -> Result:

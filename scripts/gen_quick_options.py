@@ -33,8 +33,8 @@ quick start and typer cannot disagree about an option.
 """
 
 # spelling -> (Request field, kind): "flag" takes no value, "text" one word, "count" a
-# whole number; options typer handles itself (--help, --version, completion) are not here,
-# so a command line with one of them always goes to typer.
+# whole number, "number" a decimal one (typer's float); options typer handles itself (--help,
+# --version, completion) are not here, so a command line with one of them always goes to typer.
 OPTIONS: dict[str, tuple[str, str]] = {
 '''
 
@@ -47,10 +47,14 @@ def table() -> str:
         if (param.param_type_name != "option" or param.is_eager or not param.expose_value
                 or param.callback is not None or param.name is None):
             continue  # eager or acting options (--version, completion): typer's own
+        if getattr(param, "multiple", False):
+            continue  # a repeatable option (--allow-emulator) makes a list: typer reads it
         if getattr(param, "is_flag", False):
             kind = "flag"
         elif param.type.name in ("integer", "int range"):
             kind = "count"
+        elif param.type.name in ("float", "float range"):
+            kind = "number"
         else:
             kind = "text"
         for spelling in param.opts:

@@ -235,8 +235,7 @@ def test_a_qemu_killed_while_walking_a_board_leaves_no_entry(tmp_path: Path) -> 
         lookup("x86_64", binary, "qemu").board("pc-q35-7.2")
     assert [p.name for p in store.dir_for(bid).iterdir()] == ["catalogue.json"]
     warnings: list[str] = []
-    emu = lookup("x86_64", binary, "auto", warn=warnings.append)
-    board = boards.board(emu, "pc-q35-7.2", warnings.append)
+    board = lookup("x86_64", binary, "auto", warn=warnings.append).board("pc-q35-7.2")
     assert board == embedded()["x86_64"].table_board("pc-q35-7.2") and len(warnings) == 1
     assert runs(tmp_path) == 2  # nothing cached: the second lookup asked QEMU again
 
@@ -249,7 +248,7 @@ def test_a_board_that_fails_falls_back_per_machine(tmp_path: Path) -> None:
     (store.dir_for(bid) / entry_name("pc-q35-7.2")).unlink()
     warnings: list[str] = []
     emu = lookup("x86_64", binary, "auto", warn=warnings.append)
-    board = boards.board(emu, "pc-q35-7.2", warnings.append)
+    board = emu.board("pc-q35-7.2")
     assert board == embedded()["x86_64"].table_board("pc-q35-7.2")
     assert warnings == [f"{binary} -machine pc-q35-7.2: qemu-system-x86_64: -machine pc-q35-7.2:"
                         " needs firmware; Use -machine help to list supported machines; using"
@@ -258,30 +257,6 @@ def test_a_board_that_fails_falls_back_per_machine(tmp_path: Path) -> None:
         "error"].endswith("Use -machine help to list supported machines")
     with pytest.raises(BoardError, match="needs firmware"):
         lookup("x86_64", binary, "qemu").board("pc-q35-7.2")
-
-
-def test_every_caller_hears_the_fallback_warnings(tmp_path: Path) -> None:
-    """The lookup is made once per process; its warnings are told to every caller, not only
-    to the first (a second document in one process is augmented from the table too)."""
-    binary = fake_exits(tmp_path, "-machine none: could not load firmware")
-    first: list[str] = []
-    second: list[str] = []
-    for heard in (first, second):
-        emu = lookup("x86_64", binary, "auto", warn=heard.append)
-        boards.board(emu, "pc-q35-7.2", heard.append)
-    assert first == second and len(first) == 1 and "could not load firmware" in first[0]
-    assert runs(tmp_path) == 1
-
-
-def test_every_caller_hears_a_boards_fallback(tmp_path: Path) -> None:
-    binary = fake_exits(tmp_path, "-machine pc-q35-7.2: needs firmware")
-    _seed(binary, BoardCache())
-    (BoardCache().dir_for(BinaryId.of(binary)) / entry_name("pc-q35-7.2")).unlink()
-    heard: list[list[str]] = [[], []]
-    for warnings in heard:
-        emu = lookup("x86_64", binary, "auto", warn=warnings.append)
-        boards.board(emu, "pc-q35-7.2", warnings.append)
-    assert heard[0] == heard[1] and len(heard[0]) == 1 and "needs firmware" in heard[0][0]
 
 
 def test_modes_are_checked() -> None:
@@ -307,7 +282,7 @@ def test_a_cached_board_of_the_wrong_shape_is_introspected_again(
     store.store_board(bid, "pc-q35-7.2", (), bad, version=embedded()["x86_64"].version)
     warnings: list[str] = []
     emu = lookup("x86_64", binary, "auto", warn=warnings.append)
-    board = boards.board(emu, "pc-q35-7.2", warnings.append)
+    board = emu.board("pc-q35-7.2")
     assert board is not None and runs(tmp_path) >= 1
     assert warnings and "embedded" in warnings[-1]
 

@@ -25,10 +25,10 @@ BOARDS = [sys.executable, "-c", "from augmenter.cli.boards import main; main()"]
 ANSI = re.compile(r"\x1b\[")
 
 GOOD = """<domain type='kvm'>
-  <name>conventions</name>
+  <name>conventions</name><memory unit='MiB'>256</memory>
   <os><type arch='x86_64' machine='q35'>hvm</type></os>
   <devices>
-    <disk type='file' device='disk'><target dev='vda' bus='virtio'/></disk>
+    <disk type='file'><source file='/x.qcow2'/><target dev='vda' bus='virtio'/></disk>
   </devices>
 </domain>
 """
@@ -210,7 +210,7 @@ PROBLEMS = {
     "syntax": "<domain type='kvm'><name>x</name>\n<devices>\n</domain>\n",
     "wrong-root": "<network><name>x</name></network>\n",
     "unknown-machine": GOOD.replace("machine='q35'", "machine='q53'"),
-    "unknown-value": GOOD.replace("bus='virtio'", "bus='virtoi'"),
+    "invalid-value": GOOD.replace("bus='virtio'", "bus='virtoi'"),
     "placement": GOOD.replace("machine='q35'", "machine='isapc'"),  # no PCI bus for it
     "reserved-slot": GOOD.replace("machine='q35'", "machine='pc'").replace(
         "bus='virtio'/>", "bus='virtio'/><address type='pci' domain='0' bus='0' slot='1'/>"),

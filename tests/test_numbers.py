@@ -18,8 +18,12 @@ from pathlib import Path
 import pytest
 from test_checks import MARK, check, domain, libvirt_accepts, unmark
 
-from augmenter.model.numbers import INDEX, TARGET, UINT0, UINT10, UINT16, strtoul, value_of
-from augmenter.model.values import ULL16
+from augmenter.model.domain import index_value
+from augmenter.model.numbers import read, strtol_whole
+
+UINT0, UINT10, UINT16, ULL16, TARGET = ("uip", 0), ("uip", 10), ("uip", 16), ("ullp", 16), (
+    "i", 0)
+INDEX = ("index", 10)  # a controller's index: index_value
 
 # ---- the reader, against C's strtoul and libvirt's wrappers -----------------------------------
 
@@ -40,14 +44,19 @@ READS = [
 
 
 @pytest.mark.parametrize(("text", "rule", "want"), READS)
-def test_a_number_reads_as_libvirt_reads_it(text: str, rule: object, want: int | None) -> None:
-    assert value_of(text, rule) == want  # type: ignore[arg-type]
+def test_a_number_reads_as_libvirt_reads_it(text: str, rule: tuple[str, int],
+                                            want: int | None) -> None:
+    reader, base = rule
+    if reader == "index":
+        assert index_value(text) == (-1 if want is None else want)
+    else:
+        assert read(text, reader, base) == want
 
 
 def test_strtoul_reads_the_sign_and_only_ascii_digits() -> None:
-    assert strtoul("-5", 10) == (5, True)
-    assert strtoul("\u0665", 10) is None
-    assert strtoul("1 ", 10) is None
+    assert strtol_whole("-5", 10) == (-5, True)
+    assert strtol_whole("\u0665", 10) is None
+    assert strtol_whole("1 ", 10) is None
 
 
 # ---- one bad value per place, and libvirt's words ----------------------------------------------
@@ -56,7 +65,7 @@ NIC = "<interface type='user'><model type='e1000'/>{}</interface>"
 SATA = ("<disk type='file' device='disk'><source file='/x.img'/><target dev='sda' bus='sata'/>"
         "{}</disk>")
 CHANNEL = "<channel type='pty'><target type='virtio' name='org.example.0'/>{}</channel>"
-CARD = "<smartcard mode='passthrough' type='spicevmc'>{}</smartcard>"
+CARD = "<smartcard mode='passthrough' type='pty'>{}</smartcard>"
 TABLET = "<input type='tablet' bus='usb'>{}</input>"
 SERIAL = "<serial type='pty'><target type='isa-serial' port='0'/>{}</serial>"
 CELLS = "<cpu><numa><cell id='0' cpus='0' memory='256' unit='MiB'/></numa></cpu>"
@@ -124,8 +133,9 @@ BAD = [
     Bad("pci-function-8", "pc",
         _mark(NIC, "<address type='pci' domain='0' bus='0' slot='3' function='8'/>"),
         "Invalid PCI address function=0x8, must be <= 7", "address-out-of-range"),
-    Bad("zpci-uid-word", "pc",
-        _mark(NIC, "<address type='pci' domain='0' bus='0' slot='3'><zpci uid='abc'/></address>"),
+    Bad("zpci-uid-word", "s390",
+        _mark(NIC.replace("e1000", "virtio"),
+              "<address type='pci' domain='0' bus='0' slot='3'><zpci uid='abc'/></address>"),
         "Invalid value for attribute 'uid' in element 'zpci': 'abc'. Expected non-negative "
         "integer value"),
     # drive (virDomainDeviceDriveAddressParseXML: base 10)
@@ -204,7 +214,7 @@ BAD = [
     Bad("controller-target-port-256", "q35",
         _mark("<controller type='pci' index='1' model='pcie-root-port'>{}</controller>",
               "<target port='0x100'/>"),
-        "PCI controller port '256' out of range - must be 0-255", "out-of-range"),
+        "PCI controller port '256' out of range - must be 0-255", "pci-controller"),
     Bad("controller-master-negative", "q35",
         _mark("<controller type='usb' index='0' model='ich9-uhci1'>{}</controller>",
               "<master startport='-1'/>")

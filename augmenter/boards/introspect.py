@@ -33,7 +33,10 @@ import dataclasses
 import hashlib
 import os
 import re
+import shutil
+import signal
 import socket
+import struct
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -56,14 +59,18 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 5.0  # seconds for one QEMU: start, answer everything, quit
 FINGERPRINT_VERSION = "qtree1"
 
-MachineOptions = tuple[tuple[str, str], ...]
+Options = tuple[tuple[str, str], ...]
 Progress = Callable[[str, "Board | IntrospectionError"], None]
 
 SYSBUS = "/machine/unattached/sysbus"
+_MODULE_NOTICE = re.compile(r"module \S+ not found")
 PCI_KINDS = ("PCI", "PCIE")
 # properties that give a device's address on its bus; read when the device has them
 ADDRESS_PROPS = ("addr", "iobase", "unit", "address", "reg", "devno", "port", "nr",
                  "channel", "scsi-id", "lun")
+
+
+FAILED, NEEDS_FIRMWARE, SKIPPED = "failed", "needs firmware", "skipped"
 
 
 class IntrospectionError(BoardError):
@@ -71,33 +78,225 @@ class IntrospectionError(BoardError):
 
     ``cacheable`` is true when QEMU itself refused (it exited with an error before answering):
     asking again would give the same answer, so the failure may be remembered. A timeout or a
-    QEMU killed from outside is not cacheable."""
+    QEMU killed from outside is not cacheable.
+
+    ``kind`` says what a listing should call it: :data:`FAILED`; :data:`NEEDS_FIRMWARE`, a board
+    that will not start without a firmware, ROM or kernel file even with the stand-ins tried;
+    :data:`SKIPPED`, a binary this host cannot run at all (only the kvm accelerator, and no
+    usable ``/dev/kvm``)."""
 
     def __init__(self, binary: str, machine: str, reason: str, *,
-                 cacheable: bool = False) -> None:
+                 cacheable: bool = False, kind: str = FAILED) -> None:
         super().__init__(f"{binary} -machine {machine}: {reason}")
         self.binary = binary
         self.machine = machine
         self.reason = reason
         self.cacheable = cacheable
+        self.kind = kind
+
+
+# ---- the accelerator -------------------------------------------------------------------------
+
+KVM_DEVICE = "/dev/kvm"
+_ACCELERATORS: dict[str, tuple[str, ...]] = {}
+
+
+async def accelerators(binary: str, timeout: float = DEFAULT_TIMEOUT) -> tuple[str, ...]:
+    """The accelerators ``binary -accel help`` lists (asked once per binary and process); ()
+    when it cannot be asked (QEMU's own start then says why). Raises
+    :class:`IntrospectionError` when QEMU does not answer within ``timeout``."""
+    known = _ACCELERATORS.get(binary)
+    if known is not None:
+        return known
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            binary, "-accel", "help", stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True)
+    except OSError:
+        return ()
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise IntrospectionError(binary, "none", f"QEMU gave no answer to -accel help within "
+                                 f"{timeout:g} s; killed") from None
+    if proc.returncode:
+        return ()
+    lines = out.decode("utf-8", "replace").splitlines()
+    found = tuple(ln.strip() for ln in lines[1:] if ln.strip() and " " not in ln.strip())
+    _ACCELERATORS[binary] = found
+    return found
+
+
+def kvm_usable(device: str = KVM_DEVICE) -> bool:
+    return os.path.exists(device) and os.access(device, os.R_OK | os.W_OK)
+
+
+def choose_accelerator(binary: str, machine: str, available: Sequence[str],
+                       kvm: bool) -> str:
+    """TCG when the binary has it (it needs nothing of the host), else KVM where the host has
+    it; :class:`IntrospectionError` of kind :data:`SKIPPED` when the binary has only KVM and
+    the host has none (a KVM-only build such as Debian's ``qemu-system-x86_64-microvm``)."""
+    if not available or "tcg" in available:
+        return "tcg"  # () : an old QEMU that does not list them; TCG, as before
+    if "kvm" in available:
+        if kvm:
+            return "kvm"
+        raise IntrospectionError(
+            binary, machine, f"this QEMU has only the kvm accelerator and {KVM_DEVICE} is "
+            "absent or not usable here", kind=SKIPPED)
+    return available[0]
+
+
+# ---- stand-ins for firmware, ROM and kernel files --------------------------------------------
+
+# What QEMU says when a board will not start without a file, and the stand-in that lets it
+# start: an empty 64 KiB file as the board's parallel flash, as -kernel or as -bios, and last a
+# minimal ELF image of the binary's CPU as -bios (e500 boards load their firmware as ELF).
+# Tried in this order, each at most once; a flash image is resized to the size QEMU asks for.
+# Besides files, a machine option QEMU itself suggests ("No Transactional Memory support in
+# TCG; Try appending -machine cap-htm=off": pseries-2.8 to 2.11) is added for the start; it
+# changes a CPU capability, not the board's buses, and the board does not record it.
+_PFLASH = re.compile(r"\bpflash\b", re.IGNORECASE)
+_KERNEL = re.compile(r"\bkernel\b", re.IGNORECASE)
+_BIOS = re.compile(r"(?i:\b(bios|firmware|rom)\b)|ROM\b")
+_SUGGESTED = re.compile(r"Try appending -machine ([a-z][a-z0-9-]*)=([a-z0-9-]+)")
+FILE_STAND_INS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("pflash", _PFLASH), ("kernel", _KERNEL), ("bios", _BIOS), ("bios-elf", _BIOS))
+STAND_INS = (*FILE_STAND_INS, ("machine-option", _SUGGESTED))
+STAND_IN_SIZE = 64 * 1024
+_FLASH_SIZE = re.compile(r"requires (\d+) bytes")
+
+# qemu-system-NAME prefix -> (ELF e_machine, big-endian) of the stand-in ELF image
+ELF_MACHINES = {"qemu-system-ppc": (20, True)}  # EM_PPC: the e500 boards are 32-bit
+
+
+def stub_elf(machine: int, big: bool) -> bytes:
+    """An ELF executable of one loadable segment at address 0: a branch to itself."""
+    e = ">" if big else "<"
+    code = b"\x48\x00\x00\x00" if big else b"\x00\x00\x00\x48"
+    header = b"\x7fELF" + bytes([1, 2 if big else 1, 1]) + bytes(9)
+    header += struct.pack(e + "HHIIIIIHHHHHH", 2, machine, 1, 0, 52, 0, 0, 52, 32, 1, 40, 0, 0)
+    segment = struct.pack(e + "IIIIIIII", 1, 84, 0, 0, len(code), len(code), 5, 4)
+    return header + segment + code
+
+
+@dataclass
+class StandIns:
+    """The stand-in files offered to one board, in a scratch folder, and the arguments that
+    give them to QEMU."""
+
+    binary: str
+    folder: str = ""  # made when the first stand-in is
+    used: list[str] = dataclasses.field(default_factory=list)
+    given: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # option -> args
+    machine_options: Options = ()  # added to -machine for the start only
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return tuple(a for args in self.given.values() for a in args)
+
+    def next(self, reason: str) -> bool:
+        """Add the stand-in QEMU's refusal ``reason`` asks for; False when none is left."""
+        if not self.folder:
+            self.folder = tempfile.mkdtemp(prefix="augmenter-stand-in-")
+        flash = os.path.join(self.folder, "flash.img")
+        size = _FLASH_SIZE.search(reason)
+        if size is not None and "pflash" in self.used:
+            if os.path.getsize(flash) == int(size.group(1)):
+                return False
+            with open(flash, "r+b") as fh:
+                fh.truncate(int(size.group(1)))
+            return True
+        for name, pattern in STAND_INS:
+            if name in self.used or not pattern.search(reason):
+                continue
+            if name == "machine-option":
+                m = _SUGGESTED.search(reason)
+                assert m is not None
+                self.machine_options += ((m.group(1), m.group(2)),)
+            elif name == "pflash":
+                self._blank(flash)
+                self.given["-drive"] = ("-drive", f"if=pflash,format=raw,file={flash}")
+            elif name == "bios-elf":
+                elf = self._elf()
+                if elf is None:
+                    continue
+                self.given["-bios"] = ("-bios", elf)  # instead of the blank one
+            else:
+                self.given[f"-{name}"] = (f"-{name}",
+                                          self._blank(os.path.join(self.folder, "blank.bin")))
+            self.used.append(name)
+            return True
+        return False
+
+    def remove(self) -> None:
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def hide(self, text: str) -> str:
+        """``text`` without the scratch folder's name (it would make every message, and so
+        every cache entry, different)."""
+        return text.replace(self.folder + os.sep, "") if self.folder else text
+
+    @staticmethod
+    def _blank(path: str) -> str:
+        if not os.path.exists(path):
+            with open(path, "wb") as fh:
+                fh.truncate(STAND_IN_SIZE)
+        return path
+
+    def _elf(self) -> str | None:
+        name = os.path.basename(self.binary)
+        arch = next((v for k, v in ELF_MACHINES.items() if name.startswith(k)), None)
+        if arch is None:
+            return None
+        path = os.path.join(self.folder, "stub.elf")
+        with open(path, "wb") as fh:
+            fh.write(stub_elf(*arch))
+        return path
+
+
+def wants_a_file(reason: str) -> bool:
+    """Whether QEMU's refusal names a missing firmware, ROM, kernel or flash image."""
+    return any(pattern.search(reason) for _, pattern in FILE_STAND_INS)
+
+
+def wants_a_stand_in(reason: str) -> bool:
+    """Whether a stand-in may get QEMU past this refusal: a file, or an option it suggests."""
+    return any(pattern.search(reason) for _, pattern in STAND_INS)
 
 
 # ---- one paused QEMU -------------------------------------------------------------------------
 
 
-def machine_arg(machine: str, options: MachineOptions = ()) -> str:
+def machine_arg(machine: str, options: Options = ()) -> str:
     """``-machine`` value: commas inside values are doubled, as QEMU's option parser wants."""
     return ",".join([machine, *(f"{k}={v.replace(',', ',,')}" for k, v in options)])
 
 
-class _Qemu:
-    """A paused, device-less QEMU with QMP on a socketpair; an async context manager."""
+STDERR_KEPT = 8192  # bytes of QEMU's stderr kept for an error message; the rest is read, dropped
 
-    def __init__(self, binary: str, machine: str, options: MachineOptions = ()) -> None:
+
+class _Qemu:
+    """A paused, device-less QEMU with QMP on a socketpair; an async context manager.
+
+    QEMU runs in a session (so a process group) of its own, and the whole group is killed
+    when QEMU is done with, hangs or fails: nothing it started outlives it (issue 18, item 16).
+    Its stderr is a pipe read as it comes, of which the first :data:`STDERR_KEPT` bytes are
+    kept: however much it prints costs neither memory nor disk."""
+
+    def __init__(self, binary: str, machine: str, options: Options = (), accel: str = "tcg",
+                 extra: Sequence[str] = (), machine_extra: Options = ()) -> None:
         self.binary, self.machine, self.options = binary, machine, options
+        self.accel, self.extra, self.machine_extra = accel, tuple(extra), machine_extra
         self.proc: asyncio.subprocess.Process | None = None
         self.client: QMPClient | None = None
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
+        self._said = bytearray()
+        self._drain: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
 
     async def __aenter__(self) -> _Qemu:
@@ -105,20 +304,22 @@ class _Qemu:
 
         ours, theirs = socket.socketpair()
         self._sock = ours
-        argv = [self.binary, "-machine", machine_arg(self.machine, self.options),
-                "-accel", "tcg", "-nodefaults", "-S", "-display", "none", "-no-user-config",
-                "-chardev", f"socket,id=qmp,fd={theirs.fileno()}",
-                "-mon", "chardev=qmp,mode=control"]
+        argv = [self.binary, "-machine",
+                machine_arg(self.machine, (*self.options, *self.machine_extra)),
+                "-accel", self.accel, "-nodefaults", "-S", "-display", "none",
+                "-no-user-config", "-chardev", f"socket,id=qmp,fd={theirs.fileno()}",
+                "-mon", "chardev=qmp,mode=control", *self.extra]
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=self._stderr, pass_fds=(theirs.fileno(),), start_new_session=True)
+                stderr=asyncio.subprocess.PIPE, pass_fds=(theirs.fileno(),),
+                start_new_session=True)
         except OSError as err:
             ours.close()
-            self._stderr.close()
             raise self.error(f"cannot start QEMU: {err.strerror or err}") from None
         finally:
             theirs.close()
+        self._drain = asyncio.create_task(self._read_stderr())
         self.client = QMPClient(f"{os.path.basename(self.binary)}:{self.machine}")
         try:
             await self.client.connect(ours)
@@ -153,27 +354,48 @@ class _Qemu:
                 self.kill()
                 with contextlib.suppress(Exception):
                     await asyncio.shield(proc.wait())
+        self.kill()  # whatever QEMU started and left behind
+        await self._stderr_closed()
         if self._sock is not None:
             self._sock.close()
-        self._stderr.close()
+
+    async def _stderr_closed(self) -> None:
+        """Wait (a second at most) for QEMU's stderr to end, which it does once its group is
+        dead: the event loop must see the pipe close before it ends, or it complains."""
+        if self._drain is None:
+            return
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(asyncio.shield(self._drain), 1.0)
+        if not self._drain.done():
+            self._drain.cancel()
+            with contextlib.suppress(BaseException):
+                await self._drain
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
+        """Kill QEMU's process group: QEMU and everything it started (it leads the group)."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    async def _read_stderr(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        while chunk := await self.proc.stderr.read(1 << 16):
+            room = STDERR_KEPT - len(self._said)
+            if room > 0:
+                self._said += chunk[:room]
 
     def error(self, reason: str, cacheable: bool = False) -> IntrospectionError:
         return IntrospectionError(self.binary, machine_arg(self.machine, self.options), reason,
                                   cacheable=cacheable)
 
     def stderr_text(self) -> str:
-        try:
-            self._stderr.seek(0)
-            text = self._stderr.read(8192).decode("utf-8", "replace")
-        except (OSError, ValueError):
-            return ""
+        """What QEMU said, its errors first: warnings and notices of modules a package would
+        add (audio, display) come last, so that the reason is not cut off behind them."""
+        text = bytes(self._said).decode("utf-8", "replace")
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        return "; ".join(lines[:4])
+        noise = [ln for ln in lines if "warning:" in ln or _MODULE_NOTICE.search(ln)]
+        said = [ln for ln in lines if ln not in noise]
+        return "; ".join((said + noise)[:4])
 
     async def died(self) -> IntrospectionError:
         """The error for a QEMU that stopped answering: its exit status and stderr."""
@@ -185,6 +407,10 @@ class _Qemu:
                 self.kill()
                 await proc.wait()
                 return self.error("QEMU closed its monitor but did not exit; killed")
+        self.kill()  # what it started holds its stderr open: the last words come only then
+        if self._drain is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(self._drain), 1.0)
         code = proc.returncode if proc is not None else None
         said = self.stderr_text()
         if code is not None and code < 0:
@@ -213,12 +439,54 @@ class _Qemu:
         return str(out)
 
 
-async def _session(binary: str, machine: str, options: MachineOptions, timeout: float,
-                   work: Callable[[_Qemu], Awaitable[Any]]) -> Any:
-    """Start QEMU, run ``work`` on it within ``timeout``, stop QEMU whatever happened."""
+_ACCEL_CHOSEN: dict[str, str] = {}  # binary -> accelerator, for binaries that refuse TCG
+_INVALID_ACCEL = re.compile(r"invalid accelerator")
+
+
+async def _session(binary: str, machine: str, options: Options, timeout: float,
+                   work: Callable[[_Qemu], Awaitable[Any]], *, stand_ins: bool = True) -> Any:
+    """Start QEMU, run ``work`` on it within ``timeout``, stop QEMU whatever happened.
+
+    QEMU runs under TCG; a binary built without it (Debian's KVM-only
+    ``qemu-system-x86_64-microvm``) is asked which accelerators it has and started again with
+    one (:func:`choose_accelerator`). A board that will not start without a firmware, ROM or
+    kernel file is started again with stand-ins (:class:`StandIns`); when none helps, the
+    error is of kind :data:`NEEDS_FIRMWARE`."""
+    files = StandIns(binary)
+    first: IntrospectionError | None = None
+    accel = _ACCEL_CHOSEN.get(binary, "tcg")
+    try:
+        while True:
+            try:
+                return await _attempt(_Qemu(binary, machine, options, accel, files.args,
+                                            files.machine_options), timeout, work)
+            except IntrospectionError as err:
+                if not err.cacheable:
+                    raise
+                if _INVALID_ACCEL.search(err.reason) and binary not in _ACCEL_CHOSEN:
+                    accel = choose_accelerator(binary, machine_arg(machine, options),
+                                               await accelerators(binary, timeout),
+                                               kvm_usable())
+                    _ACCEL_CHOSEN[binary] = accel
+                    continue
+                if not stand_ins or (first is None and not wants_a_stand_in(err.reason)):
+                    raise
+                first = first or err
+                if not files.next(err.reason):
+                    last = files.hide(err.reason)
+                    raise IntrospectionError(
+                        binary, machine_arg(machine, options),
+                        f"{first.reason} (stand-ins did not help: {last})"
+                        if last != first.reason else first.reason, cacheable=True,
+                        kind=NEEDS_FIRMWARE if wants_a_file(first.reason) else FAILED) from None
+    finally:
+        files.remove()
+
+
+async def _attempt(qemu: _Qemu, timeout: float, work: Callable[[_Qemu], Awaitable[Any]]
+                   ) -> Any:
     from qemu.qmp import ExecuteError
 
-    qemu = _Qemu(binary, machine, options)
     try:
         async with asyncio.timeout(timeout):
             async with qemu:
@@ -261,9 +529,10 @@ async def catalogue_async(binary: str, *, timeout: float = DEFAULT_TIMEOUT) -> C
             device_types=devices,
             pcie_types=frozenset(t["name"] for t in pcie) & devices,
             conventional_types=frozenset(t["name"] for t in conv) & devices,
+            max_cpus={m["name"]: int(m["cpu-max"]) for m in machines if m.get("cpu-max")},
         )
 
-    result: Catalogue = await _session(binary, "none", (), timeout, work)
+    result: Catalogue = await _session(binary, "none", (), timeout, work, stand_ins=False)
     return result
 
 
@@ -375,7 +644,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def _assemble(machine: str, options: MachineOptions, buses: list[_Bus], pci_info: list[Any],
+def _assemble(machine: str, options: Options, buses: list[_Bus], pci_info: list[Any],
               print_: str) -> Board:
     root = next((b for b in buses if b.kind in PCI_KINDS and b.parent == "main-system-bus"),
                 None)
@@ -419,6 +688,21 @@ def _assemble(machine: str, options: MachineOptions, buses: list[_Bus], pci_info
     )
 
 
+async def _pci_info(q: _Qemu, buses: Sequence[_Bus]) -> list[Any]:
+    """``query-pci`` (class and ids of the root bus's devices), asked only of a board with a PCI
+    bus: builds without PCI (avr, cris, m68k, microblaze, nios2, rx, tricore) answer it with
+    an error, which means no PCI too."""
+    from qemu.qmp import ExecuteError
+
+    if not any(b.kind in PCI_KINDS for b in buses):
+        return []
+    try:
+        info = await q.execute("query-pci")
+    except ExecuteError:
+        return []
+    return list(info)
+
+
 async def _resolved_machine(q: _Qemu, machine: str) -> str:
     qom_type = str(await q.execute("qom-get", {"path": "/machine", "property": "type"}))
     return qom_type.removesuffix("-machine") or machine
@@ -446,7 +730,7 @@ async def board_async(binary: str, machine: str, *, options: Iterable[tuple[str,
                       reference: Board | None = None,
                       timeout: float = DEFAULT_TIMEOUT) -> Board:
     """See :func:`board`."""
-    opts: MachineOptions = tuple(sorted(options))
+    opts: Options = tuple(sorted(options))
 
     async def work(q: _Qemu) -> Board:
         resolved = await _resolved_machine(q, machine)
@@ -454,8 +738,7 @@ async def board_async(binary: str, machine: str, *, options: Iterable[tuple[str,
         if reference is not None and await _same_as(q, reference, print_):
             return dataclasses.replace(reference, machine=resolved, options=opts)
         buses = await _walk(q)
-        pci_info = await q.execute("query-pci")
-        return _assemble(resolved, opts, buses, pci_info, print_)
+        return _assemble(resolved, opts, buses, await _pci_info(q, buses), print_)
 
     result: Board = await _session(binary, machine, opts, timeout, work)
     return result
@@ -478,7 +761,7 @@ async def boards_async(binary: str, machines: Sequence[str], *, jobs: int = 2,
                        progress: Progress | None = None,
                        share: bool = True) -> dict[str, Board | IntrospectionError]:
     """See :func:`boards`."""
-    opts: MachineOptions = tuple(sorted(options))
+    opts: Options = tuple(sorted(options))
     sem = asyncio.Semaphore(max(1, jobs))
     results: dict[str, Board | IntrospectionError] = {}
     families: dict[str, list[str]] = {}

@@ -14,8 +14,8 @@ from ..errors import AugmentError
 from ..model.addresses import PciAddress, pci_address
 from ..model.connect import KINDS, Connect, describe
 from ..model.domain import Device, disk_bus
-from ..model.numbers import TARGET, InvalidValue, value_of
-from ..model.values import DriveValue, UsbValue, controller_numbers, memory_slots
+from ..model.numbers import InvalidValue, number, strict
+from ..model.values import DriveValue, UsbValue
 from ..placement import pci, vserial
 from ..placement.guest import Guest
 from ..placement.topology import (
@@ -28,9 +28,7 @@ from ..placement.topology import (
     why_not,
 )
 from ..placement.usb import usb_devices
-from ..policy import vocabulary
 from ..policy.devices import (
-    BUS_ACCEPTS,
     DRIVE_BUSES,
     ICH9_USB2,
     MAX_PCI_INDEX,
@@ -46,7 +44,9 @@ from ..policy.devices import (
 )
 from ..policy.messages import SMARTCARD_NOT_CCID, USB_DISABLED, usb_bus_missing
 from ..xml.document import Element
+from . import capabilities, controllers, cpu, disks, models, platform, unique
 from .findings import Finding
+from .names import check_names
 
 Check = Callable[[Guest], Iterator[Finding]]
 
@@ -94,7 +94,7 @@ def check_controllers(guest: Guest) -> Iterator[Finding]:
                           "Only a single IDE controller is supported",
                           "the PIIX3 IDE controller is index 0")
         if ctrl.type == "usb" and ctrl.model in XHCI_MODELS:
-            ports = ctrl.number("ports")
+            ports = number(ctrl.el, "ports")
             if ports is not None and ports > 15:
                 yield finding(ctrl, "usb-ports", f"'{ctrl.model}' controller only supports up "
                               "to '15' ports")
@@ -126,9 +126,6 @@ def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
                       f"The PCI controller with index='0' must be model='{guest.root_model}' "
                       f"for this machine type, but model='{model}' was found instead",
                       f"{guest.machine} has a {guest.root_model}")
-    if model is not None and model not in BUS_ACCEPTS and model not in ("pci-root",
-                                                                          "pcie-root"):
-        yield finding(ctrl, "unknown-model", f"unknown PCI controller model '{model}'")
 
 
 def _check_usb_controllers(guest: Guest) -> Iterator[Finding]:
@@ -453,8 +450,7 @@ def check_devices(guest: Guest) -> Iterator[Finding]:
     if guest.family is not None and guest.family.phb:
         for ctrl in guest.dom.controllers:
             target = ctrl.child("target")
-            text = target.get("index") if target is not None else None
-            index = value_of(text, TARGET) if text is not None else None
+            index = number(target, "index", "i", 0) if target is not None else None
             if ctrl.type == "pci" and index is not None and (index == 0) != (ctrl.index == 0):
                 yield finding(ctrl, "phb-target-index", "Only the PCI controller with index 0 "
                               "can have target index 0, and vice versa")
@@ -498,18 +494,18 @@ def check_serial_addresses(guest: Guest) -> Iterator[Finding]:
 
 
 def check_numbers(guest: Guest) -> Iterator[Finding]:
-    """Numbers libvirt refuses when it parses the definition (model.numbers, model.values):
-    each address field, each controller number, the memory slot count; and the PCI
-    controller options libvirt then holds to a range. Each with libvirt's words."""
-    try:
-        memory_slots(guest.dom.root)
-    except InvalidValue as bad:
-        yield Finding(bad.code, "error", bad.message, bad.line, None, None,
-                      bad.hint or _HINTS[bad.code])
+    """The numbers libvirt's parser refuses that the table of parse-time rules leaves to the
+    model (policy/parse_rules.py): each address field (model.values) and a controller's
+    index (virXMLPropInt, VIR_XML_PROP_NONNEGATIVE). Each with libvirt's words."""
     for dev in guest.dom.devices:
         if dev.implicit:
             continue
-        problems = controller_numbers(dev.el, dev.type) if dev.tag == "controller" else []
+        problems: list[InvalidValue] = []
+        if dev.tag == "controller":
+            try:
+                strict(dev.el, "index", "i", 10, nonnegative=True)
+            except InvalidValue as bad:
+                problems.append(bad)
         if dev.addr is None and dev.refused is not None:
             problems.append(dev.refused)
         for problem in problems:
@@ -521,7 +517,6 @@ def check_numbers(guest: Guest) -> Iterator[Finding]:
 _HINTS = {
     "invalid-value": "see libvirt's domain XML format for the values it accepts",
     "address-out-of-range": "leave the address out and augment will place it",
-    "out-of-range": "leave the option out and augment will fill it in",
 }
 
 
@@ -529,24 +524,31 @@ def _named(dev: Device, message: str) -> str:
     return message if message.startswith(dev.name()) else f"{dev.name()}: {message}"
 
 
-def check_values(guest: Guest) -> Iterator[Finding]:
-    """Values libvirt does not know (a disk bus, a sound or controller model, a video type):
-    it refuses the definition when it parses it, before any address is looked at."""
-    for dev in guest.dom.devices:
-        if dev.implicit:
-            continue
-        for element, message in vocabulary.problems(dev):
-            yield finding(dev, "unknown-value", message,
-                          "see libvirt's domain XML format for the values it accepts", at=element)
-
-
 CHECKS: tuple[Check, ...] = (
-    check_numbers, check_values, check_controllers, check_pci, check_drives,
-    check_virtio_serial, check_usb, check_ccid, check_devices, check_serial_addresses,
+    check_numbers, check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
+    check_ccid, check_devices, check_serial_addresses, check_names,
+    # the define-time rules, a module per topic, each citing libvirt's function
+    *cpu.CHECKS, *platform.CHECKS, *unique.CHECKS, *models.CHECKS, *capabilities.CHECKS,
+    *disks.CHECKS, *controllers.CHECKS,
 )
 
 
 def run_checks(guest: Guest) -> list[Finding]:
     """Every finding of every rule, sorted by line."""
-    out = [f for check in CHECKS for f in check(guest)]
-    return sorted(out, key=lambda f: (f.line or 0, f.severity != "error", f.code))
+    return ordered(_unshadowed([f for check in CHECKS for f in check(guest)]))
+
+
+def ordered(findings: list[Finding]) -> list[Finding]:
+    """Findings by line; on a line, errors first."""
+    return sorted(findings, key=lambda f: (f.line or 0, f.severity != "error", f.code))
+
+
+SHADOWED = frozenset({"unlisted-value", "duplicate-element"})
+
+
+def _unshadowed(findings: list[Finding]) -> list[Finding]:
+    """Without a value the schema does not list, or a second copy of an element, on a line
+    where an error already says what libvirt makes of it: libvirt refuses the value, or the
+    second device (a second watchdog), and that is the finding that matters."""
+    refused = {f.line for f in findings if f.severity == "error"}
+    return [f for f in findings if f.code not in SHADOWED or f.line not in refused]

@@ -21,8 +21,9 @@ from rich.table import Table
 from rich.tree import Tree
 
 from ..boards.cache import BinaryId, BoardCache
-from ..boards.lookup import MODES, find_binary, load_board, load_catalogue
+from ..boards.lookup import MODES, failure_entry, find_binary, load_board, load_catalogue
 from ..boards.records import Board, BoardBus, BoardError, Catalogue, board_to_json, embedded_for
+from ..errors import printable
 from .console import console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -36,11 +37,11 @@ TimeoutOpt = Annotated[float, typer.Option("--timeout", help="seconds allowed pe
 
 
 def _err(message: str) -> None:
-    sys.stderr.write(f"augment-boards: error: {message}\n")
+    sys.stderr.write(printable(f"augment-boards: error: {message}") + "\n")
 
 
 def _warn(message: str) -> None:
-    sys.stderr.write(f"augment-boards: warning: {message}\n")
+    sys.stderr.write(printable(f"augment-boards: warning: {message}") + "\n")
 
 
 def installed_binaries() -> list[str]:
@@ -69,15 +70,33 @@ def _catalogue(binary: str, store: BoardCache,
 
 
 def _status(store: BoardCache, bid: BinaryId, cat: Catalogue) -> dict[str, str]:
-    """machine -> "board" / "failed" for the cached default-option boards."""
+    """machine -> "board" / "needs firmware" / "failed" for the cached default-option
+    boards."""
     out: dict[str, str] = {}
     for machine, options in store.entries(bid):
         if options:
             continue
         entry = store.load_board(bid, machine, version=cat.version)
         if entry is not None:
-            out[machine] = "board" if "board" in entry else "failed"
+            out[machine] = "board" if "board" in entry else str(entry.get("kind", "failed"))
     return out
+
+
+def _kind(err: BoardError) -> str:
+    """What a listing calls a failure: "failed", "needs firmware" or "skipped"."""
+    from ..boards.introspect import FAILED, IntrospectionError
+
+    return err.kind if isinstance(err, IntrospectionError) else FAILED
+
+
+def _report(err: BoardError) -> None:
+    """A binary or board that could not be had: an error, or a warning when it is skipped (the
+    host cannot run it) or needs firmware (QEMU cannot start it without a file)."""
+    kind = _kind(err)
+    if kind == "failed":
+        _err(str(err))
+    else:
+        _warn(f"{kind}: {err}")
 
 
 # ---- list ------------------------------------------------------------------------------------
@@ -89,7 +108,10 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     timeout: TimeoutOpt = 5.0,
 ) -> None:
-    """Machine types of each installed QEMU: aliases, the default, and what is cached."""
+    """Machine types of each installed QEMU: aliases, the default, and what is cached.
+
+    Exit status 1 only when no binary could be listed; one that cannot be (a KVM-only build on a
+    host without KVM, a broken QEMU) is reported on stderr."""
     store = BoardCache()
     binaries = [find_binary("", emulator)] if emulator else installed_binaries()
     if not binaries:
@@ -97,13 +119,11 @@ def list_command(
         raise typer.Exit(1)
     out = console()
     doc: list[dict[str, Any]] = []
-    failed = False
     for binary in binaries:
         try:
             bid, cat = _catalogue(binary, store, timeout)
         except BoardError as err:
-            _err(str(err))
-            failed = True
+            _report(err)
             continue
         status = _status(store, bid, cat)
         aliases: dict[str, list[str]] = {}
@@ -115,17 +135,17 @@ def list_command(
             for m in cat.machines]})
         if as_json:
             continue
-        table = Table(title=f"{binary}  (QEMU {cat.version}, {len(cat.machines)} machine types, "
-                            f"{len(status)} cached)", title_justify="left")
+        table = Table(title=f"{_t(binary)}  (QEMU {_t(cat.version)}, {len(cat.machines)} "
+                            f"machine types, {len(status)} cached)", title_justify="left")
         for column in ("machine", "alias", "default", "cached"):
             table.add_column(column)
         for m in cat.machines:
-            table.add_row(m, ", ".join(sorted(aliases.get(m, []))),
+            table.add_row(_t(m), _t(", ".join(sorted(aliases.get(m, [])))),
                           "yes" if m == cat.default_machine else "", status.get(m, ""))
         out.print(table)
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=1) + "\n")
-    if failed:
+    if not doc:  # status 1 only when no binary could be listed at all
         raise typer.Exit(1)
 
 
@@ -169,7 +189,7 @@ def show_command(
     out = console()
     out.print(render_tree(board, source))
     for line in _summary(board):
-        out.print(line, highlight=False)
+        out.print(printable(line), highlight=False, markup=False)
 
 
 def _show_board(machine: str, emulator: str | None, arch: str,
@@ -207,15 +227,24 @@ def _bus_label(bus: BoardBus, root: str) -> str:
     if bus.units is not None:
         extra.append(f"{bus.units} unit{'s' if bus.units != 1 else ''}")
     tag = "  [bold]root bus[/bold]" if bus.name == root else ""
-    return f"[cyan]{bus.name}[/cyan] ({', '.join(extra)}){tag}"
+    return f"[cyan]{_t(bus.name)}[/cyan] ({_t(', '.join(extra))}){tag}"
+
+
+def _t(value: object) -> str:
+    """A value for rich's markup: shown as it is (``[/i]`` in a path is text, not the end of
+    italics), control characters escaped. Paths, names and types may come from anywhere: the
+    command line, the board cache, QEMU."""
+    from rich.markup import escape
+
+    return escape(printable(str(value)))
 
 
 def render_tree(board: Board, source: dict[str, Any]) -> Tree:
     """The board as a rich tree: each bus, the devices on it, the buses they provide."""
-    title = (f"[bold]{board.machine}[/bold]  {source.get('emulator', '')} "
-             f"(QEMU {source.get('version', '?')}, {source.get('source', '')})")
+    title = (f"[bold]{_t(board.machine)}[/bold]  {_t(source.get('emulator', ''))} "
+             f"(QEMU {_t(source.get('version', '?'))}, {_t(source.get('source', ''))})")
     if board.options:
-        title += "  " + ",".join(f"{k}={v}" for k, v in board.options)
+        title += "  " + _t(",".join(f"{k}={v}" for k, v in board.options))
     tree = Tree(title)
     buses = {b.name: b for b in board.buses}
     pci = {(p.slot, p.function): p for p in board.pci}
@@ -223,15 +252,15 @@ def render_tree(board: Board, source: dict[str, Any]) -> Tree:
     def add_bus(node: Tree, bus: BoardBus) -> None:
         branch = node.add(_bus_label(bus, board.root_bus))
         for dev in bus.devices:
-            label = f"[green]{dev.type}[/green]"
+            label = f"[green]{_t(dev.type)}[/green]"
             addr = dev.address_text()
             if addr:
-                label = f"{addr}  {label}"
+                label = f"{_t(addr)}  {label}"
             devfn = dict(dev.address).get("addr")
             if bus.name == board.root_bus and isinstance(devfn, int):
                 info = pci.get((devfn >> 3, devfn & 7))
                 if info is not None:
-                    label += f"  {info.class_name} {info.ids}".rstrip()
+                    label += _t(f"  {info.class_name} {info.ids}".rstrip())
                     if info.multifunction:
                         label += " (multifunction)"
             sub = branch.add(label)
@@ -242,9 +271,10 @@ def render_tree(board: Board, source: dict[str, Any]) -> Tree:
     if board.buses:
         add_bus(tree, board.buses[0])
     elif board.root_bus:  # a board from an old table: the root bus only
-        root = tree.add(f"[cyan]{board.root_bus}[/cyan] ({board.root_kind})")
+        root = tree.add(f"[cyan]{_t(board.root_bus)}[/cyan] ({_t(board.root_kind)})")
         for p in board.pci:
-            root.add(f"{p.slot:02x}.{p.function}  [green]{p.type}[/green]  {p.class_name}")
+            root.add(f"{p.slot:02x}.{p.function}  [green]{_t(p.type)}[/green]  "
+                     f"{_t(p.class_name)}")
     return tree
 
 
@@ -280,7 +310,10 @@ def refresh_command(
     = os.cpu_count() or 2,
     timeout: TimeoutOpt = 5.0,
 ) -> None:
-    """Introspect every machine type of one QEMU (or all) again, into the cache."""
+    """Introspect every machine type of one QEMU (or all) again, into the cache.
+
+    Boards that need a firmware file no stand-in replaces, and binaries this host cannot run,
+    are reported apart from failures. Exit status 1 only when not one board was introspected."""
     if all_binaries and emulator:
         raise typer.BadParameter("--all and --emulator cannot be used together")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -298,21 +331,23 @@ def refresh_command(
             _err(str(err))
             raise typer.Exit(1) from None
     catalogues: list[tuple[str, BinaryId, Catalogue]] = []
-    failed = 0
     for binary in binaries:
         try:
             bid = BinaryId.of(binary)
             cat = introspect.catalogue(binary, timeout=timeout)
-        except (BoardError, OSError) as err:
-            _err(str(err))
-            failed += 1
+        except OSError as err:
+            _err(f"cannot read {binary}: {err.strerror or err}")
+            continue
+        except BoardError as err:
+            _report(err)
             continue
         store.store_catalogue(bid, {"catalogue": cat.to_json()}, version=cat.version)
         catalogues.append((binary, bid, cat))
     total = sum(len(c.machines) for _, _, c in catalogues)
     start = time.perf_counter()
-    counts = {"board": 0, "failed": 0}
-    errors: list[str] = []
+    counts = {"board": 0, introspect.NEEDS_FIRMWARE: 0, introspect.SKIPPED: 0,
+              introspect.FAILED: 0}
+    errors: list[tuple[str, str]] = []  # (kind, message)
     out = console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
@@ -329,27 +364,29 @@ def refresh_command(
                     counts["board"] += 1
                 else:
                     if result.cacheable:
-                        store.store_board(bid, machine, (), {"error": str(result)},
+                        store.store_board(bid, machine, (), failure_entry(result),
                                           version=cat.version)
-                    counts["failed"] += 1
-                    errors.append(str(result))
+                    counts[result.kind] += 1
+                    errors.append((result.kind, str(result)))
                 bar.update(task, advance=1, description=f"{name} {machine}")
 
             introspect.boards(binary, cat.machines, jobs=jobs, timeout=timeout, progress=done)
         bar.update(task, description="introspected")
     elapsed = time.perf_counter() - start
-    for line in errors:
-        out.print(f"failed: {line}", highlight=False, markup=False)
-    out.print(f"{counts['board']} boards and {counts['failed']} failures from "
-                  f"{len(catalogues)} QEMU binar{'y' if len(catalogues) == 1 else 'ies'} in "
-                  f"{elapsed:.1f} s, cached in {store.root}", highlight=False, markup=False)
-    if failed:
+    for kind, line in sorted(errors, key=lambda e: e[0] != introspect.FAILED):
+        out.print(printable(f"{kind}: {line}"), highlight=False, markup=False)
+    where = store.root or "no folder (there is no home folder)"
+    out.print(f"{counts['board']} boards, {counts[introspect.NEEDS_FIRMWARE]} that need "
+              f"firmware, {counts[introspect.SKIPPED]} skipped and "
+              f"{counts[introspect.FAILED]} failures from {len(catalogues)} QEMU "
+              f"binar{'y' if len(catalogues) == 1 else 'ies'} in {elapsed:.1f} s, cached in "
+              f"{where}", highlight=False, markup=False)
+    if not counts["board"]:  # status 1 only when nothing could be introspected
         raise typer.Exit(1)
 
 
 def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        sys.stderr.write("augment-boards: interrupted\n")
-        sys.exit(130)
+    from .guard import guarded, standard_streams
+
+    standard_streams()
+    guarded(app, "augment-boards")

@@ -35,7 +35,7 @@ def quick_request(argv: Sequence[str], stdin_is_terminal: bool | None = None) ->
     from .quick_options import OPTIONS
 
     files: list[str] = []
-    given: dict[str, str | bool | int] = {}
+    given: dict[str, str | bool | int | float] = {}
     args = list(argv)
     while args:
         arg = args.pop(0)
@@ -46,7 +46,7 @@ def quick_request(argv: Sequence[str], stdin_is_terminal: bool | None = None) ->
         if name not in OPTIONS:
             return None
         key, kind = OPTIONS[name]
-        found: str | bool | int
+        found: str | bool | int | float
         if kind == "flag":
             if eq:
                 return None
@@ -60,6 +60,11 @@ def quick_request(argv: Sequence[str], stdin_is_terminal: bool | None = None) ->
                 if not (value.isascii() and value.isdigit()):
                     return None
                 found = int(value)
+            elif kind == "number":
+                seconds = _number(value)
+                if seconds is None:
+                    return None
+                found = seconds
             else:
                 found = value
         if key in given:
@@ -77,6 +82,15 @@ def quick_request(argv: Sequence[str], stdin_is_terminal: bool | None = None) ->
     return request
 
 
+def _number(text: str) -> float | None:
+    """A decimal number as typer reads a float option (``float()``), or None: typer then
+    says what is wrong."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def _execute(request: Request) -> None:
     from .files import execute
 
@@ -89,6 +103,9 @@ def main() -> None:
     # they are frozen (kept out of every later collection: they live as long as the process)
     # and the collector is back on for the work itself, so a long batch stays bounded.
     gc.disable()
+    from .guard import standard_streams
+
+    standard_streams()  # before anything is opened: nothing may become standard output
     held = hasattr(signal, "pthread_sigmask")
     if held:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -104,7 +121,7 @@ def main() -> None:
         from . import app
 
         command = app.app
-    from .files import guarded
+    from .guard import guarded
 
     gc.freeze()
     gc.enable()

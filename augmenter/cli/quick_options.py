@@ -7,8 +7,8 @@ quick start and typer cannot disagree about an option.
 """
 
 # spelling -> (Request field, kind): "flag" takes no value, "text" one word, "count" a
-# whole number; options typer handles itself (--help, --version, completion) are not here,
-# so a command line with one of them always goes to typer.
+# whole number, "number" a decimal one (typer's float); options typer handles itself (--help,
+# --version, completion) are not here, so a command line with one of them always goes to typer.
 OPTIONS: dict[str, tuple[str, str]] = {
     '-o': ('output', 'text'),
     '--output': ('output', 'text'),
@@ -20,12 +20,20 @@ OPTIONS: dict[str, tuple[str, str]] = {
     '--verify': ('verify', 'flag'),
     '--format': ('fmt', 'text'),
     '--strict': ('strict', 'flag'),
+    '--schema': ('schema', 'flag'),
     '--boards': ('boards', 'text'),
     '--reserve-hotplug': ('reserve_hotplug', 'count'),
+    '--timeout': ('timeout', 'number'),
     '--jobs': ('jobs', 'count'),
     '-j': ('jobs', 'count'),
     '--quiet': ('quiet', 'flag'),
     '-q': ('quiet', 'flag'),
     '--connect': ('connect', 'text'),
     '-c': ('connect', 'text'),
+    '--force': ('force', 'flag'),
+    '--lock-occupied': ('lock_occupied', 'flag'),
+    '--convert-to': ('convert_to', 'text'),
+    '--group-host-functions': ('group_host_functions', 'flag'),
+    '--numa-aware': ('numa_aware', 'flag'),
+    '--host-numa': ('host_numa', 'text'),
 }

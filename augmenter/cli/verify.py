@@ -28,14 +28,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from lxml import etree
 
-from ..model.numbers import INDEX, read
+from ..model.numbers import strict
 from ..model.values import CcwValue, PciValue, read_address
-
-Element = Any  # an lxml element; lxml ships no types
+from ..xml.document import Element
 
 DEFAULT_URI = "qemu:///system"
 
@@ -120,7 +118,7 @@ def pci_address(el: Element) -> PciLocation | None:
 def controller_index(el: Element) -> int:
     """A ``<controller>``'s index as libvirt reads it (libvirt writes one on every
     controller; one without is index 0)."""
-    index = read(el, "index", INDEX)
+    index = strict(el, "index", "i", 10, nonnegative=True)
     return 0 if index is None else index
 
 
@@ -228,8 +226,8 @@ def parse_qtree(text: str) -> list[QemuDevice]:
     ``name = value`` lines indented one step below it, a bus's ``type`` likewise.
     """
     out: list[QemuDevice] = []
-    # stack of (indent, kind, object): kind "bus" -> [name, type], "dev" -> QemuDevice
-    stack: list[tuple[int, str, Any]] = []
+    # stack of (indent, the bus ([name, type]) or the device)
+    stack: list[tuple[int, list[str] | QemuDevice]] = []
     for raw in text.splitlines():
         if not raw.strip():
             continue
@@ -240,24 +238,26 @@ def parse_qtree(text: str) -> list[QemuDevice]:
         parent = stack[-1] if stack else None
         if line.startswith("bus: "):
             bus = [line[5:].strip(), ""]
-            stack.append((indent, "bus", bus))
+            stack.append((indent, bus))
             continue
         m = _DEV_RE.match(line)
         if m is not None:
             bus_name, bus_type = ("", "")
-            if parent is not None and parent[1] == "bus":
-                bus_name, bus_type = parent[2][0], parent[2][1]
+            if parent is not None and isinstance(parent[1], list):
+                bus_name, bus_type = parent[1][0], parent[1][1]
             dev = QemuDevice(m.group(1), m.group(2), bus_name, bus_type)
             out.append(dev)
-            stack.append((indent, "dev", dev))
+            stack.append((indent, dev))
             continue
         if parent is None:
             continue
-        if parent[1] == "bus" and line.startswith("type "):
-            parent[2][1] = line[5:].strip()
-        elif parent[1] == "dev" and " = " in line:
+        node = parent[1]
+        if isinstance(node, list):
+            if line.startswith("type "):
+                node[1] = line[5:].strip()
+        elif " = " in line:
             name, _, value = line.partition(" = ")
-            parent[2].props.setdefault(name.strip(), value.strip().strip('"'))
+            node.props.setdefault(name.strip(), value.strip().strip('"'))
     return out
 
 

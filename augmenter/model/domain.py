@@ -23,7 +23,7 @@ from ..xml.document import (
     new_element,
     next_element,
 )
-from .numbers import INDEX, InvalidValue, Rule, value_of
+from .numbers import InvalidValue, read
 from .values import AddressValue, read_address
 
 # libvirt's element order inside <devices>; new elements go after the last of their rank.
@@ -129,20 +129,13 @@ class Device:
             text = self.el.get("index")
             if text is None:
                 return 0
-            value = value_of(text, INDEX)
-            self._index = -1 if value is None else value
+            self._index = index_value(text)
         return self._index
 
     def set_index(self, index: int) -> None:
         """Write a controller's index (libvirt's lowest free one)."""
         self.el.set("index", str(index))
         self._index = index
-
-    def number(self, name: str, rule: Rule = INDEX) -> int | None:
-        """Attribute ``name`` as libvirt reads it with ``rule``; None when absent (the
-        checks refuse a document where it is not a number libvirt reads)."""
-        text = self.el.get(name)
-        return value_of(text, rule) if text is not None else None
 
     def child(self, tag: str) -> Element | None:
         """The first ``<tag>`` child (``target``, ``model``), looked up once it exists.
@@ -312,6 +305,27 @@ class Domain:
             insert_before(self.devices_el, following, el)
         self._last_placed = (rank, el)  # now the last device of its rank or an earlier one
 
+    def remove(self, dev: Device) -> None:
+        """Take a device out of the XML and the lists (the element's place closes up).
+
+        For placement that must start again (a PCI pass that gave up takes back the
+        controllers it added) and for ``--convert-to`` (what the other board does not have)."""
+        el = dev.el
+        parent = el.getparent()
+        if parent is not None:
+            prev = el.getprevious()
+            if prev is not None:
+                prev.tail = el.tail
+            elif len(parent) == 1 and not (parent.text or "").strip():
+                parent.text = el.tail
+            parent.remove(el)
+        self._by_tag = None
+        self._iteration = None
+        self._last_placed = None
+        for group in (self.devices, self.controllers, self.disks):
+            if dev in group:
+                group.remove(dev)
+
     def move_first(self, dev: Device) -> None:
         """Move a device before the others of its kind, in the XML and in the list."""
         same = [d for d in self.devices if d.tag == dev.tag]
@@ -395,8 +409,14 @@ def _written_index(c: Device) -> int:
     """The index a controller is written with, -1 without one (or with one libvirt refuses:
     the document is refused then, whatever its order)."""
     text = c.el.get("index")
-    value = value_of(text, INDEX) if text is not None else None
-    return -1 if value is None else value
+    return -1 if text is None else index_value(text)
+
+
+def index_value(text: str) -> int:
+    """A controller's written index as libvirt reads it (virXMLPropInt, base 10,
+    VIR_XML_PROP_NONNEGATIVE); -1 for one it refuses, which names no controller."""
+    value = read(text, "i", 10)
+    return -1 if value is None or value < 0 else value
 
 
 def _controller_sort(controllers: list[Device]) -> list[Device]:
@@ -456,10 +476,14 @@ def load(root: Element) -> Domain:
     os_type = root.find("os/type")
     arch = (os_type.get("arch") if os_type is not None else None) or "x86_64"
     machine = os_type.get("machine") if os_type is not None else None
-    devices_el = root.find("devices")
-    if devices_el is None:
+    found = root.findall("devices")
+    if not found:
         raise AugmentError("the domain has no <devices> element", line=root.sourceline,
                            code="missing-element")
+    if len(found) > 1:  # libvirt reads ./devices/disk and so on: it merges them
+        raise AugmentError("a second <devices> element: libvirt merges them into one, so write "
+                           "one", line=found[1].sourceline, code="duplicate-element")
+    devices_el = found[0]
     devs = [
         Device(el, el.tag, el.sourceline or 0)
         for el in devices_el

@@ -1,57 +1,68 @@
-"""The one reader of numbers in attributes, with libvirt 9.0's rules and words.
+"""Numbers as libvirt reads them: ``virStrToLong_*`` (``src/util/virstring.c``), which is C's
+``strtol``/``strtoul`` with the whole string consumed.
 
-libvirt reads an attribute's number with C's ``strtol``/``strtoul`` through
-``virStrToLong_*`` (``src/util/virstring.c``), called by ``virXMLPropUInt``, ``virXMLPropInt``
-and ``virXMLPropULongLong`` (``src/util/virxml.c``). What that accepts, and so what is
-accepted here:
+libvirt reads every number of a definition through one of these functions, and refuses the
+definition when the function fails. Python's ``int()`` accepts what C does not (``0x0_5``,
+non-ASCII digits, ``0o7``) and reads otherwise what C accepts (``017`` is octal in base 0,
+``-1`` is the maximum of an unsigned reader that wraps), so a value is read here exactly as C
+reads it, or not at all:
 
-* leading white space (C's ``isspace``: space, tab, newline, vertical tab, form feed,
-  carriage return), then one optional ``+`` or ``-``;
-* in base 0, ``0x``/``0X`` and a hex digit start a hexadecimal number, a leading ``0`` an
-  octal one, anything else is decimal; in base 16 an optional ``0x``; ASCII digits only;
-* nothing after the digits, not even white space; at least one digit;
-* for an unsigned reader (``virStrToLong_uip``/``_ullp``) no ``-`` at all, ``-0`` included,
-  and no value above the type's maximum (``unsigned int``: 2**32 - 1); for a signed one
-  (``virStrToLong_i``) a value that fits an ``int``, and, where libvirt asks for it
-  (``VIR_XML_PROP_NONNEGATIVE``), not below zero.
-
-Python's ``int()`` accepts more (``0x0_5``, non-ASCII digits, trailing white space) and this
-module never calls it on a document's text. A refused value raises :class:`InvalidValue`
-with libvirt's own sentence and the element's line.
+* leading white space (C's ``isspace``: space, ``\\t \\n \\v \\f \\r``) is skipped; nothing may
+  follow the digits, not even white space;
+* one optional sign, ``+`` or ``-``;
+* base 16 and base 0 take an optional ``0x``/``0X``; base 0 reads a leading ``0`` as octal;
+* ASCII digits of the base only; no digit at all is an error (``""``, ``"0x"``, ``"-"``);
+* the value must fit the C type; an unsigned reader either refuses a ``-`` (the ``p`` readers:
+  ``uip``, ``ulp``, ``ullp``) or wraps it around as C does (``ui``, ``ul``, ``ull``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, TypeAlias
 
 from ..errors import AugmentError
 from ..xml.document import Element
-
-UINT_MAX = 2**32 - 1
-INT_MAX = 2**31 - 1
-ULLONG_MAX = 2**64 - 1
-_ULONG_MAX = 2**64 - 1  # strtoul's own limit on a 64-bit host
 
 _SPACE = " \t\n\v\f\r"
 _DIGITS = {c: i for i, c in enumerate("0123456789abcdef")} | {
     c: i for i, c in enumerate("ABCDEF", 10)}
 
 
-class InvalidValue(AugmentError):
-    """An attribute's value libvirt refuses when it parses the definition; the message is
-    libvirt's. (Not a dataclass of its own: each costs a millisecond to make at import.)"""
+@dataclass(frozen=True)
+class Reader:
+    """One of libvirt's ``virStrToLong_*`` functions: the C type it produces and what it does
+    with a minus sign."""
 
-    def __init__(self, message: str, line: int | None = None, hint: str | None = None,
-                 code: str = "invalid-value") -> None:
-        super().__init__(message, line, hint, code)
+    name: str
+    signed: bool
+    bits: int
+    negative: str  # "allow" (signed) | "wrap" (two's complement) | "refuse"
+
+    @property
+    def low(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def high(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+
+# virStrToLong_X on x86_64 Linux (long is 64 bits)
+READERS: dict[str, Reader] = {r.name: r for r in (
+    Reader("i", True, 32, "allow"), Reader("ui", False, 32, "wrap"),
+    Reader("uip", False, 32, "refuse"), Reader("l", True, 64, "allow"),
+    Reader("ul", False, 64, "wrap"), Reader("ulp", False, 64, "refuse"),
+    Reader("ll", True, 64, "allow"), Reader("ull", False, 64, "wrap"),
+    Reader("ullp", False, 64, "refuse"),
+)}
 
 
 def scan(text: str, base: int, start: int = 0) -> tuple[int, bool, int] | None:
-    """C's ``strtoul(text + start, &end, base)``: (magnitude, whether a ``-`` came first, the
-    index ``end`` points at), or None when it reads no digit (``end`` would be ``start``). A
-    magnitude beyond ``ULONG_MAX`` is returned as read: the callers bound it (strtoul would
-    set ERANGE)."""
+    """C's ``strtoul(text + start, &end, base)``: (magnitude, whether a '-' came first, the
+    index ``end`` points at), or None when no digit is read. No range is applied: a magnitude
+    beyond what C holds is returned as read, for the caller to bound. USB port paths
+    (``1.4``) are read with it number by number, as virDomainDeviceUSBAddressParsePort does."""
     i, n = start, len(text)
     while i < n and text[i] in _SPACE:
         i += 1
@@ -76,100 +87,89 @@ def scan(text: str, base: int, start: int = 0) -> tuple[int, bool, int] | None:
     return None if i == first else (value, negative, i)
 
 
-def strtoul(text: str, base: int) -> tuple[int, bool] | None:
-    """The whole of ``text`` read as C's ``strtoul`` reads it when nothing may follow the
-    number: (magnitude, whether a ``-`` came first), or None when it is not a number of that
-    form."""
+def strtol_whole(text: str, base: int) -> tuple[int, bool] | None:
+    """(magnitude with its sign, whether a '-' was read) of the whole of ``text`` as C's
+    ``strtol`` reads it with ``base`` (0, 10 or 16; 8 works too), or None when anything is
+    left over or no digit was read. No range is applied."""
     got = scan(text, base)
     if got is None or got[2] != len(text):
         return None
-    return got[0], got[1]
-
-
-Kind: TypeAlias = Literal["uint", "int", "ulonglong"]
-"""Which of libvirt's readers reads the attribute, and so its range and words: ``uint``
-(virXMLPropUInt, virXPathUInt: virStrToLong_uip), ``int`` (virXMLPropInt: virStrToLong_i),
-``ulonglong`` (virXMLPropULongLong: virStrToLong_ullp)."""
-
-
-class Rule:
-    """How libvirt reads one attribute: the reader, the base, and its flags. Compared by
-    identity: rules are the module's few constants, and a rule is half of every cache key."""
-
-    __slots__ = ("base", "kind", "nonnegative", "nonzero", "required")
-
-    def __init__(self, kind: Kind = "uint", base: int = 10, nonnegative: bool = False,
-                 required: bool = False, nonzero: bool = False) -> None:
-        self.kind = kind
-        self.base = base
-        self.nonnegative = nonnegative  # VIR_XML_PROP_NONNEGATIVE (signed readers)
-        self.required = required  # VIR_XML_PROP_REQUIRED
-        self.nonzero = nonzero  # VIR_XML_PROP_NONZERO
-
-    def __repr__(self) -> str:
-        return (f"Rule({self.kind}, base {self.base}"
-                f"{', non-negative' if self.nonnegative else ''}"
-                f"{', required' if self.required else ''}{', non-zero' if self.nonzero else ''})")
-
-
-UINT10 = Rule()
-UINT0 = Rule(base=0)
-UINT16 = Rule(base=16)
-INDEX = Rule("int", 10, nonnegative=True)  # a controller's index, ports, vectors
-TARGET = Rule("int", 0, nonnegative=True)  # a PCI controller's target options
+    value, negative, _ = got
+    return (-value if negative else value), negative
 
 
 @lru_cache(maxsize=4096)
-def _read(text: str, rule: Rule) -> int | str:
-    """``text`` read by ``rule``: the value, or the end of libvirt's message ("Expected ...")
-    when it refuses it. Cached: a document spells the same few numbers many times."""
-    parsed = strtoul(text, rule.base)
-    if rule.kind == "int":
-        if parsed is None:
-            return "Expected integer value"
-        magnitude, negative = parsed
-        value = -magnitude if negative else magnitude
-        if not -INT_MAX - 1 <= value <= INT_MAX:
-            return "Expected integer value"
-        if rule.nonnegative and value < 0:
-            return "Expected non-negative value"
-        return value
-    limit = UINT_MAX if rule.kind == "uint" else ULLONG_MAX
-    if parsed is None or parsed[1] or parsed[0] > min(limit, _ULONG_MAX):
-        return "Expected non-negative integer value"
-    return parsed[0]
+def read(text: str, reader: str = "uip", base: int = 10) -> int | None:
+    """The value libvirt's ``virStrToLong_<reader>(text, NULL, base, &out)`` stores, or None
+    where it returns -1. Cached: a document spells the same few numbers many times."""
+    spec = READERS[reader]
+    parsed = strtol_whole(text, base)
+    if parsed is None:
+        return None
+    value, negative = parsed
+    if spec.signed:
+        return value if spec.low <= value <= spec.high else None
+    # strtoul: the magnitude must fit unsigned long (64 bits), then the sign is applied
+    if abs(value) > (1 << 64) - 1:
+        return None
+    if negative:
+        if spec.negative == "refuse":
+            return None
+        if spec.bits == 32:
+            # virStrToLong_ui: "-N" is allowed when N fits 32 bits, and wraps around in them
+            return None if -value > (1 << 32) - 1 else value & 0xFFFFFFFF
+        return value & ((1 << 64) - 1)
+    return value if value <= spec.high else None
 
 
-def hint(rule: Rule) -> str:
-    """What ``rule`` accepts, in words, for a hint."""
-    top = INT_MAX if rule.kind == "int" else UINT_MAX if rule.kind == "uint" else (
-        ULLONG_MAX)
-    spelled = {0: "in decimal, 0x... hexadecimal or 0... octal", 10: "in decimal digits only",
-               16: "in hexadecimal digits, 0x or not"}[rule.base]
-    return f"write a whole number from {1 if rule.nonzero else 0} to {top}, {spelled}"
+def number(el: Element, name: str, reader: str = "i", base: int = 10) -> int | None:
+    """The number of attribute ``name`` of ``el`` as libvirt reads it (``virXMLPropInt`` and
+    kin: ``reader`` and ``base`` as the table of parse-time rules gives them), or None when
+    it is absent or not one (the parse-time check has refused the document then)."""
+    text = el.get(name)
+    return None if text is None else read(text, reader, base)
 
 
-def value_of(text: str, rule: Rule) -> int | None:
-    """``text`` read by ``rule``, or None when libvirt refuses it (no message, no line)."""
-    got = _read(text, rule)
-    return got if isinstance(got, int) else None
+class InvalidValue(AugmentError):
+    """A number (or an address) libvirt refuses when it parses the definition; the message is
+    libvirt's."""
+
+    def __init__(self, message: str, line: int | None = None, hint: str | None = None,
+                 code: str = "invalid-value") -> None:
+        super().__init__(message, line, hint, code)
 
 
-def read(el: Element, name: str, rule: Rule = UINT10) -> int | None:
-    """Attribute ``name`` of ``el`` as libvirt reads it; None when it is absent. Raises
-    :class:`InvalidValue` with libvirt's words when libvirt refuses it."""
+BASE_WORDS = {0: "a decimal, 0x-hexadecimal or 0-octal", 10: "a decimal", 16: "a hexadecimal",
+              8: "an octal"}
+
+
+def hint(base: int, low: int | None, high: int | None) -> str:
+    """What a reader accepts, in words: the hint of every refused number."""
+    return f"expected {BASE_WORDS.get(base, f'a base-{base}')} integer from {low} to {high}"
+
+
+def strict(el: Element, name: str, reader: str = "uip", base: int = 10, *,
+           nonnegative: bool = False, required: bool = False) -> int | None:
+    """Attribute ``name`` of ``el`` as ``virXMLPropInt``/``virXMLPropUInt``/
+    ``virXMLPropULongLong`` read it (``src/util/virxml.c``); None when it is absent. Raises
+    :class:`InvalidValue` with libvirt's sentence when libvirt refuses it (``nonnegative``:
+    ``VIR_XML_PROP_NONNEGATIVE``, ``required``: ``VIR_XML_PROP_REQUIRED``)."""
     text = el.get(name)
     element = str(el.tag)
     if text is None:
-        if rule.required:
+        if required:
             raise InvalidValue(f"Missing required attribute '{name}' in element '{element}'",
                                line=el.sourceline)
         return None
-    got = _read(text, rule)
-    if isinstance(got, str):
-        raise InvalidValue(f"Invalid value for attribute '{name}' in element '{element}': "
-                           f"'{text}'. {got}", line=el.sourceline, hint=hint(rule))
-    if rule.nonzero and got == 0:
-        raise InvalidValue(f"Invalid value for attribute '{name}' in element '{element}': "
-                           "Zero is not permitted", line=el.sourceline, hint=hint(rule))
-    return got
+    value = read(text, reader, base)
+    spec = READERS[reader]
+    if value is None:
+        expected = "integer value" if spec.signed else "non-negative integer value"
+    elif nonnegative and value < 0:
+        expected = "non-negative value"
+    else:
+        return value
+    low = 0 if nonnegative else spec.low
+    raise InvalidValue(f"Invalid value for attribute '{name}' in element '{element}': "
+                       f"'{text}'. Expected {expected}", line=el.sourceline,
+                       hint=hint(base, low, spec.high))

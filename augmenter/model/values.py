@@ -17,23 +17,10 @@ from __future__ import annotations
 from typing import TypeAlias
 
 from ..xml.document import Element, first_child
-from .numbers import (
-    INDEX,
-    TARGET,
-    UINT0,
-    UINT10,
-    UINT16,
-    UINT_MAX,
-    InvalidValue,
-    Rule,
-    read,
-    scan,
-    value_of,
-)
+from .numbers import READERS, InvalidValue, scan, strict
 from .record import Record
 
-ULL16 = Rule("ulonglong", 16)
-SLOT = Rule(required=True)  # a DIMM's slot
+UINT_MAX = READERS["uip"].high
 
 
 class PciValue(Record):
@@ -150,7 +137,7 @@ def _range(message: str, el: Element) -> InvalidValue:
 
 
 def _pci(el: Element) -> PciValue:
-    domain, bus, slot, function = (read(el, k, UINT0) or 0
+    domain, bus, slot, function = (strict(el, k, "uip", 0) or 0
                                    for k in ("domain", "bus", "slot", "function"))
     value = PciValue(domain, bus, slot, function)
     if not value.empty:  # virPCIDeviceAddressIsValid, then virDomainPCIAddressValidate
@@ -166,8 +153,8 @@ def _pci(el: Element) -> PciValue:
     zpci = first_child(el, "zpci")
     if zpci is None:
         return value
-    return PciValue(domain, bus, slot, function, read(zpci, "uid", UINT0),
-                    read(zpci, "fid", UINT0))
+    return PciValue(domain, bus, slot, function, strict(zpci, "uid", "uip", 0),
+                    strict(zpci, "fid", "uip", 0))
 
 
 def _usb_port(text: str) -> tuple[int, ...] | None:
@@ -198,11 +185,11 @@ def _usb(el: Element) -> UsbValue:
             raise InvalidValue("Cannot parse <address> 'port' attribute", line=el.sourceline,
                                hint="a USB port is up to four numbers joined by dots: 1, 2.4")
         port = parsed if parsed[0] != 0 else ()  # port 0: none (virDomainUSBAddressPortIsValid)
-    return UsbValue(read(el, "bus") or 0, port)
+    return UsbValue(strict(el, "bus") or 0, port)
 
 
 def _ccw(el: Element) -> CcwValue:
-    cssid, ssid, devno = (read(el, k, UINT0) for k in ("cssid", "ssid", "devno"))
+    cssid, ssid, devno = (strict(el, k, "uip", 0) for k in ("cssid", "ssid", "devno"))
     if (cssid or 0) > CCW_CSSID_MAX or (ssid or 0) > CCW_SSID_MAX or (
             (devno or 0) > CCW_DEVNO_MAX):
         raise _range(f"Invalid specification for virtio ccw address: cssid='{cssid or 0:#x}' "
@@ -224,100 +211,23 @@ def read_address(el: Element) -> AddressValue:
     if kind == "pci":
         return _pci(el)
     if kind == "drive":
-        return DriveValue(*(read(el, k) or 0 for k in ("controller", "bus", "target", "unit")))
+        return DriveValue(*(strict(el, k) or 0 for k in ("controller", "bus", "target", "unit")))
     if kind == "virtio-serial":
-        return VirtioSerialValue(*(read(el, k) or 0 for k in ("controller", "bus", "port")))
+        return VirtioSerialValue(*(strict(el, k) or 0 for k in ("controller", "bus", "port")))
     if kind == "ccid":
-        return CcidValue(read(el, "controller") or 0, read(el, "slot") or 0)
+        return CcidValue(strict(el, "controller") or 0, strict(el, "slot") or 0)
     if kind == "usb":
         return _usb(el)
     if kind == "spapr-vio":
-        return SpaprVioValue(read(el, "reg", ULL16))
+        return SpaprVioValue(strict(el, "reg", "ullp", 16))
     if kind == "ccw":
         return _ccw(el)
     if kind == "isa":
-        return IsaValue(read(el, "iobase", UINT16) or 0, read(el, "irq", UINT16) or 0)
+        return IsaValue(strict(el, "iobase", "uip", 16) or 0, strict(el, "irq", "uip", 16) or 0)
     if kind == "dimm":
-        slot = read(el, "slot", SLOT)
+        slot = strict(el, "slot", required=True)
         assert slot is not None  # required: read raises without it
-        return DimmValue(slot, read(el, "base", ULL16))
+        return DimmValue(slot, strict(el, "base", "ullp", 16))
     if kind == "virtio-s390":
         raise InvalidValue("virtio-s390 bus doesn't have an address", line=el.sourceline)
     return BareValue(kind)
-
-
-def memory_slots(root: Element) -> int | None:
-    """``<maxMemory slots>``, as qemu's parser reads it (virXPathUInt, base 10; an empty value
-    is none); None when absent. Raises :class:`InvalidValue` with libvirt's words."""
-    max_mem = first_child(root, "maxMemory")
-    text = max_mem.get("slots") if max_mem is not None else None
-    if max_mem is None or not text:
-        return None
-    value = value_of(text, UINT10)
-    if value is None:
-        raise InvalidValue("Failed to parse memory slot count", line=max_mem.sourceline)
-    return value
-
-
-class NumberField(Record):
-    """A numbered attribute of a device element that libvirt reads, and how."""
-
-    __slots__ = ("child", "highest", "lowest", "name", "rule", "types")
-
-    def __init__(self, child: str | None, name: str, rule: Rule, types: tuple[str, ...] = (),
-                 lowest: int | None = None, highest: int | None = None) -> None:
-        self.child = child  # the child element that holds it; None: the device element
-        self.name = name
-        self.rule = rule
-        self.types = types  # the controller types it is read for; (): every type
-        self.lowest = lowest  # the range virDomainControllerDefValidate holds it to
-        self.highest = highest
-
-
-CONTROLLER_NUMBERS: tuple[NumberField, ...] = (
-    NumberField(None, "index", INDEX),
-    NumberField("driver", "queues", UINT10),
-    NumberField("driver", "cmd_per_lun", UINT10),
-    NumberField("driver", "max_sectors", UINT10),
-    NumberField("driver", "iothread", UINT10),
-    NumberField("target", "chassisNr", TARGET, ("pci",), 1, 255),
-    NumberField("target", "chassis", TARGET, ("pci",), 0, 255),
-    NumberField("target", "port", TARGET, ("pci",), 0, 255),
-    NumberField("target", "busNr", TARGET, ("pci",), 1, 254),
-    NumberField("target", "index", TARGET, ("pci",), 0, 30),
-    NumberField("master", "startport", UINT10),
-    NumberField(None, "ports", INDEX),
-    NumberField(None, "vectors", INDEX, ("virtio-serial",)),
-)
-"""A controller's numbers, in the order virDomainControllerDefParseXML reads them."""
-
-_RANGE_NAMES = {"index": "target index"}  # how virDomainControllerDefValidate names them
-
-
-def controller_numbers(ctrl: Element, ctype: str | None) -> list[InvalidValue]:
-    """What libvirt refuses among a controller element's numbers: each value it cannot read
-    (virXMLPropInt/UInt), then each PCI target option out of its range."""
-    problems: list[InvalidValue] = []
-    children: dict[str, Element] = {}  # the first of each child, found in one walk
-    for child in ctrl:
-        if type(child.tag) is str and child.tag not in children:
-            children[child.tag] = child
-    for field in CONTROLLER_NUMBERS:
-        if field.types and ctype not in field.types:
-            continue
-        el = ctrl if field.child is None else children.get(field.child)
-        if el is None or el.get(field.name) is None:
-            continue
-        try:
-            value = read(el, field.name, field.rule)
-        except InvalidValue as err:
-            problems.append(err)
-            continue
-        if value is None or field.lowest is None or field.highest is None:
-            continue
-        if not field.lowest <= value <= field.highest:
-            what = _RANGE_NAMES.get(field.name, field.name)
-            problems.append(InvalidValue(
-                f"PCI controller {what} '{value}' out of range - must be "
-                f"{field.lowest}-{field.highest}", line=el.sourceline, code="out-of-range"))
-    return problems

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from ..model.addresses import write_address
 from ..model.domain import Device, disk_bus, disk_index
-from ..model.values import CcidValue, DimmValue, DriveValue, VirtioSerialValue, memory_slots
+from ..model.numbers import number
+from ..model.values import CcidValue, DimmValue, DriveValue, VirtioSerialValue
 from ..policy.devices import DRIVE_BUSES, ICH9_COMPANIONS, ICH9_USB2, IMPLICIT_DRIVE_CONTROLLERS
 from ..policy.machines import default_scsi_model, default_usb_model, default_video_model
 from ..policy.messages import IDE_UNSUPPORTED
@@ -237,7 +238,9 @@ def add_ich9_masters(guest: Guest) -> None:
 
 def assign_dimm_slots(guest: Guest) -> None:
     """Memory modules without an address take the lowest free DIMM slot (docs/placement.md §19)."""
-    slots = memory_slots(guest.dom.root) or 0
+    max_mem = guest.dom.root.find("maxMemory")
+    # virXPathUInt: virStrToLong_uip, base 10
+    slots = (number(max_mem, "slots", "uip") or 0) if max_mem is not None else 0
     dimms = [m for m in guest.dom.of("memory") if m.model in ("dimm", "nvdimm")]
     used = {value.slot for m in dimms if isinstance(value := m.addr, DimmValue)}
     for mem in dimms:

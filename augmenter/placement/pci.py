@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from ..errors import PlacementError
+from ..errors import AugmentError, PlacementError
 from ..model.addresses import PciAddress, pci_address, pci_at, wants_pci, write_pci
 from ..model.connect import Connect, describe
 from ..model.domain import Device
-from ..model.numbers import TARGET, value_of
+from ..model.numbers import number
 from ..model.values import PciValue
 from ..policy.devices import (
     BUS_ACCEPTS,
@@ -30,7 +30,8 @@ from ..policy.devices import (
 from ..policy.machines import PinnedController
 from ..policy.messages import NO_PCI_SLOTS, ROOT_WITH_ADDRESS, cannot_add_bus
 from ..xml.document import Element, insert_before, new_element, set_child, sub_element
-from .guest import Guest
+from . import hotplug
+from .guest import Guest, Together
 from .topology import BoardFunction, Conflict, Occupant, Phantom, Topology
 
 RESTRICTED_ROOT_PORT = Connect.P2P | Connect.AUTO | Connect.HOTPLUG
@@ -39,6 +40,16 @@ _PCI, _PCIE_OR_USP = int(Connect.PCI), int(Connect.PCIE | Connect.USP)
 
 
 _NO_BUS = (Connect.NONE, 0, -1)  # a model that offers no bus: no kinds, no slots
+
+
+class Exhausted(PlacementError):
+    """libvirt's algorithm found no room for a device and cannot add a bus that would give it
+    one: where libvirt 9.0 gives up, and augment's own placement may take over
+    (docs/placement.md §20)."""
+
+    @classmethod
+    def of(cls, err: AugmentError) -> Exhausted:
+        return cls(err.message, line=err.line, hint=err.hint)
 
 
 def _bus_flags(model: str, controller: Device | None) -> tuple[Connect, int, int]:
@@ -143,7 +154,7 @@ class Pass:
             self._add("pcie-root-port")
         else:
             model = who.model if who is not None and who.type == "pci" else None
-            raise self.guest.fail(who, cannot_add_bus(model))
+            raise Exhausted.of(self.guest.fail(who, cannot_add_bus(model)))
 
     # -- reservations --------------------------------------------------------------------
     def take(self, dev: Device | None, addr: PciAddress, flags: Connect, explicit: bool,
@@ -178,8 +189,8 @@ class Pass:
             self.grow(flags, dev)
             addr = self.topo.find(flags, function)
             if addr is None:
-                raise PlacementError(f"{dev.name()}: cannot place device after adding a bus",
-                                     line=dev.line or None)
+                raise Exhausted(f"{dev.name()}: cannot place device after adding a bus",
+                                line=dev.line or None)
         self.reserve(dev, addr, flags, explicit=False)
         if not self.dry:
             write_pci(dev, addr, multi)
@@ -280,11 +291,28 @@ class Pass:
             self.topo.reserve(addr, flags, Phantom(self.phantoms), explicit=False)
 
     def first_fit_all(self) -> None:
+        together = self.guest.together
+        done: set[int] = set()
         for dev in first_fit_order(self.guest, self.needs):
             if dev.tag == "controller" and dev.model in ICH9_USB2:
                 self.place_companion(dev)
+            elif dev in together:
+                if id(together[dev]) not in done:  # where the first of them comes
+                    done.add(id(together[dev]))
+                    self.place_together(together[dev])
             else:
                 self.place(dev)
+
+    def place_together(self, group: Together, flags: Connect | None = None) -> None:
+        """Function 0 first-fit, the others on their functions of its slot (§22)."""
+        addr = self.place(group.members[0][0], flags)
+        for dev, function in group.members[1:]:
+            at = pci_at(addr.bus, addr.slot, function)
+            self.reserve(dev, at, self.needs.flags(dev), explicit=True)
+            if not self.dry:
+                write_pci(dev, at)
+                dev.why_placed = (f"function {function} of its host slot, in the slot of "
+                                  "function 0 (docs/placement.md §22)")
 
     def place_companion(self, dev: Device) -> None:
         """ICH9 USB2 sets share one slot, each model on its own function (docs/placement.md §11)."""
@@ -365,41 +393,22 @@ def _append_pci_controller(guest: Guest, index: int, model: str) -> Device:
 
 
 def assign(guest: Guest) -> None:
-    """Both passes: grow the topology, then write every PCI address."""
+    """Both passes: grow the topology, then write every PCI address.
+
+    Raises :class:`Exhausted` when libvirt's algorithm gives up, with the guest as it was
+    before (the controllers the dry run added are taken out again)."""
     ctrls = _pci_controllers(guest)
     max_idx = max((c.index for c in ctrls), default=-1)
     nbuses = max_idx + 1
     needs = Needs(guest)
     if nbuses > 0:
-        dry = Pass(guest, build_topology(guest, nbuses), dry=True, needs=needs)
-        dry.reserve_explicit()
-        dry.chipset()
-        root = dry.topo.buses[0]
-        if root.model == "pci-root" and any(
-            any(b.used.get(s, 0) != 0xFF for s in range(b.min_slot, b.max_slot + 1))
-            for b in dry.topo.buses
-        ):
-            addr = dry.topo.find(Connect.PCI | Connect.AUTO)
-            if addr is not None:
-                dry.topo.reserve(addr, Connect.PCI | Connect.AUTO, Phantom(0), False)
-        dry.first_fit_all()
-        grew = len(dry.topo.buses) > nbuses
-        if max_idx <= 0 and grew and root.model == "pcie-root":
-            dry.phantom(Connect.PCIE | Connect.AUTO)
-        hotplug = Connect.PCIE if root.model == "pcie-root" else Connect.PCI
-        for _ in range(guest.reserve_hotplug):
-            dry.phantom(hotplug | Connect.AUTO | Connect.HOTPLUG)
-        i = 1
-        existing = {c.index for c in _pci_controllers(guest)}
-        while i < len(dry.topo.buses):
-            if i not in existing:
-                ctrl = _append_pci_controller(guest, i, dry.topo.buses[i].model)
-                ctrl.why_added = "added to make room: no free slot fitted a device"
-                existing.add(i)
-                if ctrl.model not in ("pci-root", "pcie-root"):
-                    dry.place(ctrl)
-            i += 1
-        nbuses = len(dry.topo.buses)
+        added: list[Device] = []
+        try:
+            nbuses = _dry_run(guest, nbuses, max_idx, needs, added)
+        except Exhausted:
+            for ctrl in added:
+                guest.dom.remove(ctrl)
+            raise
     if not guest.supports_pci:
         for dev in first_fit_order(guest, needs):
             raise guest.fail(dev, f"{dev.name()}: No PCI buses available")
@@ -411,6 +420,44 @@ def assign(guest: Guest) -> None:
     guest.topology = real.topo
     mark_multifunction(guest)
     fill_controller_options(guest, real.topo)
+
+
+def _dry_run(guest: Guest, nbuses: int, max_idx: int, needs: Needs,
+             added: list[Device]) -> int:
+    """libvirt's first pass (docs/placement.md §9): grow the topology until every device
+    fits, give each new bus a controller (listed in ``added``); the final number of buses."""
+    dry = Pass(guest, build_topology(guest, nbuses), dry=True, needs=needs)
+    dry.reserve_explicit()
+    dry.chipset()
+    root = dry.topo.buses[0]
+    if root.model == "pci-root" and any(
+        any(b.used.get(s, 0) != 0xFF for s in range(b.min_slot, b.max_slot + 1))
+        for b in dry.topo.buses
+    ):
+        addr = dry.topo.find(Connect.PCI | Connect.AUTO)
+        if addr is not None:
+            dry.topo.reserve(addr, Connect.PCI | Connect.AUTO, Phantom(0), False)
+    dry.first_fit_all()
+    grew = len(dry.topo.buses) > nbuses
+    if (max_idx <= 0 and grew and root.model == "pcie-root"
+            and guest.reserve_hotplug is None):
+        dry.phantom(Connect.PCIE | Connect.AUTO)
+    # --reserve-hotplug N (docs/placement.md §21): N ports held, free ones first, so that
+    # exactly N are left (more only when the definition already has more)
+    for _ in range(guest.reserve_hotplug or 0):
+        dry.phantom(hotplug.port_kind(root.model == "pcie-root"))
+    i = 1
+    existing = {c.index for c in _pci_controllers(guest)}
+    while i < len(dry.topo.buses):
+        if i not in existing:
+            ctrl = _append_pci_controller(guest, i, dry.topo.buses[i].model)
+            ctrl.why_added = "added to make room: no free slot fitted a device"
+            added.append(ctrl)
+            existing.add(i)
+            if ctrl.model not in ("pci-root", "pcie-root"):
+                dry.place(ctrl)
+        i += 1
+    return len(dry.topo.buses)
 
 
 def mark_multifunction(guest: Guest) -> None:
@@ -437,11 +484,10 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
     # each controller's <target>, looked up once (most have none, and a miss is not cached)
     controllers = [(c, c.child("target")) for c in _pci_controllers(guest)]
     written = [t for _, t in controllers if t is not None]
-    pxb_bus_nrs = [value_of(t.get("busNr") or "", TARGET) or 256
-                   for t in written if t.get("busNr")]
+    # virXMLPropInt, base 0 (as the parse-time check read them)
+    pxb_bus_nrs = [number(t, "busNr", "i", 0) or 256 for t in written if t.get("busNr")]
     phb = guest.family is not None and guest.family.phb
-    targets = {value_of(t.get("index") or "", TARGET) for t in written
-               if t.get("index") is not None}
+    targets = {number(t, "index", "i", 0) for t in written if t.get("index") is not None}
     for ctrl, t in controllers:
         model = ctrl.model or ""
         addr = pci_address(ctrl)

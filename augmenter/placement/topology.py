@@ -242,6 +242,10 @@ class Topology:
         adds, and the walk over every bus it replaces made growth quadratic)."""
         return bool(self._offered & int(kind))
 
+    def fits(self, dev: Connect, bus: Bus, explicit: bool) -> bool:
+        """Whether a device with connection flags ``dev`` fits ``bus`` (:func:`misfit`)."""
+        return misfit(int(dev), bus.accepts, bus.index, explicit) is None
+
     def reserve(self, addr: PciAddress, dev: Connect, owner: Occupant, explicit: bool) -> None:
         """Take one function. Raises :class:`Conflict` naming the rule that refuses it."""
         if addr.bus >= len(self.buses):
@@ -319,6 +323,11 @@ class Topology:
             for bus, owner, slot, function in self._taken:
                 self._by_bus[bus].append(Reservation(slot, function, owner))
         return list(self._by_bus[bus_index])
+
+    def taken(self) -> list[tuple[int, Reservation]]:
+        """Every reservation so far, in the order they were taken: (bus index, reservation)."""
+        return [(bus, Reservation(slot, function, owner))
+                for bus, owner, slot, function in self._taken]
 
     def _owner_of(self, bus: int, slot: int, function: int) -> Occupant | None:
         """What holds a function (for a conflict's message)."""

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from ..model.addresses import write_address
 from ..model.domain import Device
+from ..model.numbers import number
 from ..model.record import Record
 from ..model.values import VirtioSerialValue
 from ..policy.messages import vserial_no_port, vserial_port_taken
@@ -17,7 +18,7 @@ DEFAULT_PORTS = 31
 def port_count(ctrl: Device) -> int:
     """A virtio-serial controller's ports: its ``ports``, else 31
     (virDomainVirtioSerialAddrSetAddController)."""
-    written = ctrl.number("ports")
+    written = number(ctrl.el, "ports")
     return DEFAULT_PORTS if written is None else written
 
 

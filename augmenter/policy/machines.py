@@ -12,6 +12,7 @@ import fnmatch
 from dataclasses import dataclass, field
 
 from ..boards.records import Board, BuiltinPci, Emulator
+from . import capabilities
 from .devices import USB_MODELS
 
 
@@ -228,6 +229,7 @@ QEMU_TYPES_ASKED: frozenset[str] = frozenset({
     "virtio-net-pci-non-transitional", "lsi53c895a", "virtio-scsi-pci", "cirrus-vga",
     "pcie-pci-bridge", "pcie-root-port", "ioh3420", "virtio-mmio", "zpci", "gpex-pcihost",
     *USB_QEMU_TYPES,
+    *capabilities.TYPES,  # the capability rules' device types (policy/capabilities.py)
 })
 
 

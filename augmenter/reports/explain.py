@@ -15,9 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
-from rich.text import Text
+import rich.style
+import rich.text
 from rich.tree import Tree
 
+from ..errors import printable
 from ..model.addresses import PciAddress
 from ..model.connect import KIND_NAMES, Connect
 from ..model.domain import Device, disk_bus
@@ -26,6 +28,7 @@ from ..placement.topology import BoardFunction, Bus, Occupant
 from ..xml.document import Element
 
 if TYPE_CHECKING:
+    from ..placement.convert import Change
     from ..placement.guest import Guest
 
 SCHEMA = 1
@@ -508,6 +511,8 @@ class Explanation:
     other_addresses: dict[str, list[AddressEntry]]
     unaddressed: list[Unaddressed]
     devices: list[DeviceRecord]
+    notes: list[str]  # what augment did beyond libvirt (docs/placement.md §20-§24)
+    conversion: list[Change]  # what --convert-to changed
 
     def as_json(self) -> dict[str, Json]:
         pci: Json = None
@@ -526,6 +531,9 @@ class Explanation:
                                 for k, v in self.other_addresses.items()},
             "unaddressed": [u.as_json() for u in self.unaddressed],
             "devices": [r.as_json() for r in self.devices],
+            "beyond_libvirt": list(self.notes),
+            "conversion": [{"device": c.device, "change": c.change, "line": c.line}
+                           for c in self.conversion],
         }
 
 
@@ -552,7 +560,8 @@ def explain(result: Placed) -> Explanation:
     return Explanation(
         domain=name.strip() if name else None, arch=guest.dom.arch, machine=guest.machine,
         family=guest.family.name if guest.family else None, pci=pci, free=free,
-        addresses=addresses, other_addresses=other, unaddressed=unaddressed, devices=records)
+        addresses=addresses, other_addresses=other, unaddressed=unaddressed, devices=records,
+        notes=list(guest.notes), conversion=list(guest.conversion))
 
 
 def explain_data(result: Placed) -> dict[str, Json]:
@@ -613,8 +622,8 @@ def ranges(slots: list[int]) -> str:
 def _free_line(bus: BusRecord) -> Text:
     slots = [int(a.split(":")[2].split(".")[0], 16) for a in bus.free_hotplug_slots]
     word = "slot" if len(slots) == 1 else "slots"
-    return Text.assemble((f"{len(slots)} free hot-plug {word}", "bold"),
-                         (f"  {word} {ranges(slots)}", "dim"))
+    return Text().append(f"{len(slots)} free hot-plug {word}", "bold").append(
+        f"  {word} {ranges(slots)}", "dim")
 
 
 def _add_bus(node: Tree, bus: BusRecord, data: Explanation,
@@ -647,14 +656,34 @@ def _add_usb(node: Tree, entries: list[AddressEntry], data: Explanation) -> None
         _add_usb(child, e.children or [], data)
 
 
+class Text(rich.text.Text):
+    """rich's Text with every string made printable (:func:`~augmenter.errors.printable`): a
+    document's names and values may hold line feeds or escape codes."""
+
+    def __init__(self, text: str = "", style: str = "") -> None:
+        super().__init__(printable(text), style=style)
+
+    def append(self, text: str | rich.text.Text, style: str | rich.style.Style | None = None
+               ) -> Text:
+        super().append(printable(text) if isinstance(text, str) else text, style)
+        return self
+
+
 def explain_tree(result: Placed) -> Tree:
     """The topology as a rich tree: PCI buses, then drive, virtio-serial, USB and ccid
-    addresses, free hot-plug slots, and the devices without an address."""
+    addresses, free hot-plug slots, and the devices without an address. Every name and
+    value is shown printable: a document's values may hold line feeds or escape codes."""
     data = explain(result)
     title = Text()
     title.append(data.domain or "domain", style="bold")
     title.append(f"  {data.machine} ({data.arch})", style="dim")
     tree = Tree(title)
+    if data.notes or data.conversion:
+        branch = tree.add(Text("beyond libvirt", style="bold"))
+        for c in data.conversion:
+            branch.add(Text(f"converted: {c.device}: {c.change}", style="yellow"))
+        for note in data.notes:
+            branch.add(Text(note, style="yellow"))
     buses = data.pci or []
     if buses:
         by_index = {b.index: b for b in buses}
@@ -700,7 +729,8 @@ def explain_tree(result: Placed) -> Tree:
             first, last = bus.free_hotplug_slots[0], bus.free_hotplug_slots[-1]
             count = len(bus.free_hotplug_slots)
             span = first if count == 1 else f"{count} slots, {first} ... {last}"
-            branch.add(Text.assemble((f"bus {bus.index} ({bus.model}): ", "blue"), span))
+            line = Text().append(f"bus {bus.index} ({bus.model}): ", "blue")
+            branch.add(line.append(str(span)))
     if data.unaddressed:
         branch = tree.add(Text("no address", style="bold"))
         for u in data.unaddressed:

@@ -1,0 +1,193 @@
+"""Parse-time rules: every value libvirt 9.0's domain parser refuses, found in one walk.
+
+libvirt reads a definition in ``virDomainDefParseXML`` before it looks at anything else; an enum
+value it does not know, a boolean that is not its ``yes``/``no`` or ``on``/``off``, a number it
+cannot read or that is out of range, a size with an unknown unit or too large, a required
+attribute left out: each makes ``virsh define`` fail with a fixed message. The table of these
+rules (``policy/parse_rules.py``, generated from libvirt's sources) says where each value sits;
+this module walks the document once, element by element, and reports every refused value at
+its line with libvirt's words and a hint. Nothing else of augment runs on a definition with
+such an error: libvirt never gets further either.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+
+from lxml import etree
+
+from ..model.domain import Device
+from ..policy.parse_rules import (
+    Node,
+    Rule,
+    Step,
+    Table,
+    Verdict,
+    judge,
+    judge_scaled,
+    table,
+)
+from ..xml.document import Element
+from .findings import Finding
+
+INVALID = "invalid-value"
+MISSING = "missing-attribute"
+
+
+def _condition_value(el: Element, attr: str) -> str | None:
+    """What a context's condition reads: an attribute (None when absent), the element's name
+    (``#name``), or an attribute of its first child of a name (``address@type``)."""
+    if attr == "#name":
+        return str(el.tag)
+    child, at, name = attr.partition("@")
+    holder = el.find(child) if at else el
+    if holder is None:
+        return None
+    value: str | None = holder.get(name if at else attr)
+    return value
+
+
+def _holds(value: str | None, allowed: frozenset[str]) -> bool:
+    """A condition's values: ``''`` stands for an absent attribute, ``*`` for any written."""
+    if value is None:
+        return "" in allowed
+    return value in allowed or "*" in allowed
+
+
+def _matches(step: Step, el: Element, first: bool) -> bool:
+    if step.tag != "*" and step.tag != el.tag:
+        return False
+    if step.first and not first:
+        return False
+    return all(_holds(_condition_value(el, attr), values) for attr, values in step.where)
+
+
+def _holds_here(tests: tuple[tuple[int, Step], ...],
+                chain: Sequence[tuple[Element, bool]]) -> bool:
+    """Whether a context holds for the path from the root to the last element of ``chain``
+    ((element, is the first child of its name) from the root down). The names already
+    match, as the walk followed the trie: ``tests`` are the steps left to test."""
+    for i, step in tests:
+        el, first = chain[i]
+        if not _matches(step, el, first):
+            return False
+    return True
+
+
+def _text(el: Element) -> str:
+    """The element's text as XPath's string() gives it to libvirt (comments left out)."""
+    return str(el.xpath("string()"))
+
+
+def _value(rule: Rule, el: Element) -> str | None:
+    """The value the rule is about, or None when it is absent (for libvirt's XPath reads an
+    empty string is absent too)."""
+    if rule.attr == "#name":
+        return str(el.tag)
+    value = _text(el) if rule.attr == "#text" else el.get(rule.attr)
+    if value == "" and rule.empty_is_absent:
+        return None
+    return value
+
+
+def _verdict(rule: Rule, el: Element) -> tuple[str, Verdict] | None:
+    """(finding code, libvirt's verdict) of ``rule`` on ``el``, or None when it accepts."""
+    value = _value(rule, el)
+    if rule.kind == "required":
+        if value is not None:
+            return None
+        message = rule.message.replace("{attr}", rule.attr).replace("{element}", str(el.tag))
+        return MISSING, Verdict(message, f"write the '{rule.attr}' attribute")
+    if value is None:
+        return None
+    if rule.kind == "scaled":
+        unit = el.get(rule.unit) if rule.unit else None
+        found = judge_scaled(rule, value, unit)
+    else:
+        found = judge(rule, str(el.tag), value)
+    if found is None:
+        return None
+    if "{ancestor:" in found.message:
+        found = Verdict(_ANCESTOR.sub(lambda m: _ancestor_value(el, m), found.message),
+                        found.hint)
+    return INVALID, found
+
+
+_ANCESTOR = re.compile(r"\{ancestor:([\w-]+)@([\w-]+)\}")
+
+
+def _ancestor_value(el: Element, m: re.Match[str]) -> str:
+    """A message's ``{ancestor:cell@id}``: that attribute of the nearest such ancestor, or
+    its place among its like-named siblings (what libvirt counts when it is absent)."""
+    for up in el.iterancestors(m.group(1)):
+        value = up.get(m.group(2))
+        if value is not None:
+            return str(value)
+        parent = up.getparent()
+        return str(parent.findall(m.group(1)).index(up)) if parent is not None else "0"
+    return "?"
+
+
+def applicable(root: Element, rules: Table | None = None
+               ) -> Iterator[tuple[Rule, Element, Sequence[tuple[Element, bool]]]]:
+    """(rule, element, path from the root) for each rule that holds where it stands in the
+    document under ``root``, in document order. One walk: each element meets only the rules
+    of its own path (the table's trie), and a subtree no rule reaches is not entered."""
+    rules = rules if rules is not None else table()
+    chain: list[tuple[Element, bool]] = []
+    # an explicit stack (element, depth, first of its name, the trie nodes it reaches)
+    stack: list[tuple[Element, int, bool, list[Node]]] = [
+        (root, 0, True, rules.root.step(str(root.tag)))]
+    while stack:
+        el, depth, first, nodes = stack.pop()
+        del chain[depth:]
+        chain.append((el, first))
+        for node in nodes:
+            for tests, group in node.tests:
+                if _holds_here(tests, chain):
+                    for rule in group:
+                        yield rule, el, chain
+        if not any(n.children for n in nodes):
+            continue
+        children = []
+        names: set[str] = set()
+        for child in el:
+            if not isinstance(child.tag, str):
+                continue  # comments and processing instructions
+            reached = [c for n in nodes for c in n.step(child.tag)]
+            if reached:
+                children.append((child, depth + 1, child.tag not in names, reached))
+            names.add(child.tag)
+        stack.extend(reversed(children))
+
+
+def findings(root: Element, rules: Table | None = None) -> Iterator[Finding]:
+    """Every value of the document under ``root`` that libvirt's parser refuses, in document
+    order; one finding per element, attribute and kind of rule."""
+    seen: set[tuple[Element, str, str]] = set()
+    for rule, el, chain in applicable(root, rules):
+        key = (el, rule.attr, rule.kind)
+        if key in seen:
+            continue
+        found = _verdict(rule, el)
+        if found is None:
+            continue
+        seen.add(key)
+        code, verdict = found
+        yield Finding(code, "error", verdict.message, el.sourceline, None, _device(chain),
+                      verdict.hint)
+
+
+def _device(chain: Sequence[tuple[Element, bool]]) -> str | None:
+    """How a person names the device a value belongs to (``disk vda``, ``controller usb 0``),
+    as the other checks name it."""
+    if len(chain) < 3 or chain[1][0].tag != "devices":
+        return None
+    el = chain[2][0]
+    return Device(el, str(el.tag), el.sourceline or 0).name()
+
+
+def check_tree(tree: etree._ElementTree) -> list[Finding]:
+    """The parse-time findings of a parsed document."""
+    return list(findings(tree.getroot()))

@@ -1,0 +1,333 @@
+"""The values libvirt 9.0's domain parser refuses, as data: ``data/parse_rules.json``.
+
+``scripts/gen_parse_rules.py`` reads libvirt's sources and writes the table: for every attribute
+and element text ``virDomainDefParseXML`` and the functions it calls read as an enum, a boolean,
+a number or a scaled size, the element it sits on (a path from ``<domain>``, with the conditions
+under which libvirt reads it), what libvirt accepts, and the words it refuses the rest with.
+This module loads the table and judges one value against one rule; ``checks/values.py`` walks a
+document and applies it. The fields of ``<address>`` elements and a controller's ``index`` are
+not here: ``model`` reads them where placement does.
+
+A context such as ``domain/devices/graphics[@type=spice]/listen`` is a list of steps from the
+root; a step is an element name (``*``: any), ``[1]`` when libvirt reads only the first such
+child (``virXPathNode``), and ``[@attr=a|b]`` conditions (``''`` in the list: the attribute is
+absent; ``@#name``: the element's own name).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+from ..model import numbers
+
+DATA = "parse_rules.json"
+
+
+@dataclass(frozen=True)
+class Step:
+    tag: str  # "*" for any element
+    first: bool = False
+    where: tuple[tuple[str, frozenset[str]], ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One value libvirt's parser refuses: where it sits, what is accepted, libvirt's words."""
+
+    context: tuple[Step, ...]
+    attr: str  # an attribute, "#text" (the element's text) or "#name" (its name)
+    kind: str  # enum | number | scaled | required
+    message: str  # with {attr} {element} {value} ...
+    source: tuple[str, ...]  # the C functions that read it
+    empty_is_absent: bool = False  # read through XPath, where "" is no value
+    enum: str = ""
+    values: tuple[str, ...] = ()
+    reader: str = ""  # numbers: virStrToLong_<reader>
+    base: int = 10
+    low: int | None = None
+    high: int | None = None
+    nonzero: bool = False
+    messages: Mapping[str, str] = field(default_factory=dict)
+    scale: int = 1
+    limit: int = 0
+    kib_limit: int | None = None
+    unit: str | None = None  # the attribute of the same element that holds the unit
+    xpath: str = ""
+
+    @property
+    def context_text(self) -> str:
+        return "/".join(_step_text(s) for s in self.context)
+
+
+def _step_text(step: Step) -> str:
+    out = step.tag + ("[1]" if step.first else "")
+    for attr, values in step.where:
+        out += f"[@{attr}={'|'.join(sorted(values))}]"
+    return out
+
+
+_STEP = re.compile(r"([^\[\]/]+)((?:\[[^\]]*\])*)")
+
+
+@cache
+def parse_context(text: str) -> tuple[Step, ...]:
+    """``domain/devices/graphics[@type=spice]/listen`` as steps (cached: rules share
+    contexts, and equal contexts are then one object)."""
+    steps = []
+    for part in text.split("/"):
+        m = _STEP.fullmatch(part)
+        if m is None:
+            raise ValueError(f"bad context step {part!r} in {text!r}")
+        first = False
+        where = []
+        for pred in re.findall(r"\[([^\]]*)\]", m.group(2)):
+            if pred == "1":
+                first = True
+                continue
+            pm = re.fullmatch(r"@([^=]+)=(.*)", pred)
+            if pm is None:
+                raise ValueError(f"bad condition [{pred}] in {text!r}")
+            where.append((pm.group(1), frozenset(pm.group(2).split("|"))))
+        steps.append(Step(m.group(1), first, tuple(where)))
+    return tuple(steps)
+
+
+# virStrToLong_X by (C type, what a '-' does), as the generator names them
+_READERS = {("int", "signed"): "i", ("uint", "wrap"): "ui", ("uint", "unsigned"): "uip",
+            ("long", "signed"): "l", ("ulong", "wrap"): "ul", ("ulong", "unsigned"): "ulp",
+            ("llong", "signed"): "ll", ("ullong", "wrap"): "ull",
+            ("ullong", "unsigned"): "ullp"}
+
+
+def _rule(entry: Mapping[str, object]) -> Rule:
+    """One entry of the JSON as a :class:`Rule`."""
+    kind = str(entry["kind"])
+    context = parse_context(str(entry["context"]))
+    attr = str(entry["attr"])
+    source = tuple(str(s) for s in _list(entry.get("source")))
+    empty_is_absent = bool(entry.get("empty_is_absent", False))
+    if kind == "number":
+        messages = entry["messages"]
+        assert isinstance(messages, dict)
+        reader = _READERS[(str(entry["type"]), str(entry["sign"]))]
+        spec = numbers.READERS[reader]
+        return Rule(context, attr, kind, str(messages["invalid"]), source, empty_is_absent,
+                    reader=reader, base=_int(entry["base"]),
+                    low=_opt(entry.get("min", spec.low)), high=_opt(entry.get("max", spec.high)),
+                    nonzero=bool(entry.get("nonzero", False)),
+                    messages={str(k): str(v) for k, v in messages.items()})
+    message = str(entry["message"])
+    if kind == "enum":
+        return Rule(context, attr, kind, message, source, empty_is_absent,
+                    enum=str(entry["enum"]), values=tuple(str(v) for v in _list(entry["values"])))
+    if kind == "scaled":
+        return Rule(context, attr, kind, message, source, empty_is_absent,
+                    scale=_int(entry["scale"]), limit=_int(entry["max"]),
+                    kib_limit=_opt(entry.get("kib_max")),
+                    unit=str(entry["unit"]) if "unit" in entry else None,
+                    xpath=str(entry["xpath"]))
+    return Rule(context, attr, kind, message, source, empty_is_absent)
+
+
+def _list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list) else []
+
+
+def _int(value: object) -> int:
+    assert isinstance(value, int)
+    return value
+
+
+def _opt(value: object) -> int | None:
+    return int(value) if isinstance(value, int) else None
+
+
+@dataclass
+class Node:
+    """A node of the rules' trie of element names: the rules whose context ends here, by
+    context (one test of a context serves all its rules), and the names that go further
+    (``*``: any name)."""
+
+    children: dict[str, Node] = field(default_factory=dict)
+    groups: dict[tuple[Step, ...], list[Rule]] = field(default_factory=dict)
+    # the groups as (the steps still to test, their rules), for the walk
+    tests: list[tuple[tuple[tuple[int, Step], ...], list[Rule]]] = field(default_factory=list)
+
+    def step(self, tag: str) -> list[Node]:
+        """The nodes an element named ``tag`` under this one reaches."""
+        out = []
+        hit = self.children.get(tag)
+        if hit is not None:
+            out.append(hit)
+        wild = self.children.get("*")
+        if wild is not None:
+            out.append(wild)
+        return out
+
+
+@dataclass(frozen=True)
+class Table:
+    """The rules, in a trie of element names from ``<domain>`` down: a walk of a document
+    follows the trie, so each element meets only the rules of its own path."""
+
+    libvirt: str
+    rules: tuple[Rule, ...]
+    root: Node
+
+
+def from_json(data: Mapping[str, object]) -> Table:
+    entries = data["rules"]
+    assert isinstance(entries, list)
+    rules = tuple(_rule(e) for e in entries)
+    top = Node()
+    for r in rules:
+        node = top
+        for step in r.context:
+            node = node.children.setdefault(step.tag, Node())
+        group = node.groups.get(r.context)
+        if group is None:
+            group = node.groups[r.context] = []
+            node.tests.append((conditions(r.context), group))
+        group.append(r)
+    return Table(str(data["libvirt"]), rules, top)
+
+
+@cache
+def conditions(context: tuple[Step, ...]) -> tuple[tuple[int, Step], ...]:
+    """The steps of a context a walk that followed the trie must still test: those with
+    conditions, ``[1]`` or any name."""
+    return tuple((i, s) for i, s in enumerate(context) if s.first or s.where or s.tag == "*")
+
+
+@cache
+def table() -> Table:
+    """The shipped table (read once per process)."""
+    text = resources.files("augmenter").joinpath("data", DATA).read_text(encoding="utf-8")
+    return from_json(json.loads(text))
+
+
+# ---- judging one value --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why libvirt refuses a value: its words and a hint."""
+
+    message: str
+    hint: str
+
+
+def _fill(template: str, **values: object) -> str:
+    """libvirt's message with the C arguments filled in (``{number:o}``: in octal, as
+    ``%o`` prints it)."""
+    def sub(m: re.Match[str]) -> str:
+        name, _, spec = m.group(1).partition(":")
+        if name not in values:
+            return m.group(0)
+        value = values[name]
+        return format(value, spec) if spec and isinstance(value, int) else str(value)
+    return re.sub(r"(?<!\{)\{([^{}]+)\}(?!\})", sub, template).replace(
+        "{{", "{").replace("}}", "}")
+
+
+def nearest(value: str, accepted: tuple[str, ...], n: int = 6) -> list[str]:
+    """The accepted values, nearest to ``value`` first (a case slip first of all)."""
+    same_case = [v for v in accepted if v.lower() == value.lower().strip()]
+    close = difflib.get_close_matches(value.lower(), [v.lower() for v in accepted], n=n,
+                                      cutoff=0.0)
+    by_lower = {v.lower(): v for v in accepted}
+    ordered = same_case + [by_lower[c] for c in close if by_lower[c] not in same_case]
+    return ordered[:n]
+
+
+def enum_hint(value: str, accepted: tuple[str, ...]) -> str:
+    if not accepted:
+        return "libvirt takes no value here"
+    shown = nearest(value, accepted)
+    more = "" if len(shown) == len(accepted) else f" (or {len(accepted) - len(shown)} more)"
+    return "expected " + ", ".join(f"'{v}'" for v in shown) + more
+
+
+def number_hint(rule: Rule) -> str:
+    low = 1 if rule.nonzero and (rule.low or 0) == 0 else rule.low
+    return numbers.hint(rule.base, low, rule.high)
+
+
+def judge(rule: Rule, element: str, value: str) -> Verdict | None:
+    """libvirt's verdict on ``value`` under ``rule``; None when it accepts it."""
+    if rule.kind == "enum":
+        if value in rule.values:
+            return None
+        return Verdict(_fill(rule.message, attr=rule.attr, element=element, value=value),
+                       enum_hint(value, rule.values))
+    if rule.kind == "number":
+        return _judge_number(rule, element, value)
+    if rule.kind == "scaled":
+        return None  # the unit is needed: see judge_scaled
+    return None
+
+
+def _judge_number(rule: Rule, element: str, value: str) -> Verdict | None:
+    number = numbers.read(value, rule.reader, rule.base)
+    args = {"attr": rule.attr, "element": element, "value": value, "number": number}
+    if number is None:
+        return Verdict(_fill(rule.messages["invalid"], **args), number_hint(rule))
+    if (rule.low is not None and number < rule.low) or (
+            rule.high is not None and number > rule.high):
+        return Verdict(_fill(rule.messages.get("range", rule.messages["invalid"]), **args),
+                       number_hint(rule))
+    if rule.nonzero and number == 0:
+        return Verdict(_fill(rule.messages.get("zero", rule.messages["invalid"]), **args),
+                       number_hint(rule))
+    return None
+
+
+# virScaleInteger (src/util/virutil.c): the units a size may carry
+_UNIT_LETTERS = "kmgtpe"
+
+
+def unit_scale(unit: str) -> int | None:
+    """The multiplier virScaleInteger gives ``unit`` (``''``: the caller's default, None:
+    unknown)."""
+    u = unit.lower()
+    if u in ("b", "byte", "bytes"):
+        return 1
+    if not u or u[0] not in _UNIT_LETTERS:
+        return None
+    if len(u) == 1 or u[1:] == "ib":
+        base = 1024
+    elif u[1:] == "b":
+        base = 1000
+    else:
+        return None
+    scale: int = base ** (_UNIT_LETTERS.index(u[0]) + 1)
+    return scale
+
+
+def judge_scaled(rule: Rule, value: str, unit: str | None) -> Verdict | None:
+    """virParseScaledValue and virDomainParseMemory's verdict on a size and its unit."""
+    count = numbers.read(value, "ullp", 10)
+    if count is None:
+        return Verdict(_fill(rule.message, value=value, xpath=rule.xpath),
+                       "expected a decimal number of units (a unit goes in the 'unit' "
+                       "attribute)")
+    if unit:
+        scale = unit_scale(unit)
+        if scale is None:
+            return Verdict(f"unknown suffix '{unit}'",
+                           "units are b, bytes, KiB, MiB, GiB, TiB, PiB, EiB (powers of 1024) "
+                           "and KB, MB, GB, TB, PB, EB (powers of 1000)")
+    else:
+        scale, unit = rule.scale, ""
+    if count and count > rule.limit // scale:
+        return Verdict(f"value too large: {count}{unit}",
+                       f"at most {rule.limit} bytes")
+    if rule.kib_limit is not None and -(-count * scale // 1024) >= rule.kib_limit:
+        return Verdict("size value too large", f"at most {rule.limit} bytes")
+    return None
