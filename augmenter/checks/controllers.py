@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ..model.domain import Device
 from ..model.numbers import read
 from ..placement.guest import Guest
+from ..policy.devices import default_model_name
 from ..xml.document import Element
 from .capabilities import CODE, lacks, message
 from .findings import Finding
@@ -62,14 +63,8 @@ def model_name(guest: Guest, ctrl: Device) -> str | None:
     name = written.get("name") if written is not None else None
     if name:
         return name
-    model = ctrl.model or ""
-    if model == "pci-root":
-        return "spapr-pci-host-bridge" if guest.family is not None and guest.family.phb \
-            else None
-    if model == "pcie-root-port":
-        return "pcie-root-port" if guest.has("pcie-root-port") else "ioh3420"
-    known = PCI_MODELS.get(model)
-    return known.names[0] if known is not None and known.names else None
+    phb = guest.family is not None and guest.family.phb
+    return default_model_name(ctrl.model or "", phb, guest.has("pcie-root-port"))
 
 
 def _options(ctrl: Device) -> dict[str, Element]:

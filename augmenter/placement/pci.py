@@ -20,10 +20,10 @@ from ..policy.devices import (
     BUS_ACCEPTS,
     ICH9_USB2,
     MAX_PCI_INDEX,
-    MODEL_NAMES,
     ROOT_MODELS,
     PciClass,
     class_flags,
+    default_model_name,
     pci_class,
     usb_model,
 )
@@ -491,11 +491,7 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
     for ctrl, t in controllers:
         model = ctrl.model or ""
         addr = pci_address(ctrl)
-        name = MODEL_NAMES.get(model)
-        if phb and model == "pci-root":
-            name = "spapr-pci-host-bridge"
-        if model == "pcie-root-port" and not guest.has("pcie-root-port"):
-            name = "ioh3420"
+        name = default_model_name(model, phb, guest.has("pcie-root-port"))
         if name and ctrl.child("model") is None:
             _insert_option(ctrl, new_element("model", {"name": name}))
         target = dict(t.attrib) if t is not None else {}

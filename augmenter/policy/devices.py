@@ -280,6 +280,18 @@ MODEL_NAMES: dict[str, str] = {
 }
 
 
+def default_model_name(model: str, phb: bool, has_pcie_root_port: bool) -> str | None:
+    """The ``<model name>`` libvirt gives a PCI controller that has none
+    (qemuDomainPCIControllerSetDefaultModelName): the QEMU device of its model; a pSeries
+    PHB's is spapr-pci-host-bridge, and a pcie-root-port is an ioh3420 where QEMU has no
+    pcie-root-port."""
+    if model == "pci-root":
+        return "spapr-pci-host-bridge" if phb else None
+    if model == "pcie-root-port" and not has_pcie_root_port:
+        return "ioh3420"
+    return MODEL_NAMES.get(model)
+
+
 @lru_cache(maxsize=64)
 def connect_flags(pci_cls: PciClass | None, pcie_root: bool, virtio_pcie: bool) -> Connect:
     """Flags for a class on a board: ``pcie_root`` (bus 0 is pcie-root), ``virtio_pcie`` (QEMU
