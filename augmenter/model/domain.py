@@ -356,24 +356,35 @@ def _is_primary(video: Device) -> bool:
 DISK_PREFIXES = ("fd", "hd", "vd", "sd", "xvd", "ubd")
 
 
-_LONGEST_PREFIX_FIRST = sorted(DISK_PREFIXES, key=len, reverse=True)
-_DISK_LETTERS = re.compile(r"([a-z]+)\d*$")
+_DISK_NAME = re.compile(r"([a-z]+)([0-9]*)")
 
 
 @lru_cache(maxsize=1024)
+def parse_disk_name(name: str) -> tuple[int, int | None] | None:
+    """libvirt's virDiskNameParse: (disk index, partition) of a target name (``vda`` -> (0,
+    0), ``sdz2`` -> (25, 2), ``hdaa`` -> (26, 0)), None when it is no disk name. The partition
+    is None where libvirt refuses it (a leading 0, past INT_MAX) though the index stands:
+    virDiskNameToIndex does not read it. Cached: disks are sorted by it, and guests reuse the
+    same few names."""
+    prefix = next((p for p in DISK_PREFIXES if name.startswith(p)), None)
+    if prefix is None:
+        return None
+    m = _DISK_NAME.fullmatch(name, len(prefix))
+    if m is None:
+        return None
+    idx = 0
+    for ch in m.group(1):
+        idx = idx * 26 + (ord(ch) - ord("a") + 1)
+    digits = m.group(2)
+    if len(digits) > 1 and digits[0] == "0":
+        return idx - 1, None
+    return idx - 1, read(digits, "i", 10) if digits else 0
+
+
 def disk_index(name: str) -> int | None:
-    """``vda`` -> 0, ``sdz`` -> 25, ``hdaa`` -> 26: libvirt's virDiskNameToIndex. Cached: disks
-    are sorted by it, and guests reuse the same few names."""
-    for prefix in _LONGEST_PREFIX_FIRST:
-        if name.startswith(prefix):
-            m = _DISK_LETTERS.match(name, len(prefix))
-            if not m:
-                return None
-            idx = 0
-            for ch in m.group(1):
-                idx = idx * 26 + (ord(ch) - ord("a") + 1)
-            return idx - 1
-    return None
+    """``vda`` -> 0, ``sdz`` -> 25, ``hdaa`` -> 26: libvirt's virDiskNameToIndex."""
+    parsed = parse_disk_name(name)
+    return None if parsed is None else parsed[0]
 
 
 def disk_name(prefix: str, index: int) -> str:

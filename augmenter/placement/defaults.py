@@ -13,7 +13,7 @@ from ..model.numbers import number
 from ..model.values import CcidValue, DimmValue, DriveValue, VirtioSerialValue
 from ..policy.devices import DRIVE_BUSES, ICH9_COMPANIONS, ICH9_USB2, IMPLICIT_DRIVE_CONTROLLERS
 from ..policy.machines import default_scsi_model, default_usb_model, default_video_model
-from ..policy.messages import IDE_UNSUPPORTED
+from ..policy.messages import IDE_UNSUPPORTED, unknown_disk_name
 from ..xml.document import insert_before, new_element, set_child, sub_element
 from .guest import Guest
 
@@ -141,8 +141,7 @@ def assign_drive_addresses(guest: Guest) -> None:
             continue
         addr = drive_address(disk, bus)
         if addr is None:
-            raise guest.fail(disk, f"Unknown disk name '{disk.target('dev')}' and no address "
-                                   "specified")
+            raise guest.fail(disk, unknown_disk_name(disk.target("dev")))
         ctrl, b, target, unit = addr
         write_address(disk, "drive", controller=ctrl, bus=b, target=target, unit=unit)
 

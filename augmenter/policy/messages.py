@@ -22,6 +22,12 @@ NO_PCI_SLOTS = "No more available PCI slots"
 """virDomainPCIAddressGetNextAddr."""
 
 
+def unknown_disk_name(name: str | None) -> str:
+    """virDomainDiskDefAssignAddress: a disk without an address whose target names no drive
+    libvirt can derive one from."""
+    return f"Unknown disk name '{name}' and no address specified"
+
+
 def usb_bus_missing(bus: int) -> str:
     """virDomainUSBAddressAssign."""
     return f"USB bus {bus} requested but no controller with that index is present"
