@@ -17,6 +17,7 @@ from ..model.domain import Device, disk_bus
 from ..model.numbers import InvalidValue, number, strict
 from ..model.values import DriveValue, UsbValue
 from ..placement import pci, vserial
+from ..placement.defaults import implies_controller
 from ..placement.guest import Guest
 from ..placement.topology import (
     INTEGRATED,
@@ -182,10 +183,11 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
             owners[ctrl] = f"{ctrl.name()}, which libvirt always puts there"
             pinned_at.add(ctrl)
             replay.take(ctrl, at, Connect.PCI, True)
-        elif guest.dom.controller(pin.type, pin.index) is None and pin.type == "ide" and any(
-                disk_bus(d) == "ide" for d in guest.dom.of("disk")):
+        elif guest.dom.controller(pin.type, pin.index) is None and implies_controller(
+                guest, pin.type, pin.index):
             future = FutureController(pin.type, pin.index)
-            owners[future] = "IDE controller libvirt adds there for the IDE disks"
+            owners[future] = (f"{pin.type.upper()} controller libvirt adds there for the "
+                              f"{pin.type.upper()} disks")
             replay.take(None, at, Connect.PCI, True, future)
     for dev in devices:
         addr = pci_address(dev)

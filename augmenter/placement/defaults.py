@@ -158,25 +158,42 @@ def _drive_controller(disk: Device) -> int | None:
     return value.controller
 
 
+def drive_controller_of(dev: Device, bus: str) -> int | None:
+    """The controller of a disk's (or SCSI host device's) drive address: the written one, or
+    the one :func:`assign_drive_addresses` will write; None for none."""
+    if dev.address is not None or bus not in DRIVE_BUSES:
+        return _drive_controller(dev)
+    addr = drive_address(dev, bus)
+    return None if addr is None else addr[0]
+
+
+def drive_owners(guest: Guest, bus: str) -> list[tuple[Device, int]]:
+    """The devices on a drive bus, each with the controller its drive address names."""
+    owners = [d for d in guest.dom.of("disk") if disk_bus(d) == bus]
+    if bus == "scsi":
+        owners += [h for h in guest.dom.of("hostdev") if h.type == "scsi"]
+    return [(d, i) for d in owners if (i := drive_controller_of(d, bus)) is not None]
+
+
+def implies_controller(guest: Guest, bus: str, index: int) -> bool:
+    """Whether the disks imply controller ``index`` of ``bus``: libvirt adds every controller
+    up to the highest a drive address names (virDomainDefAddDiskControllersForType)."""
+    return bus in IMPLICIT_DRIVE_CONTROLLERS and any(
+        index <= i for _, i in drive_owners(guest, bus))
+
+
 def add_implicit_controllers(guest: Guest) -> None:
     """Controllers implied by disks, channels and smartcards, appended in libvirt's order."""
     dom = guest.dom
-    disks = [(d, disk_bus(d)) for d in dom.of("disk")]
     for bus in IMPLICIT_DRIVE_CONTROLLERS:
-        owners = [d for d, on in disks if on == bus]
-        if bus == "scsi":
-            owners += [h for h in dom.of("hostdev") if h.type == "scsi"]
-        indexes = [i for d in owners if (i := _drive_controller(d)) is not None]
-        too_far = next((d for d in owners
-                        if (i := _drive_controller(d)) is not None and i > MAX_IMPLIED_INDEX),
-                       None)
+        owners = drive_owners(guest, bus)
+        too_far = next(((d, i) for d, i in owners if i > MAX_IMPLIED_INDEX), None)
         if too_far is not None:
-            index = _drive_controller(too_far)
-            assert index is not None
-            raise guest.fail(too_far, f"drive address controller='{index}' would need "
-                                      f"{index + 1} {bus} controllers; at most "
-                                      f"{MAX_IMPLIED_INDEX + 1} fit in a guest")
-        for i in range(max(indexes, default=-1) + 1):
+            dev, index = too_far
+            raise guest.fail(dev, f"drive address controller='{index}' would need "
+                                  f"{index + 1} {bus} controllers; at most "
+                                  f"{MAX_IMPLIED_INDEX + 1} fit in a guest")
+        for i in range(max((i for _, i in owners), default=-1) + 1):
             if dom.controller(bus, i) is None:  # IDE where allowed: validate_drive_buses
                 attrib = {"type": bus, "index": str(i)}
                 ctrl = dom.add("controller", attrib, why=f"implied by {bus} disks")
