@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..model.domain import Device
 from ..model.numbers import read
 from ..placement.guest import Guest
-from ..policy.devices import default_model_name
+from ..policy.devices import VIRTIO_SCSI_MODELS, default_model_name
 from ..xml.document import Element
 from .capabilities import CODE, lacks, message
 from .findings import Finding
@@ -53,7 +53,6 @@ OPTIONS = (("index", "targetIndex"), ("pcihole64", "pcihole64"), ("busNr", "busN
 # virDomainControllerDefValidate: the ranges of the target numbers
 RANGES = (("index", 0, 30, "target index"), ("chassisNr", 1, 255, "chassisNr"),
           ("chassis", 0, 255, "chassis"), ("port", 0, 255, "port"), ("busNr", 1, 254, "busNr"))
-VIRTIO_SCSI = ("virtio-scsi", "virtio-transitional", "virtio-non-transitional")
 
 
 def model_name(guest: Guest, ctrl: Device) -> str | None:
@@ -165,7 +164,7 @@ def check_other_controllers(guest: Guest) -> Iterator[Finding]:
                      f"not supported in {virt}", "use qemu-xhci")
             continue
         driver = ctrl.child("driver")
-        if driver is None or (ctrl.type == "scsi" and ctrl.model in VIRTIO_SCSI):
+        if driver is None or (ctrl.type == "scsi" and ctrl.model in VIRTIO_SCSI_MODELS):
             continue
         for attr, what in (("queues", "'queues' is only supported by virtio-scsi controller"),
                            ("cmd_per_lun", "'cmd_per_lun' is only supported by virtio-scsi "

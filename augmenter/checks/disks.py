@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from ..model.domain import Device, disk_bus, parse_disk_name
 from ..placement.guest import Guest
+from ..policy.devices import VIRTIO_MODELS
 from ..policy.messages import unknown_disk_name
 from ..xml.document import Element
 from .findings import Finding
@@ -22,7 +23,6 @@ from .located import on
 HARDDISK_PREFIXES = ("hd", "sd", "vd", "xvd", "ubd")
 LOCAL_TYPES = {"file": "file", "block": "dev", "dir": "dir"}  # type -> <source> attribute
 SERIAL_CHARS = re.compile(r"[A-Za-z0-9_ .+-]*$")
-VIRTIO_MODELS = ("virtio", "virtio-transitional", "virtio-non-transitional")
 
 
 def disk_name_partition(name: str) -> int | None:

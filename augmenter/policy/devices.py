@@ -32,6 +32,8 @@ Rule: TypeAlias = Callable[[Device], bool]
 
 VIRTIO_MODELS = ("virtio", "virtio-transitional", "virtio-non-transitional")
 """The models of a virtio device (a NIC, a disk, a controller...)."""
+VIRTIO_SCSI_MODELS = ("virtio-scsi", *VIRTIO_MODELS[1:])
+"""The models of a virtio SCSI controller (virtio-scsi, not virtio)."""
 
 NET_MODELS: Mapping[str, PciClass | None] = {
     **dict.fromkeys(VIRTIO_MODELS, "virtio"), "e1000e": "pcie", "usb-net": None,

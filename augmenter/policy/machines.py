@@ -77,7 +77,9 @@ class Family:
         return [b for b in board.pci if b.slot != 0 and b.type not in self.board_owned]
 
 
-X86 = frozenset({"x86_64", "i686"})
+X86 = frozenset({"x86_64", "i686"})  # libvirt's ARCH_IS_X86
+PPC64 = frozenset({"ppc64", "ppc64le"})  # ARCH_IS_PPC64
+S390 = frozenset({"s390", "s390x"})  # ARCH_IS_S390
 
 I440FX = Family(
     name="i440fx",
