@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from lxml import etree
 
-from augmenter.model.domain import RANK, Device, Domain, load
+from augmenter.model.domain import RANK, Device, Domain, disk_index, load, parse_disk_name
 
 GUEST = b"""<domain type='kvm'>
   <os><type arch='x86_64' machine='q35'>hvm</type></os>
@@ -104,3 +105,17 @@ def test_the_kept_fields_agree_with_the_tree() -> None:
     texts = [p.read_text() for p in example_inputs()] + [g.xml for g in generated_guests()]
     for text in texts:
         _kept_fields_agree(run(text, Options(boards="embedded")).guest.dom)
+
+
+@pytest.mark.parametrize(("name", "parsed"), [
+    ("vda", (0, 0)), ("sdz2", (25, 2)), ("hdaa", (26, 0)), ("xvdb", (1, 0)), ("ubdc", (2, 0)),
+    ("fda", (0, 0)), ("vdab12", (27, 12)),
+    ("vda01", (0, None)),  # a partition libvirt refuses; the index stands (virDiskNameToIndex)
+    ("vda99999999999", (0, None)),  # past INT_MAX
+    ("vd", None), ("vdA", None), ("vda\u0665", None), ("vda1x", None), ("nvme0", None),
+    ("vda\n", None),
+])
+def test_a_disk_name_parses_as_virDiskNameParse(name: str,
+                                                parsed: tuple[int, int | None] | None) -> None:
+    assert parse_disk_name(name) == parsed
+    assert disk_index(name) == (None if parsed is None else parsed[0])
