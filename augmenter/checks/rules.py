@@ -25,6 +25,7 @@ from ..placement.topology import (
     Conflict,
     FutureController,
     Occupant,
+    cannot_plug,
     double_use,
     why_not,
 )
@@ -230,9 +231,9 @@ def _conflict_finding(guest: Guest, dev: Device, addr: PciAddress, flags: Connec
     if conflict.refusal == "misfit" and bus is not None and conflict.misfit is not None:
         integrated = conflict.misfit == INTEGRATED
         code = "integrated-device" if integrated else "wrong-bus-kind"
-        return finding(dev, code, f"{dev.name()} at {addr} cannot be plugged into controller "
-                       f"index {bus.index} ({_written(guest, bus)}): "
-                       f"{why_not(conflict.misfit, flags, bus)}",
+        return finding(dev, code, cannot_plug(dev.name(), addr, bus.index,
+                                              why_not(conflict.misfit, flags, bus),
+                                              _written(guest, bus)),
                        "leave the address out and augment will pick a bus that fits")
     if conflict.refusal in ("slot-low", "slot-high") and bus is not None:
         if bus.max_slot == 0:

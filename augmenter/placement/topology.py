@@ -176,6 +176,14 @@ def why_not(why: Misfit, dev: Connect, bus: Bus) -> str:
     )
 
 
+def cannot_plug(what: str, addr: PciAddress, bus_index: int, why: str,
+                model: str | None = None) -> str:
+    """A written address on a bus that does not take the device (``why``: :func:`why_not`),
+    in the words of both placement and the checks; ``model``: the bus's, when it is named."""
+    named = f" ({model})" if model else ""
+    return f"{what} at {addr} cannot be plugged into controller index {bus_index}{named}: {why}"
+
+
 def double_use(addr: PciAddress) -> str:
     """libvirt's words for a function taken twice (virDomainPCIAddressReserveAddrInternal)."""
     return f"Attempted double use of PCI Address {addr}"
@@ -256,8 +264,8 @@ class Topology:
         flags, slot, function = int(dev), addr.slot, addr.function
         why = misfit(flags, bus.accepts, bus.index, explicit)
         if why is not None:
-            raise Conflict(f"device at {addr} cannot be plugged into controller index "
-                           f"{bus.index}: {why_not(why, dev, bus)}", "misfit", bus, why)
+            raise Conflict(cannot_plug("device", addr, bus.index, why_not(why, dev, bus)),
+                           "misfit", bus, why)
         if slot < bus.min_slot:
             raise Conflict(f"invalid PCI address {addr}: slot must be >= {bus.min_slot:#x}",
                            "slot-low", bus)
