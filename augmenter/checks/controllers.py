@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..model.domain import Device
 from ..model.numbers import read
 from ..placement.guest import Guest
-from ..policy.devices import VIRTIO_SCSI_MODELS, default_model_name
+from ..policy.devices import ROOT_MODELS, VIRTIO_SCSI_MODELS, default_model_name
 from ..xml.document import Element
 from .capabilities import CODE, lacks, message
 from .findings import Finding
@@ -135,7 +135,7 @@ def _pci_controller(guest: Guest, ctrl: Device, cells: int) -> Finding | None:
             "index", "node") and not phb)
         if model == "pci-root" and option == "node" and phb and ctrl.index == 0:
             allowed = False  # the default PHB (target index 0) takes no NUMA node
-        if model in ("pci-root", "pcie-root") and option == "pcihole64":
+        if model in ROOT_MODELS and option == "pcihole64":
             wanted = "i440fx" if model == "pci-root" else "q35"
             if family != wanted:
                 return on(ctrl, "pci-controller", "Setting the 64-bit PCI hole size is not "

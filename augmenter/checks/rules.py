@@ -113,7 +113,7 @@ def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
     if ctrl.index > MAX_PCI_INDEX:
         yield finding(ctrl, "pci-index", f"PCI controller index {ctrl.index} too high, "
                       f"maximum is {MAX_PCI_INDEX}")
-    if model in ("pci-root", "pcie-root"):
+    if model in ROOT_MODELS:
         if ctrl.index != 0 and not (family is not None and family.phb and model == "pci-root"):
             yield finding(ctrl, "root-index", "pci-root and pcie-root controllers should "
                           "have index 0")
@@ -122,7 +122,7 @@ def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
                           "not have an address", "remove the <address> element")
     elif written_at_0 and model is not None and not wrong_root:
         yield finding(ctrl, "root-index", f"index for {model} controllers must be > 0")
-    rootish = model in ("pci-root", "pcie-root") and ctrl.index == 0
+    rootish = model in ROOT_MODELS and ctrl.index == 0
     if wrong_root and (rootish or written_at_0):
         yield finding(ctrl, "root-model",
                       f"The PCI controller with index='0' must be model='{guest.root_model}' "

@@ -365,7 +365,7 @@ def first_fit_order(guest: Guest, needs: Needs | None = None) -> Iterator[Device
                 yield d
 
     yield from wanting([c for c in dom.controllers
-                        if c.type == "pci" and c.model not in ("pci-root", "pcie-root")])
+                        if c.type == "pci" and c.model not in ROOT_MODELS])
     yield from wanting(dom.each("filesystem"))
     yield from wanting([n for n in dom.each("interface") if n.type != "hostdev"])
     yield from wanting(dom.each("sound"))
@@ -454,7 +454,7 @@ def _dry_run(guest: Guest, nbuses: int, max_idx: int, needs: Needs,
             ctrl.why_added = "added to make room: no free slot fitted a device"
             added.append(ctrl)
             existing.add(i)
-            if ctrl.model not in ("pci-root", "pcie-root"):
+            if ctrl.model not in ROOT_MODELS:
                 dry.place(ctrl)
         i += 1
     return len(dry.topo.buses)
