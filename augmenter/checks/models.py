@@ -22,7 +22,7 @@ from ..model.domain import Device
 from ..model.numbers import read
 from ..placement.guest import Guest
 from ..policy.devices import VIRTIO_MODELS
-from ..policy.machines import PPC64, S390, X86
+from ..policy.machines import PPC64, S390, X86, default_serial_target
 from ..xml.document import Element
 from .capabilities import CODE, lacks, message
 from .findings import Finding
@@ -311,17 +311,7 @@ def serial_target(guest: Guest, serial: Device) -> tuple[str | None, str | None]
     model_el = target.find("model") if target is not None else None
     model = model_el.get("name") if model_el is not None else None
     if kind in (None, "isa-serial"):
-        if guest.dom.arch in X86:
-            kind = "isa-serial"
-        elif is_pseries(guest):
-            kind = "spapr-vio-serial"
-        elif is_arm_virt(guest) or (guest.family is not None and
-                                    guest.family.name == "riscv-virt"):
-            kind = "system-serial"
-        elif guest.dom.arch in S390:
-            kind = "sclp-serial"
-        else:
-            kind = None
+        kind = default_serial_target(guest.family, guest.dom.arch)
     if model is None:
         model = {"isa-serial": "isa-serial", "usb-serial": "usb-serial",
                  "pci-serial": "pci-serial", "spapr-vio-serial": "spapr-vty",

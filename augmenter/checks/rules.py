@@ -44,6 +44,7 @@ from ..policy.devices import (
     pci_class,
     usb_model,
 )
+from ..policy.machines import default_serial_target
 from ..policy.messages import SMARTCARD_NOT_CCID, USB_DISABLED, usb_bus_missing
 from ..xml.document import Element
 from . import capabilities, controllers, cpu, disks, models, platform, unique
@@ -472,9 +473,7 @@ def serial_target_type(guest: Guest, serial: Device) -> str | None:
     written = serial.target("type")
     if written not in (None, "isa-serial"):
         return written
-    if guest.family is not None:
-        return guest.family.serial_target
-    return "isa-serial" if guest.dom.arch in ("x86_64", "i686") else None
+    return default_serial_target(guest.family, guest.dom.arch)
 
 
 def check_serial_addresses(guest: Guest) -> Iterator[Finding]:

@@ -235,6 +235,15 @@ QEMU_TYPES_ASKED: frozenset[str] = frozenset({
 })
 
 
+def default_serial_target(family: Family | None, arch: str) -> str | None:
+    """The target type a serial port without one (or with ``isa-serial``, historically the
+    same) gets (qemuDomainChrDefPostParse): the family's; ``isa-serial`` on any x86 machine;
+    None where libvirt has no default."""
+    if family is not None:
+        return family.serial_target
+    return "isa-serial" if arch in X86 else None
+
+
 def family_of(arch: str, machine: str) -> Family | None:
     """The family of a machine, by name and arch, as libvirt decides it."""
     return next((f for f in FAMILIES if f.matches(arch, machine)), None)
