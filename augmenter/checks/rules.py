@@ -29,7 +29,7 @@ from ..placement.topology import (
     double_use,
     why_not,
 )
-from ..placement.usb import usb_devices
+from ..placement.usb import duplicate_ports, usb_devices
 from ..policy.devices import (
     DRIVE_BUSES,
     ICH9_USB2,
@@ -45,7 +45,7 @@ from ..policy.devices import (
     usb_model,
 )
 from ..policy.machines import default_serial_target
-from ..policy.messages import SMARTCARD_NOT_CCID, USB_DISABLED, usb_bus_missing
+from ..policy.messages import SMARTCARD_NOT_CCID, USB_DISABLED, usb_bus_missing, usb_duplicate
 from ..xml.document import Element
 from . import capabilities, controllers, cpu, disks, models, platform, unique
 from .findings import Finding
@@ -410,18 +410,15 @@ def check_usb(guest: Guest) -> Iterator[Finding]:
         yield finding(devices[0], "usb-disabled", f"{devices[0].name()}: {USB_DISABLED} "
                       "(controller model='none')", "remove model='none' or the USB device")
         return
-    seen: dict[tuple[int, tuple[int, ...]], Device] = {}
     for dev in devices:
         value = dev.addr
         if not isinstance(value, UsbValue) or not value.port:
             continue  # no port (libvirt picks one), or one libvirt refuses (check_numbers)
-        bus, port = value.bus, value.port_text
-        if bus not in enabled and usbs:
-            yield finding(dev, "missing-controller", usb_bus_missing(bus))
-        if (bus, value.port) in seen:
-            yield finding(dev, "usb-conflict", f"Duplicate USB address bus {bus} port {port}",
-                          f"also used by {seen[(bus, value.port)].name()}")
-        seen.setdefault((bus, value.port), dev)
+        if value.bus not in enabled and usbs:
+            yield finding(dev, "missing-controller", usb_bus_missing(value.bus))
+    for dev, value, first in duplicate_ports(devices):
+        yield finding(dev, "usb-conflict", usb_duplicate(value.bus, value.port_text),
+                      f"also used by {first.name()}")
 
 
 def check_ccid(guest: Guest) -> Iterator[Finding]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..model.addresses import write_address
@@ -10,7 +11,7 @@ from ..model.domain import Device
 from ..model.numbers import number
 from ..model.values import CcidValue, UsbValue
 from ..policy.devices import KINDS, USB_ORDER, XHCI_MODELS, usb_model
-from ..policy.messages import SMARTCARD_NOT_CCID, USB_DISABLED, usb_bus_missing
+from ..policy.messages import SMARTCARD_NOT_CCID, USB_DISABLED, usb_bus_missing, usb_duplicate
 from .guest import Guest
 
 HUB_PORTS = 8
@@ -47,6 +48,19 @@ def _path(dev: Device) -> tuple[int, list[int]] | None:
     if not isinstance(value, UsbValue) or not value.port:
         return None
     return value.bus, list(value.port)
+
+
+def duplicate_ports(devices: Iterable[Device]) -> Iterator[tuple[Device, UsbValue, Device]]:
+    """Each device whose written USB port (bus and port path) an earlier one of ``devices``
+    has, with its address and that earlier device: what virDomainUSBAddressReserve refuses."""
+    seen: dict[tuple[int, tuple[int, ...]], Device] = {}
+    for dev in devices:
+        value = dev.addr
+        if not isinstance(value, UsbValue) or not value.port:
+            continue  # no port: libvirt picks one
+        first = seen.setdefault((value.bus, value.port), dev)
+        if first is not dev:
+            yield dev, value, first
 
 
 def _free(hub: Hub, depth: int) -> list[int] | None:
@@ -101,11 +115,11 @@ def assign(guest: Guest) -> None:
         if last < 1 or last > node.ports:
             raise guest.fail(dev, f"port {'.'.join(map(str, ports))} out of range on USB "
                                   f"bus {bus}")
-        if last in node.used:
-            raise guest.fail(dev, f"USB port {'.'.join(map(str, ports))} on bus {bus} is "
-                                  "already in use")
+        assert last not in node.used, "duplicate_ports refused a port written twice"
         node.used[last] = Hub(HUB_PORTS) if is_hub else None
 
+    for dev, taken, _ in duplicate_ports(devices):
+        raise guest.fail(dev, usb_duplicate(taken.bus, taken.port_text))
     explicit = [(d, p) for d in devices if (p := _path(d)) is not None]
     for dev, (fixed_bus, fixed_ports) in sorted(explicit, key=lambda t: len(t[1][1])):
         attach(dev, fixed_bus, fixed_ports, dev.tag == "hub")

@@ -28,6 +28,11 @@ def unknown_disk_name(name: str | None) -> str:
     return f"Unknown disk name '{name}' and no address specified"
 
 
+def usb_duplicate(bus: int, port: str) -> str:
+    """virDomainUSBAddressReserve: a USB port written for two devices."""
+    return f"Duplicate USB address bus {bus} port {port}"
+
+
 def usb_bus_missing(bus: int) -> str:
     """virDomainUSBAddressAssign."""
     return f"USB bus {bus} requested but no controller with that index is present"
