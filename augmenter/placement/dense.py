@@ -32,7 +32,7 @@ from ..model.addresses import PciAddress, pci_address, pci_at, write_pci
 from ..model.connect import Connect
 from ..model.domain import Device
 from ..model.numbers import read
-from ..policy.devices import ICH9_USB2, PCI_CONTROLLER_UPSTREAM
+from ..policy.devices import EXPANDER_MODELS, ICH9_USB2, PCI_CONTROLLER_UPSTREAM
 from . import hotplug
 from .guest import Guest
 from .pci import (
@@ -308,7 +308,7 @@ def _bus_numbers_left(guest: Guest, topo: Topology) -> int:
     unset = 0
     extra = 0
     for ctrl in _pci_controllers(guest):
-        if ctrl.model not in ("pci-expander-bus", "pcie-expander-bus"):
+        if ctrl.model not in EXPANDER_MODELS:
             continue
         extra += ctrl.model == "pci-expander-bus"
         text = ctrl.target("busNr")

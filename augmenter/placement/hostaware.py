@@ -30,6 +30,7 @@ from ..errors import AugmentError
 from ..model.addresses import pci_at, wants_pci, write_pci
 from ..model.domain import Device
 from ..model.numbers import number, read
+from ..policy.devices import EXPANDER_MODELS
 from ..xml.document import Element, append_child, new_element
 from .guest import Guest, Together
 
@@ -246,7 +247,7 @@ def _bus_numbers_below(guest: Guest) -> int:
     """The lowest ``busNr`` an expander bus of the definition has (256 when none)."""
     lowest = 256
     for ctrl in guest.dom.controllers:
-        if ctrl.type == "pci" and ctrl.model in ("pci-expander-bus", "pcie-expander-bus"):
+        if ctrl.type == "pci" and ctrl.model in EXPANDER_MODELS:
             text = ctrl.target("busNr")
             value = read(text, "i", 0) if text else None  # virXMLPropInt, base 0
             if value is not None:

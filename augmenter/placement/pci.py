@@ -18,6 +18,7 @@ from ..model.numbers import number
 from ..model.values import PciValue
 from ..policy.devices import (
     BUS_ACCEPTS,
+    EXPANDER_MODELS,
     ICH9_USB2,
     MAX_PCI_INDEX,
     ROOT_MODELS,
@@ -512,7 +513,7 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
                 i for i in range(1, 32) if i not in targets)
             targets.add(index)
             new["index"] = str(index)
-        elif model in ("pci-expander-bus", "pcie-expander-bus") and "busNr" not in new:
+        elif model in EXPANDER_MODELS and "busNr" not in new:
             lowest = min(pxb_bus_nrs, default=256)
             new["busNr"] = str(lowest - 2)
             pxb_bus_nrs.append(lowest - 2)

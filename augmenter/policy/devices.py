@@ -250,6 +250,8 @@ MAX_PCI_INDEX = 255
 """The highest PCI controller index libvirt accepts (virDomainControllerDefValidate)."""
 
 ROOT_MODELS = ("pci-root", "pcie-root")
+EXPANDER_MODELS = ("pci-expander-bus", "pcie-expander-bus")
+"""The PCI controllers that start a bus hierarchy of their own, numbered from their busNr."""
 """The PCI controller models of a root bus: index 0 (or a pSeries PHB), never an address."""
 
 # What each PCI controller model offers downstream (its bus), libvirt's table.
