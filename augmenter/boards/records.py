@@ -320,10 +320,11 @@ class Emulator:
         For an introspected emulator this may start QEMU (once per machine and process), and it
         raises :class:`BoardError` when QEMU cannot describe the board and there is nothing to
         fall back to."""
+        if self.loader is not None:
+            return self.loader(machine)  # it keeps the answer, and re-tells its warnings
         if machine in self._boards:
             return self._boards[machine]
-        board = self.loader(machine) if self.loader is not None else self.table_board(machine)
-        self._boards[machine] = board
+        board = self._boards[machine] = self.table_board(machine)
         return board
 
     def table_board(self, machine: str) -> Board | None:
