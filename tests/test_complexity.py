@@ -18,7 +18,6 @@ HEAD = ("<domain type='kvm'>\n  <name>g</name>\n  <memory>65536</memory>\n"
         "hvm</type></os>\n  <devices>\n")
 TAIL = "  </devices>\n</domain>\n"
 pytestmark = pytest.mark.slow  # many processes, each up to the 10 s bound
-NUMBERS = pytest.mark.xfail(strict=True, reason="strict number reader, issue 15")
 PLACEMENT = pytest.mark.xfail(strict=True, reason="issue 18 item 8: placement and checks are "
                               "quadratic in repeated devices (being rewritten)")
 
@@ -74,8 +73,7 @@ ADDRESSES = {
 }
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=NUMBERS) if "=-" in name else name
-                                  for name in sorted(ADDRESSES)])
+@pytest.mark.parametrize("name", sorted(ADDRESSES))
 def test_a_number_out_of_range_is_one_line(name: str, tmp_path: Path) -> None:
     err = _run(tmp_path, _guest(f"    {ADDRESSES[name]}\n"), codes=(1,))
     assert "g.xml:" in err

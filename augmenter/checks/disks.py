@@ -12,48 +12,35 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ..model.domain import Device, disk_bus
-from ..model.numbers import read
+from ..model.domain import Device, disk_bus, parse_disk_name
 from ..placement.guest import Guest
+from ..policy.devices import VIRTIO_MODELS
+from ..policy.messages import unknown_disk_name
 from ..xml.document import Element
 from .findings import Finding
 from .located import on
 
 HARDDISK_PREFIXES = ("hd", "sd", "vd", "xvd", "ubd")
-NAME_PREFIXES = ("fd", "hd", "vd", "sd", "xvd", "ubd")  # virDiskNameParse's order
 LOCAL_TYPES = {"file": "file", "block": "dev", "dir": "dir"}  # type -> <source> attribute
 SERIAL_CHARS = re.compile(r"[A-Za-z0-9_ .+-]*$")
-VIRTIO_MODELS = ("virtio", "virtio-transitional", "virtio-non-transitional")
 
 
 def disk_name_partition(name: str) -> int | None:
     """virDiskNameParse: the partition number of a target name (0 for none), or None when the
     name is not a disk name at all."""
-    prefix = next((p for p in NAME_PREFIXES if name.startswith(p)), None)
-    if prefix is None:
-        return None
-    m = re.fullmatch(r"([a-z]+)([0-9]*)", name[len(prefix):])
-    if m is None:
-        return None
-    digits = m.group(2)
-    if len(digits) > 1 and digits[0] == "0":
-        return None
-    return read(digits, "i", 10) if digits else 0
+    parsed = parse_disk_name(name)
+    return None if parsed is None else parsed[1]
 
 
 def disk_name_index(name: str) -> int | None:
-    """virDiskNameToIndex: the index of a target name's letters (``a`` 0, ``z`` 25, ``aa``
-    26) as virDiskNameParse's C ``int`` computes it, or None when libvirt finds none. The
-    ``int`` wraps around, so a name of seven letters or more can come out negative, and
-    libvirt then knows no such disk."""
-    if disk_name_partition(name) is None:
+    """virDiskNameToIndex: a target name's index as virDiskNameParse's C ``int`` computes
+    it, or None when libvirt finds none. The ``int`` wraps around (the same as the whole
+    number taken modulo 2**32), so a name of seven letters or more can come out negative,
+    and libvirt then knows no such disk."""
+    parsed = parse_disk_name(name)
+    if parsed is None:
         return None
-    prefix = next(p for p in NAME_PREFIXES if name.startswith(p))
-    letters = re.match(r"[a-z]+", name[len(prefix):])
-    idx = 0
-    for i, ch in enumerate(letters.group(0) if letters else ""):
-        idx = (idx + (1 if i else 0)) * 26 + ord(ch) - ord("a")
-        idx = (idx + 2**31) % 2**32 - 2**31
+    idx = (parsed[0] + 2**31) % 2**32 - 2**31
     return idx if idx >= 0 else None
 
 
@@ -102,8 +89,8 @@ def _target(disk: Device) -> Finding | None:
     name = str(target.get("dev"))
     if disk.address is None and disk_name_index(name) is None:
         # virDomainDiskDefAssignAddress, in post-parse, for a disk of any bus
-        return on(disk, "disk-target", f"Unknown disk name '{name}' and no address specified",
-                  "name it vda, sdb, hdc ...", el=target)
+        return on(disk, "disk-target", unknown_disk_name(name), "name it vda, sdb, hdc ...",
+                  el=target)
     return None
 
 

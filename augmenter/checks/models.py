@@ -21,16 +21,15 @@ from collections.abc import Iterator
 from ..model.domain import Device
 from ..model.numbers import read
 from ..placement.guest import Guest
+from ..policy.devices import PANIC_WITHOUT_ADDRESS, VIRTIO_MODELS
+from ..policy.machines import PPC64, S390, X86, default_serial_target
 from ..xml.document import Element
 from .capabilities import CODE, lacks, message
 from .findings import Finding
 from .located import at, on
-from .platform import X86, is_arm_virt, is_pseries, is_q35
+from .platform import is_arm_virt, is_pseries, is_q35
 
-S390 = ("s390", "s390x")
-PPC64 = ("ppc64", "ppc64le")
 NET_MODEL_CHARS = re.compile(r"[A-Za-z0-9_-]*$")
-VIRTIO_NET = ("virtio", "virtio-transitional", "virtio-non-transitional")
 MAC = re.compile(r"([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2}):"
                  r"([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})$")
 
@@ -149,7 +148,7 @@ ADDRESS_KINDS: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
                                   "bus."),
     ("panic", "isa"): (("isa",), "panic is supported only with ISA address type"),
     **{("panic", model): ((), "setting the panic device address is not supported for model "
-                              f"'{model}'") for model in ("s390", "hyperv", "pseries")},
+                              f"'{model}'") for model in PANIC_WITHOUT_ADDRESS},
 }
 
 
@@ -426,17 +425,7 @@ def serial_target(guest: Guest, serial: Device) -> tuple[str | None, str | None]
     model_el = target.find("model") if target is not None else None
     model = model_el.get("name") if model_el is not None else None
     if kind in (None, "isa-serial"):
-        if guest.dom.arch in X86:
-            kind = "isa-serial"
-        elif is_pseries(guest):
-            kind = "spapr-vio-serial"
-        elif is_arm_virt(guest) or (guest.family is not None and
-                                    guest.family.name == "riscv-virt"):
-            kind = "system-serial"
-        elif guest.dom.arch in S390:
-            kind = "sclp-serial"
-        else:
-            kind = None
+        kind = default_serial_target(guest.family, guest.dom.arch)
     if model is None:
         model = {"isa-serial": "isa-serial", "usb-serial": "usb-serial",
                  "pci-serial": "pci-serial", "spapr-vio-serial": "spapr-vty",
@@ -651,7 +640,7 @@ def _interface(nic: Device) -> Finding | None:
     if model is not None and not NET_MODEL_CHARS.match(model):
         return on(nic, "interface", "Model name contains invalid characters",
                   "use letters, digits, '-' and '_'", el=model_el)
-    virtio = (model or "").lower() in VIRTIO_NET
+    virtio = (model or "").lower() in VIRTIO_MODELS
     kind = nic.type
     if kind == "vhostuser" and not virtio:
         return on(nic, "interface", "Wrong or no <model> 'type' attribute specified with "
@@ -826,7 +815,7 @@ def check_dropped_options(guest: Guest) -> Iterator[Finding]:
     (virDomainMemballoonDefParseXML), a controller's queues='0' (libvirt keeps no 0)."""
     for nic in _each(guest, "interface"):
         driver = nic.child("driver")
-        if driver is None or (nic.type != "hostdev" and nic.model in VIRTIO_NET):
+        if driver is None or (nic.type != "hostdev" and nic.model in VIRTIO_MODELS):
             continue
         lost = [f"{a}=" for a in NET_VIRTIO_DRIVER if driver.get(a) is not None]
         lost += [f"<{c.tag}>" for c in driver if c.tag in ("host", "guest")]
