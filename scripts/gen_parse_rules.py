@@ -720,6 +720,11 @@ class Walker:
                     self.nodes[m.group(1)] = found
             else:
                 self.on_call(m.group(1), pos, m.end() - 1)
+        for extra in self.cur.extra.get(self.f.name, []):
+            pos = self.body.index(extra.anchor)
+            for path in self.node(extra.node):
+                self.rule(pos, path, extra.attr, extra.kind, extra.spec, extra.message,
+                          required=extra.kind == "required")
 
     def _expression_after(self, pos: int) -> str:
         """The expression from ``pos`` to the ``;`` or the ``)`` that closes around it."""
@@ -1256,6 +1261,20 @@ class EnumFunction:
     variants: list[Variant]
 
 
+@dataclass(frozen=True)
+class Extra:
+    """A rule written out by hand: the node parameter it is about, the attribute, the kind
+    (``required``, ``enum``), its spec, libvirt's words, and a text of the function's body
+    at the test (for its line and the conditions around it)."""
+
+    node: str
+    attr: str
+    kind: str
+    spec: dict[str, object]
+    message: str
+    anchor: str
+
+
 @dataclass
 class Curation:
     """What the C code does where the walker cannot see it; each entry cites the function."""
@@ -1270,9 +1289,9 @@ class Curation:
     enum_functions: dict[str, EnumFunction] = field(default_factory=dict)
     # functions not to follow (status XML, other documents)
     skip: frozenset[str] = frozenset()
-    # rules written out by hand: (function, context, attribute, kind, spec, message)
-    extra: list[tuple[str, str, str, str, dict[str, object], str]] = field(
-        default_factory=list)
+    # function -> rules its code states in an ``if`` the walker does not read, each placed
+    # where the function is reached (wherever its node parameter stands)
+    extra: dict[str, list[Extra]] = field(default_factory=dict)
 
 
 def _controller_models() -> list[Variant]:
@@ -1314,6 +1333,27 @@ CURATED = Curation(
         # virArchFromString returns VIR_ARCH_NONE (0) for what it does not know
         "virArchFromString": EnumFunction(0, [Variant("virArch", exclude=("none",))]),
     },
+    extra={
+        # an <address> without a type: virXMLPropString, then a test of its own
+        "virDomainDeviceAddressParseXML": [
+            Extra("address", "type", "required", {}, "No type specified for device address",
+                  "No type specified for device address")],
+        # the same: a device's type or model read with virXMLPropString, tested by hand
+        **{func: [Extra("node", attr, "required", {}, words, words)]
+           for func, attr, words in (
+               ("virDomainInputDefParseXML", "type", "missing input device type"),
+               ("virDomainHubDefParseXML", "type", "missing hub device type"),
+               ("virDomainWatchdogDefParseXML", "model", "watchdog must contain model name"),
+               ("virDomainRNGDefParseXML", "model", "missing RNG device model"),
+               ("virDomainRedirdevDefParseXML", "type", "missing type in redirdev"),
+               ("virDomainShmemDefParseXML", "name",
+                "shmem element must contain 'name' attribute"),
+               ("virDomainDiskSourceVHostUserParse", "type",
+                "missing 'type' attribute for vhostuser disk source"))},
+        "virDomainSmartcardDefParseXML": [
+            Extra("node", "type", "required", {}, "passthrough mode requires a character "
+                  "device type attribute", "passthrough mode requires a character ")],
+    },
 )
 
 
@@ -1342,13 +1382,11 @@ def follow(src: Source, curated: Curation) -> tuple[list[Rule], list[Unresolved]
 
 
 def excluded(rule: Rule) -> str | None:
-    """Why a rule is left out of the table, or None. The fields of ``<address>`` elements
-    (every device's, and a host device's source address) and a controller's ``index`` are
-    read by the one number reader in ``augmenter/model`` where placement reads them."""
-    if any(s.tag == "address" for s in rule.path):
-        return "an <address> field"
-    if [s.tag for s in rule.path[-2:]] == ["devices", "controller"] and rule.attr == "index":
-        return "the controller index"
+    """Why a rule is left out of the table, or None. None is today: the fields of
+    ``<address>`` elements (every device's, and a host device's source address) and a
+    controller's ``index`` are refused at parse time like any other value (placement reads
+    them again with the same number reader, ``augmenter/model/numbers.py``)."""
+    del rule
     return None
 
 

@@ -334,7 +334,7 @@ CASES: list[Case] = [
                  "<address type='ccw' cssid='0xfe' ssid='0x0' devno='0x0001'/>" + MARK),
          "PCI address"),
     Case("usb-tablet-pci-address", "pc", "address-type", "error", "input tablet",
-         tablet(pci(0, 5)), "PCI address"),
+         tablet(pci(0, 5)), "Invalid address for a USB device"),
     Case("smartcard-usb-address", "pc", "address-type", "error", "smartcard",
          element("smartcard mode='host'", "smartcard", usb("1")), "ccid"),
     Case("two-sata-disks-one-unit", "q35", "drive-conflict", "error", "disk sdb",

@@ -461,6 +461,8 @@ UNIQUE_RULES = [
 ]
 
 # Guests that look like a problem for a rule, and that libvirt defines and keeps whole.
+PCI5 = "      <address type='pci' domain='0' bus='0' slot='5' function='0'/>\n"
+
 CLEAN = [
     Rule("", "", id="serial-and-console-share-an-alias",
          devices="    <interface type='user'>\n      <model type='virtio'/>\n"
@@ -471,9 +473,18 @@ CLEAN = [
          devices="    <tpm model='spapr-tpm-proxy'><backend type='passthrough'>"
                  "<device path='/dev/tpmrm0'/></backend></tpm>\n"
                  + TPM.format(model="tpm-spapr")),
+    # one USB master is enough, whatever the companions' indexes (virDomainDefParseXML)
+    Rule("", "", id="a-master-and-a-companion-elsewhere",
+         devices="    <controller type='usb' index='0' model='ich9-ehci1'/>\n"
+                 "    <controller type='usb' index='1' model='ich9-uhci1'>\n"
+                 "      <master startport='0'/>\n    </controller>"),
+    # libvirt treats a PCI address as PCI on any device (qemuDomainCollectPCIAddress)
+    Rule("", "", id="a-ps2-keyboard-and-a-tpm-on-pci", machine="pc",
+         devices="    <input type='keyboard' bus='ps2'>\n" + PCI5 + "    </input>\n"
+                 "    <tpm model='tpm-crb'><backend type='emulator' version='2.0'/>\n"
+                 + PCI5.replace("slot='5'", "slot='6'") + "    </tpm>"),
 ]
 
-PCI5 = "      <address type='pci' domain='0' bus='0' slot='5' function='0'/>\n"
 EMU_TPM = "    <tpm model='{model}'>{m1}\n      <backend type='emulator'{version}/>{m2}\n    </tpm>"
 
 
@@ -482,7 +493,155 @@ def emulated_tpm(model: str, version: str, mark: str = "backend") -> str:
     return EMU_TPM.format(model=model, version=version, m1=" <<<" if mark == "tpm" else "",
                           m2=" <<<" if mark == "backend" else "")
 
+USB_AT = "      <address type='usb' bus='0' port='{port}'/> <<<\n"
+
 MODEL_RULES = [
+    Rule("address-type", "ib700 model of watchdog does not support configuring the address",
+         machine="pc", devices="    <watchdog model='ib700'>\n" + USB_AT.format(port=2)
+         + "    </watchdog>", fixed=(USB_AT.format(port=2).replace(" <<<", ""), "")),
+    Rule("address-type", "i6300esb model of watchdog can go only on PCI bus",
+         devices="    <watchdog model='i6300esb'>\n      <address type='isa' iobase='0x70'/> "
+                 "<<<\n    </watchdog>"),
+    Rule("address-type", "panic is supported only with ISA address type",
+         devices="    <panic model='isa'>\n" + USB_AT.format(port=2) + "    </panic>"),
+    Rule("address-type", "Invalid address for a USB device",
+         devices="    <input type='tablet' bus='usb'>\n      <address type='drive' "
+                 "controller='0' bus='0' target='0' unit='1'/> <<<\n    </input>"),
+    Rule("address-type", "address of type 'unassigned' is supported only for hostdevs",
+         devices="    <interface type='user'>\n      <model type='virtio'/>\n"
+                 "      <address type='unassigned'/> <<<\n    </interface>"),
+    Rule("address-replaced", "", severity="warning",
+         devices="    <memballoon model='none'>\n" + PCI5.rstrip("\n") + " <<<\n"
+                 "    </memballoon>", fixed=(PCI5, "")),
+    Rule("address-replaced", "", severity="warning", id="address-replaced-channel",
+         devices="    <channel type='pty'>\n      <target type='virtio' name='a.b'/>\n"
+                 + PCI5.rstrip("\n") + " <<<\n    </channel>", fixed=(PCI5, "")),
+    Rule("address-replaced", "", severity="warning", id="address-replaced-serial-console",
+         devices="    <serial type='pty'/>\n    <console type='pty'>\n"
+                 "      <address type='virtio-mmio'/> <<<\n    </console>"),
+    Rule("missing-element", "interface type='network' requires a 'source' element",
+         devices="    <interface type='network'> <<<\n      <model type='virtio'/>\n"
+                 "    </interface>"),
+    Rule("missing-element", "target type must be specified for channel device",
+         devices="    <channel type='pty'/> <<<"),
+    Rule("missing-element", "missing target information for device /srv/share",
+         devices="    <filesystem type='mount'> <<<\n      <source dir='/srv/share'/>\n"
+                 "    </filesystem>"),
+    Rule("missing-element", "", severity="warning", id="missing-element-nic-type",
+         devices="    <interface> <<<\n      <source network='default'/>\n"
+                 "    </interface>"),
+    Rule("pci-index", "PCI controller at index 1 (0x01) has bus='0x05', but index must be "
+         "larger than bus", machine="pc",
+         devices="    <controller type='pci' index='1' model='pci-bridge'>\n"
+                 "      <address type='isa' iobase='0x300' irq='5'/> <<<\n    </controller>"),
+    Rule("missing-element", "unknown target type '(null)' specified for character device",
+         devices="    <channel type='pty'>\n      <target name='a.b'/> <<<\n    </channel>",
+         fixed=("<target name", "<target type='virtio' name")),
+    Rule("channel-target", "spicevmc device type only supports virtio",
+         devices="    <channel type='spicevmc'>\n      <target type='guestfwd' "
+                 "address='10.0.2.1' port='4600'/> <<<\n    </channel>"),
+    Rule("controller-children", "Multiple <target> elements in controller definition not "
+         "allowed", devices="    <controller type='pci' index='1' model='pcie-root-port'>\n"
+         "      <target chassis='1' port='0x10'/>\n      <target chassis='2'/> <<<\n"
+         "    </controller>"),
+    Rule("disk-target", "Unknown disk name 'vdzzzzzzz' and no address specified",
+         devices="    <disk type='file' device='disk'>\n"
+                 "      <source file='/var/lib/libvirt/images/x.img'/>\n"
+                 "      <target dev='vdzzzzzzz' bus='virtio'/> <<<\n    </disk>",
+         fixed=("vdzzzzzzz", "vdzzzzzz")),
+    Rule("missing-element", "Missing <address> element",
+         devices="    <hostdev mode='subsystem' type='mdev' model='vfio-pci'> <<<\n"
+                 "      <source/>\n    </hostdev>"),
+    Rule("missing-element", "missing element or attribute './size'", top=VCPU4,
+         memory="<maxMemory slots='4' unit='MiB'>2048</maxMemory>\n"
+                "  <memory unit='MiB'>512</memory>",
+         rest="  <cpu><numa><cell id='0' cpus='0-3' memory='512' unit='MiB'/></numa></cpu>",
+         devices="    <memory model='dimm'>\n      <target> <<<\n        <node>0</node>\n"
+                 "      </target>\n    </memory>"),
+    Rule("iothread", "virtio-scsi IOThreads only available for virtio pci and virtio ccw "
+         "controllers", top="  <iothreads>1</iothreads>",
+         devices="    <controller type='scsi' index='0' model='virtio-scsi'>\n"
+                 "      <driver iothread='1'/>\n      <address type='drive' controller='0' "
+                 "bus='0' target='0' unit='1'/> <<<\n    </controller>"),
+    Rule("option-dropped", "", severity="warning",
+         devices="    <interface type='user'>\n      <model type='e1000'/>\n"
+                 "      <driver queues='4'/> <<<\n    </interface>",
+         fixed=("<model type='e1000'/>", "<model type='virtio'/>")),
+    Rule("missing-element", "unknown target type '(null)' specified for character device",
+         devices="    <channel type='pty'>\n      <target name='a.b'/> <<<\n    </channel>",
+         fixed=("<target name", "<target type='virtio' name")),
+    Rule("channel-target", "spicevmc device type only supports virtio",
+         devices="    <channel type='spicevmc'>\n      <target type='guestfwd' "
+                 "address='10.0.2.1' port='4600'/> <<<\n    </channel>"),
+    Rule("controller-children", "Multiple <target> elements in controller definition not "
+         "allowed", devices="    <controller type='pci' index='1' model='pcie-root-port'>\n"
+         "      <target chassis='1' port='0x10'/>\n      <target chassis='2'/> <<<\n"
+         "    </controller>"),
+    Rule("disk-target", "Unknown disk name 'vdzzzzzzz' and no address specified",
+         devices="    <disk type='file' device='disk'>\n"
+                 "      <source file='/var/lib/libvirt/images/x.img'/>\n"
+                 "      <target dev='vdzzzzzzz' bus='virtio'/> <<<\n    </disk>",
+         fixed=("vdzzzzzzz", "vdzzzzzz")),
+    Rule("missing-element", "Missing <address> element",
+         devices="    <hostdev mode='subsystem' type='mdev' model='vfio-pci'> <<<\n"
+                 "      <source/>\n    </hostdev>"),
+    Rule("missing-element", "missing element or attribute './size'", top=VCPU4,
+         memory="<maxMemory slots='4' unit='MiB'>2048</maxMemory>\n"
+                "  <memory unit='MiB'>512</memory>",
+         rest="  <cpu><numa><cell id='0' cpus='0-3' memory='512' unit='MiB'/></numa></cpu>",
+         devices="    <memory model='dimm'>\n      <target> <<<\n        <node>0</node>\n"
+                 "      </target>\n    </memory>"),
+    Rule("iothread", "virtio-scsi IOThreads only available for virtio pci and virtio ccw "
+         "controllers", top="  <iothreads>1</iothreads>",
+         devices="    <controller type='scsi' index='0' model='virtio-scsi'>\n"
+                 "      <driver iothread='1'/>\n      <address type='drive' controller='0' "
+                 "bus='0' target='0' unit='1'/> <<<\n    </controller>"),
+    Rule("option-dropped", "", severity="warning", id="option-dropped-balloon-period",
+         devices="    <memballoon model='virtio'>\n      <stats period='-5'/> <<<\n"
+                 "    </memballoon>", fixed=("'-5'", "'5'")),
+    Rule("missing-element", "unknown target type '(null)' specified for character device",
+         devices="    <channel type='pty'>\n      <target name='a.b'/> <<<\n    </channel>",
+         fixed=("<target name", "<target type='virtio' name")),
+    Rule("channel-target", "spicevmc device type only supports virtio",
+         devices="    <channel type='spicevmc'>\n      <target type='guestfwd' "
+                 "address='10.0.2.1' port='4600'/> <<<\n    </channel>"),
+    Rule("controller-children", "Multiple <target> elements in controller definition not "
+         "allowed", devices="    <controller type='pci' index='1' model='pcie-root-port'>\n"
+         "      <target chassis='1' port='0x10'/>\n      <target chassis='2'/> <<<\n"
+         "    </controller>"),
+    Rule("disk-target", "Unknown disk name 'vdzzzzzzz' and no address specified",
+         devices="    <disk type='file' device='disk'>\n"
+                 "      <source file='/var/lib/libvirt/images/x.img'/>\n"
+                 "      <target dev='vdzzzzzzz' bus='virtio'/> <<<\n    </disk>",
+         fixed=("vdzzzzzzz", "vdzzzzzz")),
+    Rule("missing-element", "Missing <address> element",
+         devices="    <hostdev mode='subsystem' type='mdev' model='vfio-pci'> <<<\n"
+                 "      <source/>\n    </hostdev>"),
+    Rule("missing-element", "missing element or attribute './size'", top=VCPU4,
+         memory="<maxMemory slots='4' unit='MiB'>2048</maxMemory>\n"
+                "  <memory unit='MiB'>512</memory>",
+         rest="  <cpu><numa><cell id='0' cpus='0-3' memory='512' unit='MiB'/></numa></cpu>",
+         devices="    <memory model='dimm'>\n      <target> <<<\n        <node>0</node>\n"
+                 "      </target>\n    </memory>"),
+    Rule("iothread", "virtio-scsi IOThreads only available for virtio pci and virtio ccw "
+         "controllers", top="  <iothreads>1</iothreads>",
+         devices="    <controller type='scsi' index='0' model='virtio-scsi'>\n"
+                 "      <driver iothread='1'/>\n      <address type='drive' controller='0' "
+                 "bus='0' target='0' unit='1'/> <<<\n    </controller>"),
+    Rule("option-dropped", "", severity="warning", id="option-dropped-queues-0",
+         devices="    <controller type='scsi' index='0' model='virtio-scsi'>\n"
+                 "      <driver queues='0'/> <<<\n    </controller>",
+         fixed=("queues='0'", "queues='2'")),
+    Rule("pci-model", "PCI controller model was not set correctly",
+         devices="    <controller type='pci' index='1'/> <<<",
+         fixed=("index='1'/>", "index='1' model='pcie-root-port'/>")),
+    Rule("address-replaced", "", severity="warning", id="address-replaced-hub",
+         devices="    <hub type='usb'>\n      <address type='drive' controller='0' bus='0' "
+                 "target='0' unit='1'/> <<<\n    </hub>"),
+    Rule("address-replaced", "", severity="warning", id="address-replaced-piix3-usb",
+         machine="pc", devices="    <controller type='usb' index='0' model='piix3-uhci'>\n"
+         + USB_AT.format(port=1) + "    </controller>",
+         fixed=(USB_AT.format(port=1).replace(" <<<", ""), "")),
     Rule("tpm", "Unsupported interface 'tpm-crb' for TPM 1.2",
          devices=emulated_tpm("tpm-crb", " version='1.2'"),
          fixed=("version='1.2'", "version='2.0'")),

@@ -65,6 +65,22 @@ def test_iterate_puts_the_primary_video_first_and_hostdev_nics_with_hostdevs() -
     assert [n.type for n in nics] == ["network", "hostdev", "hostdev"]
 
 
+def test_a_domain_without_devices_gets_the_machines_own() -> None:
+    """libvirt defines a domain with no <devices> (it adds the machine's implicit ones):
+    augment neither refuses it nor loses a line of it."""
+    import augmenter
+    from augmenter.pipeline import Options
+
+    xml = ("<domain type='qemu'><name>bare</name><memory unit='MiB'>256</memory>"
+           "<os><type arch='x86_64' machine='pc'>hvm</type></os></domain>")
+    assert not augmenter.check(xml, Options(boards="embedded"))
+    out = augmenter.run(xml, Options(boards="embedded")).to_string()
+    root = etree.fromstring(out.encode())
+    assert root.find("name") is not None and root.find("name").text == "bare"
+    assert root.find("devices/controller[@type='pci']") is not None
+    assert root.find("devices/input[@bus='ps2']") is not None
+
+
 def _kept_fields_agree(dom: Domain) -> None:
     """Every field a record keeps from the tree, and every list the domain keeps, is what a
     fresh read of the tree gives (the rules in the docstrings of Device and Domain)."""

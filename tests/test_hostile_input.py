@@ -189,7 +189,6 @@ BAD: dict[str, Case] = {
                                   "namespace"),
     "root-is-processing-instruction-only": (lambda t: b"<?xml version='1.0'?><?pi x?>", (1,),
                                             "syntax"),
-    "no-devices": (lambda t: (HEAD.format(m="pc") + "</domain>").encode(), (1,), "devices"),
     "second-devices": (lambda t: (HEAD.format(m="pc") + "<devices/><devices><interface "
                                   "type='user'/></devices></domain>").encode(), (1,),
                        "second <devices>"),

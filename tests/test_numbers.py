@@ -186,11 +186,12 @@ BAD = [
         "Invalid value for attribute 'slot' in element 'address': 'abc'. Expected non-negative "
         "integer value", before=NUMA),
     Bad("dimm-slot-missing", "q35", _mark(DIMM, "<address type='dimm'/>"),
-        "Missing required attribute 'slot' in element 'address'", before=NUMA),
+        "Missing required attribute 'slot' in element 'address'", "missing-attribute",
+        before=NUMA),
     Bad("address-type-unknown", "q35", _mark(NIC, "<address type='pcie'/>"),
         "unknown address type 'pcie'"),
     Bad("address-type-missing", "q35", _mark(NIC, "<address bus='0'/>"),
-        "No type specified for device address"),
+        "No type specified for device address", "missing-attribute"),
     # controllers (virDomainControllerDefParseXML: virXMLPropInt base 10, non-negative;
     # target options base 0; then virDomainControllerDefValidate's ranges)
     Bad("controller-index-past-int", "q35",

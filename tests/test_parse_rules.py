@@ -58,11 +58,16 @@ def test_each_context_reads_back_as_it_is_written() -> None:
         assert rule.source, f"{rule.context_text}@{rule.attr} cites no libvirt function"
 
 
-def test_no_rule_is_about_an_address_or_a_controller_index() -> None:
-    """Those are read by ``model`` where placement reads them: one reader, one rule."""
-    for rule in table().rules:
-        assert all(s.tag != "address" for s in rule.context), rule.context_text
-        assert not (rule.context_text == "domain/devices/controller" and rule.attr == "index")
+def test_address_fields_and_the_controller_index_are_read_as_the_parser_reads_them() -> None:
+    """libvirt's parser refuses a bad ``<address>`` field or controller index before anything
+    else (virPCIDeviceAddressParseXML, virDomainDeviceAddressParseXML,
+    virDomainControllerDefParseXML): those are rules of the table like any other, read by the
+    same number reader placement uses."""
+    rules = {(r.context_text, r.attr, r.kind) for r in table().rules}
+    assert ("domain/devices/disk/address[1][@type=pci]", "bus", "number") in rules
+    assert ("domain/devices/disk/address[1][@type=pci]", "multifunction", "enum") in rules
+    assert ("domain/devices/disk/address[1][@type=]", "type", "required") in rules
+    assert ("domain/devices/controller", "index", "number") in rules
 
 
 def test_numbers_have_a_range_and_enums_their_values() -> None:
@@ -142,6 +147,10 @@ PARSER_BEYOND_SCHEMA = [
      "virDomainControllerModelTypeFromString refuses a model where the type has none"),
     (r"domain/devices/filesystem\[@type=volume\]/source\[1\]@mode$",
      "virDomainDiskSourcePoolDefParse reads a volume's mode"),
+    (r"/source\[1\](\[[^]]*\])?/address\[1\]/zpci@(fid|uid)$",
+     "virPCIDeviceAddressParseXML reads <zpci> in every PCI address, a source's too"),
+    (r"domain/devices/interface\[@type=hostdev\]/source\[1\]\[@address@type=scsi\].*"
+     r"/address\[1\]@(bus|target|unit)$", "the same, for a SCSI source address"),
 ]
 
 
@@ -265,6 +274,9 @@ def guest(memory: str = "256", unit: str = "MiB", feature: str = "", device: str
                         device=device or DISK.format(**parts))
 
 
+NIC = ("<interface type='user'><model type='e1000'/>"
+       "<address type='pci' domain='0' bus='{bus}' slot='5' function='0'/></interface>")
+
 NUMA = guest().replace("<features>", """<vcpu>2</vcpu>
   <cpu><numa><cell id='0' cpus='0-1' memory='256' unit='MiB'>
     <cache level='{level}' associativity='direct' policy='writeback'>
@@ -345,6 +357,21 @@ CASES = [
     ValueCase("required", "required", guest(device="<sound model='ich9'/>"),
               guest(device="<sound/>"), 8,
               "Missing required attribute 'model' in element 'sound'"),
+    ValueCase("address-field", "unsigned", guest(device=NIC.format(bus="0x01")),
+              guest(device=NIC.format(bus="0x0_1")), 8,
+              "Invalid value for attribute 'bus' in element 'address': '0x0_1'. "
+              "Expected non-negative integer value"),
+    ValueCase("address-switch", "bool", guest(device=NIC.format(bus="0' multifunction='on")),
+              guest(device=NIC.format(bus="0' multifunction='yes")), 8,
+              "Invalid value for attribute 'multifunction' in element 'address': 'yes'."),
+    ValueCase("address-type", "required", guest(device=NIC.format(bus="0")),
+              guest(device=NIC.format(bus="0").replace("type='pci' ", "")), 8,
+              "No type specified for device address"),
+    ValueCase("controller-index", "signed",
+              guest(device="<controller type='usb' index='0' model='qemu-xhci'/>"),
+              guest(device="<controller type='usb' index='\uff10' model='qemu-xhci'/>"), 8,
+              "Invalid value for attribute 'index' in element 'controller': '\uff10'. "
+              "Expected integer value"),
     ValueCase("element-name", "enum", guest(feature="<pae/>"), guest(feature="<paee/>"), 5,
               "unexpected feature 'paee'"),
 ]

@@ -178,4 +178,57 @@ def check_other_controllers(guest: Guest) -> Iterator[Finding]:
                 break
 
 
-CHECKS = (check_pci_controllers, check_other_controllers)
+# The field of another kind of address that shares its memory with a PCI address's bus in
+# virDomainDeviceInfo's union, and how it is read (virStrToLong_uip, base): libvirt reads a
+# pci-bridge's bus from it all the same. A USB port's first number and the high half of a
+# spapr-vio reg sit there too; a dimm address leaves it zero.
+ALIASED_BUS: dict[str, tuple[str, int]] = {
+    "drive": ("bus", 10), "virtio-serial": ("bus", 10), "ccid": ("slot", 10),
+    "isa": ("irq", 16), "ccw": ("ssid", 0),
+}
+
+
+def aliased_bus(address: Element) -> int:
+    """The bus qemuDomainAssignPCIAddresses reads from a non-PCI ``address``."""
+    kind = address.get("type")
+    if kind in ALIASED_BUS:
+        attr, base = ALIASED_BUS[kind]
+        text = address.get(attr)
+        return (read(text, "uip", base) or 0) if text is not None else 0
+    if kind == "usb":
+        first = (address.get("port") or "").split(".")[0]
+        return read(first, "uip", 10) or 0 if first else 0
+    if kind == "spapr-vio":
+        text = address.get("reg")
+        return ((read(text, "ullp", 16) or 0) >> 32) if text is not None else 0
+    return 0
+
+
+def check_bridge_buses(guest: Guest) -> Iterator[Finding]:
+    """qemuDomainAssignPCIAddresses: a pci-bridge's index must be larger than its bus; the bus
+    of an address of another kind is the field that shares its memory (:data:`ALIASED_BUS`)."""
+    for ctrl in guest.dom.controllers:
+        address = ctrl.address
+        if ctrl.model != "pci-bridge" or address is None or address.get("type") in (
+                None, "pci"):
+            continue
+        bus = aliased_bus(address)
+        if ctrl.index <= bus:
+            yield on(ctrl, "pci-index", f"PCI controller at index {ctrl.index} "
+                     f"(0x{ctrl.index:02x}) has bus='0x{bus:02x}', but index must be larger "
+                     "than bus", "give the bridge a PCI address, or leave it out",
+                     el=address)
+
+
+def check_pci_models(guest: Guest) -> Iterator[Finding]:
+    """virDomainPCIAddressBusSetModel: libvirt gives a model only to the PCI root (index 0);
+    any other PCI controller written without one is refused."""
+    for ctrl in guest.dom.controllers:
+        if ctrl.type == "pci" and not ctrl.implicit and ctrl.index != 0 and (
+                ctrl.el.get("model") is None):
+            yield on(ctrl, "pci-model", "PCI controller model was not set correctly",
+                     "write its model: pcie-root-port, pci-bridge, ...")
+
+
+CHECKS = (check_pci_controllers, check_other_controllers, check_bridge_buses,
+          check_pci_models)

@@ -491,6 +491,10 @@ def check_controller_iothreads(guest: Guest) -> Iterator[Finding]:
         elif ids is not None and ident not in ids:
             yield on(ctrl, "iothread", f"controller iothread '{ident}' not defined in "
                      "iothreadid", _iothread_hint(ids), el=driver)
+        elif ctrl.address_type not in (None, "pci", "ccw"):
+            yield on(ctrl, "iothread", "virtio-scsi IOThreads only available for virtio pci "
+                     "and virtio ccw controllers", "remove the <address>, or iothread=",
+                     el=ctrl.address)
 
 
 # ---- memory ----------------------------------------------------------------------------------

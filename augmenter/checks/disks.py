@@ -32,6 +32,18 @@ def disk_name_partition(name: str) -> int | None:
     return None if parsed is None else parsed[1]
 
 
+def disk_name_index(name: str) -> int | None:
+    """virDiskNameToIndex: a target name's index as virDiskNameParse's C ``int`` computes
+    it, or None when libvirt finds none. The ``int`` wraps around (the same as the whole
+    number taken modulo 2**32), so a name of seven letters or more can come out negative,
+    and libvirt then knows no such disk."""
+    parsed = parse_disk_name(name)
+    if parsed is None:
+        return None
+    idx = (parsed[0] + 2**31) % 2**32 - 2**31
+    return idx if idx >= 0 else None
+
+
 def _source_path(disk: Device) -> str | None:
     source = disk.child("source")
     kind = disk.type or "file"
@@ -75,7 +87,7 @@ def _target(disk: Device) -> Finding | None:
                   if path else "missing target information for device",
                   "add <target dev='vda' bus='virtio'/>", el=target)
     name = str(target.get("dev"))
-    if disk.address is None and disk_name_partition(name) is None:
+    if disk.address is None and disk_name_index(name) is None:
         # virDomainDiskDefAssignAddress, in post-parse, for a disk of any bus
         return on(disk, "disk-target", unknown_disk_name(name), "name it vda, sdb, hdc ...",
                   el=target)

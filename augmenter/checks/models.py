@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from ..model.domain import Device
 from ..model.numbers import read
 from ..placement.guest import Guest
-from ..policy.devices import VIRTIO_MODELS
+from ..policy.devices import PANIC_WITHOUT_ADDRESS, VIRTIO_MODELS
 from ..policy.machines import PPC64, S390, X86, default_serial_target
 from ..xml.document import Element
 from .capabilities import CODE, lacks, message
@@ -131,6 +131,120 @@ def check_panics(guest: Guest) -> Iterator[Finding]:
                      "'pseries'", "use model='isa' (x86) or remove the panic device")
         elif model == "isa" and (finding := _capability(guest, panic, "panic", "isa")):
             yield finding
+
+
+# ---- the address kinds a device takes -----------------------------------------------------
+
+# (device, its model or bus) -> (the address types libvirt lets it take, libvirt's words when it
+# has another): virDomainInputDefParseXML and virDomainRedirdevDefParseXML (a USB device's),
+# qemuValidateDomainWatchdogDef, qemuValidateDomainDefPanic. No address at all is always fine.
+ADDRESS_KINDS: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
+    ("input", "usb"): (("usb",), "Invalid address for a USB device"),
+    ("redirdev", "usb"): (("usb",), "Invalid address for a USB device"),
+    ("watchdog", "i6300esb"): (("pci",), "i6300esb model of watchdog can go only on PCI bus"),
+    ("watchdog", "ib700"): ((), "ib700 model of watchdog does not support configuring the "
+                                "address"),
+    ("watchdog", "diag288"): ((), "diag288 model of watchdog is virtual and cannot go on any "
+                                  "bus."),
+    ("panic", "isa"): (("isa",), "panic is supported only with ISA address type"),
+    **{("panic", model): ((), "setting the panic device address is not supported for model "
+                              f"'{model}'") for model in PANIC_WITHOUT_ADDRESS},
+}
+
+
+def _address_key(guest: Guest, dev: Device) -> str | None:
+    """What decides the address kinds of a device: an input's or redirdev's bus, a panic's
+    model after post-parse (the machine's own by default), else its model."""
+    if dev.tag == "input":
+        return input_bus(guest, dev)
+    if dev.tag == "redirdev":
+        bus: str = dev.el.get("bus") or "usb"
+        return bus
+    if dev.tag == "panic":
+        return dev.model or (guest.family.panic if guest.family else None) or "isa"
+    return dev.model
+
+
+def replacement(guest: Guest, dev: Device) -> str | None:
+    """The kind of address libvirt writes over the one the user gave ``dev`` when it assigns
+    addresses (before it validates anything), ``""`` when it drops the address, or None
+    when it keeps it: virtio channels and consoles (virDomainVirtioSerialAddrAssign), USB
+    hubs (qemuDomainAssignUSBHubs), the chipset's own controllers
+    (qemuDomainValidateDevicePCISlotsPIIX3, ...Q35), the devices that sit on pSeries' VIO bus
+    (qemuDomainAssignSpaprVIOAddresses); virDomainMemballoonDefParseXML reads no address on a
+    balloon of model 'none'."""
+    kind = dev.address_type
+    if kind is None:
+        return None
+    new = _replacing_kind(guest, dev)
+    return new if new is not None and new != kind else None
+
+
+def _replacing_kind(guest: Guest, dev: Device) -> str | None:
+    tag = dev.tag
+    if tag == "memballoon":
+        return "" if dev.model == "none" else None
+    if tag == "console" and dev.target("type") in (None, "serial") and (
+            guest.dom.of("console")[:1] == [dev]):
+        return ""  # the serial port's copy (virDomainDefAddConsoleCompat)
+    if tag in ("channel", "console") and dev.target("type") == "virtio":
+        return "virtio-serial"
+    if tag == "hub" and dev.type == "usb":
+        return "usb"
+    if tag == "controller" and guest.family is not None and any(
+            pin.type == dev.type and pin.index == dev.index and
+            (pin.models is None or dev.model in pin.models) for pin in guest.family.pinned):
+        return "pci"
+    if (tag == "interface" and dev.model == "spapr-vlan") or (
+            tag == "controller" and dev.type == "scsi" and dev.model == "ibmvscsi") or (
+            tag == "serial" and serial_target(guest, dev)[0] == "spapr-vio-serial") or (
+            is_pseries(guest) and (tag == "nvram" or (
+                tag == "tpm" and dev.model != "spapr-tpm-proxy"))):
+        return "spapr-vio"
+    return None
+
+
+def check_replaced_addresses(guest: Guest) -> Iterator[Finding]:
+    """An address libvirt drops or writes over: the setting is lost without a word."""
+    for dev in guest.dom.devices:
+        new = replacement(guest, dev)
+        if new is None or dev.implicit:
+            continue
+        old = dev.address_type
+        if new:
+            yield on(dev, "address-replaced", f"libvirt 9.0 writes a {new} address over this "
+                     f"<address type='{old}'> when it defines the domain",
+                     f"leave the address out, or write <address type='{new}' ...>",
+                     severity="warning", el=dev.address)
+        else:
+            what = (f"a {dev.tag} of model '{dev.model}'" if dev.tag == "memballoon"
+                    else "a serial console, the serial port's copy")
+            yield on(dev, "address-replaced", f"libvirt 9.0 keeps no <address> on {what}: it "
+                     "drops it when it defines the domain", "remove the <address>",
+                     severity="warning", el=dev.address)
+
+
+def check_address_kinds(guest: Guest) -> Iterator[Finding]:
+    """A device with an address of a kind it cannot take; an ``unassigned`` address on
+    anything but a host device (virDomainDeviceInfoValidate). An address libvirt writes over
+    before it validates is not judged (:func:`replacement`)."""
+    for dev in guest.dom.devices:
+        kind = dev.address_type
+        if kind is None or dev.implicit:
+            continue
+        if replacement(guest, dev) is not None and dev.tag != "console":
+            continue  # a console keeps its own address until libvirt formats the serial's
+        if kind == "unassigned" and dev.tag != "hostdev":
+            yield on(dev, "address-type", "address of type 'unassigned' is supported only for "
+                     "hostdevs", "remove the <address>, or make it of a kind the device takes",
+                     el=dev.address)
+            continue
+        key = _address_key(guest, dev)
+        rule = ADDRESS_KINDS.get((dev.tag, key)) if key is not None else None
+        if rule is not None and kind not in rule[0]:
+            takes = (f"write <address type='{rule[0][0]}' ...> or leave the address out"
+                     if rule[0] else "remove the <address>: libvirt places no such device")
+            yield on(dev, "address-type", rule[1], takes, el=dev.address)
 
 
 IOMMU_OPTIONS = ("intremap", "caching_mode", "eim", "iotlb", "aw_bits")
@@ -610,6 +724,120 @@ def check_shmem(guest: Guest) -> Iterator[Finding]:
                      "use a plain name")
 
 
+# ---- the parts a device must have --------------------------------------------------------
+
+# interface types whose <source> libvirt's parser requires (virDomainNetDefParseXMLRequireSource)
+NET_SOURCE_REQUIRED = frozenset({"network", "vds", "internal", "bridge", "direct", "vhostuser",
+                                 "vdpa", "client", "server", "mcast", "udp"})
+# the attribute of <source> a filesystem's path is read from, by type (virDomainFSDefParseXML)
+FS_SOURCE = {"mount": "dir", "bind": "dir", "file": "file", "block": "dev", "template": "name"}
+
+
+def check_required_parts(guest: Guest) -> Iterator[Finding]:
+    """The child elements libvirt cannot do without: an interface's <source>
+    (virDomainNetDefParseXMLRequireSource), a channel's <target>
+    (virDomainChrDefaultTargetType), a filesystem's source and target (virDomainFSDefParseXML,
+    virDomainFSDefValidate). An interface with no type is a user one to libvirt: its
+    <source> goes."""
+    for nic in _each(guest, "interface"):
+        kind = nic.el.get("type")
+        if kind in NET_SOURCE_REQUIRED and nic.child("source") is None:
+            yield on(nic, "missing-element", f"interface type='{kind}' requires a 'source' "
+                     "element", f"write the <source> of a {kind} interface")
+        elif kind is None and nic.child("source") is not None:
+            yield on(nic, "missing-element", "libvirt 9.0 reads an <interface> without a type "
+                     "as type='user' and drops its <source> when it defines the domain",
+                     "write the interface's type", severity="warning")
+    for chan in _each(guest, "channel"):
+        target = chan.child("target")
+        if target is None:
+            yield on(chan, "missing-element", "target type must be specified for channel "
+                     "device", "write <target type='virtio' name='...'/>")
+        elif target.get("type") is None:  # virDomainChrDefParseTargetXML's words win
+            yield on(chan, "missing-element", "unknown target type '(null)' specified for "
+                     "character device", "write <target type='virtio' ...>", el=target)
+        elif chan.type == "spicevmc" and target.get("type") != "virtio":
+            yield on(chan, "channel-target", "spicevmc device type only supports virtio",
+                     "write <target type='virtio' name='com.redhat.spice.0'/>", el=target)
+    for ctrl in _each(guest, "controller"):
+        for tag in ("model", "target"):  # virDomainControllerDefParseXML
+            extra = ctrl.el.findall(tag)[1:2]
+            if extra:
+                yield on(ctrl, "controller-children", f"Multiple <{tag}> elements in controller "
+                         "definition not allowed", f"keep one <{tag}>", el=extra[0])
+    for fs in _each(guest, "filesystem"):
+        finding = _filesystem_parts(fs)
+        if finding is not None:
+            yield finding
+    for host in _each(guest, "hostdev"):  # virDomainHostdevSubsysMediatedDevDefParseXML
+        if host.type == "mdev" and host.el.get("mode") in (None, "subsystem"):
+            address = host.el.find("source/address")
+            if address is None:
+                yield on(host, "missing-element", "Missing <address> element",
+                         "write <source><address uuid='...'/></source>")
+            elif address.get("uuid") is None:
+                yield on(host, "missing-element", "Missing 'uuid' attribute for element "
+                         "<address>", "write the mediated device's uuid", el=address)
+    for mem in _each(guest, "memory"):  # virDomainMemoryTargetDefParseXML
+        target = mem.child("target")
+        if target is not None and target.find("size") is None:
+            yield on(mem, "missing-element", "missing element or attribute './size'",
+                     "write <size unit='MiB'>...</size> in <target>", el=target)
+
+
+def _filesystem_parts(fs: Device) -> Finding | None:
+    kind = fs.type or "mount"
+    source, target = fs.child("source"), fs.child("target")
+    socket = source.get("socket") if source is not None else None
+    attr = FS_SOURCE.get(kind)
+    path = source.get(attr) if source is not None and attr is not None else None
+    dst = (target.get("dir") or None) if target is not None else None  # XPath: "" is none
+    if path is None and socket is None and kind not in ("ram", "volume"):
+        return on(fs, "missing-element", "missing source information for device"
+                  + (f" {dst}" if dst else ""), f"write <source {attr or 'dir'}='...'/>")
+    if dst is None:
+        named = path or socket
+        return on(fs, "missing-element", "missing target information for device"
+                  + (f" {named}" if named else ""), "write <target dir='...'/>")
+    return None
+
+
+# ---- options libvirt reads and then drops -----------------------------------------------
+
+# what virDomainNetDefParseXMLDriver reads of a NIC's <driver> only for a virtio model
+NET_VIRTIO_DRIVER = ("name", "txmode", "ioeventfd", "event_idx", "queues", "rx_queue_size",
+                     "tx_queue_size", "rss", "rss_hash_report")
+
+
+def check_dropped_options(guest: Guest) -> Iterator[Finding]:
+    """Options libvirt accepts and drops: the virtio options of a NIC that is not virtio
+    (virDomainNetDefParseXMLDriver), a balloon's statistics period below 1
+    (virDomainMemballoonDefParseXML), a controller's queues='0' (libvirt keeps no 0)."""
+    for nic in _each(guest, "interface"):
+        driver = nic.child("driver")
+        if driver is None or (nic.type != "hostdev" and nic.model in VIRTIO_MODELS):
+            continue
+        lost = [f"{a}=" for a in NET_VIRTIO_DRIVER if driver.get(a) is not None]
+        lost += [f"<{c.tag}>" for c in driver if c.tag in ("host", "guest")]
+        if lost:
+            yield on(nic, "option-dropped", f"libvirt 9.0 reads {', '.join(lost)} of <driver> "
+                     "only on a virtio interface: it drops them when it defines the domain",
+                     "use model type='virtio', or remove them", severity="warning", el=driver)
+    for balloon in _each(guest, "memballoon"):
+        stats = balloon.child("stats")
+        period = read(stats.get("period") or "", "i", 0) if stats is not None else None
+        if period is not None and period <= 0:
+            yield on(balloon, "option-dropped", f"libvirt 9.0 reads a statistics period of "
+                     f"{period} as none: it drops <stats> when it defines the domain",
+                     "give a period of 1 second or more", severity="warning", el=stats)
+    for ctrl in _each(guest, "controller"):
+        driver = ctrl.child("driver")
+        if driver is not None and read(driver.get("queues") or "", "uip", 10) == 0:
+            yield on(ctrl, "option-dropped", "libvirt 9.0 keeps no queues='0': it drops it "
+                     "when it defines the domain", "remove queues=, or give 1 or more",
+                     severity="warning", el=driver)
+
+
 def check_filesystems(guest: Guest) -> Iterator[Finding]:
     """qemuValidateDomainDeviceDefFS."""
     for fs in _each(guest, "filesystem"):
@@ -672,8 +900,8 @@ def check_rngs(guest: Guest) -> Iterator[Finding]:
                      el=backends[1] if backends else None)
 
 
-CHECKS = (check_tpms, check_watchdogs, check_panics, check_iommu, check_videos, check_inputs,
-          check_sound, check_balloon_vsock_nvram, check_isa_serial_ports, check_serials,
-          check_consoles,
-          check_chr_sources, check_interfaces, check_graphics, check_shmem, check_filesystems,
-          check_hostdevs, check_rngs)
+CHECKS = (check_address_kinds, check_replaced_addresses, check_tpms, check_watchdogs,
+          check_panics, check_iommu, check_videos, check_inputs, check_sound,
+          check_balloon_vsock_nvram, check_isa_serial_ports, check_serials, check_consoles,
+          check_required_parts, check_chr_sources, check_interfaces, check_graphics,
+          check_shmem, check_filesystems, check_hostdevs, check_rngs, check_dropped_options)

@@ -15,7 +15,7 @@ from ..model.addresses import PciAddress, pci_address
 from ..model.connect import KINDS, Connect, describe
 from ..model.domain import Device, disk_bus
 from ..model.numbers import InvalidValue, number, strict
-from ..model.values import DriveValue, UsbValue
+from ..model.values import DriveValue, UsbValue, VirtioSerialValue
 from ..placement import pci, vserial
 from ..placement.defaults import implies_controller
 from ..placement.guest import Guest
@@ -34,18 +34,21 @@ from ..policy.devices import (
     DRIVE_BUSES,
     ICH9_USB2,
     MAX_PCI_INDEX,
-    NEVER_PCI_UNLESS_CLASSED,
-    PANIC_WITHOUT_ADDRESS,
     ROOT_MODELS,
     SCSI_UNITS,
     SERIAL_TARGET_ADDRESS,
     VIRTIO_DISK_ADDRESSES,
     XHCI_MODELS,
-    pci_class,
     usb_model,
 )
 from ..policy.machines import default_serial_target
-from ..policy.messages import SMARTCARD_NOT_CCID, USB_DISABLED, usb_bus_missing, usb_duplicate
+from ..policy.messages import (
+    SMARTCARD_NOT_CCID,
+    USB_DISABLED,
+    usb_bus_missing,
+    usb_duplicate,
+    vserial_no_controller,
+)
 from ..xml.document import Element
 from . import capabilities, controllers, cpu, disks, models, platform, unique
 from .findings import Finding
@@ -138,11 +141,14 @@ def _check_usb_controllers(guest: Guest) -> Iterator[Finding]:
         other = next(c for c in usbs if c.model != "none")
         yield finding(other, "usb-disabled", "Can't add another USB controller: USB is "
                       "disabled for this domain", "remove the controller with model='none'")
-    for ctrl in usbs:
-        if usb_model(ctrl).master_port is not None and not any(
-                usb_model(c).ehci and c.index == ctrl.index for c in usbs):
-            yield finding(ctrl, "usb-no-master", "No master USB controller specified",
-                          f"add an ich9-ehci1 controller with index {ctrl.index}")
+    # virDomainDefParseXML: some USB controller must be a master, one without <master>; the
+    # ICH9 UHCI companions get one when they have none (virDomainControllerDefParseXML)
+    others = [c for c in usbs if c.model != "none"]
+    if others and all(c.child("master") is not None or usb_model(c).master_port is not None
+                      for c in others):
+        ctrl = others[0]
+        yield finding(ctrl, "usb-no-master", "No master USB controller specified",
+                      f"add an ich9-ehci1 controller with index {ctrl.index}")
 
 
 # -- PCI -----------------------------------------------------------------------------------
@@ -389,9 +395,26 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
 # -- virtio-serial, USB, CCID --------------------------------------------------------------
 
 def check_virtio_serial(guest: Guest) -> Iterator[Finding]:
+    """virDomainVirtioSerialAddrReserve, over every device with a virtio-serial address (not
+    only channels): its controller must exist, written or added for a virtio channel or
+    console (virDomainDefMaybeAddVirtioSerialController), and have the port."""
     ports = {c.index: vserial.port_count(c)
              for c in guest.dom.controllers if c.type == "virtio-serial"}
-    devices = guest.dom.of("channel") + guest.dom.of("console")
+    for dev in guest.dom.of("channel") + guest.dom.of("console"):
+        if dev.target("type") == "virtio":
+            value = dev.addr
+            index = value.controller if isinstance(value, VirtioSerialValue) else 0
+            ports.setdefault(index, vserial.DEFAULT_PORTS)
+    devices = []
+    for dev in guest.dom.iterate():
+        written = vserial.written_port(dev)
+        if written is None or (dev.tag == "console" and dev.target("type") != "virtio"):
+            continue  # a serial console is the serial port's copy (virDomainDefAddConsoleCompat)
+        if written[0] in ports:
+            devices.append(dev)
+        else:
+            yield finding(dev, "vserial-out-of-range", vserial_no_controller(written[0]),
+                          "add the controller, or leave the address out")
     for problem in vserial.reserve_written(devices, ports.get, {}):
         dev = problem.dev
         if problem.other is not None:
@@ -434,15 +457,10 @@ def check_ccid(guest: Guest) -> Iterator[Finding]:
 
 def check_devices(guest: Guest) -> Iterator[Finding]:
     for con in guest.dom.of("console")[1:]:
-        if con.target("type") == "serial":
+        # a console without a target type is a serial one (virDomainChrDefPostParse)
+        if con.target("type") in (None, "serial"):
             yield finding(con, "console-serial", "Only the first console can be a serial port",
                           "make it a virtio console, or put it first")
-    default_panic = (guest.family.panic if guest.family else None) or "isa"
-    for panic in guest.dom.of("panic"):
-        model = panic.model or default_panic
-        if model in PANIC_WITHOUT_ADDRESS and panic.address is not None:
-            yield finding(panic, "address-type", "setting the panic device address is not "
-                          f"supported for model '{model}'", "remove the <address>")
     for host in guest.dom.of("hostdev"):
         if host.type == "mdev" and host.el.get("model") == "vfio-ccw" and (
                 host.address_type not in (None, "ccw")):
@@ -458,10 +476,6 @@ def check_devices(guest: Guest) -> Iterator[Finding]:
     for iommu in guest.dom.of("iommu"):
         if iommu.model == "virtio" and iommu.address_type not in (None, "pci"):
             yield finding(iommu, "address-type", "IOMMU device: 'virtio' needs a PCI address")
-    for dev in guest.dom.devices:
-        if dev.tag in NEVER_PCI_UNLESS_CLASSED and dev.address_type == "pci" and (
-                pci_class(dev) is None):
-            yield finding(dev, "address-type", f"{dev.name()} cannot have a PCI address")
 
 
 def serial_target_type(guest: Guest, serial: Device) -> str | None:

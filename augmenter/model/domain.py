@@ -488,9 +488,8 @@ def load(root: Element) -> Domain:
     arch = (os_type.get("arch") if os_type is not None else None) or "x86_64"
     machine = os_type.get("machine") if os_type is not None else None
     found = root.findall("devices")
-    if not found:
-        raise AugmentError("the domain has no <devices> element", line=root.sourceline,
-                           code="missing-element")
+    if not found:  # libvirt defines a domain without devices: it adds the machine's own
+        found = [append_child(root, new_element("devices"))]
     if len(found) > 1:  # libvirt reads ./devices/disk and so on: it merges them
         raise AugmentError("a second <devices> element: libvirt merges them into one, so write "
                            "one", line=found[1].sourceline, code="duplicate-element")

@@ -237,8 +237,7 @@ class Pass:
             have = pci_address(ctrl)
             if have is not None and have != want:
                 raise guest.fail(ctrl, pin.message)
-            if ctrl.address is not None and ctrl.address.get("type") not in (None, "pci"):
-                raise guest.fail(ctrl, pin.message)
+            # an address of another kind is written over, as libvirt does (checks warn)
             self.pin(ctrl, want, reserve=pin.reserve_early)
         kinds = {p.kind: p.slots for p in family.preferred}
         if "ich9-uhci1" in kinds:

@@ -373,10 +373,6 @@ board's own port, which takes no address at all."""
 PANIC_WITHOUT_ADDRESS = ("pseries", "s390", "hyperv")
 """Panic models that are part of the machine: they take no address."""
 
-NEVER_PCI_UNLESS_CLASSED = frozenset(
-    {"input", "watchdog", "panic", "tpm", "hub", "redirdev", "smartcard"})
-"""Kinds whose PCI address is refused when their model makes them no PCI device."""
-
 SPAPR_VIO: tuple[tuple[str, Rule, int], ...] = (
     ("interface", lambda d: d.model == "spapr-vlan", 0x1000),
     ("controller", lambda d: d.type == "scsi" and d.model == "ibmvscsi", 0x2000),

@@ -44,9 +44,13 @@ def vserial_port_taken(port: int, controller: int) -> str:
 
 
 def vserial_no_port(controller: int, port: int) -> str:
-    """virDomainVirtioSerialAddrReserve ("virtio serial controller %u does not have port
-    %u")."""
-    return f"virtio-serial controller {controller} does not have port {port}"
+    """virDomainVirtioSerialAddrReserve."""
+    return f"virtio serial controller {controller} does not have port {port}"
+
+
+def vserial_no_controller(controller: int) -> str:
+    """virDomainVirtioSerialAddrReserve."""
+    return f"virtio serial controller {controller} is missing"
 
 
 def cannot_add_bus(model: str | None) -> str:

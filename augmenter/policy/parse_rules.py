@@ -5,8 +5,9 @@ and element text ``virDomainDefParseXML`` and the functions it calls read as an 
 a number or a scaled size, the element it sits on (a path from ``<domain>``, with the conditions
 under which libvirt reads it), what libvirt accepts, and the words it refuses the rest with.
 This module loads the table and judges one value against one rule; ``checks/values.py`` walks a
-document and applies it. The fields of ``<address>`` elements and a controller's ``index`` are
-not here: ``model`` reads them where placement does.
+document and applies it. The fields of every ``<address>`` and a controller's ``index`` are
+rules here too: libvirt's parser refuses them before anything else, and placement reads them
+later with the same number reader (``model/numbers.py``).
 
 A context such as ``domain/devices/graphics[@type=spice]/listen`` is a list of steps from the
 root; a step is an element name (``*``: any), ``[1]`` when libvirt reads only the first such
