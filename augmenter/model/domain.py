@@ -382,25 +382,19 @@ def _controller_sort(controllers: list[Device]) -> list[Device]:
 
 
 def _disk_sort(disks: list[Device]) -> list[Device]:
-    """libvirt's insertion order for disks (virDomainDiskInsert), one at a time."""
-    out: list[Device] = []
-    keys: list[tuple[str | None, int]] = []  # (bus, index) of each disk in ``out``
+    """libvirt's insertion order for disks (virDomainDiskInsert), one at a time.
+
+    libvirt walks back from the end; what it finds comes to this: before the first disk of the
+    bus that sorts after this one, else just after the bus's last disk, else at the end. So the
+    disks of one bus stay together, the buses in the order they first appear, and each bus's
+    disks in target order, ties in document order: one stable sort (issue 18: the walk per
+    disk took minutes for 100,000 disks)."""
+    first_seen: dict[str | None, int] = {}
+    keys: dict[int, tuple[int, int]] = {}
     for d in disks:
-        key = (d.target("bus"), _index_or(d))
-        bus, idx = key
-        # libvirt walks back from the end; what it finds comes to this: before the first
-        # disk of the bus that sorts after this one, else just after the bus's last disk
-        at = -1
-        for i, (obus, oidx) in enumerate(keys):
-            if obus == bus:
-                if oidx > idx:
-                    at = i
-                    break
-                at = i + 1
-        at = len(out) if at == -1 else at
-        out.insert(at, d)
-        keys.insert(at, key)
-    return out
+        bus = d.target("bus")
+        keys[id(d)] = (first_seen.setdefault(bus, len(first_seen)), _index_or(d))
+    return sorted(disks, key=lambda d: keys[id(d)])
 
 
 def _index_or(disk: Device) -> int:

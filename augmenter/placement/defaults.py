@@ -27,22 +27,41 @@ ICH9_COMPANIONS = (("ich9-uhci1", 0), ("ich9-uhci2", 2), ("ich9-uhci3", 4))
 
 
 def fill_controller_indexes(guest: Guest) -> None:
-    """Controllers without ``index`` get the lowest unused one of their type."""
+    """Controllers without ``index`` get the lowest unused one of their type.
+
+    The indexes in use are kept per type (and per ICH9 model) as they are written, and the
+    lowest free one only grows: one pass, however many controllers (issue 18: a scan of every
+    controller per controller took 86 s for 10,000)."""
     controllers = guest.dom.controllers
+    used: dict[str | None, set[int]] = {}
+    lowest: dict[str | None, int] = {}
+    written: set[tuple[str | None, int]] = set()  # (model, index) of ICH9 USB2 models indexed
+    for c in controllers:
+        if c.el.get("index") is not None:
+            used.setdefault(c.type, set()).add(c.index)
+            if c.model in ICH9_USB2:
+                written.add((c.model, c.index))
     for pos, ctrl in enumerate(controllers):
         if ctrl.el.get("index") is not None:
             continue
+        taken = used.setdefault(ctrl.type, set())
         if ctrl.type == "usb" and ctrl.model in ICH9_USB2 and pos > 0:
             prev = controllers[pos - 1]
             if (prev.type == "usb" and prev.model in ICH9_USB2
                     and prev.el.get("index") is not None
-                    and not any(c.model == ctrl.model and c.index == prev.index
-                                and c.el.get("index") is not None for c in controllers)):
+                    and (ctrl.model, prev.index) not in written):
                 ctrl.el.set("index", str(prev.index))
+                taken.add(prev.index)
+                written.add((ctrl.model, prev.index))
                 continue
-        used = {c.index for c in controllers if c.type == ctrl.type
-                and c.el.get("index") is not None}
-        ctrl.el.set("index", str(next(i for i in range(len(controllers) + 1) if i not in used)))
+        free = lowest.get(ctrl.type, 0)
+        while free in taken:
+            free += 1
+        lowest[ctrl.type] = free
+        ctrl.el.set("index", str(free))
+        taken.add(free)
+        if ctrl.model in ICH9_USB2:
+            written.add((ctrl.model, free))
 
 
 def add_machine_defaults(guest: Guest) -> None:
