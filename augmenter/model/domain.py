@@ -357,28 +357,36 @@ def _is_companion(c: Device) -> bool:
 
 
 def _controller_sort(controllers: list[Device]) -> list[Device]:
-    """libvirt's insertion order (virDomainControllerInsertPreAlloced), one at a time."""
-    out: list[Device] = []
+    """libvirt's insertion order (virDomainControllerInsertPreAlloced), one at a time.
+
+    libvirt walks back from the end over the controllers of the new one's type only, and
+    inserts next to one of them, or at the end when there is none: so the controllers of a
+    type stay together, the types in the order they first appear, and each type is sorted in
+    a list of its own (issue 18: a walk over every controller of the other types per
+    controller was quadratic). Within a type: a controller without an index, or one the last
+    of its type does not sort after, goes last; otherwise the walk goes on to the first
+    controller that sorts after it (a later index, or a companion of the same index ahead of a
+    controller that is none), and it goes before that one, found from the front."""
+    groups: dict[str | None, list[tuple[int | None, bool, Device]]] = {}
     for c in controllers:
         idx = parse_int(c.el.get("index"), -1)
-        at = -1
-        for i in range(len(out) - 1, -1, -1):
-            cur = out[i]
-            if cur.type != c.type:
-                continue
-            cur_idx = parse_int(cur.el.get("index"), -1)
-            if idx == -1:
-                at = i + 1
-                break
-            later = cur_idx is not None and idx is not None and cur_idx > idx
-            companion_first = not _is_companion(c) and _is_companion(cur) and cur_idx == idx
-            if later or companion_first:
-                at = i
-            elif at == -1:
-                at = i + 1
-                break
-        out.insert(len(out) if at == -1 else at, c)
-    return out
+        companion = _is_companion(c)
+        group = groups.setdefault(c.type, [])
+        if idx == -1 or not group or not _sorts_after(group[-1], idx, companion):
+            group.append((idx, companion, c))
+        else:
+            at = next(i for i, e in enumerate(group) if _sorts_after(e, idx, companion))
+            group.insert(at, (idx, companion, c))
+    return [c for group in groups.values() for _, _, c in group]
+
+
+def _sorts_after(entry: tuple[int | None, bool, Device], idx: int | None,
+                 companion: bool) -> bool:
+    """Whether a controller already in the list, as (index, is a companion, record), goes
+    after a new one of that index and kind (virDomainControllerInsertPreAlloced)."""
+    cur_idx, cur_companion, _ = entry
+    return ((cur_idx is not None and idx is not None and cur_idx > idx)
+            or (not companion and cur_companion and cur_idx == idx))
 
 
 def _disk_sort(disks: list[Device]) -> list[Device]:

@@ -184,6 +184,9 @@ def add_implicit_controllers(guest: Guest) -> None:
     """Controllers implied by disks, channels and smartcards, appended in libvirt's order."""
     dom = guest.dom
     disks = [(d, disk_bus(d)) for d in dom.of("disk")]
+    # (type, index) of every controller, kept as controllers are added: dom.controller()
+    # walks them all, once per index here (issue 18: once per channel was quadratic)
+    have = {(c.type, c.index) for c in dom.controllers}
     for bus in DRIVE_BUSES:
         owners = [d for d, on in disks if on == bus]
         if bus == "scsi":
@@ -197,13 +200,14 @@ def add_implicit_controllers(guest: Guest) -> None:
                                       f"{index + 1} {bus} controllers; at most "
                                       f"{MAX_IMPLIED_INDEX + 1} fit in a guest")
         for i in range(max(indexes, default=-1) + 1):
-            if dom.controller(bus, i) is None:
+            if (bus, i) not in have:
                 if bus == "ide" and guest.family is not None and not guest.family.ide_allowed:
                     raise guest.fail(
                         next(d for d in dom.of("disk") if disk_bus(d) == "ide"),
                         "IDE controllers are unsupported for this QEMU binary or machine type")
                 attrib = {"type": bus, "index": str(i)}
                 ctrl = dom.add("controller", attrib, why=f"implied by {bus} disks")
+                have.add((bus, i))
                 model = _default_model(guest, ctrl)
                 if model is not None:
                     ctrl.el.set("model", model)
@@ -214,16 +218,18 @@ def add_implicit_controllers(guest: Guest) -> None:
             wanted = parse_int(a.get("controller"), 0) if a is not None and a.get(
                 "type") == "virtio-serial" else 0
             vserial.append(wanted or 0)
-    for i in sorted(set(vserial), key=vserial.index):
-        if dom.controller("virtio-serial", i) is None:
+    for i in dict.fromkeys(vserial):  # each index once, in the order first named
+        if ("virtio-serial", i) not in have:
             dom.add("controller", {"type": "virtio-serial", "index": str(i)},
                     why="implied by virtio channels or consoles")
+            have.add(("virtio-serial", i))
     for card in dom.of("smartcard"):
         a = card.address
         i = parse_int(a.get("controller"), 0) if a is not None else 0
-        if dom.controller("ccid", i or 0) is None:
+        if ("ccid", i or 0) not in have:
             dom.add("controller", {"type": "ccid", "index": str(i or 0)},
                     why="implied by a smartcard")
+            have.add(("ccid", i or 0))
 
 
 def add_console_compat(guest: Guest) -> None:
