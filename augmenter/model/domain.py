@@ -274,8 +274,12 @@ class Domain:
         self._iteration = None
         self._last_placed = None
         for group in (self.devices, self.controllers, self.disks):
-            if dev in group:
-                group.remove(dev)
+            # from the end, where the devices placement takes back were added: a PCI pass
+            # that gives up removes up to 255 controllers from lists of 100,000 devices
+            for i in range(len(group) - 1, -1, -1):
+                if group[i] is dev:
+                    del group[i]
+                    break
 
     def move_first(self, dev: Device) -> None:
         """Move a device before the others of its kind, in the XML and in the list."""
