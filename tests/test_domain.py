@@ -87,10 +87,7 @@ def _libvirt_disk_order(disks: list[tuple[str, int]]) -> list[int]:
 
 
 def _libvirt_controller_order(ctrls: list[tuple[str, int, bool]]) -> list[int]:
-    """virDomainControllerInsertPreAlloced over (type, index, is a companion), every index
-    written. (libvirt walks on after it found its place at the end of the type, where
-    load() stops; the two differ only when a controller without an index comes before one
-    with an index.)"""
+    """virDomainControllerInsertPreAlloced over (type, index or -1, is a companion)."""
     out: list[int] = []
     for n, (kind, idx, companion) in enumerate(ctrls):
         at = -1
@@ -98,6 +95,9 @@ def _libvirt_controller_order(ctrls: list[tuple[str, int, bool]]) -> list[int]:
             ckind, cidx, ccompanion = ctrls[out[i]]
             if ckind != kind:
                 continue
+            if idx == -1:
+                at = i + 1
+                break
             if cidx > idx or (not companion and ccompanion and cidx == idx):
                 at = i
             elif at == -1:
@@ -107,6 +107,10 @@ def _libvirt_controller_order(ctrls: list[tuple[str, int, bool]]) -> list[int]:
 
 
 MASTER = "<master startport='0'/>"
+
+
+def _index(idx: int) -> str:
+    return "" if idx == -1 else f" index='{idx}'"
 
 
 def _domain(devices: str) -> Domain:
@@ -130,10 +134,10 @@ def test_disks_are_ordered_as_virDomainDiskInsert_orders_them() -> None:
 def test_controllers_are_ordered_as_virDomainControllerInsertPreAlloced_orders_them() -> None:
     rnd = random.Random(18)
     for _ in range(300):
-        ctrls = [(rnd.choice(("usb", "scsi", "pci")), rnd.choice((0, 1, 2, 3)),
+        ctrls = [(rnd.choice(("usb", "scsi", "pci")), rnd.choice((-1, 0, 1, 2, 3)),
                   rnd.random() < 0.3) for _ in range(rnd.randrange(12))]
         dom = _domain("".join(
-            f"<controller type='{kind}' index='{idx}'>"
+            f"<controller type='{kind}'{_index(idx)}>"
             f"{MASTER if companion else ''}</controller>" for kind, idx, companion in ctrls))
         got = [dom.devices.index(c) for c in dom.controllers]
         assert got == _libvirt_controller_order(ctrls)

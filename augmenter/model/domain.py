@@ -367,20 +367,34 @@ def _controller_sort(controllers: list[Device]) -> list[Device]:
     inserts next to one of them, or at the end when there is none: so the controllers of a
     type stay together, the types in the order they first appear, and each type is sorted in
     a list of its own (issue 18: a walk over every controller of the other types per
-    controller was quadratic). Within a type: a controller without an index, or one the last
-    of its type does not sort after, goes last; otherwise the walk goes on to the first
-    controller that sorts after it (a later index, or a companion of the same index ahead of a
-    controller that is none), and it goes before that one, found from the front."""
+    controller was quadratic). Within a type: a controller without an index goes last (the
+    walk stops at the last of its type); any other goes before the first controller that
+    sorts after it (a later index, or a companion of the same index ahead of a controller that
+    is none), else last: libvirt's walk goes on to the front even once it found its place
+    at the end, so ``[2, none]`` then index 1 gives ``[1, 2, none]``."""
     groups: dict[str | None, list[tuple[int | None, bool, Device]]] = {}
+    # per type: the highest index so far, and whether a companion has it; a controller above
+    # it (or at it, when no companion there must follow it) goes last without a walk
+    tops: dict[str | None, tuple[int, bool]] = {}
+    unread_companion: dict[str | None, bool] = {}
     for c in controllers:
         idx = parse_int(c.el.get("index"), -1)
         companion = _is_companion(c)
         group = groups.setdefault(c.type, [])
-        if idx == -1 or not group or not _sorts_after(group[-1], idx, companion):
-            group.append((idx, companion, c))
+        top, top_companion = tops.get(c.type, (-1, False))
+        if idx is None:  # no number: only a companion whose index is none either follows it
+            last = companion or not unread_companion.get(c.type, False)
         else:
-            at = next(i for i, e in enumerate(group) if _sorts_after(e, idx, companion))
-            group.insert(at, (idx, companion, c))
+            last = idx == -1 or idx > top or (idx == top and (companion or not top_companion))
+        at = len(group) if last else next(
+            (i for i, e in enumerate(group) if _sorts_after(e, idx, companion)), len(group))
+        group.insert(at, (idx, companion, c))
+        if idx is None and companion:
+            unread_companion[c.type] = True
+        elif idx is not None and idx > top:
+            tops[c.type] = (idx, companion)
+        elif idx is not None and idx == top and companion:
+            tops[c.type] = (top, True)
     return [c for group in groups.values() for _, _, c in group]
 
 
