@@ -30,7 +30,7 @@ class Outcome:
         return self.xml is not None
 
 
-def augment_one(document: str | bytes, options: Options) -> Outcome:
+def augment_document(document: str | bytes, options: Options) -> Outcome:
     """:func:`augmenter.run` for one document, its failure as data rather than raised."""
     result, findings = attempt(document, options)
     return Outcome(result.to_string() if result is not None else None, tuple(findings))
@@ -44,5 +44,5 @@ def augment_many(documents: Sequence[str | bytes], options: Options | None = Non
     runs other threads does the work itself instead: a fork copies one thread of a
     multi-threaded process, and a lock another thread held stays locked in the copy.
     """
-    work = functools.partial(augment_one, options=options or Options())
+    work = functools.partial(augment_document, options=options or Options())
     return list(ordered_map(work, documents, jobs or available_cpus()))

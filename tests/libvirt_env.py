@@ -30,7 +30,8 @@ import pytest
 from lxml import etree
 
 from augmenter.cli.verify import NAME_PREFIX, VIRSH_TIMEOUT, VerifyError, Virsh, device_entries
-from augmenter.model.domain import disk_name, parse_int
+from augmenter.model.domain import disk_name
+from augmenter.model.numbers import read
 
 URI = "qemu:///system"
 SOCKET = Path("/var/run/libvirt/libvirt-sock")
@@ -252,7 +253,7 @@ def address_fields(addr: etree._Element | None) -> tuple[tuple[str, object], ...
         return None
     out: list[tuple[str, object]] = []
     for key, value in sorted(addr.attrib.items()):
-        number = parse_int(value) if key != "type" else None
+        number = read(value, "uip", 0) if key != "type" else None
         out.append((str(key), number if number is not None else str(value)))
     return tuple(out)
 
@@ -274,12 +275,13 @@ def describe_address(fields: tuple[tuple[str, object], ...] | None) -> str:
 
 def controller_signature(el: etree._Element) -> tuple[str, ...]:
     """What defines a controller besides its address: type, index, model, model name, target."""
-    parts = [str(el.get("type")), str(parse_int(el.get("index"), 0)), el.get("model") or "-"]
+    parts = [str(el.get("type")), str(read(el.get("index") or "0", "uip", 0)),
+             el.get("model") or "-"]
     model = el.find("model")
     parts.append(f"name={model.get('name')}" if model is not None else "name=-")
     target = el.find("target")
     if target is not None:
-        parts += [f"{k}={parse_int(v) if parse_int(v) is not None else v}"
+        parts += [f"{k}={number if (number := read(v, 'uip', 0)) is not None else v}"
                   for k, v in sorted(target.attrib.items())]
     return tuple(parts)
 

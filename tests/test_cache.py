@@ -189,6 +189,30 @@ def test_no_qemu_falls_back_to_the_embedded_table_with_a_warning(tmp_path: Path)
         lookup("x86_64", missing, "qemu")
 
 
+def test_every_caller_is_told_of_a_fallback_not_only_the_first(tmp_path: Path) -> None:
+    """The memo keeps the emulator, not the first caller's warn: a second document in the
+    same process is told of the fallback too, through its own callback."""
+    missing = str(tmp_path / "qemu-kvm")
+    first: list[str] = []
+    second: list[str] = []
+    emu = lookup("x86_64", missing, "auto", warn=first.append)
+    assert lookup("x86_64", missing, "auto", warn=second.append) is emu
+    assert first == second and len(first) == 1 and "embedded" in first[0]
+
+
+def test_every_caller_is_told_of_a_board_that_fell_back(tmp_path: Path) -> None:
+    binary = fake_exits(tmp_path, "no such board today")
+    _seed(binary, BoardCache())  # the catalogue and q35 are cached; i440fx is not
+    told: dict[str, list[str]] = {"first": [], "second": []}
+    for who in told:
+        emu = lookup("x86_64", binary, "auto", warn=told[who].append)
+        assert emu.board("pc-i440fx-7.2") is not None  # from the embedded table
+        assert emu.board("pc-q35-7.2") is not None  # from the cache: nothing to say
+    assert told["first"] == told["second"] and len(told["first"]) == 1
+    assert "using the embedded QEMU" in told["first"][0]
+    assert runs(tmp_path) == 1  # QEMU was asked once; the second caller heard the answer
+
+
 def test_no_binary_on_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     warnings: list[str] = []

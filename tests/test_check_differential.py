@@ -189,13 +189,15 @@ HUGE = """<domain type='qemu'>
 
 @pytest.mark.parametrize("machine, device, words", [
     ("pc", "<controller type='pci' index='4294967296' model='pci-bridge'/>",
-     "PCI controller index 4294967296 too high, maximum is 255"),
+     "Invalid value for attribute 'index' in element 'controller': '4294967296'. Expected "
+     "integer value"),
     ("q35", "<controller type='pci' index='99999' model='pcie-root-port'/>",
      "PCI controller index 99999 too high, maximum is 255"),
     ("q35", "<disk type='file' device='disk'><source file='/var/lib/libvirt/images/a.img'/>"
             "<target dev='sda' bus='sata'/>"
             "<address type='drive' controller='4294967296' bus='0' target='0' unit='0'/></disk>",
-     "would need 4294967297 sata controllers"),
+     "Invalid value for attribute 'controller' in element 'address': '4294967296'. Expected "
+     "non-negative integer value"),
     ("pc", "<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/>"
            "<address bus='0' target='0' unit='0'/></source>"
            "<address type='drive' controller='99999999' bus='0' target='0' unit='0'/></hostdev>",

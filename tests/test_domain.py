@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from lxml import etree
 
-from augmenter.model.domain import Device, Domain, load
+from augmenter.model.domain import RANK, Device, Domain, disk_index, load, parse_disk_name
 
 GUEST = b"""<domain type='kvm'>
   <os><type arch='x86_64' machine='q35'>hvm</type></os>
@@ -64,6 +65,62 @@ def test_iterate_puts_the_primary_video_first_and_hostdev_nics_with_hostdevs() -
     nics = [d for d in order if d.tag == "interface"]
     # libvirt walks a hostdev NIC twice: as a NIC, and again among the hostdevs
     assert [n.type for n in nics] == ["network", "hostdev", "hostdev"]
+
+
+def _kept_fields_agree(dom: Domain) -> None:
+    """Every field a record keeps from the tree, and every list the domain keeps, is what a
+    fresh read of the tree gives (the rules in the docstrings of Device and Domain)."""
+    from augmenter.xml.document import first_child
+
+    elements = [el for el in dom.devices_el if isinstance(el.tag, str)]
+    assert {id(d.el) for d in dom.devices} <= {id(el) for el in elements}
+    for dev in dom.devices:
+        assert dev.type == dev.el.get("type"), dev.name()
+        assert dev.address is first_child(dev.el, "address"), dev.name()
+        for tag, kept in dev._children.items():
+            assert kept is first_child(dev.el, tag), (dev.name(), tag)
+    if dom._by_tag is not None:
+        rebuilt: dict[str, list[Device]] = {}
+        for d in dom.devices:
+            rebuilt.setdefault(d.tag, []).append(d)
+        assert dom._by_tag == rebuilt
+    if dom._iteration is not None:
+        kept = list(dom._iteration)
+        assert kept == _fresh(dom)
+    if dom._last_placed is not None:
+        rank, el = dom._last_placed
+        later = [e for e in elements[elements.index(el) + 1:] if e.tag in RANK]
+        assert all(RANK[e.tag] > rank for e in later), "the kept element is the last of its rank"
+
+
+def test_the_kept_fields_agree_with_the_tree() -> None:
+    """After a whole run (defaults, implicit devices, every placement pass) on every example
+    and generated guest."""
+    import sys
+    from pathlib import Path
+
+    from augmenter.pipeline import Options, run
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from libvirt_env import example_inputs, generated_guests
+
+    texts = [p.read_text() for p in example_inputs()] + [g.xml for g in generated_guests()]
+    for text in texts:
+        _kept_fields_agree(run(text, Options(boards="embedded")).guest.dom)
+
+
+@pytest.mark.parametrize(("name", "parsed"), [
+    ("vda", (0, 0)), ("sdz2", (25, 2)), ("hdaa", (26, 0)), ("xvdb", (1, 0)), ("ubdc", (2, 0)),
+    ("fda", (0, 0)), ("vdab12", (27, 12)),
+    ("vda01", (0, None)),  # a partition libvirt refuses; the index stands (virDiskNameToIndex)
+    ("vda99999999999", (0, None)),  # past INT_MAX
+    ("vd", None), ("vdA", None), ("vda\u0665", None), ("vda1x", None), ("nvme0", None),
+    ("vda\n", None),
+])
+def test_a_disk_name_parses_as_virDiskNameParse(name: str,
+                                                parsed: tuple[int, int | None] | None) -> None:
+    assert parse_disk_name(name) == parsed
+    assert disk_index(name) == (None if parsed is None else parsed[0])
 
 
 # ---- libvirt's insertion orders, against a transcription of its walks -------------------------

@@ -328,12 +328,10 @@ def test_any_number_in_any_address_or_index_raises_only_augment_error(data: byte
     _try(data)
 
 
-@pytest.mark.xfail(strict=True, reason="strict number reader, issue 15: a negative function "
-                   "or bus raises ValueError or IndexError")
 @FUZZ_NUMBERS
 @given(numbered_domain(negative=True))
 def test_negative_numbers_raise_only_augment_error(data: bytes) -> None:
-    _try(data, remember=False)  # a known crash: not for the one-process test
+    _try(data)
 
 
 # ---- encodings and line ends (issue 18, Build 2; issue 13, item 4) --------------------------

@@ -15,7 +15,7 @@ from lxml import etree
 from augmenter.cli.verify import (
     NAME_PREFIX,
     CcwAddress,
-    PciAddress,
+    PciLocation,
     VerifyError,
     boot_copy,
     compare_with_qemu,
@@ -157,11 +157,11 @@ def test_all_devices_where_the_xml_says() -> None:
                                        parse_qtree(QTREE))
     assert problems == []
     seen = {r.device: (r.xml, r.qemu, r.qemu_type, r.ok) for r in rows}
-    assert seen["disk vda (file)"] == (PciAddress(1, 0, 0), PciAddress(1, 0, 0),
+    assert seen["disk vda (file)"] == (PciLocation(1, 0, 0), PciLocation(1, 0, 0),
                                        "virtio-blk-pci", True)
     # board devices and ICH9 companions have no QEMU id: found by their place
     assert seen["controller sata 0"][2:] == ("ich9-ahci", True)
-    assert seen["controller usb 0 (2) (ich9-uhci1)"][1:] == (PciAddress(0, 0x1D, 0),
+    assert seen["controller usb 0 (2) (ich9-uhci1)"][1:] == (PciLocation(0, 0x1D, 0),
                                                             "ich9-usb-uhci1", True)
     assert len(rows) == 6  # disk, ehci, uhci, sata, root port, video
 
@@ -241,8 +241,8 @@ def test_render_is_a_table() -> None:
     from augmenter.cli.verify import Row, VerifyReport
 
     report = VerifyReport("g", "pc-q35-7.2", [
-        Row("disk vda", PciAddress(1, 0, 0), PciAddress(1, 0, 0), "virtio-blk-pci", True),
-        Row("video #0", PciAddress(0, 1, 0), PciAddress(0, 3, 0), "qxl-vga", False,
+        Row("disk vda", PciLocation(1, 0, 0), PciLocation(1, 0, 0), "virtio-blk-pci", True),
+        Row("video #0", PciLocation(0, 1, 0), PciLocation(0, 3, 0), "qxl-vga", False,
             "QEMU has it at 00:03.0")])
     text = report.render()
     lines = text.splitlines()

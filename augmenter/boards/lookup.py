@@ -92,7 +92,29 @@ def _stderr_warn(message: str) -> None:
     print(printable(f"augment: warning: {message}"), file=sys.stderr)
 
 
-_LOOKUPS: dict[tuple[str, str | None, str, float | None, str | None], Emulator] = {}
+class _Relay:
+    """Where a memoized emulator's warnings go: to the ``warn`` of whoever looked it up last.
+
+    The memo must not keep the first caller's callback (a second document in the process
+    would then be told nothing, or be told into the first one's report); so the lookup keeps
+    what it said (``said``: the cache, the fallback) and says it again to each later caller,
+    and a board's loader says its warnings through the relay, to the current caller."""
+
+    def __init__(self, warn: Warn) -> None:
+        self.warn = warn
+        self.said: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        self.warn(message)
+
+    def first(self, message: str) -> None:
+        """A warning of the lookup itself: kept, to be said to every later caller too."""
+        self.said.append(message)
+        self.warn(message)
+
+
+_LOOKUPS: dict[tuple[str, str | None, str, float | None, str | None],
+               tuple[Emulator, _Relay]] = {}
 
 
 def lookup(arch: str, emulator: str | None = None, mode: str = "auto",
@@ -107,7 +129,8 @@ def lookup(arch: str, emulator: str | None = None, mode: str = "auto",
     looked up when first asked for (:meth:`Emulator.board`), with the same order and fallback;
     where none can be had, :attr:`Emulator.failures` says why. ``timeout``: seconds each QEMU
     gets (default :data:`augmenter.boards.introspect.DEFAULT_TIMEOUT`). The result is memoized
-    per process: the same arguments never start QEMU twice.
+    per process: the same arguments never start QEMU twice, and every caller is told the
+    warnings that apply to it, the first or not (:class:`_Relay`).
 
     ``not_run``: why ``emulator`` must not be run (:mod:`augmenter.boards.trust`): its
     catalogue and boards then come from the cache only, and what the cache lacks from the
@@ -118,19 +141,23 @@ def lookup(arch: str, emulator: str | None = None, mode: str = "auto",
     key = (arch, emulator, mode, timeout, not_run)
     hit = _LOOKUPS.get(key)
     if hit is not None:
-        return hit
-    report = warn or _stderr_warn
+        emu, relay = hit
+        relay.warn = warn or _stderr_warn
+        for message in relay.said:
+            relay.warn(message)
+        return emu
+    relay = _Relay(warn or _stderr_warn)
     if mode == "embedded":
         emu = embedded_for(arch)
     else:
         try:
-            emu = _from_qemu(arch, emulator, mode, report, timeout, not_run)
+            emu = _from_qemu(arch, emulator, mode, relay, timeout, not_run)
         except BoardError as err:
             if mode == "qemu":
                 raise
             emu = embedded_for(arch)
-            report(f"{err}; using the embedded QEMU {emu.version} board table")
-    _LOOKUPS[key] = emu
+            relay.first(f"{err}; using the embedded QEMU {emu.version} board table")
+    _LOOKUPS[key] = (emu, relay)
     return emu
 
 
@@ -139,7 +166,7 @@ def clear_memo() -> None:
     _LOOKUPS.clear()
 
 
-def _from_qemu(arch: str, emulator: str | None, mode: str, report: Warn,
+def _from_qemu(arch: str, emulator: str | None, mode: str, relay: _Relay,
                timeout: float | None = None, not_run: str | None = None) -> Emulator:
     from .cache import BinaryId, BoardCache
 
@@ -155,12 +182,12 @@ def _from_qemu(arch: str, emulator: str | None, mode: str, report: Warn,
     problem = store.problem
     if problem is not None and store.root is not None and problem not in _REPORTED:
         _REPORTED.add(problem)
-        report(f"not using the board cache: {problem}")
+        relay.first(f"not using the board cache: {problem}")
     cat = load_catalogue(binary, bid, store, timeout, not_run=not_run)
     if not_run is not None:
-        report(f"{_not_run(binary, not_run)}; using its boards from the cache")
+        relay.first(f"{_not_run(binary, not_run)}; using its boards from the cache")
     failures: dict[str, str] = {}
-    loader = _BoardLoader(arch, binary, bid, store, cat, mode, report, failures, timeout,
+    loader = _BoardLoader(arch, binary, bid, store, cat, mode, relay, failures, timeout,
                           not_run)
     return emulator_of(arch, cat, layouts={}, layout_data={}, source="qemu", loader=loader,
                        failures=failures)
@@ -239,7 +266,11 @@ def _not_run(binary: str, why: str) -> str:
 
 class _BoardLoader:
     """Emulator.board for an introspected emulator: cache, QEMU, then the embedded table.
-    Where none has the board, the reason goes into ``failures`` (the emulator's)."""
+    Where none has the board, the reason goes into ``failures`` (the emulator's).
+
+    It keeps each machine's answer with what it said on the way (a fallback), and says that
+    again, through ``report`` (the lookup's :class:`_Relay`), each time the board is asked
+    for: every document placed on a fallback board is told so."""
 
     def __init__(self, arch: str, binary: str, bid: BinaryId, store: BoardCache,
                  cat: Catalogue, mode: str, report: Warn, failures: dict[str, str],
@@ -247,22 +278,34 @@ class _BoardLoader:
         self.arch, self.binary, self.bid, self.store = arch, binary, bid, store
         self.cat, self.mode, self.report = cat, mode, report
         self.failures, self.timeout, self.not_run = failures, timeout, not_run
+        self._known: dict[str, tuple[Board | None, str | None, BoardError | None]] = {}
 
     def __call__(self, machine: str) -> Board | None:
+        known = self._known.get(machine)
+        if known is None:
+            known = self._known[machine] = self._load(machine)
+        board, said, error = known
+        if error is not None:
+            raise error
+        if said is not None:
+            self.report(said)
+        return board
+
+    def _load(self, machine: str) -> tuple[Board | None, str | None, BoardError | None]:
+        """The board, the warning its fallback deserves, or the error to raise (``qemu``)."""
         try:
             return load_board(self.binary, self.bid, self.store, self.cat, machine,
-                              timeout=self.timeout, not_run=self.not_run)
+                              timeout=self.timeout, not_run=self.not_run), None, None
         except BoardError as err:
             if self.mode == "qemu":
-                raise
+                return None, None, err
             fallback = embedded().get(self.arch)
             board = fallback.table_board(machine) if fallback is not None else None
             if fallback is None or board is None:
                 self.failures[machine] = f"{err}; the embedded table has no board for it either"
-                self.report(self.failures[machine])
-                return None
-            self.report(f"{err}; using the embedded QEMU {fallback.version} board of {machine}")
-            return board
+                return None, self.failures[machine], None
+            return board, (f"{err}; using the embedded QEMU {fallback.version} board of "
+                           f"{machine}"), None
 
 
 def load_board(binary: str, bid: BinaryId, store: BoardCache, cat: Catalogue, machine: str,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import AugmentError
 from . import schema
@@ -156,7 +156,7 @@ def board_to_json(board: Board) -> dict[str, Any]:
     return out
 
 
-def board_from_json(machine: str, data: Mapping[str, Any]) -> Board:
+def board_from_json(machine: str, data: Mapping[str, object]) -> Board:
     """The inverse of :func:`board_to_json`, every value checked against what QEMU can report
     (:mod:`augmenter.boards.schema`). Raises KeyError/TypeError/ValueError if malformed."""
     data = schema.mapping(data, 16, "board")
@@ -180,7 +180,7 @@ def board_from_json(machine: str, data: Mapping[str, Any]) -> Board:
     )
 
 
-def _builtin_pci(d: Mapping[str, Any]) -> BuiltinPci:
+def _builtin_pci(d: Mapping[str, object]) -> BuiltinPci:
     code = d.get("class_code")
     return BuiltinPci(
         schema.integer(d["slot"], 0, 31, "slot"), schema.integer(d["function"], 0, 7, "function"),
@@ -192,7 +192,7 @@ def _builtin_pci(d: Mapping[str, Any]) -> BuiltinPci:
     )
 
 
-def _bus(b: Mapping[str, Any]) -> BoardBus:
+def _bus(b: Mapping[str, object]) -> BoardBus:
     units = b.get("units")
     return BoardBus(
         name=schema.text(b["name"], "bus name"), kind=schema.text(b["kind"], "bus kind"),
@@ -244,7 +244,7 @@ class Catalogue:
         }
 
     @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> Catalogue:
+    def from_json(cls, doc: Mapping[str, object]) -> Catalogue:
         """The inverse of :meth:`to_json`, every value checked (:mod:`augmenter.boards.schema`);
         an alias must name one of the machine types. Raises KeyError/TypeError/ValueError."""
         doc = schema.mapping(doc, 16, "catalogue")
@@ -320,10 +320,11 @@ class Emulator:
         For an introspected emulator this may start QEMU (once per machine and process), and it
         raises :class:`BoardError` when QEMU cannot describe the board and there is nothing to
         fall back to."""
+        if self.loader is not None:
+            return self.loader(machine)  # it keeps the answer, and re-tells its warnings
         if machine in self._boards:
             return self._boards[machine]
-        board = self.loader(machine) if self.loader is not None else self.table_board(machine)
-        self._boards[machine] = board
+        board = self._boards[machine] = self.table_board(machine)
         return board
 
     def table_board(self, machine: str) -> Board | None:
@@ -352,14 +353,17 @@ def embedded() -> dict[str, Emulator]:
     return emulators_from_json(json.loads(text))
 
 
-def emulators_from_json(doc: dict[str, Any]) -> dict[str, Emulator]:
-    """Turn the JSON board table into typed records."""
-    layouts = doc["layouts"]
+def emulators_from_json(doc: Mapping[str, object]) -> dict[str, Emulator]:
+    """Turn the JSON board table into typed records (the shipped table: its shape is the
+    generator's, so it is read as it is, not checked)."""
+    layouts = cast("dict[str, dict[str, object]]", doc["layouts"])
     out: dict[str, Emulator] = {}
-    for arch, emu in doc["emulators"].items():
+    emulators = cast("dict[str, dict[str, object]]", doc["emulators"])
+    for arch, emu in emulators.items():
         out[arch] = emulator_of(
-            arch, Catalogue.from_json(emu), layouts=dict(emu["boards"]), layout_data=layouts,
-            failures=dict(emu.get("failures", {})),
+            arch, Catalogue.from_json(emu),
+            layouts=dict(cast("dict[str, str]", emu["boards"])), layout_data=layouts,
+            failures=dict(cast("dict[str, str]", emu.get("failures", {}))),
         )
     for alias, arch in EMBEDDED_ALIASES.items():
         if arch in out and alias not in out:

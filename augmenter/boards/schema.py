@@ -13,7 +13,6 @@ largest QEMU 7.2 board and catalogue.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 NAME = 256  # characters in a name, type, class or id string
 PATH = 4096  # characters in a path (a binary, a QOM path)
@@ -28,49 +27,51 @@ UNITS = 64  # devices an IDE or floppy bus holds (QEMU: 1 or 2)
 ADDRESS = 1 << 64  # an address property: a devfn, an I/O port, a 64-bit MMIO base
 
 
-def integer(value: Any, low: int, high: int, what: str) -> int:
+def integer(value: object, low: int, high: int, what: str) -> int:
     """A JSON integer in ``low..high`` (a boolean or a float is not one)."""
     if type(value) is not int or not low <= value <= high:
         raise ValueError(f"{what}: {value!r} is not an integer in {low}..{high}")
     return value
 
 
-def text(value: Any, what: str, limit: int = NAME) -> str:
+def text(value: object, what: str, limit: int = NAME) -> str:
     if not isinstance(value, str) or len(value) > limit:
         raise ValueError(f"{what}: not a string of at most {limit} characters")
     return value
 
 
-def optional_text(value: Any, what: str, limit: int = NAME) -> str | None:
+def optional_text(value: object, what: str, limit: int = NAME) -> str | None:
     return None if value is None else text(value, what, limit)
 
 
-def flag(value: Any, what: str) -> bool:
+def flag(value: object, what: str) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{what}: {value!r} is not true or false")
     return value
 
 
-def items(value: Any, limit: int, what: str) -> Sequence[Any]:
+def items(value: object, limit: int, what: str) -> Sequence[object]:
     """A JSON list of at most ``limit`` items."""
     if not isinstance(value, list) or len(value) > limit:
         raise ValueError(f"{what}: not a list of at most {limit} items")
-    return value
+    out: list[object] = value
+    return out
 
 
-def mapping(value: Any, limit: int, what: str) -> Mapping[str, Any]:
+def mapping(value: object, limit: int, what: str) -> Mapping[str, object]:
     """A JSON object of at most ``limit`` keys."""
     if not isinstance(value, dict) or len(value) > limit:
         raise ValueError(f"{what}: not an object of at most {limit} keys")
-    return value
+    out: dict[str, object] = value
+    return out
 
 
-def names(value: Any, limit: int, what: str) -> list[str]:
+def names(value: object, limit: int, what: str) -> list[str]:
     """A list of names."""
     return [text(item, what) for item in items(value, limit, what)]
 
 
-def address_value(value: Any, what: str) -> int | str:
+def address_value(value: object, what: str) -> int | str:
     """An address property: a non-negative integer below 2**64, or a short string."""
     if isinstance(value, str):
         return text(value, what)

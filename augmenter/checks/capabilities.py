@@ -15,6 +15,7 @@ from weakref import WeakKeyDictionary
 from ..model.domain import Device, disk_bus
 from ..placement.guest import Guest
 from ..policy.capabilities import NEEDS, Needs
+from ..xml.document import Element
 from .findings import Finding
 from .located import at, on
 
@@ -61,7 +62,7 @@ def _hint(guest: Guest, needs: Needs) -> str:
 
 
 def refusal(guest: Guest, dev: Device, kind: str, value: str | None,
-            el: object = None) -> Finding | None:
+            el: Element | None = None) -> Finding | None:
     """The finding for a device whose setting the guest's QEMU lacks, or None."""
     needs = lacks(guest, kind, value)
     if needs is None:
@@ -89,9 +90,9 @@ def check_device_types(guest: Guest) -> Iterator[Finding]:
     found += [refusal(guest, h, "hub", h.type) for h in _each(guest, "hub")]
     found += [refusal(guest, m, "memory", m.model) for m in _each(guest, "memory")]
     for rng in _each(guest, "rng"):
-        model = rng.model or ""
-        found.append(refusal(guest, rng, "rng", "virtio" if model.startswith("virtio") else
-                             model))
+        rng_model = rng.model or ""
+        found.append(refusal(guest, rng, "rng", "virtio" if rng_model.startswith("virtio") else
+                             rng_model))
     found += [refusal(guest, r, "redirdev", r.el.get("bus") or "usb")
               for r in _each(guest, "redirdev")]
     found += [refusal(guest, s, "smartcard", s.el.get("mode"))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ..model.domain import Device
 from ..model.numbers import read
 from ..placement.guest import Guest
+from ..policy.devices import ROOT_MODELS, VIRTIO_SCSI_MODELS, default_model_name
 from ..xml.document import Element
 from .capabilities import CODE, lacks, message
 from .findings import Finding
@@ -52,24 +53,17 @@ OPTIONS = (("index", "targetIndex"), ("pcihole64", "pcihole64"), ("busNr", "busN
 # virDomainControllerDefValidate: the ranges of the target numbers
 RANGES = (("index", 0, 30, "target index"), ("chassisNr", 1, 255, "chassisNr"),
           ("chassis", 0, 255, "chassis"), ("port", 0, 255, "port"), ("busNr", 1, 254, "busNr"))
-VIRTIO_SCSI = ("virtio-scsi", "virtio-transitional", "virtio-non-transitional")
 
 
 def model_name(guest: Guest, ctrl: Device) -> str | None:
     """The ``<model name>`` of a PCI controller, written or as
     qemuDomainPCIControllerSetDefaultModelName picks it."""
     written = ctrl.child("model")
-    if written is not None and written.get("name"):
-        name: str = written.get("name")
+    name = written.get("name") if written is not None else None
+    if name:
         return name
-    model = ctrl.model or ""
-    if model == "pci-root":
-        return "spapr-pci-host-bridge" if guest.family is not None and guest.family.phb \
-            else None
-    if model == "pcie-root-port":
-        return "pcie-root-port" if guest.has("pcie-root-port") else "ioh3420"
-    known = PCI_MODELS.get(model)
-    return known.names[0] if known is not None and known.names else None
+    phb = guest.family is not None and guest.family.phb
+    return default_model_name(ctrl.model or "", phb, guest.has("pcie-root-port"))
 
 
 def _options(ctrl: Device) -> dict[str, Element]:
@@ -80,8 +74,9 @@ def _options(ctrl: Device) -> dict[str, Element]:
         for attr in ("index", "chassisNr", "chassis", "port", "busNr", "hotplug"):
             if target.get(attr) is not None:
                 out[attr] = target
-        if target.find("node") is not None:
-            out["node"] = target.find("node")
+        node = target.find("node")
+        if node is not None:
+            out["node"] = node
     hole = ctrl.child("pcihole64")
     if hole is not None and (hole.text or "").strip() not in ("", "0"):
         out["pcihole64"] = hole
@@ -140,7 +135,7 @@ def _pci_controller(guest: Guest, ctrl: Device, cells: int) -> Finding | None:
             "index", "node") and not phb)
         if model == "pci-root" and option == "node" and phb and ctrl.index == 0:
             allowed = False  # the default PHB (target index 0) takes no NUMA node
-        if model in ("pci-root", "pcie-root") and option == "pcihole64":
+        if model in ROOT_MODELS and option == "pcihole64":
             wanted = "i440fx" if model == "pci-root" else "q35"
             if family != wanted:
                 return on(ctrl, "pci-controller", "Setting the 64-bit PCI hole size is not "
@@ -169,7 +164,7 @@ def check_other_controllers(guest: Guest) -> Iterator[Finding]:
                      f"not supported in {virt}", "use qemu-xhci")
             continue
         driver = ctrl.child("driver")
-        if driver is None or (ctrl.type == "scsi" and ctrl.model in VIRTIO_SCSI):
+        if driver is None or (ctrl.type == "scsi" and ctrl.model in VIRTIO_SCSI_MODELS):
             continue
         for attr, what in (("queues", "'queues' is only supported by virtio-scsi controller"),
                            ("cmd_per_lun", "'cmd_per_lun' is only supported by virtio-scsi "

@@ -12,33 +12,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ..model.domain import Device, disk_bus
-from ..model.numbers import read
+from ..model.domain import Device, disk_bus, parse_disk_name
 from ..placement.guest import Guest
+from ..policy.devices import VIRTIO_MODELS
+from ..policy.messages import unknown_disk_name
 from ..xml.document import Element
 from .findings import Finding
 from .located import on
 
 HARDDISK_PREFIXES = ("hd", "sd", "vd", "xvd", "ubd")
-NAME_PREFIXES = ("fd", "hd", "vd", "sd", "xvd", "ubd")  # virDiskNameParse's order
 LOCAL_TYPES = {"file": "file", "block": "dev", "dir": "dir"}  # type -> <source> attribute
 SERIAL_CHARS = re.compile(r"[A-Za-z0-9_ .+-]*$")
-VIRTIO_MODELS = ("virtio", "virtio-transitional", "virtio-non-transitional")
 
 
 def disk_name_partition(name: str) -> int | None:
     """virDiskNameParse: the partition number of a target name (0 for none), or None when the
     name is not a disk name at all."""
-    prefix = next((p for p in NAME_PREFIXES if name.startswith(p)), None)
-    if prefix is None:
-        return None
-    m = re.fullmatch(r"([a-z]+)([0-9]*)", name[len(prefix):])
-    if m is None:
-        return None
-    digits = m.group(2)
-    if len(digits) > 1 and digits[0] == "0":
-        return None
-    return read(digits, "i", 10) if digits else 0
+    parsed = parse_disk_name(name)
+    return None if parsed is None else parsed[1]
 
 
 def _source_path(disk: Device) -> str | None:
@@ -86,8 +77,8 @@ def _target(disk: Device) -> Finding | None:
     name = str(target.get("dev"))
     if disk.address is None and disk_name_partition(name) is None:
         # virDomainDiskDefAssignAddress, in post-parse, for a disk of any bus
-        return on(disk, "disk-target", f"Unknown disk name '{name}' and no address specified",
-                  "name it vda, sdb, hdc ...", el=target)
+        return on(disk, "disk-target", unknown_disk_name(name), "name it vda, sdb, hdc ...",
+                  el=target)
     return None
 
 

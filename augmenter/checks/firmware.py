@@ -28,12 +28,12 @@ from __future__ import annotations
 from ..model.domain import Domain
 from ..placement import hotplug
 from ..placement.guest import Guest
+from ..policy.machines import X86
 from .findings import Finding
 
 # The most empty root ports a firmware opens an I/O window on, as measured (see the module
 # doc): SeaBIOS when the ports ask (io-reserve; by default it opens none), OVMF by default.
 IO_WINDOWS = {"seabios": 14, "ovmf": 10}
-X86 = ("x86_64", "i686")
 
 
 def firmware_of(dom: Domain) -> str:

@@ -21,16 +21,15 @@ from collections.abc import Iterator
 from ..model.domain import Device
 from ..model.numbers import read
 from ..placement.guest import Guest
+from ..policy.devices import VIRTIO_MODELS
+from ..policy.machines import PPC64, S390, X86, default_serial_target
 from ..xml.document import Element
 from .capabilities import CODE, lacks, message
 from .findings import Finding
 from .located import at, on
-from .platform import X86, is_arm_virt, is_pseries, is_q35
+from .platform import is_arm_virt, is_pseries, is_q35
 
-S390 = ("s390", "s390x")
-PPC64 = ("ppc64", "ppc64le")
 NET_MODEL_CHARS = re.compile(r"[A-Za-z0-9_-]*$")
-VIRTIO_NET = ("virtio", "virtio-transitional", "virtio-non-transitional")
 MAC = re.compile(r"([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2}):"
                  r"([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})$")
 
@@ -312,17 +311,7 @@ def serial_target(guest: Guest, serial: Device) -> tuple[str | None, str | None]
     model_el = target.find("model") if target is not None else None
     model = model_el.get("name") if model_el is not None else None
     if kind in (None, "isa-serial"):
-        if guest.dom.arch in X86:
-            kind = "isa-serial"
-        elif is_pseries(guest):
-            kind = "spapr-vio-serial"
-        elif is_arm_virt(guest) or (guest.family is not None and
-                                    guest.family.name == "riscv-virt"):
-            kind = "system-serial"
-        elif guest.dom.arch in S390:
-            kind = "sclp-serial"
-        else:
-            kind = None
+        kind = default_serial_target(guest.family, guest.dom.arch)
     if model is None:
         model = {"isa-serial": "isa-serial", "usb-serial": "usb-serial",
                  "pci-serial": "pci-serial", "spapr-vio-serial": "spapr-vty",
@@ -537,7 +526,7 @@ def _interface(nic: Device) -> Finding | None:
     if model is not None and not NET_MODEL_CHARS.match(model):
         return on(nic, "interface", "Model name contains invalid characters",
                   "use letters, digits, '-' and '_'", el=model_el)
-    virtio = (model or "").lower() in VIRTIO_NET
+    virtio = (model or "").lower() in VIRTIO_MODELS
     kind = nic.type
     if kind == "vhostuser" and not virtio:
         return on(nic, "interface", "Wrong or no <model> 'type' attribute specified with "

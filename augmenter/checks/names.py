@@ -119,7 +119,8 @@ def _walk(vocab: Vocabulary, el: Element, ids: tuple[int, ...], out: Found) -> N
 
 def _place(el: Element, place: Place) -> str:
     """An element as the message names it: its tag and the values that chose its names."""
-    return "<" + "".join([el.tag, *(f" {name}='{value}'" for name, value in place.chosen)]) + ">"
+    chosen = "".join(f" {name}='{value}'" for name, value in place.chosen)
+    return f"<{el.tag!s}{chosen}>"
 
 
 # ---- findings ----------------------------------------------------------------------------

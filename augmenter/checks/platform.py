@@ -20,13 +20,11 @@ from ..model.domain import Device
 from ..model.numbers import read
 from ..model.scaled import element_kib, kib
 from ..placement.guest import Guest
+from ..policy.machines import PPC64, X86
 from ..xml.document import Element
 from .findings import Finding
 from .located import at, on
 
-X86 = ("x86_64", "i686")
-PPC64 = ("ppc64", "ppc64le")
-S390 = ("s390", "s390x")
 # devices whose <boot order> libvirt reads (those it parses with VIR_DOMAIN_DEF_PARSE_ALLOW_BOOT)
 BOOTABLE = ("disk", "filesystem", "interface", "hostdev", "redirdev")
 # lifecycle element -> libvirt's event name

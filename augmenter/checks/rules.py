@@ -8,41 +8,50 @@ engine that placement uses, so a conflict is found by the same code that would h
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Iterator
 
 from ..errors import AugmentError
 from ..model.addresses import PciAddress, pci_address
 from ..model.connect import KINDS, Connect, describe
-from ..model.domain import Device, disk_bus, parse_int
-from ..model.numbers import number
+from ..model.domain import Device, disk_bus
+from ..model.numbers import InvalidValue, number, strict
+from ..model.values import DriveValue, UsbValue
+from ..placement import pci, vserial
+from ..placement.defaults import implies_controller
 from ..placement.guest import Guest
-from ..placement.topology import Conflict, Topology
-from ..placement.usb import MAX_DEPTH, usb_devices
-from ..policy.devices import BUS_ACCEPTS, device_flags, pci_class
+from ..placement.topology import (
+    INTEGRATED,
+    Bus,
+    Conflict,
+    FutureController,
+    Occupant,
+    cannot_plug,
+    double_use,
+    why_not,
+)
+from ..placement.usb import duplicate_ports, usb_devices
+from ..policy.devices import (
+    DRIVE_BUSES,
+    ICH9_USB2,
+    MAX_PCI_INDEX,
+    NEVER_PCI_UNLESS_CLASSED,
+    PANIC_WITHOUT_ADDRESS,
+    ROOT_MODELS,
+    SCSI_UNITS,
+    SERIAL_TARGET_ADDRESS,
+    VIRTIO_DISK_ADDRESSES,
+    XHCI_MODELS,
+    pci_class,
+    usb_model,
+)
+from ..policy.machines import default_serial_target
+from ..policy.messages import SMARTCARD_NOT_CCID, USB_DISABLED, usb_bus_missing, usb_duplicate
 from ..xml.document import Element
 from . import capabilities, controllers, cpu, disks, models, platform, unique
 from .findings import Finding
 from .names import check_names
 
 Check = Callable[[Guest], Iterator[Finding]]
-
-# What each drive bus can hold: (controllers, buses, targets, units); None = no limit
-DRIVE_LIMITS: dict[str, tuple[int | None, int, int | None, int | None]] = {
-    "ide": (1, 2, 1, 2),
-    "fdc": (1, 1, 1, 2),
-    "sata": (None, 1, 1, 6),
-    "scsi": (None, 1, None, None),  # per model, see SCSI_UNITS
-}
-# out-of-range drive fields that libvirt itself refuses (the rest only QEMU does)
-REFUSED_DRIVE_FIELDS = {
-    ("ide", "controller"), ("ide", "target"), ("sata", "bus"), ("sata", "target"),
-    ("scsi", "bus"), ("fdc", "controller"), ("fdc", "bus"), ("fdc", "target"),
-}
-SCSI_UNITS: dict[str | None, int] = {
-    "lsilogic": 7, "vmpvscsi": 7, "buslogic": 7, "lsisas1068": 2, "lsisas1078": 256,
-    "virtio-scsi": 16384, "ibmvscsi": 32, "ncr53c90": 7, "dc390": 7, "am53c974": 7,
-}
-
 
 def finding(dev: Device | None, code: str, message: str, hint: str | None = None,
             severity: str = "error", at: Element | None = None) -> Finding:
@@ -68,7 +77,7 @@ def check_controllers(guest: Guest) -> Iterator[Finding]:
     for ctrl in guest.dom.controllers:
         if ctrl.implicit:
             continue
-        usb2 = ctrl.type == "usb" and (ctrl.model or "").startswith("ich9-")
+        usb2 = ctrl.type == "usb" and ctrl.model in ICH9_USB2
         key = (ctrl.type, ctrl.index, ctrl.model if usb2 else None)
         if key in seen:
             yield finding(ctrl, "duplicate-controller-index",
@@ -87,8 +96,8 @@ def check_controllers(guest: Guest) -> Iterator[Finding]:
             yield finding(ctrl, "controller-not-on-machine",
                           "Only a single IDE controller is supported",
                           "the PIIX3 IDE controller is index 0")
-        if ctrl.type == "usb" and ctrl.model in ("qemu-xhci", "nec-xhci"):
-            ports = number(ctrl.el, "ports")  # virXMLPropInt, base 10
+        if ctrl.type == "usb" and ctrl.model in XHCI_MODELS:
+            ports = number(ctrl.el, "ports")
             if ports is not None and ports > 15:
                 yield finding(ctrl, "usb-ports", f"'{ctrl.model}' controller only supports up "
                               "to '15' ports")
@@ -105,7 +114,7 @@ def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
     if ctrl.index > MAX_PCI_INDEX:
         yield finding(ctrl, "pci-index", f"PCI controller index {ctrl.index} too high, "
                       f"maximum is {MAX_PCI_INDEX}")
-    if model in ("pci-root", "pcie-root"):
+    if model in ROOT_MODELS:
         if ctrl.index != 0 and not (family is not None and family.phb and model == "pci-root"):
             yield finding(ctrl, "root-index", "pci-root and pcie-root controllers should "
                           "have index 0")
@@ -114,7 +123,7 @@ def _check_pci_controller(guest: Guest, ctrl: Device) -> Iterator[Finding]:
                           "not have an address", "remove the <address> element")
     elif written_at_0 and model is not None and not wrong_root:
         yield finding(ctrl, "root-index", f"index for {model} controllers must be > 0")
-    rootish = model in ("pci-root", "pcie-root") and ctrl.index == 0
+    rootish = model in ROOT_MODELS and ctrl.index == 0
     if wrong_root and (rootish or written_at_0):
         yield finding(ctrl, "root-model",
                       f"The PCI controller with index='0' must be model='{guest.root_model}' "
@@ -131,53 +140,18 @@ def _check_usb_controllers(guest: Guest) -> Iterator[Finding]:
         yield finding(other, "usb-disabled", "Can't add another USB controller: USB is "
                       "disabled for this domain", "remove the controller with model='none'")
     for ctrl in usbs:
-        if ctrl.model in ("ich9-uhci1", "ich9-uhci2", "ich9-uhci3") and not any(
-                c.model in ("ich9-ehci1", "ehci") and c.index == ctrl.index for c in usbs):
+        if usb_model(ctrl).master_port is not None and not any(
+                usb_model(c).ehci and c.index == ctrl.index for c in usbs):
             yield finding(ctrl, "usb-no-master", "No master USB controller specified",
                           f"add an ich9-ehci1 controller with index {ctrl.index}")
 
 
 # -- PCI -----------------------------------------------------------------------------------
 
-def _explicit_topology(guest: Guest) -> tuple[Topology, int]:
-    """The buses the definition names, before anything is added. An index beyond 255 names
-    no bus (libvirt refuses it: virDomainControllerDefValidate) and must not make one."""
-    controllers = {c.index: c for c in guest.dom.controllers
-                   if c.type == "pci" and c.index <= MAX_PCI_INDEX}
-    highest = max([*controllers, *(a.bus for d in guest.dom.devices
-                                   if (a := _safe_pci(d)) is not None)], default=0)
-    topo = Topology()
-    for i in range(highest + 1):
-        ctrl = controllers.get(i)
-        model = ctrl.model if ctrl is not None and ctrl.model else (
-            (guest.family.root_model if guest.family else None) if i == 0 else None)
-        if model is None:
-            # no controller: libvirt will add buses of whatever kind the device needs
-            model = "(missing)"
-        flags, lo, hi = BUS_ACCEPTS.get(model, _MISSING_BUS)
-        if model == "pci-root":
-            flags, lo, hi = BUS_ACCEPTS["pci-root"]
-        if ctrl is not None:
-            target = ctrl.child("target")
-            if target is not None and target.get("hotplug") == "off":
-                flags &= ~Connect.HOTPLUG
-        topo.add_bus(model, flags, lo, hi)
-    return topo, len(controllers)
-
-
-MAX_PCI_INDEX = 255
-# A bus without a controller: it accepts anything, as libvirt adds whatever kind fits.
-_MISSING_BUS = (Connect.PCI | Connect.PCIE | Connect.BR | Connect.AUTO | Connect.HOTPLUG, 0, 31)
-
-
-def _safe_pci(dev: Device) -> PciAddress | None:
-    try:
-        return pci_address(dev)
-    except AugmentError:
-        return None
-
-
 def check_pci(guest: Guest) -> Iterator[Finding]:
+    """Every written PCI address, replayed through placement's own reservations: the buses the
+    definition names (pci.build_topology, grown as libvirt's dry run grows them), the board's
+    functions and the controllers libvirt pins, then each device as it is written."""
     if not guest.supports_pci:
         for dev in guest.dom.devices:
             if dev.address_type == "pci":
@@ -189,52 +163,46 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
         # board's and the chipset's own slots are only replayed to find conflicts with them).
         return
     devices = [d for d in guest.dom.iterate() if d.address_type == "pci"]
-    for dev in devices:
-        try:
-            pci_address(dev)
-        except AugmentError as err:
-            yield finding(dev, "address-out-of-range", err.message)
-    topo, _ = _explicit_topology(guest)
+    replay = pci.Pass(guest, pci.build_topology(guest, pci.bus_count(guest)), dry=True,
+                      needs=pci.Needs(guest))
+    topo = replay.topo
     controllers = {c.index for c in guest.dom.controllers if c.type == "pci"}
-    owners: dict[Hashable, str] = {}
+    owners: dict[Occupant, str] = {}
     root_ok = bool(topo.buses) and topo.buses[0].model == guest.root_model
-    if root_ok and guest.board is not None and guest.family is not None:
-        builtin = {(b.slot, b.function): b.type for b in guest.board.pci}
-        for slot, function in guest.family.reserved_functions(guest.board):
-            board_owner = ("board", slot, function)
-            owners[board_owner] = f"board's built-in {builtin.get((slot, function), 'device')}"
-            topo.reserve(PciAddress(0, slot, function), Connect.PCI, board_owner, explicit=True)
+    for builtin in pci.board_functions(guest) if root_ok else ():
+        owners[builtin] = f"board's built-in {builtin.type}"
+        replay.take(None, PciAddress(0, builtin.slot, builtin.function), Connect.PCI, True,
+                    builtin)
     pinned = {(p.type, p.index): p for p in (guest.family.pinned if guest.family else ())}
+    present = dict(pci.pinned_controllers(guest))
     pinned_at: set[Device] = set()
     for pin in pinned.values() if root_ok else ():
-        owner: Hashable
-        ctrl = guest.dom.controller(pin.type, pin.index)
+        at = PciAddress(0, pin.slot, pin.function)
+        ctrl = present.get(pin)
         if ctrl is not None:
-            if pin.models is not None and ctrl.model not in pin.models:
-                continue
-            at = _safe_pci(ctrl)
-            if at is not None and (at.bus, at.slot, at.function) != (0, pin.slot, pin.function):
+            written = pci_address(ctrl)
+            if written is not None and written != at:
                 continue  # reported below as pinned-address
-            owner = ctrl
-            owners[owner] = f"{ctrl.name()}, which libvirt always puts there"
+            owners[ctrl] = f"{ctrl.name()}, which libvirt always puts there"
             pinned_at.add(ctrl)
-        elif pin.type == "ide" and any(disk_bus(d) == "ide" for d in guest.dom.of("disk")):
-            owner = ("pinned", pin.type, pin.index)
-            owners[owner] = "IDE controller libvirt adds there for the IDE disks"
-        else:
-            continue
-        topo.reserve(PciAddress(0, pin.slot, pin.function), Connect.PCI, owner, explicit=True)
+            replay.take(ctrl, at, Connect.PCI, True)
+        elif guest.dom.controller(pin.type, pin.index) is None and implies_controller(
+                guest, pin.type, pin.index):
+            future = FutureController(pin.type, pin.index)
+            owners[future] = (f"{pin.type.upper()} controller libvirt adds there for the "
+                              f"{pin.type.upper()} disks")
+            replay.take(None, at, Connect.PCI, True, future)
     for dev in devices:
-        addr = _safe_pci(dev)
+        addr = pci_address(dev)
         if addr is None:
             continue
-        if dev.tag == "controller" and dev.model in ("pci-root", "pcie-root"):
+        if dev.tag == "controller" and dev.model in ROOT_MODELS:
             continue
         if dev in pinned_at:
             continue  # already holds its fixed address
         fixed = pinned.get((dev.type or "", dev.index)) if dev.tag == "controller" else None
         if fixed is not None and (fixed.models is None or dev.model in fixed.models) and (
-                (addr.bus, addr.slot, addr.function) != (0, fixed.slot, fixed.function)):
+                addr != PciAddress(0, fixed.slot, fixed.function)):
             yield finding(dev, "pinned-address", fixed.message,
                           f"leave the address out and augment will put it at "
                           f"00:{fixed.slot:02x}.{fixed.function}")
@@ -244,54 +212,69 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
                           f"{dev.name()}: PCI bus {addr.bus:#04x} has no controller",
                           "libvirt will add the missing buses; write the controllers to be "
                           "sure which kind you get", severity="warning")
-        flags = device_flags(dev, guest.pcie_root, guest.virtio_pcie) or Connect.PCI
-        yield from _reserve_one(guest, topo, dev, addr, flags, owners)
+        flags = replay.needs.flags(dev) or Connect.PCI
+        yield from _replay_one(guest, replay, dev, addr, flags, owners)
     board = guest.board
     board_slots = {(0, b.slot) for b in board.pci if b.function == 0} if board else set()
     yield from _check_multifunction(devices, board_slots)
 
 
-def _reserve_one(guest: Guest, topo: Topology, dev: Device, addr: PciAddress, flags: Connect,
-                 owners: dict[Hashable, str]) -> Iterator[Finding]:
-    bus = topo.buses[addr.bus]
-    if not topo.fits(flags, bus, explicit=True):
-        code = "integrated-device" if flags & Connect.INTEGRATED else "wrong-bus-kind"
-        yield finding(dev, code, f"{dev.name()} at {addr} cannot be plugged into controller "
-                      f"index {bus.index} ({bus.model}): {topo.why_not(flags, bus)}",
-                      "leave the address out and augment will pick a bus that fits")
-        return
-    if addr.slot < bus.min_slot or addr.slot > bus.max_slot:
+def _written(guest: Guest, bus: Bus) -> str:
+    """A bus as the definition has it: its controller's model, or ``(missing)`` for one that
+    libvirt adds."""
+    has = bus.index == 0 or guest.dom.controller("pci", bus.index) is not None
+    return bus.model if has else "(missing)"
+
+
+def _conflict_finding(guest: Guest, dev: Device, addr: PciAddress, flags: Connect,
+                      conflict: Conflict, owners: dict[Occupant, str]) -> Finding:
+    """What the checks say about an address placement cannot take."""
+    bus = conflict.bus
+    if conflict.refusal == "misfit" and bus is not None and conflict.misfit is not None:
+        integrated = conflict.misfit == INTEGRATED
+        code = "integrated-device" if integrated else "wrong-bus-kind"
+        return finding(dev, code, cannot_plug(dev.name(), addr, bus.index,
+                                              why_not(conflict.misfit, flags, bus),
+                                              _written(guest, bus)),
+                       "leave the address out and augment will pick a bus that fits")
+    if conflict.refusal in ("slot-low", "slot-high") and bus is not None:
         if bus.max_slot == 0:
             hint = f"a {bus.model} has a single slot, 0"
         elif addr.slot == 0:
             hint = f"slot 0 of a {bus.model} is reserved (use 1 to {bus.max_slot:#x})"
         else:
             hint = f"use a slot from {bus.min_slot:#x} to {bus.max_slot:#x}"
-        yield finding(dev, "slot-out-of-range", f"{dev.name()}: slot {addr.slot:#x} is not "
-                      f"usable on controller index {bus.index} ({bus.model})", hint)
-        return
-    if not bus.function_free(addr.slot, addr.function):
-        other = next((o for s, f, o in topo.occupants(addr.bus)
-                      if (s, f) == (addr.slot, addr.function)), None)
-        if other in owners:
-            yield finding(dev, "reserved-slot",
-                          f"{dev.name()}: PCI address {addr} is taken by the {owners[other]}",
-                          f"slot {addr.slot:#x} function {addr.function} on {guest.machine} "
-                          f"is the {owners[other]}; leave the address out and augment will "
-                          "place it")
-        else:
-            name = other.name() if isinstance(other, Device) else "another device"
-            line = other.line if isinstance(other, Device) else None
-            yield finding(dev, "pci-conflict",
-                          f"{dev.name()}: Attempted double use of PCI Address {addr} "
-                          f"(also used by {name}{f' on line {line}' if line else ''})",
-                          "give one of them another slot, or leave its address out")
-        return
+        return finding(dev, "slot-out-of-range", f"{dev.name()}: slot {addr.slot:#x} is not "
+                       f"usable on controller index {bus.index} ({bus.model})", hint)
+    other = conflict.other
+    if conflict.refusal == "taken" and other is not None and other in owners:
+        return finding(dev, "reserved-slot",
+                       f"{dev.name()}: PCI address {addr} is taken by the {owners[other]}",
+                       f"slot {addr.slot:#x} function {addr.function} on {guest.machine} "
+                       f"is the {owners[other]}; leave the address out and augment will "
+                       "place it")
+    if conflict.refusal == "taken":
+        name = other.name() if isinstance(other, Device) else "another device"
+        line = other.line if isinstance(other, Device) else None
+        return finding(dev, "pci-conflict",
+                       f"{dev.name()}: {double_use(addr)} "
+                       f"(also used by {name}{f' on line {line}' if line else ''})",
+                       "give one of them another slot, or leave its address out")
+    return finding(dev, "pci-conflict", str(conflict))
+
+
+def _replay_one(guest: Guest, replay: pci.Pass, dev: Device, addr: PciAddress, flags: Connect,
+                owners: dict[Occupant, str]) -> Iterator[Finding]:
     try:
-        topo.reserve(addr, flags, dev, explicit=True)
-    except Conflict as exc:  # pragma: no cover - the checks above cover every reason
-        yield finding(dev, "pci-conflict", str(exc))
+        replay.take(dev, addr, flags, explicit=True)
+    except Conflict as conflict:
+        yield _conflict_finding(guest, dev, addr, flags, conflict, owners)
         return
+    except AugmentError as err:  # no bus can be added for it
+        yield finding(dev, "wrong-bus-kind", err.message,
+                      "leave the address out and augment will pick a bus that fits")
+        return
+    bus = replay.topo.buses[addr.bus]
     if dev.tag in ("controller", "video", "sound"):
         return  # libvirt itself puts these on the root bus; nothing to warn about
     if not bus.flags & Connect.HOTPLUG:
@@ -315,7 +298,7 @@ def _check_multifunction(devices: list[Device],
                          board_slots: set[tuple[int, int]]) -> Iterator[Finding]:
     slots: dict[tuple[int, int], dict[int, Device]] = defaultdict(dict)
     for dev in devices:
-        addr = _safe_pci(dev)
+        addr = pci_address(dev)
         if addr is not None:
             slots[(addr.bus, addr.slot)][addr.function] = dev
     for (bus, slot), functions in slots.items():
@@ -355,21 +338,21 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
             seen_targets.setdefault(dev_name, disk)
         bus = disk_bus(disk)
         atype = disk.address_type
-        if bus in DRIVE_LIMITS and atype not in (None, "drive"):
+        if bus in DRIVE_BUSES and atype not in (None, "drive"):
             yield finding(disk, "address-type", f"Invalid address type '{atype}' for the disk "
                           f"'{dev_name}' with the bus type '{bus}'",
                           "a disk on this bus takes <address type='drive'>")
-        if bus == "virtio" and atype not in (None, "pci", "ccw", "virtio-mmio"):
+        if bus == "virtio" and atype is not None and atype not in VIRTIO_DISK_ADDRESSES:
             yield finding(disk, "address-type", f"virtio disk '{dev_name}' cannot have an "
                           f"address of type '{atype}'", "give it a PCI address or none")
     drive_devs = [d for d in guest.dom.of("disk") if d.address_type == "drive"] + [
         h for h in guest.dom.of("hostdev") if h.type == "scsi" and h.address_type == "drive"]
     for dev in drive_devs:
         bus = disk_bus(dev) if dev.tag == "disk" else "scsi"
-        a = dev.address
-        assert a is not None
-        ctrl_i, bus_i, target_i, unit_i = (parse_int(a.get(k), 0) or 0
-                                           for k in ("controller", "bus", "target", "unit"))
+        drive = dev.addr
+        if not isinstance(drive, DriveValue):
+            continue  # one libvirt refuses: check_numbers says so
+        ctrl_i, bus_i, target_i, unit_i = drive.controller, drive.bus, drive.target, drive.unit
         key = (bus or "?", ctrl_i, bus_i, target_i, unit_i)
         if key in used:
             other = used[key]
@@ -378,9 +361,11 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
                           f"target={key[3]} unit={key[4]} is in use by {other.name()}",
                           "give one of them another unit, or leave its address out")
         used.setdefault(key, dev)
-        if bus not in DRIVE_LIMITS:
+        geometry = DRIVE_BUSES.get(bus or "")
+        if geometry is None:
             continue
-        ctrls, buses, targets, units = DRIVE_LIMITS[bus]
+        ctrls, buses, targets, units = (geometry.controllers, geometry.buses, geometry.targets,
+                                        geometry.units)
         if bus == "scsi":
             model = scsi_models.get(ctrl_i, default_scsi)
             units = SCSI_UNITS.get(model)
@@ -393,7 +378,7 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
                 continue
             # libvirt refuses some fields at define time; the others it defines, and QEMU
             # refuses to start the guest
-            refused = (bus, name) in REFUSED_DRIVE_FIELDS
+            refused = name in geometry.refused
             yield finding(dev, "drive-out-of-range",
                           f"{dev.name()}: {bus} {name} {value} is beyond the controller's "
                           "capacity" + ("" if refused else "; QEMU will refuse to start the "
@@ -405,22 +390,17 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
 # -- virtio-serial, USB, CCID --------------------------------------------------------------
 
 def check_virtio_serial(guest: Guest) -> Iterator[Finding]:
-    used: dict[tuple[int, int], Device] = {}
-    ports = {c.index: number(c.el, "ports") or 31
+    ports = {c.index: vserial.port_count(c)
              for c in guest.dom.controllers if c.type == "virtio-serial"}
-    for dev in guest.dom.of("channel") + guest.dom.of("console"):
-        a = dev.address
-        if a is None or a.get("type") != "virtio-serial" or not parse_int(a.get("port"), 0):
-            continue
-        key = (parse_int(a.get("controller"), 0) or 0, parse_int(a.get("port"), 0) or 0)
-        if key in used:
-            yield finding(dev, "vserial-conflict", f"{dev.name()}: virtio serial port "
-                          f"{key[1]} on controller {key[0]} is already occupied by "
-                          f"{used[key].name()}", "leave the address out")
-        used.setdefault(key, dev)
-        if key[0] in ports and key[1] >= ports[key[0]]:
-            yield finding(dev, "vserial-out-of-range", f"virtio-serial controller {key[0]} "
-                          f"does not have port {key[1]}", f"ports are 1 to {ports[key[0]] - 1}")
+    devices = guest.dom.of("channel") + guest.dom.of("console")
+    for problem in vserial.reserve_written(devices, ports.get, {}):
+        dev = problem.dev
+        if problem.other is not None:
+            yield finding(dev, problem.code, f"{dev.name()}: {problem.message} by "
+                          f"{problem.other.name()}", "leave the address out")
+        else:
+            yield finding(dev, problem.code, problem.message,
+                          f"ports are 1 to {problem.ports - 1}")
 
 
 def check_usb(guest: Guest) -> Iterator[Finding]:
@@ -428,29 +408,18 @@ def check_usb(guest: Guest) -> Iterator[Finding]:
     usbs = [c for c in guest.dom.controllers if c.type == "usb"]
     enabled = {c.index for c in usbs if c.model != "none"}
     if devices and usbs and not enabled:
-        yield finding(devices[0], "usb-disabled", f"{devices[0].name()}: USB is disabled for "
-                      "this domain (controller model='none')", "remove model='none' or the "
-                      "USB device")
+        yield finding(devices[0], "usb-disabled", f"{devices[0].name()}: {USB_DISABLED} "
+                      "(controller model='none')", "remove model='none' or the USB device")
         return
-    seen: dict[tuple[int, str], Device] = {}
     for dev in devices:
-        a = dev.address
-        if a is None or a.get("type") != "usb" or a.get("port") in (None, "", "0"):
-            continue
-        port = a.get("port") or ""
-        bus = parse_int(a.get("bus"), 0) or 0
-        parts = port.split(".")
-        if not all(p.isdigit() for p in parts) or len(parts) > MAX_DEPTH:
-            yield finding(dev, "usb-port-path", f"{dev.name()}: cannot parse USB port "
-                          f"'{port}'", f"a port path has 1 to {MAX_DEPTH} numbers")
-            continue
-        if bus not in enabled and usbs:
-            yield finding(dev, "missing-controller", f"USB bus {bus} requested but no "
-                          "controller with that index is present")
-        if (bus, port) in seen:
-            yield finding(dev, "usb-conflict", f"Duplicate USB address bus {bus} port {port}",
-                          f"also used by {seen[(bus, port)].name()}")
-        seen.setdefault((bus, port), dev)
+        value = dev.addr
+        if not isinstance(value, UsbValue) or not value.port:
+            continue  # no port (libvirt picks one), or one libvirt refuses (check_numbers)
+        if value.bus not in enabled and usbs:
+            yield finding(dev, "missing-controller", usb_bus_missing(value.bus))
+    for dev, value, first in duplicate_ports(devices):
+        yield finding(dev, "usb-conflict", usb_duplicate(value.bus, value.port_text),
+                      f"also used by {first.name()}")
 
 
 def check_ccid(guest: Guest) -> Iterator[Finding]:
@@ -461,7 +430,7 @@ def check_ccid(guest: Guest) -> Iterator[Finding]:
     for card in cards:
         a = card.address
         if a is not None and a.get("type") != "ccid":
-            yield finding(card, "address-type", "smartcard device must use address type ccid")
+            yield finding(card, "address-type", SMARTCARD_NOT_CCID)
 
 
 def check_devices(guest: Guest) -> Iterator[Finding]:
@@ -472,7 +441,7 @@ def check_devices(guest: Guest) -> Iterator[Finding]:
     default_panic = (guest.family.panic if guest.family else None) or "isa"
     for panic in guest.dom.of("panic"):
         model = panic.model or default_panic
-        if model in ("pseries", "s390", "hyperv") and panic.address is not None:
+        if model in PANIC_WITHOUT_ADDRESS and panic.address is not None:
             yield finding(panic, "address-type", "setting the panic device address is not "
                           f"supported for model '{model}'", "remove the <address>")
     for host in guest.dom.of("hostdev"):
@@ -482,7 +451,7 @@ def check_devices(guest: Guest) -> Iterator[Finding]:
                           f"'{host.address_type}' with mediated device model 'vfio-ccw'")
     if guest.family is not None and guest.family.phb:
         for ctrl in guest.dom.controllers:
-            target = ctrl.el.find("target")
+            target = ctrl.child("target")
             index = number(target, "index", "i", 0) if target is not None else None
             if ctrl.type == "pci" and index is not None and (index == 0) != (ctrl.index == 0):
                 yield finding(ctrl, "phb-target-index", "Only the PCI controller with index 0 "
@@ -491,17 +460,9 @@ def check_devices(guest: Guest) -> Iterator[Finding]:
         if iommu.model == "virtio" and iommu.address_type not in (None, "pci"):
             yield finding(iommu, "address-type", "IOMMU device: 'virtio' needs a PCI address")
     for dev in guest.dom.devices:
-        if dev.tag in _NEVER_PCI_UNLESS_CLASSED and dev.address_type == "pci" and (
+        if dev.tag in NEVER_PCI_UNLESS_CLASSED and dev.address_type == "pci" and (
                 pci_class(dev) is None):
             yield finding(dev, "address-type", f"{dev.name()} cannot have a PCI address")
-
-
-# The address each serial target type takes (libvirt 9.0, qemuValidateDomainChrTargetDef);
-# None: it is a board's own port and takes no address at all.
-SERIAL_TARGET_ADDRESS: dict[str, str | None] = {
-    "isa-serial": "isa", "isa-debug": "isa", "usb-serial": "usb", "pci-serial": "pci",
-    "spapr-vio-serial": "spapr-vio", "system-serial": None, "sclp-serial": None,
-}
 
 
 def serial_target_type(guest: Guest, serial: Device) -> str | None:
@@ -510,9 +471,7 @@ def serial_target_type(guest: Guest, serial: Device) -> str | None:
     written = serial.target("type")
     if written not in (None, "isa-serial"):
         return written
-    if guest.family is not None:
-        return guest.family.serial_target
-    return "isa-serial" if guest.dom.arch in ("x86_64", "i686") else None
+    return default_serial_target(guest.family, guest.dom.arch)
 
 
 def check_serial_addresses(guest: Guest) -> Iterator[Finding]:
@@ -520,7 +479,7 @@ def check_serial_addresses(guest: Guest) -> Iterator[Finding]:
     for serial in guest.dom.of("serial"):
         atype = serial.address_type
         target = serial_target_type(guest, serial)
-        if atype is None or target not in SERIAL_TARGET_ADDRESS:
+        if atype is None or target is None or target not in SERIAL_TARGET_ADDRESS:
             continue
         expected = SERIAL_TARGET_ADDRESS[target]
         if expected is None:
@@ -534,13 +493,39 @@ def check_serial_addresses(guest: Guest) -> Iterator[Finding]:
                           f"write <address type='{expected}' ...> or leave the address out")
 
 
-# Kinds whose PCI address is refused when their model makes them no PCI device.
-_NEVER_PCI_UNLESS_CLASSED = frozenset(
-    {"input", "watchdog", "panic", "tpm", "hub", "redirdev", "smartcard"})
+def check_numbers(guest: Guest) -> Iterator[Finding]:
+    """The numbers libvirt's parser refuses that the table of parse-time rules leaves to the
+    model (policy/parse_rules.py): each address field (model.values) and a controller's
+    index (virXMLPropInt, VIR_XML_PROP_NONNEGATIVE). Each with libvirt's words."""
+    for dev in guest.dom.devices:
+        if dev.implicit:
+            continue
+        problems: list[InvalidValue] = []
+        if dev.tag == "controller":
+            try:
+                strict(dev.el, "index", "i", 10, nonnegative=True)
+            except InvalidValue as bad:
+                problems.append(bad)
+        if dev.addr is None and dev.refused is not None:
+            problems.append(dev.refused)
+        for problem in problems:
+            yield Finding(problem.code, "error", _named(dev, problem.message),
+                          problem.line or dev.line, None, dev.name(),
+                          problem.hint or _HINTS[problem.code])
+
+
+_HINTS = {
+    "invalid-value": "see libvirt's domain XML format for the values it accepts",
+    "address-out-of-range": "leave the address out and augment will place it",
+}
+
+
+def _named(dev: Device, message: str) -> str:
+    return message if message.startswith(dev.name()) else f"{dev.name()}: {message}"
 
 
 CHECKS: tuple[Check, ...] = (
-    check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
+    check_numbers, check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
     check_ccid, check_devices, check_serial_addresses, check_names,
     # the define-time rules, a module per topic, each citing libvirt's function
     *cpu.CHECKS, *platform.CHECKS, *unique.CHECKS, *models.CHECKS, *capabilities.CHECKS,

@@ -84,6 +84,7 @@ def _failing_devices(schema: etree.RelaxNG, root: Element) -> list[tuple[Element
         return []
     shell = copy.copy(root)  # lxml's copy is deep; lines are kept
     holder = shell.find("devices")
+    assert holder is not None  # a copy of root, which has one
     for child in list(holder):
         holder.remove(child)
     if not schema.validate(shell.getroottree()):
@@ -103,4 +104,5 @@ def _failing_devices(schema: etree.RelaxNG, root: Element) -> list[tuple[Element
 
 def _tag(el: Element) -> str:
     kind = el.get("type")
-    return f"<{el.tag} type='{kind}'>" if kind is not None else f"<{el.tag}>"
+    tag = str(el.tag)
+    return f"<{tag} type='{kind}'>" if kind is not None else f"<{tag}>"

@@ -28,13 +28,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from lxml import etree
 
-from ..model.domain import parse_int
-
-Element = Any  # an lxml element; lxml ships no types
+from ..model.numbers import strict
+from ..model.values import CcwValue, PciValue, read_address
+from ..xml.document import Element
 
 DEFAULT_URI = "qemu:///system"
 
@@ -58,8 +57,10 @@ class VerifyError(Exception):
 
 
 @dataclass(frozen=True, order=True)
-class PciAddress:
-    """A PCI address as libvirt writes it: controller index of the bus, slot, function."""
+class PciLocation:
+    """Where the XML or QEMU's qtree puts a PCI function: controller index of the bus, slot,
+    function, shown as ``bus:slot.function`` (``model.addresses.PciAddress`` is the placement
+    value, shown with its domain)."""
 
     bus: int
     slot: int
@@ -89,7 +90,7 @@ class CcwAddress:
         return cls(int(m.group(1), 16), int(m.group(2), 16), int(m.group(3), 16))
 
 
-Address = PciAddress | CcwAddress
+Address = PciLocation | CcwAddress
 
 
 def device_address(el: Element) -> Address | None:
@@ -98,19 +99,27 @@ def device_address(el: Element) -> Address | None:
     if pci is not None:
         return pci
     addr = el.find("address")
-    if addr is None or addr.get("type") != "ccw":
+    value = read_address(addr) if addr is not None and addr.get("type") == "ccw" else None
+    if not isinstance(value, CcwValue):
         return None
-    return CcwAddress(parse_int(addr.get("cssid"), 0) or 0, parse_int(addr.get("ssid"), 0) or 0,
-                      parse_int(addr.get("devno"), 0) or 0)
+    return CcwAddress(value.cssid or 0, value.ssid or 0, value.devno or 0)
 
 
-def pci_address(el: Element) -> PciAddress | None:
-    """The ``<address type='pci'>`` of a device element, or None."""
+def pci_address(el: Element) -> PciLocation | None:
+    """The ``<address type='pci'>`` of a device element, or None. Raises
+    :class:`~augmenter.model.numbers.InvalidValue` for one libvirt would refuse."""
     addr = el.find("address")
-    if addr is None or addr.get("type") != "pci":
+    value = read_address(addr) if addr is not None and addr.get("type") == "pci" else None
+    if not isinstance(value, PciValue):
         return None
-    return PciAddress(parse_int(addr.get("bus"), 0) or 0, parse_int(addr.get("slot"), 0) or 0,
-                      parse_int(addr.get("function"), 0) or 0)
+    return PciLocation(value.bus, value.slot, value.function)
+
+
+def controller_index(el: Element) -> int:
+    """A ``<controller>``'s index as libvirt reads it (libvirt writes one on every
+    controller; one without is index 0)."""
+    index = strict(el, "index", "i", 10, nonnegative=True)
+    return 0 if index is None else index
 
 
 @dataclass(frozen=True)
@@ -149,7 +158,7 @@ def device_entries(root: Element) -> Iterator[DeviceEntry]:
             target = el.find("target")
             base = f"disk {target.get('dev') if target is not None else '?'}"
         elif el.tag == "controller":
-            base = f"controller {el.get('type')} {parse_int(el.get('index'), 0)}"
+            base = f"controller {el.get('type')} {controller_index(el)}"
         elif el.tag == "input":
             # libvirt appends the implicit PS/2 pair after the user's inputs; we may not
             base = f"input {el.get('bus')} {el.get('type')} #"
@@ -217,8 +226,8 @@ def parse_qtree(text: str) -> list[QemuDevice]:
     ``name = value`` lines indented one step below it, a bus's ``type`` likewise.
     """
     out: list[QemuDevice] = []
-    # stack of (indent, kind, object): kind "bus" -> [name, type], "dev" -> QemuDevice
-    stack: list[tuple[int, str, Any]] = []
+    # stack of (indent, the bus ([name, type]) or the device)
+    stack: list[tuple[int, list[str] | QemuDevice]] = []
     for raw in text.splitlines():
         if not raw.strip():
             continue
@@ -229,24 +238,26 @@ def parse_qtree(text: str) -> list[QemuDevice]:
         parent = stack[-1] if stack else None
         if line.startswith("bus: "):
             bus = [line[5:].strip(), ""]
-            stack.append((indent, "bus", bus))
+            stack.append((indent, bus))
             continue
         m = _DEV_RE.match(line)
         if m is not None:
             bus_name, bus_type = ("", "")
-            if parent is not None and parent[1] == "bus":
-                bus_name, bus_type = parent[2][0], parent[2][1]
+            if parent is not None and isinstance(parent[1], list):
+                bus_name, bus_type = parent[1][0], parent[1][1]
             dev = QemuDevice(m.group(1), m.group(2), bus_name, bus_type)
             out.append(dev)
-            stack.append((indent, "dev", dev))
+            stack.append((indent, dev))
             continue
         if parent is None:
             continue
-        if parent[1] == "bus" and line.startswith("type "):
-            parent[2][1] = line[5:].strip()
-        elif parent[1] == "dev" and " = " in line:
+        node = parent[1]
+        if isinstance(node, list):
+            if line.startswith("type "):
+                node[1] = line[5:].strip()
+        elif " = " in line:
             name, _, value = line.partition(" = ")
-            parent[2].props.setdefault(name.strip(), value.strip().strip('"'))
+            node.props.setdefault(name.strip(), value.strip().strip('"'))
     return out
 
 
@@ -285,7 +296,7 @@ class VerifyReport:
 
     def _kind(self) -> str:
         if any(isinstance(r.xml, CcwAddress) for r in self.rows):
-            return "devices" if any(isinstance(r.xml, PciAddress) for r in self.rows) else \
+            return "devices" if any(isinstance(r.xml, PciLocation) for r in self.rows) else \
                 "CCW devices"
         return "PCI devices"
 
@@ -313,7 +324,7 @@ def _bus_names(live: Element) -> dict[str, int]:
     names: dict[str, int] = {}
     for ctrl in live.iterfind("devices/controller[@type='pci']"):
         alias = ctrl.find("alias")
-        index = parse_int(ctrl.get("index"), 0) or 0
+        index = controller_index(ctrl)
         if alias is not None and alias.get("name"):
             names[str(alias.get("name"))] = index
         names.setdefault(f"pci.{index}", index)
@@ -345,7 +356,7 @@ def compare_with_qemu(xml_root: Element, live_root: Element, qtree: list[QemuDev
     def located(d: QemuDevice) -> Address | None:
         devfn = d.devfn
         if devfn is not None and d.bus in bus_index:
-            return PciAddress(bus_index[d.bus], *devfn)
+            return PciLocation(bus_index[d.bus], *devfn)
         return d.ccw
 
     by_id = {d.id: d for d in qtree if d.id}
@@ -481,15 +492,16 @@ def boot_copy(xml: str, name: str, workdir: Path, qemu_img: str = "qemu-img") ->
         cpu.insert(0, model)
     if root.find("maxMemory") is None and root.find("cpu/numa") is None:
         for tag in ("memory", "currentMemory"):
-            el = root.find(tag)
-            if el is not None:
-                el.set("unit", "MiB")
-                el.text = "256"
+            memory = root.find(tag)
+            if memory is not None:
+                memory.set("unit", "MiB")
+                memory.text = "256"
     devices = root.find("devices")
     if devices is None:
         return str(etree.tostring(root, encoding="unicode"))
     for n, disk in enumerate(devices.findall("disk")):
-        has_source = disk.find("source") is not None and bool(disk.find("source").attrib)
+        source = disk.find("source")
+        has_source = source is not None and bool(source.attrib)
         if disk.get("device") in ("cdrom", "floppy") and not has_source:
             continue
         fmt = _image_format(disk)

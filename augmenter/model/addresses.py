@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..errors import AugmentError
 from ..xml.document import new_element, new_element_of, replace_child
-from .domain import Device, parse_int
+from .domain import Device
+from .values import PciValue, VirtioSerialValue
 
 
 @dataclass(frozen=True, order=True)
@@ -31,50 +31,22 @@ def pci_at(bus: int, slot: int, function: int = 0) -> PciAddress:
 
 
 def pci_address(dev: Device) -> PciAddress | None:
-    """The device's PCI address, or None when it has none or it is "empty" (0000:00:00.x)."""
-    a = dev.address
-    if a is None or a.get("type") != "pci":
+    """The device's PCI address, or None when it has none or it is "empty" (0000:00:00.x:
+    libvirt assigns one)."""
+    if dev.address is None:  # most devices, before placement: no need to read anything
         return None
-    try:
-        return _pci_value(a.get("domain"), a.get("bus"), a.get("slot"), a.get("function"))
-    except _BadAddress as bad:
-        raise AugmentError(f"{dev.name()}: {bad}", line=a.sourceline) from None
-
-
-class _BadAddress(Exception):
-    """What is wrong with a PCI address, for :func:`pci_address` to name the device."""
-
-
-@lru_cache(maxsize=1024)
-def _pci_value(domain_text: str | None, bus_text: str | None, slot_text: str | None,
-               function_text: str | None) -> PciAddress | None:
-    """:func:`pci_address` of the attribute values. Cached: placement and the checks read
-    every device's address several times, and a run spells few distinct ones."""
-    domain = parse_int(domain_text, 0)
-    bus = parse_int(bus_text, 0)
-    slot = parse_int(slot_text, 0)
-    function = parse_int(function_text, 0)
-    if domain is None or bus is None or slot is None or function is None:
-        raise _BadAddress("cannot parse PCI address")
-    if domain == 0 and bus == 0 and slot == 0:
-        return None
-    if domain != 0:
-        raise _BadAddress("only PCI domain 0 is available")
-    if bus > 0xFF:
-        raise _BadAddress(f"invalid PCI address bus='{bus:#x}', must be <= 0xFF")
-    if slot > 0x1F:
-        raise _BadAddress(f"invalid PCI address slot='{slot:#x}', must be <= 0x1F")
-    if function > 7:
-        raise _BadAddress(f"invalid PCI address function='{function:#x}', must be <= 7")
-    return pci_at(bus, slot, function)
+    value = dev.addr_value()
+    if type(value) is not PciValue or not (value.domain or value.bus or value.slot):
+        return None  # not PCI, or "empty"
+    return pci_at(value.bus, value.slot, value.function)
 
 
 def wants_pci(dev: Device) -> bool:
     """No address yet, or a PCI one that is "empty" (libvirt then assigns one)."""
-    a = dev.address
-    if a is None:
+    if dev.address is None:
         return True
-    return a.get("type") == "pci" and pci_address(dev) is None
+    value = dev.addr
+    return value is None or (type(value) is PciValue and value.empty)
 
 
 def multifunction(dev: Device) -> str | None:
@@ -92,8 +64,17 @@ def write_pci(dev: Device, addr: PciAddress, multi: str | None = None) -> None:
             del old.attrib[key]
         for key, value in attrib:
             old.set(key, value)
+        dev.set_address(old)  # the same element, another value
         return
-    dev.set_address(replace_child(dev.el, old, new_element_of("address", attrib)))
+    dev.set_address(replace_child(dev.el, old, new_element_of("address", attrib)),
+                    _pci_value(addr.bus, addr.slot, addr.function))
+
+
+@lru_cache(maxsize=1024)
+def _pci_value(bus: int, slot: int, function: int) -> PciValue:
+    """The value of an address :func:`write_pci` writes (no ``<zpci>``). Cached: frozen, and a
+    run writes the same few."""
+    return PciValue(0, bus, slot, function)
 
 
 @lru_cache(maxsize=1024)
@@ -122,17 +103,13 @@ FULL_FIELDS = {
 
 def complete(dev: Device) -> None:
     """Spell out the fields of a user's partial address the way libvirt writes it back."""
-    a = dev.address
-    if a is None:
-        return
-    if a.get("type") == "pci":
-        try:
-            if pci_address(dev) is None:
-                return  # an "empty" PCI address is replaced on assignment
-        except AugmentError:
-            return  # out of range: the checks report it, with every other problem
-    if a.get("type") == "virtio-serial" and not a.get("port"):
+    a, value = dev.address, dev.addr
+    if a is None or value is None:
+        return  # none, or one libvirt refuses (the checks say so)
+    if isinstance(value, PciValue) and value.empty:
+        return  # an "empty" PCI address is replaced on assignment
+    if isinstance(value, VirtioSerialValue) and a.get("port") is None:
         return  # completed on assignment
-    for key, value in FULL_FIELDS.get(a.get("type") or "", ()):
+    for key, text in FULL_FIELDS.get(a.get("type") or "", ()):
         if a.get(key) is None:
-            a.set(key, value)
+            a.set(key, text)

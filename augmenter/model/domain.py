@@ -23,6 +23,8 @@ from ..xml.document import (
     new_element,
     next_element,
 )
+from .numbers import InvalidValue, read
+from .values import AddressValue, read_address
 
 # libvirt's element order inside <devices>; new elements go after the last of their rank.
 DEVICE_ORDER = (
@@ -45,31 +47,28 @@ ITERATION_ORDER = (
 NOT_DEVICES = {"emulator", "audio", "graphics", "lease", "redirfilter", "crypto"}
 
 
-def parse_int(text: str | None, default: int | None = None) -> int | None:
-    """A number as libvirt reads it (strtol base 0: ``0x1f``, ``31``, ``017``)."""
-    if not text or text.isspace():
-        return default
-    return _strtol(text)
-
-
-@lru_cache(maxsize=4096)
-def _strtol(text: str) -> int | None:
-    """:func:`parse_int` of a non-blank string, None when it is no number. Cached: a document
-    spells the same few numbers (``0x00``, ``0x1f``, ``0``) thousands of times over a run."""
-    t = text.strip()
-    try:
-        if t.lower().startswith(("0x", "-0x")):
-            return int(t, 16)
-        if len(t) > 1 and t.startswith("0") and t.isdigit():
-            return int(t, 8)
-        return int(t, 10)
-    except ValueError:
-        return None
-
-
 @dataclass(eq=False)
 class Device:
-    """One device element and what libvirt's passes learn about it."""
+    """One device element and what libvirt's passes learn about it.
+
+    Three fields are read from the element once and kept, because placement asks for them
+    tens of times per device; each has one rule that keeps it true, and
+    ``tests/test_domain.py::test_the_kept_fields_agree_with_the_tree`` holds every run to
+    them:
+
+    * ``type``: the ``type`` attribute. Nothing changes a device's type.
+    * ``address``: the first ``<address>`` child. Everything that adds or replaces one calls
+      :meth:`set_address` (``model.addresses.write_pci``, ``write_address``, and the console
+      mirror); completing an address only sets attributes on it.
+    * :meth:`child`: a first child found by tag. Only found ones are kept; nothing removes or
+      replaces a ``<target>``, ``<model>`` or ``<master>`` once it exists.
+
+    Two values are read from those once, by the strict reader, and dropped when their source
+    changes: :attr:`addr` (the address's typed value; :meth:`set_address` drops it) and
+    :attr:`index` (a controller's; :meth:`set_index` writes it). A value libvirt refuses reads
+    as none (an index as -1, which names no controller) and is kept in :attr:`refused` for the
+    checks to report (``checks.rules.check_numbers``); such a document is never placed.
+    """
 
     el: Element
     tag: str
@@ -84,10 +83,33 @@ class Device:
     address: Element | None = field(init=False, default=None, repr=False)
     # Children found by :meth:`child`, by tag.
     _children: dict[str, Element] = field(default_factory=dict, repr=False)
+    _addr: AddressValue | None = field(init=False, default=None, repr=False)
+    _addr_read: bool = field(init=False, default=False, repr=False)
+    refused: InvalidValue | None = field(init=False, default=None, repr=False)  # the address
+    _index: int | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.type = self.el.get("type")
         self.address = first_child(self.el, "address")
+
+    def addr_value(self) -> AddressValue | None:
+        """:attr:`addr` (for the hottest callers: a method call costs less than a
+        property's)."""
+        return self._addr if self._addr_read else self.addr
+
+    @property
+    def addr(self) -> AddressValue | None:
+        """The ``<address>``'s value, read strictly once; None without one, or when libvirt
+        refuses it (why: :attr:`refused`)."""
+        if not self._addr_read:
+            self._addr, self.refused = None, None
+            if self.address is not None:
+                try:
+                    self._addr = read_address(self.address)
+                except InvalidValue as err:
+                    self.refused = err
+            self._addr_read = True
+        return self._addr
 
     @property
     def model(self) -> str | None:
@@ -100,7 +122,20 @@ class Device:
 
     @property
     def index(self) -> int:
-        return parse_int(self.el.get("index"), 0) or 0
+        """A controller's index (virXMLPropInt, base 10, not negative). 0 while it has none:
+        every controller gets one before placement reads it (fill_controller_indexes); -1 for
+        one libvirt refuses."""
+        if self._index is None:
+            text = self.el.get("index")
+            if text is None:
+                return 0
+            self._index = index_value(text)
+        return self._index
+
+    def set_index(self, index: int) -> None:
+        """Write a controller's index (libvirt's lowest free one)."""
+        self.el.set("index", str(index))
+        self._index = index
 
     def child(self, tag: str) -> Element | None:
         """The first ``<tag>`` child (``target``, ``model``), looked up once it exists.
@@ -120,9 +155,12 @@ class Device:
         value: str | None = t.get(attr) if t is not None else None
         return value
 
-    def set_address(self, element: Element | None) -> None:
-        """Record the ``<address>`` child after it was added or replaced."""
+    def set_address(self, element: Element | None, value: AddressValue | None = None) -> None:
+        """Record the ``<address>`` child after it was added, replaced or rewritten; and its
+        value, when the writer knows it (else it is read again when asked for)."""
         self.address = element
+        self._addr, self.refused = value, None
+        self._addr_read = value is not None
 
     @property
     def address_type(self) -> str | None:
@@ -134,7 +172,8 @@ class Device:
         if self.tag == "disk":
             return f"disk {self.target('dev') or '?'}"
         if self.tag == "controller":
-            return f"controller {self.type} {self.index}"
+            index = self.index
+            return f"controller {self.type} {self.el.get('index') if index < 0 else index}"
         if self.tag == "interface":
             mac = self.el.find("mac")
             ident = mac.get("address") if mac is not None else self.model
@@ -145,7 +184,17 @@ class Device:
 
 @dataclass(eq=False)
 class Domain:
-    """A parsed definition: arch, machine and the device lists."""
+    """A parsed definition: arch, machine and the device lists.
+
+    Three lookups are kept between calls, because placement and the checks walk the devices
+    several times per guest. Only :meth:`add` and :meth:`move_first` change ``<devices>``, and
+    each keeps them true or drops them (the test named in :class:`Device` checks them too):
+
+    * ``_by_tag``: the devices by element name, in document order (:meth:`add` inserts);
+    * ``_iteration``: :meth:`iterate`'s answer (both drop it);
+    * ``_last_placed``: the element :meth:`add` put last by rank, where the next one of the
+      same rank goes (:meth:`move_first` and an insertion at the head drop it).
+    """
 
     root: Element
     devices_el: Element
@@ -246,7 +295,7 @@ class Domain:
         if self._last_placed is not None and self._last_placed[0] == rank:
             # implicit devices come in runs of one kind (root ports, ICH9 companions): the one
             # placed just before is that last device, found without a walk
-            last = self._last_placed[1]
+            last: Element | None = self._last_placed[1]
         else:
             last = last_child_of(self.devices_el, UP_TO_RANK[min(rank, len(RANK) - 1)])
         following = first_element(self.devices_el) if last is None else next_element(last)
@@ -311,24 +360,35 @@ def _is_primary(video: Device) -> bool:
 DISK_PREFIXES = ("fd", "hd", "vd", "sd", "xvd", "ubd")
 
 
-_LONGEST_PREFIX_FIRST = sorted(DISK_PREFIXES, key=len, reverse=True)
-_DISK_LETTERS = re.compile(r"([a-z]+)\d*$")
+_DISK_NAME = re.compile(r"([a-z]+)([0-9]*)")
 
 
 @lru_cache(maxsize=1024)
+def parse_disk_name(name: str) -> tuple[int, int | None] | None:
+    """libvirt's virDiskNameParse: (disk index, partition) of a target name (``vda`` -> (0,
+    0), ``sdz2`` -> (25, 2), ``hdaa`` -> (26, 0)), None when it is no disk name. The partition
+    is None where libvirt refuses it (a leading 0, past INT_MAX) though the index stands:
+    virDiskNameToIndex does not read it. Cached: disks are sorted by it, and guests reuse the
+    same few names."""
+    prefix = next((p for p in DISK_PREFIXES if name.startswith(p)), None)
+    if prefix is None:
+        return None
+    m = _DISK_NAME.fullmatch(name, len(prefix))
+    if m is None:
+        return None
+    idx = 0
+    for ch in m.group(1):
+        idx = idx * 26 + (ord(ch) - ord("a") + 1)
+    digits = m.group(2)
+    if len(digits) > 1 and digits[0] == "0":
+        return idx - 1, None
+    return idx - 1, read(digits, "i", 10) if digits else 0
+
+
 def disk_index(name: str) -> int | None:
-    """``vda`` -> 0, ``sdz`` -> 25, ``hdaa`` -> 26: libvirt's virDiskNameToIndex. Cached: disks
-    are sorted by it, and guests reuse the same few names."""
-    for prefix in _LONGEST_PREFIX_FIRST:
-        if name.startswith(prefix):
-            m = _DISK_LETTERS.match(name, len(prefix))
-            if not m:
-                return None
-            idx = 0
-            for ch in m.group(1):
-                idx = idx * 26 + (ord(ch) - ord("a") + 1)
-            return idx - 1
-    return None
+    """``vda`` -> 0, ``sdz`` -> 25, ``hdaa`` -> 26: libvirt's virDiskNameToIndex."""
+    parsed = parse_disk_name(name)
+    return None if parsed is None else parsed[0]
 
 
 def disk_name(prefix: str, index: int) -> str:
@@ -360,6 +420,20 @@ def _is_companion(c: Device) -> bool:
     return c.el.find("master") is not None
 
 
+def _written_index(c: Device) -> int:
+    """The index a controller is written with, -1 without one (or with one libvirt refuses:
+    the document is refused then, whatever its order)."""
+    text = c.el.get("index")
+    return -1 if text is None else index_value(text)
+
+
+def index_value(text: str) -> int:
+    """A controller's written index as libvirt reads it (virXMLPropInt, base 10,
+    VIR_XML_PROP_NONNEGATIVE); -1 for one it refuses, which names no controller."""
+    value = read(text, "i", 10)
+    return -1 if value is None or value < 0 else value
+
+
 def _controller_sort(controllers: list[Device]) -> list[Device]:
     """libvirt's insertion order (virDomainControllerInsertPreAlloced), one at a time.
 
@@ -372,39 +446,31 @@ def _controller_sort(controllers: list[Device]) -> list[Device]:
     sorts after it (a later index, or a companion of the same index ahead of a controller that
     is none), else last: libvirt's walk goes on to the front even once it found its place
     at the end, so ``[2, none]`` then index 1 gives ``[1, 2, none]``."""
-    groups: dict[str | None, list[tuple[int | None, bool, Device]]] = {}
+    groups: dict[str | None, list[tuple[int, bool, Device]]] = {}
     # per type: the highest index so far, and whether a companion has it; a controller above
     # it (or at it, when no companion there must follow it) goes last without a walk
     tops: dict[str | None, tuple[int, bool]] = {}
-    unread_companion: dict[str | None, bool] = {}
     for c in controllers:
-        idx = parse_int(c.el.get("index"), -1)
+        idx = _written_index(c)
         companion = _is_companion(c)
         group = groups.setdefault(c.type, [])
         top, top_companion = tops.get(c.type, (-1, False))
-        if idx is None:  # no number: only a companion whose index is none either follows it
-            last = companion or not unread_companion.get(c.type, False)
-        else:
-            last = idx == -1 or idx > top or (idx == top and (companion or not top_companion))
+        last = idx == -1 or idx > top or (idx == top and (companion or not top_companion))
         at = len(group) if last else next(
             (i for i, e in enumerate(group) if _sorts_after(e, idx, companion)), len(group))
         group.insert(at, (idx, companion, c))
-        if idx is None and companion:
-            unread_companion[c.type] = True
-        elif idx is not None and idx > top:
+        if idx > top:
             tops[c.type] = (idx, companion)
-        elif idx is not None and idx == top and companion:
+        elif idx == top and companion:
             tops[c.type] = (top, True)
     return [c for group in groups.values() for _, _, c in group]
 
 
-def _sorts_after(entry: tuple[int | None, bool, Device], idx: int | None,
-                 companion: bool) -> bool:
+def _sorts_after(entry: tuple[int, bool, Device], idx: int, companion: bool) -> bool:
     """Whether a controller already in the list, as (index, is a companion, record), goes
     after a new one of that index and kind (virDomainControllerInsertPreAlloced)."""
     cur_idx, cur_companion, _ = entry
-    return ((cur_idx is not None and idx is not None and cur_idx > idx)
-            or (not companion and cur_companion and cur_idx == idx))
+    return cur_idx > idx or (not companion and cur_companion and cur_idx == idx)
 
 
 def _disk_sort(disks: list[Device]) -> list[Device]:

@@ -21,9 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..errors import AugmentError
 from ..xml.document import Element
 
 _SPACE = " \t\n\v\f\r"
+_DIGITS = {c: i for i, c in enumerate("0123456789abcdef")} | {
+    c: i for i, c in enumerate("ABCDEF", 10)}
 
 
 @dataclass(frozen=True)
@@ -55,47 +58,43 @@ READERS: dict[str, Reader] = {r.name: r for r in (
 )}
 
 
-def _digits(text: str, base: int) -> tuple[int, int] | None:
-    """(value, count) of the ASCII digits of ``base`` at the start of ``text``."""
-    value = 0
-    n = 0
-    for ch in text:
-        if "0" <= ch <= "9":
-            d = ord(ch) - 48
-        elif "a" <= ch <= "z":
-            d = ord(ch) - 87
-        elif "A" <= ch <= "Z":
-            d = ord(ch) - 55
-        else:
-            break
-        if d >= base:
-            break
-        value = value * base + d
-        n += 1
-    return (value, n) if n else None
-
-
-def strtol_whole(text: str, base: int) -> tuple[int, bool] | None:
-    """(magnitude with its sign, whether a '-' was read) of the whole of ``text`` as C's
-    ``strtol`` reads it with ``base`` (0, 10 or 16; 8 and others work too), or None when
-    anything is left over or no digit was read. No range is applied."""
-    i = 0
-    n = len(text)
+def scan(text: str, base: int, start: int = 0) -> tuple[int, bool, int] | None:
+    """C's ``strtoul(text + start, &end, base)``: (magnitude, whether a '-' came first, the
+    index ``end`` points at), or None when no digit is read. No range is applied: a magnitude
+    beyond what C holds is returned as read, for the caller to bound. USB port paths
+    (``1.4``) are read with it number by number, as virDomainDeviceUSBAddressParsePort does."""
+    i, n = start, len(text)
     while i < n and text[i] in _SPACE:
         i += 1
     negative = False
     if i < n and text[i] in "+-":
         negative = text[i] == "-"
         i += 1
-    rest = text[i:]
-    if base in (0, 16) and rest[:2] in ("0x", "0X") and _digits(rest[2:], 16) is not None:
-        base, rest = 16, rest[2:]
+    if base in (0, 16) and text[i:i + 2] in ("0x", "0X") and i + 2 < n and (
+            _DIGITS.get(text[i + 2], 99) < 16):
+        i += 2
+        base = 16
     elif base == 0:
-        base = 8 if rest[:1] == "0" else 10
-    found = _digits(rest, base)
-    if found is None or found[1] != len(rest):
+        base = 8 if text[i:i + 1] == "0" else 10
+    first = i
+    value = 0
+    while i < n:
+        digit = _DIGITS.get(text[i], 99)
+        if digit >= base:
+            break
+        value = value * base + digit
+        i += 1
+    return None if i == first else (value, negative, i)
+
+
+def strtol_whole(text: str, base: int) -> tuple[int, bool] | None:
+    """(magnitude with its sign, whether a '-' was read) of the whole of ``text`` as C's
+    ``strtol`` reads it with ``base`` (0, 10 or 16; 8 works too), or None when anything is
+    left over or no digit was read. No range is applied."""
+    got = scan(text, base)
+    if got is None or got[2] != len(text):
         return None
-    value, _ = found
+    value, negative, _ = got
     return (-value if negative else value), negative
 
 
@@ -129,3 +128,48 @@ def number(el: Element, name: str, reader: str = "i", base: int = 10) -> int | N
     it is absent or not one (the parse-time check has refused the document then)."""
     text = el.get(name)
     return None if text is None else read(text, reader, base)
+
+
+class InvalidValue(AugmentError):
+    """A number (or an address) libvirt refuses when it parses the definition; the message is
+    libvirt's."""
+
+    def __init__(self, message: str, line: int | None = None, hint: str | None = None,
+                 code: str = "invalid-value") -> None:
+        super().__init__(message, line, hint, code)
+
+
+BASE_WORDS = {0: "a decimal, 0x-hexadecimal or 0-octal", 10: "a decimal", 16: "a hexadecimal",
+              8: "an octal"}
+
+
+def hint(base: int, low: int | None, high: int | None) -> str:
+    """What a reader accepts, in words: the hint of every refused number."""
+    return f"expected {BASE_WORDS.get(base, f'a base-{base}')} integer from {low} to {high}"
+
+
+def strict(el: Element, name: str, reader: str = "uip", base: int = 10, *,
+           nonnegative: bool = False, required: bool = False) -> int | None:
+    """Attribute ``name`` of ``el`` as ``virXMLPropInt``/``virXMLPropUInt``/
+    ``virXMLPropULongLong`` read it (``src/util/virxml.c``); None when it is absent. Raises
+    :class:`InvalidValue` with libvirt's sentence when libvirt refuses it (``nonnegative``:
+    ``VIR_XML_PROP_NONNEGATIVE``, ``required``: ``VIR_XML_PROP_REQUIRED``)."""
+    text = el.get(name)
+    element = str(el.tag)
+    if text is None:
+        if required:
+            raise InvalidValue(f"Missing required attribute '{name}' in element '{element}'",
+                               line=el.sourceline)
+        return None
+    value = read(text, reader, base)
+    spec = READERS[reader]
+    if value is None:
+        expected = "integer value" if spec.signed else "non-negative integer value"
+    elif nonnegative and value < 0:
+        expected = "non-negative value"
+    else:
+        return value
+    low = 0 if nonnegative else spec.low
+    raise InvalidValue(f"Invalid value for attribute '{name}' in element '{element}': "
+                       f"'{text}'. Expected {expected}", line=el.sourceline,
+                       hint=hint(base, low, spec.high))

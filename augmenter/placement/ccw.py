@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from ..model.addresses import write_address
-from ..model.domain import Device, parse_int
+from ..model.domain import Device
+from ..model.values import CCW_DEVNO_MAX, CcwValue
 from .guest import Guest
 
 DEFAULT_CSSID = 0xFE
-MAX_DEVNO = 0xFFFF
-
-
-def _fields(dev: Device) -> tuple[int | None, int | None, int | None]:
-    a = dev.address
-    assert a is not None
-    return (parse_int(a.get("cssid")), parse_int(a.get("ssid")), parse_int(a.get("devno")))
+MAX_DEVNO = CCW_DEVNO_MAX
 
 
 def assign(guest: Guest) -> None:
@@ -26,16 +21,12 @@ def assign(guest: Guest) -> None:
     used: set[tuple[int, int, int]] = set()
     pending: list[Device] = []
     for dev in ccw:
-        cssid, ssid, devno = _fields(dev)
-        given = [v is not None for v in (cssid, ssid, devno)]
-        if not any(given):
+        value = dev.addr
+        assert isinstance(value, CcwValue)  # ranges and partial ones: model.values
+        cssid, ssid, devno = value.cssid, value.ssid, value.devno
+        if cssid is None or ssid is None or devno is None:
             pending.append(dev)
             continue
-        if not all(given):
-            raise guest.fail(dev, "Invalid partial specification for virtio ccw address")
-        assert cssid is not None and ssid is not None and devno is not None
-        if cssid > 0xFE or ssid > 3 or devno > MAX_DEVNO:
-            raise guest.fail(dev, "Invalid specification for virtio ccw address")
         key = (cssid, ssid, devno)
         if key in used:
             raise guest.fail(dev, f"The CCW devno '{cssid:x}.{ssid:x}.{devno:04x}' is in use "

@@ -8,22 +8,20 @@ controllers for disks and channels, the console/serial pair and the video for gr
 from __future__ import annotations
 
 from ..model.addresses import write_address
-from ..model.domain import Device, disk_bus, disk_index, parse_int
+from ..model.domain import Device, disk_bus, disk_index
 from ..model.numbers import number
-from ..policy.machines import default_usb_model
+from ..model.values import CcidValue, DimmValue, DriveValue, VirtioSerialValue
+from ..policy.devices import DRIVE_BUSES, ICH9_COMPANIONS, ICH9_USB2, IMPLICIT_DRIVE_CONTROLLERS
+from ..policy.machines import default_scsi_model, default_usb_model, default_video_model
+from ..policy.messages import IDE_UNSUPPORTED, unknown_disk_name
 from ..xml.document import insert_before, new_element, set_child, sub_element
 from .guest import Guest
 
 # a drive address implies every controller of its bus up to its own index; past 256 of them
 # (the PCI buses a guest can have) libvirt cannot place them, and adding them would not end
 MAX_IMPLIED_INDEX = 255
-DRIVE_BUSES = ("scsi", "fdc", "ide", "sata")  # libvirt adds implicit controllers in this order
-# units per bus and buses per controller, for the target-name-derived drive address
-DRIVE_GEOMETRY = {"ide": (2, 2), "sata": (6, 1), "scsi": (7, 1), "fdc": (2, 1)}
 # serial target types that get a matching console 0 (not pci-serial or usb-serial)
 CONSOLE_SERIALS = (None, "isa-serial", "spapr-vio-serial", "system-serial", "sclp-serial")
-ICH9_USB2 = {"ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3"}
-ICH9_COMPANIONS = (("ich9-uhci1", 0), ("ich9-uhci2", 2), ("ich9-uhci3", 4))
 
 
 def fill_controller_indexes(guest: Guest) -> None:
@@ -50,7 +48,7 @@ def fill_controller_indexes(guest: Guest) -> None:
             if (prev.type == "usb" and prev.model in ICH9_USB2
                     and prev.el.get("index") is not None
                     and (ctrl.model, prev.index) not in written):
-                ctrl.el.set("index", str(prev.index))
+                ctrl.set_index(prev.index)
                 taken.add(prev.index)
                 written.add((ctrl.model, prev.index))
                 continue
@@ -58,7 +56,7 @@ def fill_controller_indexes(guest: Guest) -> None:
         while free in taken:
             free += 1
         lowest[ctrl.type] = free
-        ctrl.el.set("index", str(free))
+        ctrl.set_index(free)
         taken.add(free)
         if ctrl.model in ICH9_USB2:
             written.add((ctrl.model, free))
@@ -109,11 +107,7 @@ def _default_model(guest: Guest, ctrl: Device) -> str | None:
     if ctrl.type == "usb":
         return default_usb_model(family, guest.emulator, written=True) if family else None
     if ctrl.type == "scsi":
-        if family is not None and family.scsi_model:
-            return family.scsi_model
-        if guest.has("lsi53c895a"):
-            return "lsilogic"
-        return "virtio-scsi" if guest.has("virtio-scsi-pci") else None
+        return default_scsi_model(family, guest.emulator)
     return None
 
 
@@ -135,9 +129,7 @@ def fill_device_models(guest: Guest) -> None:
 
 
 def default_video(guest: Guest) -> str:
-    if guest.family is not None and guest.family.video_model:
-        return guest.family.video_model
-    return "cirrus" if guest.has("cirrus-vga") else "vga"
+    return default_video_model(guest.family, guest.emulator)
 
 
 def fill_controller_models(guest: Guest) -> None:
@@ -155,7 +147,8 @@ def drive_address(disk: Device, bus: str) -> tuple[int, int, int, int] | None:
     idx = disk_index(disk.target("dev") or "")
     if idx is None:
         return None
-    units, buses = DRIVE_GEOMETRY[bus]
+    geometry = DRIVE_BUSES[bus]
+    units, buses = geometry.units_per_bus, geometry.buses
     per_ctrl = units * buses
     return idx // per_ctrl, (idx % per_ctrl) // units, 0, idx % units
 
@@ -163,48 +156,67 @@ def drive_address(disk: Device, bus: str) -> tuple[int, int, int, int] | None:
 def assign_drive_addresses(guest: Guest) -> None:
     for disk in guest.dom.of("disk"):
         bus = disk_bus(disk)
-        if bus not in DRIVE_GEOMETRY or disk.address is not None:
+        if bus is None or bus not in DRIVE_BUSES or disk.address is not None:
             continue
         addr = drive_address(disk, bus)
         if addr is None:
-            raise guest.fail(disk, f"Unknown disk name '{disk.target('dev')}' and no address "
-                                   "specified")
+            raise guest.fail(disk, unknown_disk_name(disk.target("dev")))
         ctrl, b, target, unit = addr
         write_address(disk, "drive", controller=ctrl, bus=b, target=target, unit=unit)
 
 
+INT_MAX = 2**31 - 1
+
+
 def _drive_controller(disk: Device) -> int | None:
-    a = disk.address
-    if a is None or a.get("type") != "drive":
+    """The controller a drive address names, as virDomainDefAddDiskControllersForType counts
+    it: libvirt compares it as an ``int``, so an index past ``INT_MAX`` names none."""
+    value = disk.addr
+    if not isinstance(value, DriveValue) or value.controller > INT_MAX:
         return None
-    return parse_int(a.get("controller"), 0)
+    return value.controller
+
+
+def drive_controller_of(dev: Device, bus: str) -> int | None:
+    """The controller of a disk's (or SCSI host device's) drive address: the written one, or
+    the one :func:`assign_drive_addresses` will write; None for none."""
+    if dev.address is not None or bus not in DRIVE_BUSES:
+        return _drive_controller(dev)
+    addr = drive_address(dev, bus)
+    return None if addr is None else addr[0]
+
+
+def drive_owners(guest: Guest, bus: str) -> list[tuple[Device, int]]:
+    """The devices on a drive bus, each with the controller its drive address names."""
+    owners = [d for d in guest.dom.of("disk") if disk_bus(d) == bus]
+    if bus == "scsi":
+        owners += [h for h in guest.dom.of("hostdev") if h.type == "scsi"]
+    return [(d, i) for d in owners if (i := drive_controller_of(d, bus)) is not None]
+
+
+def implies_controller(guest: Guest, bus: str, index: int) -> bool:
+    """Whether the disks imply controller ``index`` of ``bus``: libvirt adds every controller
+    up to the highest a drive address names (virDomainDefAddDiskControllersForType)."""
+    return bus in IMPLICIT_DRIVE_CONTROLLERS and any(
+        index <= i for _, i in drive_owners(guest, bus))
 
 
 def add_implicit_controllers(guest: Guest) -> None:
     """Controllers implied by disks, channels and smartcards, appended in libvirt's order."""
     dom = guest.dom
-    disks = [(d, disk_bus(d)) for d in dom.of("disk")]
     # (type, index) of every controller, kept as controllers are added: dom.controller()
     # walks them all, once per index here (issue 18: once per channel was quadratic)
     have = {(c.type, c.index) for c in dom.controllers}
-    for bus in DRIVE_BUSES:
-        owners = [d for d, on in disks if on == bus]
-        if bus == "scsi":
-            owners += [h for h in dom.of("hostdev") if h.type == "scsi"]
-        indexes = [i for d in owners if (i := _drive_controller(d)) is not None]
-        too_far = next((d for d in owners if (_drive_controller(d) or 0) > MAX_IMPLIED_INDEX),
-                       None)
+    for bus in IMPLICIT_DRIVE_CONTROLLERS:
+        owners = drive_owners(guest, bus)
+        too_far = next(((d, i) for d, i in owners if i > MAX_IMPLIED_INDEX), None)
         if too_far is not None:
-            index = _drive_controller(too_far) or 0
-            raise guest.fail(too_far, f"drive address controller='{index}' would need "
-                                      f"{index + 1} {bus} controllers; at most "
-                                      f"{MAX_IMPLIED_INDEX + 1} fit in a guest")
-        for i in range(max(indexes, default=-1) + 1):
-            if (bus, i) not in have:
-                if bus == "ide" and guest.family is not None and not guest.family.ide_allowed:
-                    raise guest.fail(
-                        next(d for d in dom.of("disk") if disk_bus(d) == "ide"),
-                        "IDE controllers are unsupported for this QEMU binary or machine type")
+            dev, index = too_far
+            raise guest.fail(dev, f"drive address controller='{index}' would need "
+                                  f"{index + 1} {bus} controllers; at most "
+                                  f"{MAX_IMPLIED_INDEX + 1} fit in a guest")
+        for i in range(max((i for _, i in owners), default=-1) + 1):
+            if (bus, i) not in have:  # IDE where allowed: validate_drive_buses
                 attrib = {"type": bus, "index": str(i)}
                 ctrl = dom.add("controller", attrib, why=f"implied by {bus} disks")
                 have.add((bus, i))
@@ -214,22 +226,20 @@ def add_implicit_controllers(guest: Guest) -> None:
     vserial: list[int] = []
     for dev in dom.of("channel") + dom.of("console"):
         if dev.target("type") == "virtio":
-            a = dev.address
-            wanted = parse_int(a.get("controller"), 0) if a is not None and a.get(
-                "type") == "virtio-serial" else 0
-            vserial.append(wanted or 0)
+            value = dev.addr
+            vserial.append(value.controller if isinstance(value, VirtioSerialValue) else 0)
     for i in dict.fromkeys(vserial):  # each index once, in the order first named
         if ("virtio-serial", i) not in have:
             dom.add("controller", {"type": "virtio-serial", "index": str(i)},
                     why="implied by virtio channels or consoles")
             have.add(("virtio-serial", i))
     for card in dom.of("smartcard"):
-        a = card.address
-        i = parse_int(a.get("controller"), 0) if a is not None else 0
-        if ("ccid", i or 0) not in have:
-            dom.add("controller", {"type": "ccid", "index": str(i or 0)},
+        value = card.addr
+        i = value.controller if isinstance(value, CcidValue) else 0
+        if ("ccid", i) not in have:
+            dom.add("controller", {"type": "ccid", "index": str(i)},
                     why="implied by a smartcard")
-            have.add(("ccid", i or 0))
+            have.add(("ccid", i))
 
 
 def add_console_compat(guest: Guest) -> None:
@@ -273,12 +283,11 @@ def assign_dimm_slots(guest: Guest) -> None:
     # virXPathUInt: virStrToLong_uip, base 10
     slots = (number(max_mem, "slots", "uip") or 0) if max_mem is not None else 0
     dimms = [m for m in guest.dom.of("memory") if m.model in ("dimm", "nvdimm")]
-    used = {parse_int(m.address.get("slot")) for m in dimms
-            if m.address is not None and m.address.get("type") == "dimm"}
+    used = {value.slot for m in dimms if isinstance(value := m.addr, DimmValue)}
     for mem in dimms:
         if mem.address is not None:
             continue
-        slot = next((s for s in range(slots or 0) if s not in used), None)
+        slot = next((s for s in range(slots) if s not in used), None)
         if slot is None:
             raise guest.fail(mem, "no free memory device slot available")
         used.add(slot)
@@ -300,12 +309,10 @@ def validate_drive_buses(guest: Guest) -> None:
         return
     for disk in guest.dom.of("disk"):
         if disk_bus(disk) == "ide":
-            raise guest.fail(disk, "IDE controllers are unsupported for this QEMU binary or "
-                                   "machine type")
+            raise guest.fail(disk, IDE_UNSUPPORTED)
     for ctrl in guest.dom.controllers:
         if ctrl.type == "ide":
-            raise guest.fail(ctrl, "IDE controllers are unsupported for this QEMU binary or "
-                                   "machine type")
+            raise guest.fail(ctrl, IDE_UNSUPPORTED)
 
 
 def mirror_console_address(guest: Guest) -> None:

@@ -30,19 +30,19 @@ from typing import TYPE_CHECKING
 from ..errors import PlacementError
 from ..model.addresses import PciAddress, pci_address, pci_at, write_pci
 from ..model.connect import Connect
-from ..model.domain import Device, parse_int
-from ..policy.devices import PCI_CONTROLLER_UPSTREAM
+from ..model.domain import Device
+from ..model.numbers import read
+from ..policy.devices import EXPANDER_MODELS, ICH9_USB2, PCI_CONTROLLER_UPSTREAM
 from . import hotplug
 from .guest import Guest
 from .pci import (
-    ICH9_USB2_FUNCTION,
     RESTRICTED_ROOT_PORT,
     Exhausted,
     Needs,
     Pass,
-    _build,
     _bus_flags,
     _pci_controllers,
+    build_topology,
     first_fit_order,
 )
 from .pci import (
@@ -308,10 +308,11 @@ def _bus_numbers_left(guest: Guest, topo: Topology) -> int:
     unset = 0
     extra = 0
     for ctrl in _pci_controllers(guest):
-        if ctrl.model not in ("pci-expander-bus", "pcie-expander-bus"):
+        if ctrl.model not in EXPANDER_MODELS:
             continue
         extra += ctrl.model == "pci-expander-bus"
-        bus_nr = parse_int(ctrl.target("busNr"))
+        text = ctrl.target("busNr")
+        bus_nr = read(text, "i", 0) if text else None  # virXMLPropInt, base 0
         if bus_nr is None:
             unset += 1
         else:
@@ -363,7 +364,7 @@ def demand(guest: Guest, todo: list[Device], needs: Needs, free_ports: int) -> D
         flags = needs.flags(dev)
         if _is_other(dev, flags):
             continue
-        if dev.tag == "controller" and dev.model in ICH9_USB2_FUNCTION:
+        if dev.tag == "controller" and dev.model in ICH9_USB2:
             if dev.index in sets:
                 continue
             sets.add(dev.index)
@@ -408,7 +409,7 @@ def _place_all(layout: Pass, todo: list[Device], native_left: int) -> None:
                 native_left -= native
                 layout.place_together(group, None if native else _PCI_ENDPOINT)
             continue
-        if dev.tag == "controller" and dev.model in ICH9_USB2_FUNCTION:
+        if dev.tag == "controller" and dev.model in ICH9_USB2:
             layout.place_companion(dev)
         elif _is_pcie_endpoint(flags, guest.pcie_root):
             if native_left > 0:
@@ -460,7 +461,7 @@ def assign(guest: Guest, why: Exhausted) -> None:
         raise why
     needs = Needs(guest)
     nbuses = max((c.index for c in _pci_controllers(guest)), default=-1) + 1
-    layout = Pass(guest, _build(guest, nbuses), dry=True, needs=needs)
+    layout = Pass(guest, build_topology(guest, nbuses), dry=True, needs=needs)
     layout.reserve_explicit()
     if len(layout.topo.buses) != nbuses:  # addresses on buses no controller stands for
         raise why

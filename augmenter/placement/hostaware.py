@@ -28,7 +28,9 @@ from pathlib import Path
 
 from ..errors import AugmentError
 from ..model.addresses import pci_at, wants_pci, write_pci
-from ..model.domain import Device, parse_int
+from ..model.domain import Device
+from ..model.numbers import number, read
+from ..policy.devices import EXPANDER_MODELS
 from ..xml.document import Element, append_child, new_element
 from .guest import Guest, Together
 
@@ -91,7 +93,9 @@ def host_address(dev: Device) -> HostAddress | None:
     addr = source.find("address") if source is not None else None
     if addr is None or addr.get("type", "pci") != "pci":
         return None
-    fields = [parse_int(addr.get(k), 0) for k in ("domain", "bus", "slot", "function")]
+    # virPCIDeviceAddressParseXML: virXMLPropUInt, base 0; a field left out is 0
+    fields = [number(addr, k, "uip", 0) if addr.get(k) else 0
+              for k in ("domain", "bus", "slot", "function")]
     if any(f is None for f in fields):
         return None
     domain, bus, slot, function = (f or 0 for f in fields)
@@ -147,7 +151,7 @@ def guest_cells(guest: Guest) -> list[int]:
     cells = guest.dom.root.findall("cpu/numa/cell")
     out: list[int] = []
     for n, cell in enumerate(cells):
-        ident = parse_int(cell.get("id"), n)
+        ident = number(cell, "id", "uip", 10)  # virXMLPropUInt, base 10
         out.append(n if ident is None else ident)
     return out
 
@@ -175,7 +179,7 @@ def cell_of_host_node(guest: Guest, cells: list[int]) -> dict[int, int]:
     number, when the guest has one."""
     out: dict[int, int] = {}
     for memnode in guest.dom.root.findall("numatune/memnode"):
-        cell = parse_int(memnode.get("cellid"))
+        cell = number(memnode, "cellid", "uip", 10)  # virXMLPropUInt, base 10
         if cell is None or cell not in cells:
             continue
         for node in sorted(parse_nodeset(memnode.get("nodeset") or "")):
@@ -243,8 +247,9 @@ def _bus_numbers_below(guest: Guest) -> int:
     """The lowest ``busNr`` an expander bus of the definition has (256 when none)."""
     lowest = 256
     for ctrl in guest.dom.controllers:
-        if ctrl.type == "pci" and ctrl.model in ("pci-expander-bus", "pcie-expander-bus"):
-            value = parse_int(ctrl.target("busNr"))
+        if ctrl.type == "pci" and ctrl.model in EXPANDER_MODELS:
+            text = ctrl.target("busNr")
+            value = read(text, "i", 0) if text else None  # virXMLPropInt, base 0
             if value is not None:
                 lowest = min(lowest, value)
     return lowest

@@ -15,14 +15,14 @@ plug off on the root ports that hold a device the guest must not eject.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Iterator
 
 from ..model.addresses import pci_address
 from ..model.connect import Connect
 from ..model.domain import Device
 from ..xml.document import set_child
 from .guest import Guest
-from .topology import Bus, Topology
+from .topology import Bus, Phantom, Topology
 
 PORT_MODELS = frozenset({"pcie-root-port", "pcie-switch-downstream-port"})
 _ENDPOINT = Connect.PCIE | Connect.AUTO | Connect.HOTPLUG
@@ -41,18 +41,14 @@ def is_port_bus(bus: Bus, pcie_root: bool) -> bool:
     return bus.flags & _SLOT == _SLOT
 
 
-def _phantom(owner: Hashable) -> bool:
-    """A slot libvirt's dry run holds back for nothing: it stays empty in the result."""
-    return isinstance(owner, tuple) and bool(owner) and owner[0] == "phantom"
-
-
 def free_ports(topo: Topology, pcie_root: bool) -> list[tuple[int, int]]:
     """(bus, slot) of every free hot-pluggable port; a slot held only by a phantom of the dry
     run counts as free, since the real pass leaves it empty."""
     held: dict[tuple[int, int], bool] = {}
-    for bus_index, owner, slot, _function in topo.reservations():
-        key = (bus_index, slot)
-        held[key] = held.get(key, True) and _phantom(owner)
+    for bus_index, taken in topo.taken():
+        key = (bus_index, taken.slot)
+        # a slot libvirt's dry run holds back for nothing stays empty in the result
+        held[key] = held.get(key, True) and isinstance(taken.occupant, Phantom)
     out: list[tuple[int, int]] = []
     for bus in topo.buses:
         if not is_port_bus(bus, pcie_root):

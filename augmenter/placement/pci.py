@@ -8,20 +8,33 @@ the definition, never patched, so running the augmenter on its own output change
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from ..errors import AugmentError, PlacementError
 from ..model.addresses import PciAddress, pci_address, pci_at, wants_pci, write_pci
 from ..model.connect import Connect, describe
-from ..model.domain import Device, parse_int
+from ..model.domain import Device
 from ..model.numbers import number
-from ..policy.devices import BUS_ACCEPTS, MODEL_NAMES, class_flags, pci_class
+from ..model.values import PciValue
+from ..policy.devices import (
+    BUS_ACCEPTS,
+    EXPANDER_MODELS,
+    ICH9_USB2,
+    MAX_PCI_INDEX,
+    ROOT_MODELS,
+    PciClass,
+    class_flags,
+    default_model_name,
+    pci_class,
+    usb_model,
+)
+from ..policy.machines import PinnedController
+from ..policy.messages import NO_PCI_SLOTS, ROOT_WITH_ADDRESS, cannot_add_bus
 from ..xml.document import Element, insert_before, new_element, set_child, sub_element
 from . import hotplug
 from .guest import Guest, Together
-from .topology import Conflict, Topology
+from .topology import BoardFunction, Conflict, Occupant, Phantom, Topology
 
-ICH9_USB2_FUNCTION = {"ich9-uhci1": 0, "ich9-uhci2": 1, "ich9-uhci3": 2, "ich9-ehci1": 7}
 RESTRICTED_ROOT_PORT = Connect.P2P | Connect.AUTO | Connect.HOTPLUG
 # Plain integers where flags are tested per device: IntFlag arithmetic costs a microsecond.
 _PCI, _PCIE_OR_USP = int(Connect.PCI), int(Connect.PCIE | Connect.USP)
@@ -59,7 +72,17 @@ def _pci_controllers(guest: Guest) -> list[Device]:
     return [c for c in guest.dom.controllers if c.type == "pci"]
 
 
-def _build(guest: Guest, nbuses: int) -> Topology:
+def bus_count(guest: Guest) -> int:
+    """The buses the definition names: one per PCI controller index up to the highest
+    (qemuDomainAssignPCIAddresses sizes its first address set so). An index beyond
+    :data:`MAX_PCI_INDEX` names no bus: libvirt refuses it, and the checks say so."""
+    return max((c.index for c in _pci_controllers(guest) if c.index <= MAX_PCI_INDEX),
+               default=-1) + 1
+
+
+def build_topology(guest: Guest, nbuses: int) -> Topology:
+    """``nbuses`` buses, each of its controller's model, or of the machine's default model
+    where no controller has its index (qemuDomainPCIAddressSetCreate)."""
     topo = Topology()
     by_index = {c.index: c for c in _pci_controllers(guest)}
     for i in range(nbuses):
@@ -80,10 +103,10 @@ class Needs:
     def __init__(self, guest: Guest) -> None:
         self.pcie_root = guest.pcie_root
         self.virtio_pcie = guest.virtio_pcie
-        self._classes: dict[Device, str | None] = {}
+        self._classes: dict[Device, PciClass | None] = {}
         self._flags: dict[Device, Connect] = {}
 
-    def pci_class(self, dev: Device) -> str | None:
+    def pci_class(self, dev: Device) -> PciClass | None:
         """:func:`rules.pci_class`."""
         if dev in self._classes:
             return self._classes[dev]
@@ -132,21 +155,27 @@ class Pass:
             self._add("pcie-root-port")
         else:
             model = who.model if who is not None and who.type == "pci" else None
-            what = f"a PCI controller model={model}" if model else "this device"
-            raise Exhausted.of(self.guest.fail(
-                who,
-                f"a PCI slot is needed to connect {what}, but none is available, "
-                "and it cannot be automatically added",
-            ))
+            raise Exhausted.of(self.guest.fail(who, cannot_add_bus(model)))
 
     # -- reservations --------------------------------------------------------------------
-    def reserve(self, dev: Device | None, addr: PciAddress, flags: Connect, explicit: bool,
-                owner: Hashable | None = None) -> None:
+    def take(self, dev: Device | None, addr: PciAddress, flags: Connect, explicit: bool,
+             owner: Occupant | None = None) -> None:
+        """Take one function for ``dev`` (or ``owner``), adding the buses the address needs in
+        the dry run (virDomainPCIAddressReserveAddrInternal). Raises
+        :class:`~augmenter.placement.topology.Conflict` when the address cannot be taken, and
+        :class:`AugmentError` when no bus can be added for it."""
         if self.dry:
             while addr.bus >= len(self.topo.buses):
                 self.grow(flags, dev)
+        taker = owner if owner is not None else dev
+        assert taker is not None, "a reservation names its device or its occupant"
+        self.topo.reserve(addr, flags, taker, explicit)
+
+    def reserve(self, dev: Device | None, addr: PciAddress, flags: Connect, explicit: bool,
+                owner: Occupant | None = None) -> None:
+        """:meth:`take`, a conflict raised as the device's error."""
         try:
-            self.topo.reserve(addr, flags, owner if owner is not None else dev, explicit)
+            self.take(dev, addr, flags, explicit, owner)
         except Conflict as exc:
             raise self.guest.fail(dev, f"{dev.name() if dev else 'device'}: {exc}") from None
 
@@ -157,8 +186,7 @@ class Pass:
         addr = self.topo.find(flags, function)
         if addr is None:
             if not self.dry:
-                raise PlacementError(
-                    f"{dev.name()}: No more available PCI slots", line=dev.line or None)
+                raise PlacementError(f"{dev.name()}: {NO_PCI_SLOTS}", line=dev.line or None)
             self.grow(flags, dev)
             addr = self.topo.find(flags, function)
             if addr is None:
@@ -193,10 +221,8 @@ class Pass:
                 continue
             flags = self.needs.flags(dev)
             if flags == Connect.NONE:
-                if dev.tag == "controller" and dev.type == "pci" and dev.model in (
-                        "pci-root", "pcie-root"):
-                    raise self.guest.fail(
-                        dev, "pci-root and pcie-root controllers should not have an address")
+                if dev.tag == "controller" and dev.type == "pci" and dev.model in ROOT_MODELS:
+                    raise self.guest.fail(dev, ROOT_WITH_ADDRESS)
                 flags = Connect.PCI
             self.reserve(dev, addr, flags, explicit=True)
             if not dev.why_placed:
@@ -206,10 +232,7 @@ class Pass:
         guest, family, dom = self.guest, self.guest.family, self.guest.dom
         if family is None or guest.board is None:
             return
-        for pin in family.pinned:
-            ctrl = dom.controller(pin.type, pin.index)
-            if ctrl is None or (pin.models is not None and ctrl.model not in pin.models):
-                continue
+        for pin, ctrl in pinned_controllers(guest):
             want = pci_at(0, pin.slot, pin.function)
             have = pci_address(ctrl)
             if have is not None and have != want:
@@ -230,9 +253,9 @@ class Pass:
                     slot = self._empty_root_slot(kinds["dmi-to-pci-bridge"])
                     if slot is not None:
                         self.pin(ctrl, pci_at(0, slot, 0))
-        for slot, function in family.reserved_functions(guest.board):
-            self.reserve(None, pci_at(0, slot, function), Connect.PCI, explicit=True,
-                         owner=("board", slot, function))
+        for builtin in board_functions(guest):
+            self.reserve(None, pci_at(0, builtin.slot, builtin.function), Connect.PCI,
+                         explicit=True, owner=builtin)
         if "primary-video" in kinds:
             videos = dom.of("video")
             if videos and self.needs.pci_class(videos[0]) is not None and wants_pci(videos[0]):
@@ -266,13 +289,13 @@ class Pass:
             addr = self.topo.find(flags)
         if addr is not None:
             self.phantoms += 1
-            self.topo.reserve(addr, flags, ("phantom", self.phantoms), explicit=False)
+            self.topo.reserve(addr, flags, Phantom(self.phantoms), explicit=False)
 
     def first_fit_all(self) -> None:
         together = self.guest.together
         done: set[int] = set()
         for dev in first_fit_order(self.guest, self.needs):
-            if dev.tag == "controller" and dev.model in ICH9_USB2_FUNCTION:
+            if dev.tag == "controller" and dev.model in ICH9_USB2:
                 self.place_companion(dev)
             elif dev in together:
                 if id(together[dev]) not in done:  # where the first of them comes
@@ -294,11 +317,12 @@ class Pass:
 
     def place_companion(self, dev: Device) -> None:
         """ICH9 USB2 sets share one slot, each model on its own function (docs/placement.md §11)."""
-        function = ICH9_USB2_FUNCTION[dev.model or ""]
+        function = usb_model(dev).ich9_function
+        assert function is not None, "only a controller of an ICH9 USB2 set"
         multi = "on" if function == 0 else None
         for other in self.guest.dom.controllers:
             if (other is not dev and other.type == "usb" and other.index == dev.index
-                    and other.model in ICH9_USB2_FUNCTION):
+                    and other.model in ICH9_USB2):
                 # only written addresses count: in libvirt's dry run each companion takes a
                 # slot of its own, which can make it add bridges the real pass leaves empty
                 addr = pci_address(other)
@@ -309,6 +333,26 @@ class Pass:
                         write_pci(dev, target, multi)
                     return
         self.place(dev, function=function, multi=multi)
+
+
+def pinned_controllers(guest: Guest) -> Iterator[tuple[PinnedController, Device]]:
+    """The controllers of the definition that libvirt always puts at one address of the root
+    bus (pc's IDE and PIIX3 USB, q35's SATA; qemuDomainValidateDevicePCISlotsPIIX3 and
+    ...Q35), with their rule."""
+    if guest.family is None:
+        return
+    for pin in guest.family.pinned:
+        ctrl = guest.dom.controller(pin.type, pin.index)
+        if ctrl is not None and (pin.models is None or ctrl.model in pin.models):
+            yield pin, ctrl
+
+
+def board_functions(guest: Guest) -> list[BoardFunction]:
+    """The board's functions of the root bus that nothing else may take."""
+    if guest.family is None or guest.board is None:
+        return []
+    return [BoardFunction(b.slot, b.function, b.type)
+            for b in guest.family.reserved_functions(guest.board)]
 
 
 def first_fit_order(guest: Guest, needs: Needs | None = None) -> Iterator[Device]:
@@ -322,7 +366,7 @@ def first_fit_order(guest: Guest, needs: Needs | None = None) -> Iterator[Device
                 yield d
 
     yield from wanting([c for c in dom.controllers
-                        if c.type == "pci" and c.model not in ("pci-root", "pcie-root")])
+                        if c.type == "pci" and c.model not in ROOT_MODELS])
     yield from wanting(dom.each("filesystem"))
     yield from wanting([n for n in dom.each("interface") if n.type != "hostdev"])
     yield from wanting(dom.each("sound"))
@@ -370,7 +414,7 @@ def assign(guest: Guest) -> None:
         for dev in first_fit_order(guest, needs):
             raise guest.fail(dev, f"{dev.name()}: No PCI buses available")
         return
-    real = Pass(guest, _build(guest, nbuses), dry=False, needs=needs)
+    real = Pass(guest, build_topology(guest, nbuses), dry=False, needs=needs)
     real.reserve_explicit()
     real.chipset()
     real.first_fit_all()
@@ -383,7 +427,7 @@ def _dry_run(guest: Guest, nbuses: int, max_idx: int, needs: Needs,
              added: list[Device]) -> int:
     """libvirt's first pass (docs/placement.md §9): grow the topology until every device
     fits, give each new bus a controller (listed in ``added``); the final number of buses."""
-    dry = Pass(guest, _build(guest, nbuses), dry=True, needs=needs)
+    dry = Pass(guest, build_topology(guest, nbuses), dry=True, needs=needs)
     dry.reserve_explicit()
     dry.chipset()
     root = dry.topo.buses[0]
@@ -393,7 +437,7 @@ def _dry_run(guest: Guest, nbuses: int, max_idx: int, needs: Needs,
     ):
         addr = dry.topo.find(Connect.PCI | Connect.AUTO)
         if addr is not None:
-            dry.topo.reserve(addr, Connect.PCI | Connect.AUTO, ("phantom", 0), False)
+            dry.topo.reserve(addr, Connect.PCI | Connect.AUTO, Phantom(0), False)
     dry.first_fit_all()
     grew = len(dry.topo.buses) > nbuses
     if (max_idx <= 0 and grew and root.model == "pcie-root"
@@ -411,7 +455,7 @@ def _dry_run(guest: Guest, nbuses: int, max_idx: int, needs: Needs,
             ctrl.why_added = "added to make room: no free slot fitted a device"
             added.append(ctrl)
             existing.add(i)
-            if ctrl.model not in ("pci-root", "pcie-root"):
+            if ctrl.model not in ROOT_MODELS:
                 dry.place(ctrl)
         i += 1
     return len(dry.topo.buses)
@@ -448,11 +492,7 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
     for ctrl, t in controllers:
         model = ctrl.model or ""
         addr = pci_address(ctrl)
-        name = MODEL_NAMES.get(model)
-        if phb and model == "pci-root":
-            name = "spapr-pci-host-bridge"
-        if model == "pcie-root-port" and not guest.has("pcie-root-port"):
-            name = "ioh3420"
+        name = default_model_name(model, phb, guest.has("pcie-root-port"))
         if name and ctrl.child("model") is None:
             _insert_option(ctrl, new_element("model", {"name": name}))
         target = dict(t.attrib) if t is not None else {}
@@ -473,7 +513,7 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
                 i for i in range(1, 32) if i not in targets)
             targets.add(index)
             new["index"] = str(index)
-        elif model in ("pci-expander-bus", "pcie-expander-bus") and "busNr" not in new:
+        elif model in EXPANDER_MODELS and "busNr" not in new:
             lowest = min(pxb_bus_nrs, default=256)
             new["busNr"] = str(lowest - 2)
             pxb_bus_nrs.append(lowest - 2)
@@ -491,7 +531,7 @@ def _insert_option(ctrl: Device, el: Element) -> None:
     if addr is not None:
         insert_before(ctrl.el, addr, el)
     else:
-        set_child(ctrl.el, el.tag, dict(el.attrib))
+        set_child(ctrl.el, str(el.tag), dict(el.attrib))
 
 
 def assign_zpci(guest: Guest) -> None:
@@ -505,15 +545,13 @@ def assign_zpci(guest: Guest) -> None:
     uids: set[int] = set()
     fids: set[int] = set()
     for dev in devices:
-        z = dev.address.find("zpci") if dev.address is not None else None
-        if z is None:
-            continue
-        for attr, seen, what in (("uid", uids, "uid"), ("fid", fids, "fid")):
-            value = parse_int(z.get(attr))
+        pci = dev.addr
+        assert isinstance(pci, PciValue)
+        for value, seen, what in ((pci.uid, uids, "uid"), (pci.fid, fids, "fid")):
             if value is None:
                 continue
-            if attr == "uid" and not 0 < value <= 0xFFFF:
-                raise guest.fail(dev, f"Invalid PCI address uid='{z.get(attr)}', must be > "
+            if what == "uid" and not 0 < value <= 0xFFFF:
+                raise guest.fail(dev, f"Invalid PCI address uid='{value:#06x}', must be > "
                                       "0x0000 and <= 0xffff")
             if value in seen:
                 raise guest.fail(dev, f"zPCI {what} {value} is already reserved")
@@ -531,3 +569,4 @@ def assign_zpci(guest: Guest) -> None:
             fid = next(f for f in range(0, 1 << 32) if f not in fids)
             fids.add(fid)
             z.set("fid", f"0x{fid:08x}")
+        dev.set_address(dev.address)  # its value now has the ids

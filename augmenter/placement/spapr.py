@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from ..model.addresses import write_address
-from ..model.domain import Device, parse_int
+from ..model.domain import Device
+from ..model.values import SpaprVioValue
+from ..policy.devices import SPAPR_VIO
 from .guest import Guest
 
 STEP = 0x1000
@@ -12,15 +14,7 @@ MAX_REG = 0xFFFFFFFF
 
 def _vio_devices(guest: Guest) -> list[tuple[Device, int]]:
     """Devices on the spapr-vio bus with their default reg: nets, SCSI, serials, nvram, TPM."""
-    dom = guest.dom
-    out: list[tuple[Device, int]] = []
-    out += [(n, 0x1000) for n in dom.of("interface") if n.model == "spapr-vlan"]
-    out += [(c, 0x2000) for c in dom.controllers if c.type == "scsi" and c.model == "ibmvscsi"]
-    out += [(s, 0x30000000) for s in dom.of("serial")
-            if s.target("type") in (None, "isa-serial", "spapr-vio-serial")]
-    out += [(n, 0x3000) for n in dom.of("nvram")]
-    out += [(t, 0x4000) for t in dom.of("tpm") if t.model != "spapr-tpm-proxy"]
-    return out
+    return [(d, reg) for tag, rule, reg in SPAPR_VIO for d in guest.dom.each(tag) if rule(d)]
 
 
 def assign(guest: Guest) -> None:
@@ -30,8 +24,8 @@ def assign(guest: Guest) -> None:
                if d.address is None or d.address_type == "spapr-vio"]
     used: set[int] = set()
     for dev, _ in devices:
-        a = dev.address
-        reg = parse_int(a.get("reg")) if a is not None else None
+        value = dev.addr
+        reg = value.reg if isinstance(value, SpaprVioValue) else None
         if reg is None:
             continue
         if reg > MAX_REG:
@@ -40,8 +34,8 @@ def assign(guest: Guest) -> None:
             raise guest.fail(dev, f"spapr-vio address {reg:#x} already in use")
         used.add(reg)
     for dev, default in devices:
-        a = dev.address
-        if a is not None and a.get("reg") is not None:
+        value = dev.addr
+        if isinstance(value, SpaprVioValue) and value.reg is not None:
             continue
         reg = default
         while reg in used:

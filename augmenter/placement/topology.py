@@ -1,7 +1,9 @@
 """The PCI topology as a graph, and the generic address search over it.
 
 Buses are nodes (``("bus", index)``) carrying a :class:`Bus` record; every occupied function is
-an edge from its bus to the occupant's node with the slot and function on it. The engine knows
+an edge from its bus to the occupant's node with the slot and function on it. An occupant is a
+:class:`Device`, a :class:`BoardFunction`, a :class:`Phantom` or a :class:`FutureController`
+(:data:`Occupant`). The engine knows
 connection kinds, slot ranges and functions; it knows nothing about any machine type. Policy
 (which device goes first, when to add a bridge) lives in :mod:`augmenter.placement.pci`.
 
@@ -14,10 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from ..model.addresses import PciAddress, pci_at
 from ..model.connect import KINDS, Connect, describe
+from ..model.domain import Device
+from ..model.record import Record
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -62,8 +66,72 @@ class Bus:
         return self.free > 0 or any(self.used.get(s, 0) != 0xFF for s in self.aggregate)
 
 
+class BoardFunction(Record):
+    """A function the board builds in (LPC, SMBus, PIIX3's ISA bridge) that no controller of
+    the definition stands for: nothing else may take it."""
+
+    __slots__ = ("function", "slot", "type")
+
+    def __init__(self, slot: int, function: int, type: str) -> None:
+        self.slot, self.function = slot, function
+        self.type = type  # QEMU's type of the function, e.g. ICH9-LPC
+
+
+class Phantom(Record):
+    """A slot libvirt's dry run holds back, for a bridge it may add later or for hot-plug."""
+
+    __slots__ = ("number",)
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+
+
+class FutureController(Record):
+    """The controller libvirt will add at its fixed address (pc's IDE controller for IDE
+    disks): the checks hold its function before the controller exists."""
+
+    __slots__ = ("index", "type")
+
+    def __init__(self, type: str, index: int) -> None:
+        self.type, self.index = type, index
+
+
+Occupant: TypeAlias = Device | BoardFunction | Phantom | FutureController
+"""What takes one PCI function."""
+
+
+class Reservation(Record):
+    """One occupied function of a bus."""
+
+    __slots__ = ("function", "occupant", "slot")
+
+    def __init__(self, slot: int, function: int, occupant: Occupant) -> None:
+        self.slot, self.function, self.occupant = slot, function, occupant
+
+
+Misfit: TypeAlias = Literal["integrated", "no-auto", "no-hotplug", "kind"]
+"""Why a device does not fit a bus (the tests of virDomainPCIAddressFlagsCompatible): an
+integrated device off bus 0; an auto-placed device on a bus that takes only written addresses;
+a device that needs hot-plug on a bus without it; a bus that takes none of the device's
+connection kinds."""
+
+INTEGRATED: Misfit = "integrated"
+
+Refusal: TypeAlias = Literal["no-bus", "misfit", "slot-low", "slot-high", "taken"]
+"""Why an address cannot be taken (virDomainPCIAddressReserveAddrInternal)."""
+
+
 class Conflict(Exception):
-    """An address that cannot be taken; the message says why in plain words."""
+    """An address that cannot be taken: why (``refusal``, ``misfit``), on which bus, and what
+    holds it already (``other``); ``str()`` says it in plain words."""
+
+    def __init__(self, message: str, refusal: Refusal, bus: Bus | None = None,
+                 misfit: Misfit | None = None, other: Occupant | None = None) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+        self.bus = bus
+        self.misfit = misfit
+        self.other = other
 
 
 # Plain integers for the hot path: IntFlag arithmetic costs a microsecond per operation.
@@ -72,10 +140,14 @@ _AUTO, _HOTPLUG = int(Connect.AUTO), int(Connect.HOTPLUG)
 _INTEGRATED, _AGGREGATE, _KINDS = int(Connect.INTEGRATED), int(Connect.AGGREGATE), int(KINDS)
 
 
-def _fits(dev: int, bus_flags: int, bus_index: int, explicit: bool) -> bool:
+def misfit(dev: int, bus_flags: int, bus_index: int, explicit: bool) -> Misfit | None:
+    """Whether a device with connection flags ``dev`` fits a bus, and if not why: libvirt's
+    virDomainPCIAddressFlagsCompatible (docs/placement.md §5). ``explicit``: the address was
+    written, which lets a PCI device sit where PCIe is offered and the other way round, and a
+    pci-bridge wherever a PCI device could. None: it fits."""
     if dev & _INTEGRATED:
         if bus_index != 0:
-            return False
+            return "integrated"
         bus_flags |= _AUTO
     if explicit:
         if bus_flags & (_PCI | _PCIE):
@@ -83,10 +155,38 @@ def _fits(dev: int, bus_flags: int, bus_index: int, explicit: bool) -> bool:
         if dev & _BR:
             dev |= _PCI
     elif dev & _AUTO and not bus_flags & _AUTO:
-        return False
+        return "no-auto"
     if dev & _HOTPLUG and not bus_flags & _HOTPLUG:
-        return False
-    return bool(dev & bus_flags & _KINDS)
+        return "no-hotplug"
+    return None if dev & bus_flags & _KINDS else "kind"
+
+
+def why_not(why: Misfit, dev: Connect, bus: Bus) -> str:
+    """:func:`misfit`'s answer in words, for messages."""
+    if why == "integrated":
+        return "the device must be an integrated device on bus 0"
+    if why == "no-auto":
+        return (f"controller index {bus.index} ({bus.model}) takes only devices whose address "
+                "is written")
+    if why == "no-hotplug":
+        return f"controller index {bus.index} ({bus.model}) does not support hot-plug"
+    return (
+        f"it requires a controller that accepts a {describe(dev & KINDS)}, "
+        f"and controller index {bus.index} ({bus.model}) accepts a {describe(bus.flags & KINDS)}"
+    )
+
+
+def cannot_plug(what: str, addr: PciAddress, bus_index: int, why: str,
+                model: str | None = None) -> str:
+    """A written address on a bus that does not take the device (``why``: :func:`why_not`),
+    in the words of both placement and the checks; ``model``: the bus's, when it is named."""
+    named = f" ({model})" if model else ""
+    return f"{what} at {addr} cannot be plugged into controller index {bus_index}{named}: {why}"
+
+
+def double_use(addr: PciAddress) -> str:
+    """libvirt's words for a function taken twice (virDomainPCIAddressReserveAddrInternal)."""
+    return f"Attempted double use of PCI Address {addr}"
 
 
 class Topology:
@@ -100,11 +200,16 @@ class Topology:
         self.buses: list[Bus] = []
         self.open: list[Bus] = []
         self._offered = 0  # every bus's flags or-ed together
-        # Every reservation, in order: (bus index, owner, slot, function); and for each bus,
+        # Every reservation, in order: (bus index, occupant, slot, function); and for each bus,
         # how many reservations came before it. From these two, :attr:`graph` is built with
         # its nodes and edges in the order an eager one would have had.
-        self._taken: list[tuple[int, Hashable, int, int]] = []
+        self._taken: list[tuple[int, Occupant, int, int]] = []
         self._bus_marks: list[int] = []
+        # Built when first asked for, from ``_taken``: each function's occupant (then kept up to
+        # date, for the checks, which ask on every conflict), and where each occupant sits.
+        self._owners: dict[tuple[int, int, int], Occupant] | None = None
+        self._where: dict[Occupant, tuple[int, Reservation]] | None = None
+        self._by_bus: list[list[Reservation]] | None = None
         self._graph: nx.DiGraph[Hashable] | None = None  # once read, kept up to date
 
     @property
@@ -146,42 +251,40 @@ class Topology:
         return bool(self._offered & int(kind))
 
     def fits(self, dev: Connect, bus: Bus, explicit: bool) -> bool:
-        """libvirt's compatibility test of a device's flags against a bus (docs/placement.md §5)."""
-        return _fits(int(dev), bus.accepts, bus.index, explicit)
+        """Whether a device with connection flags ``dev`` fits ``bus`` (:func:`misfit`)."""
+        return misfit(int(dev), bus.accepts, bus.index, explicit) is None
 
-    def why_not(self, dev: Connect, bus: Bus) -> str:
-        """Why an explicit address on ``bus`` is refused, for messages."""
-        if dev & Connect.INTEGRATED and bus.index != 0:
-            return "the device must be an integrated device on bus 0"
-        accepts = describe(bus.flags & KINDS)
-        return (
-            f"it requires a controller that accepts a {describe(dev & KINDS)}, "
-            f"and controller index {bus.index} ({bus.model}) accepts a {accepts}"
-        )
-
-    def reserve(self, addr: PciAddress, dev: Connect, owner: Hashable, explicit: bool) -> None:
+    def reserve(self, addr: PciAddress, dev: Connect, owner: Occupant, explicit: bool) -> None:
         """Take one function. Raises :class:`Conflict` naming the rule that refuses it."""
         if addr.bus >= len(self.buses):
             raise Conflict(f"PCI bus {addr.bus:#04x} does not exist "
-                           f"(only buses up to {len(self.buses) - 1:#04x} are available)")
+                           f"(only buses up to {len(self.buses) - 1:#04x} are available)",
+                           "no-bus")
         bus = self.buses[addr.bus]
         flags, slot, function = int(dev), addr.slot, addr.function
-        if not _fits(flags, bus.accepts, bus.index, explicit):
-            raise Conflict(f"device at {addr} cannot be plugged into controller index "
-                           f"{bus.index}: {self.why_not(dev, bus)}")
+        why = misfit(flags, bus.accepts, bus.index, explicit)
+        if why is not None:
+            raise Conflict(cannot_plug("device", addr, bus.index, why_not(why, dev, bus)),
+                           "misfit", bus, why)
         if slot < bus.min_slot:
-            raise Conflict(f"invalid PCI address {addr}: slot must be >= {bus.min_slot:#x}")
+            raise Conflict(f"invalid PCI address {addr}: slot must be >= {bus.min_slot:#x}",
+                           "slot-low", bus)
         if slot > bus.max_slot:
-            raise Conflict(f"invalid PCI address {addr}: slot must be <= {bus.max_slot:#x}")
+            raise Conflict(f"invalid PCI address {addr}: slot must be <= {bus.max_slot:#x}",
+                           "slot-high", bus)
         mask = bus.used.get(slot, 0)
         if mask & (1 << function):
-            raise Conflict(f"Attempted double use of PCI Address {addr}")
+            other = self._owner_of(addr.bus, slot, function)
+            raise Conflict(double_use(addr), "taken", bus, other=other)
         if mask == 0:
             bus.free -= 1
             if flags & _AGGREGATE:
                 bus.aggregate.add(slot)
         bus.used[slot] = mask | (1 << function)
         self._taken.append((addr.bus, owner, slot, function))
+        if self._owners is not None:
+            self._owners[(addr.bus, slot, function)] = owner
+        self._where = self._by_bus = None
         if self._graph is not None:
             self._graph.add_edge(("bus", addr.bus), owner, slot=slot, function=function)
         if bus.free <= 0 and not bus.has_room() and bus in self.open:
@@ -197,7 +300,7 @@ class Topology:
         flags = int(dev)
         aggregate = flags & _AGGREGATE
         for bus in self.open:
-            if not _fits(flags, bus.accepts, bus.index, False):
+            if misfit(flags, bus.accepts, bus.index, False) is not None:
                 continue
             used = bus.used
             # shared slots may have a free function below the first empty slot
@@ -217,14 +320,34 @@ class Topology:
                             return pci_at(bus.index, slot, fn)
         return None
 
-    def reservations(self) -> list[tuple[int, Hashable, int, int]]:
-        """Every reservation so far, in order: (bus index, owner, slot, function)."""
-        return self._taken
+    def occupants(self, bus_index: int) -> list[Reservation]:
+        """The occupied functions of one bus, by slot and function: for explain and checks."""
+        return sorted(self.reservations(bus_index), key=lambda t: (t.slot, t.function))
 
-    def occupants(self, bus_index: int) -> list[tuple[int, int, Hashable]]:
-        """(slot, function, owner) on one bus, sorted: for explain and checks."""
-        out = [
-            (data["slot"], data["function"], owner)
-            for _, owner, data in self.graph.out_edges(("bus", bus_index), data=True)
-        ]
-        return sorted(out, key=lambda t: (t[0], t[1]))
+    def reservations(self, bus_index: int) -> list[Reservation]:
+        """The occupied functions of one bus, in the order they were taken."""
+        if self._by_bus is None:  # for the reports, once placement is done
+            self._by_bus = [[] for _ in self.buses]
+            for bus, owner, slot, function in self._taken:
+                self._by_bus[bus].append(Reservation(slot, function, owner))
+        return list(self._by_bus[bus_index])
+
+    def taken(self) -> list[tuple[int, Reservation]]:
+        """Every reservation so far, in the order they were taken: (bus index, reservation)."""
+        return [(bus, Reservation(slot, function, owner))
+                for bus, owner, slot, function in self._taken]
+
+    def _owner_of(self, bus: int, slot: int, function: int) -> Occupant | None:
+        """What holds a function (for a conflict's message)."""
+        if self._owners is None:
+            self._owners = {(b, s, f): o for b, o, s, f in reversed(self._taken)}
+        return self._owners.get((bus, slot, function))
+
+    def place_of(self, occupant: Occupant) -> tuple[int, Reservation] | None:
+        """(bus index, reservation) of the first function ``occupant`` took, if any."""
+        if self._where is None:  # for the reports, once placement is done
+            self._where = {}
+            for bus, owner, slot, function in self._taken:
+                if owner not in self._where:
+                    self._where[owner] = (bus, Reservation(slot, function, owner))
+        return self._where.get(occupant)

@@ -6,38 +6,19 @@ PCI passes skip it; :mod:`augmenter.placement.ccw` then numbers the CCW ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from ..model.addresses import write_address
-from ..model.domain import Device, disk_bus
-from ..policy.devices import pci_class
+from ..model.domain import Device
+from ..policy.devices import primed
 from .guest import Guest
 
-VIRTIO_NET_MODELS = ("virtio", "virtio-non-transitional", "virtio-transitional")
 
-# element -> does this device move to the virtio transport?
-MOVES: dict[str, Callable[[Device], bool]] = {
-    "disk": lambda d: disk_bus(d) == "virtio",
-    "interface": lambda d: d.model in VIRTIO_NET_MODELS,
-    "video": lambda d: d.model == "virtio",
-    "input": lambda d: d.el.get("bus") == "virtio",
-    "controller": lambda d: d.type in ("virtio-serial", "scsi"),
-    "hostdev": lambda d: d.type == "scsi_host",
-    "memballoon": lambda d: pci_class(d) is not None,
-    "rng": lambda d: True,
-    "memory": lambda d: d.model in ("virtio-pmem", "virtio-mem"),
-    "filesystem": lambda d: True,
-    "vsock": lambda d: True,
-}
-
-
-def virtio_devices(guest: Guest, with_fs: bool = True) -> Iterator[Device]:
-    """Devices libvirt moves to the machine's virtio transport, in its iteration order."""
+def virtio_devices(guest: Guest, ccw: bool = True) -> Iterator[Device]:
+    """Devices libvirt moves to the machine's virtio transport (CCW when ``ccw``, else
+    virtio-mmio), in its iteration order."""
     for dev in guest.dom.iterate():
-        if not with_fs and dev.tag in ("filesystem", "vsock"):
-            continue
-        rule = MOVES.get(dev.tag)
-        if rule is not None and rule(dev):
+        if primed(dev, ccw):
             yield dev
 
 
@@ -58,6 +39,6 @@ def prime(guest: Guest) -> None:
                 not any_mmio):
             return  # they stay on PCI
         if guest.has("virtio-mmio"):
-            for dev in virtio_devices(guest, with_fs=False):
+            for dev in virtio_devices(guest, ccw=False):
                 if dev.address is None:
                     write_address(dev, "virtio-mmio")

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..model.addresses import write_address
-from ..model.domain import Device, disk_bus, parse_int
+from ..model.domain import Device
 from ..model.numbers import number
+from ..model.values import CcidValue, UsbValue
+from ..policy.devices import KINDS, USB_ORDER, XHCI_MODELS, usb_model
+from ..policy.messages import SMARTCARD_NOT_CCID, USB_DISABLED, usb_bus_missing, usb_duplicate
 from .guest import Guest
 
-ROOT_PORTS = {
-    None: 2, "piix3-uhci": 2, "piix4-uhci": 2, "vt82c686b-uhci": 2, "ehci": 6,
-    "ich9-ehci1": 6, "ich9-uhci1": 0, "ich9-uhci2": 0, "ich9-uhci3": 0, "pci-ohci": 3,
-    "nec-xhci": 4, "qemu-xhci": 4, "qusb1": 4, "qusb2": 4,
-}
 HUB_PORTS = 8
 MAX_DEPTH = 4
 
@@ -28,33 +27,40 @@ class Hub:
 def usb_devices(guest: Guest) -> list[Device]:
     """USB-addressed devices in libvirt's order: hubs first, redirdevs last."""
     dom = guest.dom
-    return (
-        [h for h in dom.each("hub") if h.type == "usb"]
-        + [h for h in dom.each("hostdev") if h.type == "usb"]
-        + [d for d in dom.each("disk") if disk_bus(d) == "usb"]
-        + [c for c in dom.controllers if c.type == "ccid"]
-        + [i for i in dom.each("input") if i.el.get("bus") == "usb"]
-        + [s for s in dom.each("serial") if s.target("type") == "usb-serial"]
-        + [s for s in dom.each("sound") if s.model == "usb"]
-        + [r for r in dom.each("redirdev") if r.el.get("bus") == "usb"]
-    )
+    out: list[Device] = []
+    for tag in USB_ORDER:
+        plugs = KINDS[tag].usb
+        out += [d for d in dom.each(tag) if plugs(d)]
+    return out
 
 
 def _root_ports(ctrl: Device) -> int:
-    if ctrl.model in ("nec-xhci", "qemu-xhci") and ctrl.el.get("ports"):
-        return number(ctrl.el, "ports") or 4  # virXMLPropInt, base 10
-    return ROOT_PORTS.get(ctrl.model, 2)
+    """Ports of a USB controller's root hub (virDomainUSBAddressControllerModelToPorts): an
+    xHCI's ``ports`` when written, else its model's."""
+    written = number(ctrl.el, "ports") if ctrl.model in XHCI_MODELS else None
+    return usb_model(ctrl).root_ports if written is None else written
 
 
 def _path(dev: Device) -> tuple[int, list[int]] | None:
-    a = dev.address
-    if a is None or a.get("type") != "usb" or a.get("port") in (None, "", "0"):
-        return None  # port 0 means "no port" to libvirt
-    try:
-        ports = [int(p) for p in (a.get("port") or "").split(".")]
-    except ValueError:
+    """(bus, port path) of a USB address the user wrote with a port; None without one (port 0
+    means no port to libvirt)."""
+    value = dev.addr
+    if not isinstance(value, UsbValue) or not value.port:
         return None
-    return parse_int(a.get("bus"), 0) or 0, ports
+    return value.bus, list(value.port)
+
+
+def duplicate_ports(devices: Iterable[Device]) -> Iterator[tuple[Device, UsbValue, Device]]:
+    """Each device whose written USB port (bus and port path) an earlier one of ``devices``
+    has, with its address and that earlier device: what virDomainUSBAddressReserve refuses."""
+    seen: dict[tuple[int, tuple[int, ...]], Device] = {}
+    for dev in devices:
+        value = dev.addr
+        if not isinstance(value, UsbValue) or not value.port:
+            continue  # no port: libvirt picks one
+        first = seen.setdefault((value.bus, value.port), dev)
+        if first is not dev:
+            yield dev, value, first
 
 
 def _free(hub: Hub, depth: int) -> list[int] | None:
@@ -79,8 +85,8 @@ def assign(guest: Guest) -> None:
     if not devices:
         return
     if not controllers:
-        raise guest.fail(devices[0], "USB is disabled for this domain, but USB devices are "
-                                     "present in the domain XML")
+        raise guest.fail(devices[0], f"{USB_DISABLED}, but USB devices are present in the "
+                                     "domain XML")
     roots: dict[int, Hub] = {}
     for ctrl in controllers:
         ports = _root_ports(ctrl)
@@ -99,7 +105,7 @@ def assign(guest: Guest) -> None:
     def attach(dev: Device, bus: int, ports: list[int], is_hub: bool) -> None:
         node = roots.get(bus)
         if node is None:
-            raise guest.fail(dev, f"USB bus {bus} requested but no controller with that index")
+            raise guest.fail(dev, usb_bus_missing(bus))
         for p in ports[:-1]:
             child = node.used.get(p)
             if child is None:
@@ -109,19 +115,20 @@ def assign(guest: Guest) -> None:
         if last < 1 or last > node.ports:
             raise guest.fail(dev, f"port {'.'.join(map(str, ports))} out of range on USB "
                                   f"bus {bus}")
-        if last in node.used:
-            raise guest.fail(dev, f"USB port {'.'.join(map(str, ports))} on bus {bus} is "
-                                  "already in use")
+        assert last not in node.used, "duplicate_ports refused a port written twice"
         node.used[last] = Hub(HUB_PORTS) if is_hub else None
 
+    for dev, taken, _ in duplicate_ports(devices):
+        raise guest.fail(dev, usb_duplicate(taken.bus, taken.port_text))
     explicit = [(d, p) for d in devices if (p := _path(d)) is not None]
     for dev, (fixed_bus, fixed_ports) in sorted(explicit, key=lambda t: len(t[1][1])):
         attach(dev, fixed_bus, fixed_ports, dev.tag == "hub")
     for dev in devices:
         if _path(dev) is not None:
             continue
-        a = dev.address
-        want_bus = parse_int(a.get("bus")) if a is not None and a.get("type") == "usb" else None
+        a, value = dev.address, dev.addr
+        want_bus = value.bus if isinstance(value, UsbValue) and a is not None and (
+            a.get("bus") is not None) else None
         found: tuple[int, list[int]] | None = None
         for bus in sorted(roots):
             if want_bus is not None and bus != want_bus:
@@ -143,9 +150,10 @@ def assign_ccid(guest: Guest) -> None:
         a = card.address
         if a is not None:
             if a.get("type") != "ccid":
-                raise guest.fail(card, "smartcard device must use address type ccid")
-            if (parse_int(a.get("controller"), 0) or 0) == 0:
-                slots.append(parse_int(a.get("slot"), 0) or 0)
+                raise guest.fail(card, SMARTCARD_NOT_CCID)
+            value = card.addr
+            if isinstance(value, CcidValue) and value.controller == 0:
+                slots.append(value.slot)
             continue
         slot = max(slots) + 1 if slots else 0
         slots.append(slot)

@@ -3,15 +3,70 @@
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable, Iterable, Iterator
 
 from ..model.addresses import write_address
-from ..model.domain import Device, parse_int
+from ..model.domain import Device
 from ..model.numbers import number
+from ..model.record import Record
+from ..model.values import VirtioSerialValue
+from ..policy.messages import vserial_no_port, vserial_port_taken
 from .guest import Guest
 
+DEFAULT_PORTS = 31
 
-def _ports(ctrl: Device) -> int:
-    return number(ctrl.el, "ports") or 31  # virXMLPropInt, base 10
+
+def port_count(ctrl: Device) -> int:
+    """A virtio-serial controller's ports: its ``ports``, else 31
+    (virDomainVirtioSerialAddrSetAddController)."""
+    written = number(ctrl.el, "ports")
+    return DEFAULT_PORTS if written is None else written
+
+
+class PortProblem(Record):
+    """A written virtio-serial port libvirt refuses (virDomainVirtioSerialAddrReserve)."""
+
+    __slots__ = ("code", "controller", "dev", "message", "other", "port", "ports")
+
+    def __init__(self, dev: Device, code: str, message: str, controller: int, port: int,
+                 ports: int = 0, other: Device | None = None) -> None:
+        self.dev = dev
+        self.code = code  # "vserial-conflict" | "vserial-out-of-range"
+        self.message = message
+        self.controller, self.port = controller, port
+        self.ports = ports  # out of range: the ports the controller has
+        self.other = other  # taken: the device that holds the port
+
+
+def written_port(dev: Device) -> tuple[int, int] | None:
+    """(controller, port) of a device's written virtio-serial port; None without one (port 0
+    is no port: libvirt assigns one)."""
+    value = dev.addr
+    if not isinstance(value, VirtioSerialValue) or value.port == 0:
+        return None
+    return value.controller, value.port
+
+
+def reserve_written(devices: Iterable[Device], ports_of: Callable[[int], int | None],
+                    used: dict[int, dict[int, Device]]) -> Iterator[PortProblem]:
+    """Take the written port of each of ``devices`` into ``used`` (controller -> port ->
+    device), and say what is wrong with each that cannot be taken. ``ports_of`` gives a
+    controller's ports, None for a controller the definition lacks."""
+    for dev in devices:
+        written = written_port(dev)
+        if written is None:
+            continue
+        index, port = written
+        taken = used.setdefault(index, {})
+        if port in taken:
+            yield PortProblem(dev, "vserial-conflict", vserial_port_taken(port, index), index,
+                              port, other=taken[port])
+        else:
+            taken[port] = dev
+        ports = ports_of(index)
+        if ports is not None and port >= ports:
+            yield PortProblem(dev, "vserial-out-of-range", vserial_no_port(index, port), index,
+                              port, ports)
 
 
 def assign(guest: Guest) -> None:
@@ -19,28 +74,20 @@ def assign(guest: Guest) -> None:
     devs = [d for d in dom.of("console") + dom.of("channel") if d.target("type") == "virtio"]
     if not devs:
         return
-    used: dict[int, set[int]] = {}
-    pending: list[Device] = []
+    written: dict[int, dict[int, Device]] = {}
     serial = [c for c in dom.controllers if c.type == "virtio-serial"]
     first: dict[int, Device] = {}  # dom.controller's answer per index, looked up once
     for c in serial:
         first.setdefault(c.index, c)
-    for dev in devs:
-        a = dev.address
-        if a is not None and a.get("type") == "virtio-serial":
-            index = parse_int(a.get("controller"), 0) or 0
-            fixed = parse_int(a.get("port"), 0) or 0
-            if fixed != 0:
-                owner = first.get(index)
-                if owner is not None and fixed >= _ports(owner):
-                    raise guest.fail(dev, f"virtio-serial controller {index} does not have "
-                                          f"port {fixed}")
-                if fixed in used.setdefault(index, set()):
-                    raise guest.fail(dev, f"virtio serial port {fixed} on controller {index} "
-                                          "is already occupied")
-                used[index].add(fixed)
-                continue
-        pending.append(dev)
+
+    def ports_of(index: int) -> int | None:
+        owner = first.get(index)
+        return port_count(owner) if owner is not None else None
+
+    for problem in reserve_written(devs, ports_of, written):
+        raise guest.fail(problem.dev, problem.message)
+    used = {index: set(ports) for index, ports in written.items()}
+    pending = [d for d in devs if written_port(d) is None]
     # The controllers in index order (document order among equal indexes), as a heap of the
     # ones that may still have a free port, and each one's lowest port not yet known taken:
     # ports are only ever taken, so a full controller stays full and the lowest free port only
@@ -57,7 +104,7 @@ def assign(guest: Guest) -> None:
 
     def free_port(ctrl: Device) -> int | None:
         taken = used.setdefault(ctrl.index, set())
-        port, last = lowest.get(id(ctrl), 1), _ports(ctrl)
+        port, last = lowest.get(id(ctrl), 1), port_count(ctrl)
         while port < last and port in taken:
             port += 1
         lowest[id(ctrl)] = port
@@ -67,10 +114,10 @@ def assign(guest: Guest) -> None:
         if dev.tag == "console":
             # A console may take port 0, which libvirt never marks as used: it costs nothing.
             continue
-        a = dev.address
+        a, value = dev.address, dev.addr
         wanted = None
-        if a is not None and a.get("type") == "virtio-serial" and a.get("controller"):
-            wanted = parse_int(a.get("controller"), 0)
+        if isinstance(value, VirtioSerialValue) and a is not None and a.get("controller"):
+            wanted = value.controller
         chosen: tuple[int, int] | None = None
         if wanted is not None:
             for ctrl in by_index.get(wanted, ()):

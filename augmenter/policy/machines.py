@@ -11,8 +11,9 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from ..boards.records import Board, Emulator
+from ..boards.records import Board, BuiltinPci, Emulator
 from . import capabilities
+from .devices import USB_MODELS
 
 
 @dataclass(frozen=True)
@@ -68,19 +69,17 @@ class Family:
     def matches(self, arch: str, machine: str) -> bool:
         return arch in self.arches and any(fnmatch.fnmatchcase(machine, p) for p in self.patterns)
 
-    def reserved_functions(self, board: Board) -> list[tuple[int, int]]:
+    def reserved_functions(self, board: Board) -> list[BuiltinPci]:
         """Board functions nobody may use: built-ins that no libvirt controller stands for.
 
         Slot 0 of the root bus (host bridge) is outside the usable slot range anyway.
         """
-        return [
-            (b.slot, b.function)
-            for b in board.pci
-            if b.slot != 0 and b.type not in self.board_owned
-        ]
+        return [b for b in board.pci if b.slot != 0 and b.type not in self.board_owned]
 
 
-X86 = frozenset({"x86_64", "i686"})
+X86 = frozenset({"x86_64", "i686"})  # libvirt's ARCH_IS_X86
+PPC64 = frozenset({"ppc64", "ppc64le"})  # ARCH_IS_PPC64
+S390 = frozenset({"s390", "s390x"})  # ARCH_IS_S390
 
 I440FX = Family(
     name="i440fx",
@@ -211,13 +210,16 @@ OTHER_X86 = Family(
 FAMILIES: tuple[Family, ...] = (I440FX, Q35, ARM_VIRT, RISCV_VIRT, PSERIES, S390_CCW, ISAPC,
                                 OTHER_X86)
 
-USB_QEMU_TYPES = {
-    "pci-ohci": "pci-ohci",
-    "piix3-uhci": "piix3-usb-uhci",
-    "qemu-xhci": "qemu-xhci",
-    "nec-xhci": "nec-usb-xhci",
-    "ich9-ehci1": "ich9-usb-ehci1",
-}
+
+
+def _usb_qemu_type(model: str) -> str:
+    """The QEMU type to ask a binary for before libvirt picks a USB model."""
+    return USB_MODELS[model].qemu_type or model
+
+
+USB_QEMU_TYPES: frozenset[str] = frozenset(
+    _usb_qemu_type(m) for f in FAMILIES for m in (*f.usb_defaults, *f.usb_model))
+"""The QEMU types behind the USB models a family may default to."""
 
 
 # Every QEMU device type libvirt's rules here ask a binary about (``Emulator.has_device``).
@@ -228,9 +230,18 @@ USB_QEMU_TYPES = {
 QEMU_TYPES_ASKED: frozenset[str] = frozenset({
     "virtio-net-pci-non-transitional", "lsi53c895a", "virtio-scsi-pci", "cirrus-vga",
     "pcie-pci-bridge", "pcie-root-port", "ioh3420", "virtio-mmio", "zpci", "gpex-pcihost",
-    *USB_QEMU_TYPES.values(),
+    *USB_QEMU_TYPES,
     *capabilities.TYPES,  # the capability rules' device types (policy/capabilities.py)
 })
+
+
+def default_serial_target(family: Family | None, arch: str) -> str | None:
+    """The target type a serial port without one (or with ``isa-serial``, historically the
+    same) gets (qemuDomainChrDefPostParse): the family's; ``isa-serial`` on any x86 machine;
+    None where libvirt has no default."""
+    if family is not None:
+        return family.serial_target
+    return "isa-serial" if arch in X86 else None
 
 
 def family_of(arch: str, machine: str) -> Family | None:
@@ -251,9 +262,32 @@ def default_usb_model(family: Family, emulator: Emulator, written: bool = False)
     """libvirt's model for the USB controller it adds (or, ``written``, for one the user wrote
     without a model): the first one QEMU offers."""
     for model in family.usb_model if written else family.usb_defaults:
-        if emulator.has_device(USB_QEMU_TYPES.get(model, model)):
+        if emulator.has_device(_usb_qemu_type(model)):
             return model
     return None
+
+
+SCSI_BY_QEMU_TYPE = (("lsilogic", "lsi53c895a"), ("virtio-scsi", "virtio-scsi-pci"))
+"""libvirt's SCSI controller model where the family names none: the first QEMU has
+(qemuDomainGetSCSIControllerModel)."""
+VIDEO_BY_QEMU_TYPE = (("cirrus", "cirrus-vga"),)
+"""libvirt's video model where the family names none: the first QEMU has, else vga
+(qemuDomainDefaultVideoDevice)."""
+
+
+def default_scsi_model(family: Family | None, emulator: Emulator) -> str | None:
+    """libvirt's model for a SCSI controller written without one (or with ``auto``)."""
+    if family is not None and family.scsi_model:
+        return family.scsi_model
+    return next((model for model, qemu in SCSI_BY_QEMU_TYPE if emulator.has_device(qemu)), None)
+
+
+def default_video_model(family: Family | None, emulator: Emulator) -> str:
+    """libvirt's model for a video written without one."""
+    if family is not None and family.video_model:
+        return family.video_model
+    return next((model for model, qemu in VIDEO_BY_QEMU_TYPE if emulator.has_device(qemu)),
+                "vga")
 
 
 # libvirt's machine for a guest that names none, per arch, when QEMU has it

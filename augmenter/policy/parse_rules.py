@@ -254,14 +254,9 @@ def enum_hint(value: str, accepted: tuple[str, ...]) -> str:
     return "expected " + ", ".join(f"'{v}'" for v in shown) + more
 
 
-_BASES = {0: "a decimal, 0x-hexadecimal or 0-octal", 10: "a decimal", 16: "a hexadecimal",
-          8: "an octal"}
-
-
 def number_hint(rule: Rule) -> str:
-    kind = _BASES.get(rule.base, f"a base-{rule.base}")
     low = 1 if rule.nonzero and (rule.low or 0) == 0 else rule.low
-    return f"expected {kind} integer from {low} to {rule.high}"
+    return numbers.hint(rule.base, low, rule.high)
 
 
 def judge(rule: Rule, element: str, value: str) -> Verdict | None:

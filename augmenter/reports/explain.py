@@ -12,22 +12,29 @@ The data is versioned (``"schema": 1``); keys are only ever added, never renamed
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
-from rich.text import Text
+import rich.style
+import rich.text
 from rich.tree import Tree
 
 from ..errors import printable
 from ..model.addresses import PciAddress
 from ..model.connect import KIND_NAMES, Connect
-from ..model.domain import Device, disk_bus, parse_int
-from ..placement.topology import Bus
+from ..model.domain import Device, disk_bus
+from ..model.values import AddressValue, CcidValue, DriveValue, UsbValue, VirtioSerialValue
+from ..placement.topology import BoardFunction, Bus, Occupant
+from ..xml.document import Element
 
 if TYPE_CHECKING:
+    from ..placement.convert import Change
     from ..placement.guest import Guest
 
 SCHEMA = 1
+
+Json: TypeAlias = "bool | int | str | list[Json] | dict[str, Json] | None"
+"""A JSON value."""
 
 
 class Placed(Protocol):
@@ -116,34 +123,65 @@ def _no_address_reason(dev: Device, machine: str) -> str:
     return f"libvirt gives this device no address on {machine}"
 
 
-def _device_record(i: int, dev: Device) -> dict[str, Any]:
+@dataclass
+class Placement:
+    """Where one device ended up: ``kind`` (pci, pci-root, drive, virtio-serial, usb, ccid,
+    other, none) and the words that say where."""
+
+    kind: str
+    text: str
+
+    def as_json(self) -> Json:
+        return {"kind": self.kind, "text": self.text}
+
+
+@dataclass
+class DeviceRecord:
+    """One device of the domain: what it is, where it came from, who chose its address."""
+
+    id: int
+    name: str
+    tag: str
+    detail: str
+    line: int | None
+    origin: str  # "user" | "implicit"
+    added: str | None  # for implicit devices: why libvirt adds it
+    address_type: str | None
+    placed_by: str | None  # "user" | "rule" | None
+    placed: str | None  # the rule, or the user, that chose the address
+    placement: Placement | None = None  # filled in as the topology is walked
+
+    def as_json(self) -> Json:
+        return {
+            "id": self.id, "name": self.name, "tag": self.tag, "detail": self.detail,
+            "line": self.line, "origin": self.origin, "added": self.added,
+            "address_type": self.address_type, "placed_by": self.placed_by,
+            "placed": self.placed,
+            "placement": self.placement.as_json() if self.placement is not None else None,
+        }
+
+
+def _device_record(i: int, dev: Device) -> DeviceRecord:
     who, why = _placed_by(dev)
     a = dev.address
-    return {
-        "id": i,
-        "name": dev.name(),
-        "tag": dev.tag,
-        "detail": detail(dev),
-        "line": dev.line or None,
-        "origin": "implicit" if dev.implicit else "user",
-        "added": (dev.why_added or "implicit device") if dev.implicit else None,
-        "address_type": a.get("type") if a is not None else None,
-        "placed_by": who,
-        "placed": why,
-        "placement": None,  # filled in below: {"kind": ..., "text": ...}
-    }
+    return DeviceRecord(
+        id=i, name=dev.name(), tag=dev.tag, detail=detail(dev), line=dev.line or None,
+        origin="implicit" if dev.implicit else "user",
+        added=(dev.why_added or "implicit device") if dev.implicit else None,
+        address_type=a.get("type") if a is not None else None,
+        placed_by=who, placed=why)
 
 
-def reason(rec: dict[str, Any]) -> str:
+def reason(rec: DeviceRecord) -> str:
     """One line: why the device exists and why it sits where it does."""
-    if rec["origin"] == "implicit":
-        parts = [f"added: {rec['added']}"]
+    if rec.origin == "implicit":
+        parts = [f"added: {rec.added}"]
     else:
-        where = f" (line {rec['line']})" if rec["line"] else ""
+        where = f" (line {rec.line})" if rec.line else ""
         parts = [f"written by the user{where}"]
-    if rec["placed"] and rec["placed_by"] == "rule":
-        parts.append(f"placed: {rec['placed']}")
-    elif rec["placed_by"] == "user":
+    if rec.placed and rec.placed_by == "rule":
+        parts.append(f"placed: {rec.placed}")
+    elif rec.placed_by == "user":
         parts.append("address written by the user")
     return "; ".join(parts)
 
@@ -165,68 +203,124 @@ def free_hotplug_slots(bus: Bus) -> list[int]:
     return [s for s in range(bus.min_slot, bus.max_slot + 1) if bus.used.get(s, 0) == 0]
 
 
+@dataclass
+class FunctionEntry:
+    """One occupied function of a PCI bus."""
+
+    address: str
+    slot: int
+    function: int
+    device: int | None = None  # the device's id, when a device of the domain holds it
+    name: str = ""
+    origin: str = ""  # "user" | "implicit" | "board" | "reserved"
+    why: str = ""
+    bus: int | None = None  # the bus a PCI controller here provides
+    board_function: str | None = None  # the board's built-in at this function of bus 0
+
+    def as_json(self) -> Json:
+        return {
+            "address": self.address, "slot": self.slot, "function": self.function,
+            "device": self.device, "name": self.name, "origin": self.origin, "why": self.why,
+            "bus": self.bus, "board_function": self.board_function,
+        }
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where a bus's controller is plugged in."""
+
+    bus: int
+    slot: int
+    function: int
+
+    def as_json(self) -> Json:
+        return {"bus": self.bus, "slot": self.slot, "function": self.function}
+
+
+@dataclass
+class BusRecord:
+    """One PCI bus: its controller, what it accepts, its occupied and free slots."""
+
+    index: int
+    model: str
+    controller: int | None  # the id of the controller that provides it
+    link: str  # "pcie" | "pci"
+    accepts: list[str]
+    hotplug: bool
+    slots: tuple[int, int]  # the usable slot range
+    parent: Upstream | None
+    functions: list[FunctionEntry]
+    free_hotplug_slots: list[str]
+
+    def as_json(self) -> Json:
+        return {
+            "index": self.index, "model": self.model, "controller": self.controller,
+            "link": self.link, "accepts": list(self.accepts), "hotplug": self.hotplug,
+            "slots": list(self.slots),
+            "parent": self.parent.as_json() if self.parent is not None else None,
+            "functions": [f.as_json() for f in self.functions],
+            "free_hotplug_slots": list(self.free_hotplug_slots),
+        }
+
+
+def _occupant_entry(entry: FunctionEntry, occupant: Occupant, records: list[DeviceRecord],
+                    ids: dict[Device, int]) -> None:
+    """Fill ``entry`` in for what holds it."""
+    if isinstance(occupant, Device):
+        rec = records[ids[occupant]]
+        entry.device, entry.name, entry.origin = rec.id, rec.name, rec.origin
+        entry.why = reason(rec)
+        if occupant.tag == "controller" and occupant.type == "pci":
+            entry.bus = occupant.index
+        rec.placement = Placement("pci", entry.address)
+    elif isinstance(occupant, BoardFunction):
+        entry.name, entry.origin, entry.why = occupant.type, "board", "built into the board"
+    else:
+        entry.name, entry.origin = str(occupant), "reserved"
+        entry.why = "held back by libvirt's placement"
+
+
 def _pci_data(result: Placed, ids: dict[Device, int],
-              records: list[dict[str, Any]]) -> dict[str, Any] | None:
+              records: list[DeviceRecord]) -> list[BusRecord] | None:
     guest = result.guest
     topo = guest.topology
     if topo is None:
         return None
     pci_ctrls = {d.index: d for d in guest.dom.controllers if d.type == "pci"}
     board = {(b.slot, b.function): b.type for b in guest.board.pci} if guest.board else {}
-    buses: list[dict[str, Any]] = []
+    buses: list[BusRecord] = []
     for bus in topo.buses:
         ctrl = pci_ctrls.get(bus.index)
-        functions: list[dict[str, Any]] = []
-        occupants: list[tuple[int, int, Hashable]] = list(topo.occupants(bus.index))
+        functions: list[FunctionEntry] = []
+        occupants: list[tuple[int, int, Occupant]] = [
+            (r.slot, r.function, r.occupant) for r in topo.occupants(bus.index)]
         if bus.index == 0:  # built-ins outside the usable range (the host bridge at 00.0)
             taken = {(s, f) for s, f, _ in occupants}
-            occupants += [(s, f, ("board", s, f)) for (s, f) in board
+            occupants += [(s, f, BoardFunction(s, f, kind)) for (s, f), kind in board.items()
                           if (s, f) not in taken and s < bus.min_slot]
             occupants.sort(key=lambda t: (t[0], t[1]))
         for slot, function, owner in occupants:
-            addr = str(PciAddress(bus.index, slot, function))
-            entry: dict[str, Any] = {
-                "address": addr, "slot": slot, "function": function,
-                "device": None, "name": "", "origin": "", "why": "", "bus": None,
-                "board_function": board.get((slot, function)) if bus.index == 0 else None,
-            }
-            if isinstance(owner, Device):
-                rec = records[ids[owner]]
-                entry.update(device=rec["id"], name=rec["name"], origin=rec["origin"],
-                             why=reason(rec))
-                if owner.tag == "controller" and owner.type == "pci":
-                    entry["bus"] = owner.index
-                rec["placement"] = {"kind": "pci", "text": addr}
-            elif isinstance(owner, tuple) and owner and owner[0] == "board":
-                entry.update(name=board.get((slot, function), "board function"),
-                             origin="board", why="built into the board")
-            else:
-                entry.update(name=str(owner), origin="reserved",
-                             why="held back by libvirt's placement")
+            entry = FunctionEntry(
+                str(PciAddress(bus.index, slot, function)), slot, function,
+                board_function=board.get((slot, function)) if bus.index == 0 else None)
+            _occupant_entry(entry, owner, records, ids)
             functions.append(entry)
         parent = None
-        if ctrl is not None and ctrl in topo.graph:
-            for up in topo.graph.predecessors(ctrl):
-                edge = topo.graph.edges[up, ctrl]
-                up_index = up[1] if isinstance(up, tuple) else None
-                parent = {"bus": up_index, "slot": edge["slot"], "function": edge["function"]}
+        where = topo.place_of(ctrl) if ctrl is not None else None
+        if where is not None:
+            up_bus, taken_at = where
+            parent = Upstream(up_bus, taken_at.slot, taken_at.function)
         free = free_hotplug_slots(bus)
-        if ctrl is not None and parent is None and records[ids[ctrl]]["placement"] is None:
-            records[ids[ctrl]]["placement"] = {"kind": "pci-root",
-                                               "text": f"root of PCI bus {bus.index}"}
-        buses.append({
-            "index": bus.index,
-            "model": bus.model,
-            "controller": ids[ctrl] if ctrl is not None else None,
-            "link": link_kind(bus),
-            "accepts": _kinds(bus.flags),
-            "hotplug": bool(bus.flags & Connect.HOTPLUG),
-            "slots": [bus.min_slot, bus.max_slot],
-            "parent": parent,
-            "functions": functions,
-            "free_hotplug_slots": [str(PciAddress(bus.index, s, 0)) for s in free],
-        })
-    return {"root": 0 if buses else None, "buses": buses}
+        if ctrl is not None and parent is None and records[ids[ctrl]].placement is None:
+            records[ids[ctrl]].placement = Placement("pci-root", f"root of PCI bus {bus.index}")
+        buses.append(BusRecord(
+            index=bus.index, model=bus.model,
+            controller=ids[ctrl] if ctrl is not None else None,
+            link=link_kind(bus), accepts=_kinds(bus.flags),
+            hotplug=bool(bus.flags & Connect.HOTPLUG), slots=(bus.min_slot, bus.max_slot),
+            parent=parent, functions=functions,
+            free_hotplug_slots=[str(PciAddress(bus.index, s, 0)) for s in free]))
+    return buses
 
 
 # -- other addresses -----------------------------------------------------------------------------
@@ -243,13 +337,13 @@ def _ctrl_type(kind: str, dev: Device) -> str:
 
 
 def _group_key(kind: str, dev: Device) -> tuple[str, int]:
-    a = dev.address
-    assert a is not None
-    field = "bus" if kind == "usb" else "controller"
-    return _ctrl_type(kind, dev), parse_int(a.get(field), 0) or 0
+    value = dev.addr
+    index = value.bus if isinstance(value, UsbValue) else (
+        value.controller if isinstance(value, DriveValue | VirtioSerialValue | CcidValue) else 0)
+    return _ctrl_type(kind, dev), index
 
 
-def _entry_text(kind: str, a: Any) -> str:
+def _entry_text(kind: str, a: Element) -> str:
     if kind == "drive":
         return f"bus {a.get('bus')} target {a.get('target')} unit {a.get('unit')}"
     if kind == "virtio-serial":
@@ -262,21 +356,15 @@ def _entry_text(kind: str, a: Any) -> str:
     return f"{kind} {fields}".strip()
 
 
-def _sort_key(kind: str, a: Any) -> tuple[int, ...]:
-    def num(name: str) -> int:
-        return parse_int(a.get(name), 0) or 0
-
-    if kind == "drive":
-        return num("bus"), num("target"), num("unit")
-    if kind == "virtio-serial":
-        return num("bus"), num("port")
-    if kind == "usb":
-        try:
-            return tuple(int(p) for p in (a.get("port") or "0").split("."))
-        except ValueError:
-            return (0,)
-    if kind == "ccid":
-        return (num("slot"),)
+def _sort_key(value: AddressValue | None) -> tuple[int, ...]:
+    if isinstance(value, DriveValue):
+        return value.bus, value.target, value.unit
+    if isinstance(value, VirtioSerialValue):
+        return value.bus, value.port
+    if isinstance(value, UsbValue):
+        return value.port or (0,)
+    if isinstance(value, CcidValue):
+        return (value.slot,)
     return ()
 
 
@@ -286,75 +374,172 @@ def _controller_of(result: Placed, type_: str, index: int) -> Device | None:
     return next(iter(masters or same), None)
 
 
+@dataclass
+class AddressEntry:
+    """One device at a non-PCI address; a USB entry holds the devices on the hub it is."""
+
+    address: str
+    fields: dict[str, str]
+    device: int
+    name: str
+    origin: str
+    why: str
+    children: list[AddressEntry] | None = None  # USB only: what hangs from a hub
+
+    def as_json(self) -> Json:
+        out: dict[str, Json] = {
+            "address": self.address, "fields": dict(self.fields), "device": self.device,
+            "name": self.name, "origin": self.origin, "why": self.why,
+        }
+        if self.children is not None:
+            out["children"] = [c.as_json() for c in self.children]
+        return out
+
+
+@dataclass
+class AddressGroup:
+    """The devices on one drive, virtio-serial, USB or ccid controller."""
+
+    type: str
+    index: int
+    controller: int | None
+    model: str | None
+    entries: list[AddressEntry]
+
+    def as_json(self) -> Json:
+        return {"type": self.type, "index": self.index, "controller": self.controller,
+                "model": self.model, "entries": [e.as_json() for e in self.entries]}
+
+
+def _address_entry(a: Element, text: str, rec: DeviceRecord) -> AddressEntry:
+    return AddressEntry(text, {str(k): str(v) for k, v in a.attrib.items() if k != "type"},
+                        rec.id, rec.name, rec.origin, reason(rec))
+
+
 def _address_groups(result: Placed, ids: dict[Device, int],
-                    records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    groups: dict[str, dict[tuple[str, int], list[tuple[Device, Any]]]] = {k: {} for k in GROUPED}
+                    records: list[DeviceRecord]) -> dict[str, list[AddressGroup]]:
+    groups: dict[str, dict[tuple[str, int], list[tuple[Device, Element]]]] = {
+        k: {} for k in GROUPED}
     for dev in result.guest.dom.devices:
         a = dev.address
         kind = a.get("type") if a is not None else None
-        if kind in GROUPED and records[ids[dev]]["placement"] is None:
+        if a is not None and kind in GROUPED and records[ids[dev]].placement is None:
             groups[kind].setdefault(_group_key(kind, dev), []).append((dev, a))
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[AddressGroup]] = {}
     for kind in GROUPED:
         out[kind] = []
         for (ctype, index), members in sorted(groups[kind].items()):
             ctrl = _controller_of(result, "usb" if kind == "usb" else ctype, index)
-            members.sort(key=lambda m: _sort_key(kind, m[1]))
-            entries: list[dict[str, Any]] = []
-            by_port: dict[str, dict[str, Any]] = {}
+            members.sort(key=lambda m: _sort_key(m[0].addr))
+            entries: list[AddressEntry] = []
+            by_port: dict[str, AddressEntry] = {}
             for dev, a in members:
                 rec = records[ids[dev]]
                 text = _entry_text(kind, a)
                 label = (f"{ctype} {index} " if kind == "drive" else f"{kind} {index} ") + text
-                rec["placement"] = {"kind": kind, "text": label}
-                entry: dict[str, Any] = {
-                    "address": text,
-                    "fields": {k: v for k, v in a.attrib.items() if k != "type"},
-                    "device": rec["id"], "name": rec["name"], "origin": rec["origin"],
-                    "why": reason(rec),
-                }
+                rec.placement = Placement(kind, label)
+                entry = _address_entry(a, text, rec)
                 if kind == "usb":
-                    entry["children"] = []
+                    entry.children = []
                     port = a.get("port") or ""
                     by_port[port] = entry
                     parent = by_port.get(port.rsplit(".", 1)[0]) if "." in port else None
-                    if parent is not None:
-                        parent["children"].append(entry)
+                    if parent is not None and parent.children is not None:
+                        parent.children.append(entry)
                         continue
                 entries.append(entry)
-            out[kind].append({
-                "type": "usb" if kind == "usb" else ctype,
-                "index": index,
-                "controller": ids[ctrl] if ctrl is not None else None,
-                "model": ctrl.model if ctrl is not None else None,
-                "entries": entries,
-            })
+            out[kind].append(AddressGroup(
+                "usb" if kind == "usb" else ctype, index,
+                ids[ctrl] if ctrl is not None else None,
+                ctrl.model if ctrl is not None else None, entries))
     return out
 
 
 def _other_addresses(result: Placed, ids: dict[Device, int],
-                     records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
+                     records: list[DeviceRecord]) -> dict[str, list[AddressEntry]]:
+    out: dict[str, list[AddressEntry]] = {}
     for dev in result.guest.dom.devices:
         rec = records[ids[dev]]
         a = dev.address
-        if rec["placement"] is not None or a is None:
+        if rec.placement is not None or a is None:
             continue
         kind = a.get("type") or "unknown"
         text = _entry_text(kind, a)
-        rec["placement"] = {"kind": "other", "text": text}
-        out.setdefault(kind, []).append({
-            "address": text,
-            "fields": {k: v for k, v in a.attrib.items() if k != "type"},
-            "device": rec["id"], "name": rec["name"], "origin": rec["origin"],
-            "why": reason(rec),
-        })
+        rec.placement = Placement("other", text)
+        out.setdefault(kind, []).append(_address_entry(a, text, rec))
     return out
 
 
+@dataclass(frozen=True)
+class Unaddressed:
+    """A device with no address, and why it has none."""
+
+    device: int
+    name: str
+    origin: str
+    why: str
+    reason: str
+
+    def as_json(self) -> Json:
+        return {"device": self.device, "name": self.name, "origin": self.origin,
+                "why": self.why, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class FreeSlot:
+    """An empty hot-pluggable slot."""
+
+    address: str
+    bus: int
+    model: str
+
+    def as_json(self) -> Json:
+        return {"address": self.address, "bus": self.bus, "model": self.model}
+
+
+@dataclass
+class Explanation:
+    """Everything ``--explain`` shows, typed; :meth:`as_json` is its versioned JSON form."""
+
+    domain: str | None
+    arch: str
+    machine: str
+    family: str | None
+    pci: list[BusRecord] | None  # None: the machine has no PCI topology
+    free: list[FreeSlot]
+    addresses: dict[str, list[AddressGroup]]
+    other_addresses: dict[str, list[AddressEntry]]
+    unaddressed: list[Unaddressed]
+    devices: list[DeviceRecord]
+    notes: list[str]  # what augment did beyond libvirt (docs/placement.md §20-§24)
+    conversion: list[Change]  # what --convert-to changed
+
+    def as_json(self) -> dict[str, Json]:
+        pci: Json = None
+        if self.pci is not None:
+            pci = {"root": 0 if self.pci else None, "buses": [b.as_json() for b in self.pci]}
+        return {
+            "schema": SCHEMA,
+            "domain": self.domain,
+            "arch": self.arch,
+            "machine": self.machine,
+            "family": self.family,
+            "pci": pci,
+            "hotplug": {"free": len(self.free), "slots": [f.as_json() for f in self.free]},
+            "addresses": {k: [g.as_json() for g in v] for k, v in self.addresses.items()},
+            "other_addresses": {k: [e.as_json() for e in v]
+                                for k, v in self.other_addresses.items()},
+            "unaddressed": [u.as_json() for u in self.unaddressed],
+            "devices": [r.as_json() for r in self.devices],
+            "beyond_libvirt": list(self.notes),
+            "conversion": [{"device": c.device, "change": c.change, "line": c.line}
+                           for c in self.conversion],
+        }
+
+
 # -- the public functions ----------------------------------------------------------------------
-def explain_data(result: Placed) -> dict[str, Any]:
-    """Everything the tree shows, as JSON-able data (see the module doc for the layout)."""
+def explain(result: Placed) -> Explanation:
+    """Where every device went and why, as typed records."""
     guest = result.guest
     devices = guest.dom.devices
     ids = {dev: i for i, dev in enumerate(devices)}
@@ -365,30 +550,23 @@ def explain_data(result: Placed) -> dict[str, Any]:
     unaddressed = []
     for dev in devices:
         rec = records[ids[dev]]
-        if rec["placement"] is None:
+        if rec.placement is None:
             why = _no_address_reason(dev, guest.machine)
-            rec["placement"] = {"kind": "none", "text": "no address"}
-            unaddressed.append({"device": rec["id"], "name": rec["name"],
-                                "origin": rec["origin"], "why": reason(rec), "reason": why})
-    free = [{"address": addr, "bus": b["index"], "model": b["model"]}
-            for b in (pci["buses"] if pci else []) for addr in b["free_hotplug_slots"]]
+            rec.placement = Placement("none", "no address")
+            unaddressed.append(Unaddressed(rec.id, rec.name, rec.origin, reason(rec), why))
+    free = [FreeSlot(addr, b.index, b.model)
+            for b in (pci or []) for addr in b.free_hotplug_slots]
     name = guest.dom.root.findtext("name")
-    return {
-        "schema": SCHEMA,
-        "domain": name.strip() if name else None,
-        "arch": guest.dom.arch,
-        "machine": guest.machine,
-        "family": guest.family.name if guest.family else None,
-        "pci": pci,
-        "hotplug": {"free": len(free), "slots": free},
-        "addresses": addresses,
-        "other_addresses": other,
-        "unaddressed": unaddressed,
-        "devices": records,
-        # what augment did beyond libvirt (docs/placement.md §20-§24)
-        "beyond_libvirt": list(guest.notes),
-        "conversion": [c.as_dict() for c in guest.conversion],
-    }
+    return Explanation(
+        domain=name.strip() if name else None, arch=guest.dom.arch, machine=guest.machine,
+        family=guest.family.name if guest.family else None, pci=pci, free=free,
+        addresses=addresses, other_addresses=other, unaddressed=unaddressed, devices=records,
+        notes=list(guest.notes), conversion=list(guest.conversion))
+
+
+def explain_data(result: Placed) -> dict[str, Json]:
+    """Everything the tree shows, as JSON-able data (see the module doc for the layout)."""
+    return explain(result).as_json()
 
 
 _ORIGIN_STYLE = {"user": "green", "implicit": "yellow", "board": "cyan", "reserved": "magenta"}
@@ -406,23 +584,23 @@ def _line(address: str, name: str, extra: str, origin: str, why: str) -> Text:
     return text
 
 
-def _bus_flags(bus: dict[str, Any]) -> str:
-    flags = ["PCIe links" if bus["link"] == "pcie" else "conventional PCI links"]
-    if bus["hotplug"]:
+def _bus_flags(bus: BusRecord) -> str:
+    flags = ["PCIe links" if bus.link == "pcie" else "conventional PCI links"]
+    if bus.hotplug:
         flags.append("hot-plug")
-    lo, hi = bus["slots"]
+    lo, hi = bus.slots
     flags.append(f"slot {lo:#04x}" if lo == hi else f"slots {lo:#04x}-{hi:#04x}")
     return f"[{', '.join(flags)}]"
 
 
-def _bus_label(bus: dict[str, Any], data: dict[str, Any]) -> Text:
+def _bus_label(bus: BusRecord, data: Explanation) -> Text:
     """A bus that hangs from no slot (the root): the bus and its controller."""
     text = Text()
-    text.append(f"bus {bus['index']}: {bus['model']}", style="bold blue")
+    text.append(f"bus {bus.index}: {bus.model}", style="bold blue")
     text.append(f" {_bus_flags(bus)}", style="dim")
-    if bus["controller"] is not None:
-        rec = data["devices"][bus["controller"]]
-        text.append(f"  {rec['name']}", style=_ORIGIN_STYLE[rec["origin"]])
+    if bus.controller is not None:
+        rec = data.devices[bus.controller]
+        text.append(f"  {rec.name}", style=_ORIGIN_STYLE[rec.origin])
         text.append(f"  - {reason(rec)}", style="italic dim")
     return text
 
@@ -441,120 +619,122 @@ def ranges(slots: list[int]) -> str:
     return ", ".join(out)
 
 
-def _free_line(bus: dict[str, Any]) -> Text:
-    slots = [int(a.split(":")[2].split(".")[0], 16) for a in bus["free_hotplug_slots"]]
+def _free_line(bus: BusRecord) -> Text:
+    slots = [int(a.split(":")[2].split(".")[0], 16) for a in bus.free_hotplug_slots]
     word = "slot" if len(slots) == 1 else "slots"
-    return Text.assemble((f"{len(slots)} free hot-plug {word}", "bold"),
-                         (f"  {word} {ranges(slots)}", "dim"))
+    return Text().append(f"{len(slots)} free hot-plug {word}", "bold").append(
+        f"  {word} {ranges(slots)}", "dim")
 
 
-def _add_bus(node: Tree, bus: dict[str, Any], data: dict[str, Any],
-             by_index: dict[int, dict[str, Any]], seen: set[int]) -> None:
-    seen.add(bus["index"])
-    for fn in bus["functions"]:
+def _add_bus(node: Tree, bus: BusRecord, data: Explanation,
+             by_index: dict[int, BusRecord], seen: set[int]) -> None:
+    seen.add(bus.index)
+    for fn in bus.functions:
         extra = ""
-        if fn["device"] is not None:
-            extra = data["devices"][fn["device"]]["detail"]
-            if fn["board_function"] and fn["origin"] != "board":
-                extra = f"{extra}, board's {fn['board_function']}" if extra else (
-                    f"board's {fn['board_function']}")
-        sub = by_index.get(fn["bus"]) if fn["bus"] is not None else None
-        line = _line(fn["address"], fn["name"], extra, fn["origin"], "")
+        if fn.device is not None:
+            extra = data.devices[fn.device].detail
+            if fn.board_function and fn.origin != "board":
+                extra = f"{extra}, board's {fn.board_function}" if extra else (
+                    f"board's {fn.board_function}")
+        sub = by_index.get(fn.bus) if fn.bus is not None else None
+        line = _line(fn.address, fn.name, extra, fn.origin, "")
         if sub is not None:
-            line.append(f" -> bus {sub['index']} {_bus_flags(sub)}", style="blue")
-        if fn["why"]:
-            line.append(f"  - {fn['why']}", style="italic dim")
+            line.append(f" -> bus {sub.index} {_bus_flags(sub)}", style="blue")
+        if fn.why:
+            line.append(f"  - {fn.why}", style="italic dim")
         child = node.add(line)
-        if sub is not None and sub["index"] not in seen:
+        if sub is not None and sub.index not in seen:
             _add_bus(child, sub, data, by_index, seen)
-    if bus["free_hotplug_slots"]:
+    if bus.free_hotplug_slots:
         node.add(_free_line(bus))
 
 
-def _add_usb(node: Tree, entries: list[dict[str, Any]], data: dict[str, Any]) -> None:
+def _add_usb(node: Tree, entries: list[AddressEntry], data: Explanation) -> None:
     for e in entries:
-        rec = data["devices"][e["device"]]
-        child = node.add(_line(e["address"], e["name"], rec["detail"], e["origin"], e["why"]))
-        _add_usb(child, e["children"], data)
+        rec = data.devices[e.device]
+        child = node.add(_line(e.address, e.name, rec.detail, e.origin, e.why))
+        _add_usb(child, e.children or [], data)
 
 
-def _printable(value: Any) -> Any:
-    """``value`` (explain data: dicts, lists, strings, numbers) with every string printable."""
-    if isinstance(value, str):
-        return printable(value)
-    if isinstance(value, dict):
-        return {key: _printable(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_printable(item) for item in value]
-    return value
+class Text(rich.text.Text):
+    """rich's Text with every string made printable (:func:`~augmenter.errors.printable`): a
+    document's names and values may hold line feeds or escape codes."""
+
+    def __init__(self, text: str = "", style: str = "") -> None:
+        super().__init__(printable(text), style=style)
+
+    def append(self, text: str | rich.text.Text, style: str | rich.style.Style | None = None
+               ) -> Text:
+        super().append(printable(text) if isinstance(text, str) else text, style)
+        return self
 
 
 def explain_tree(result: Placed) -> Tree:
     """The topology as a rich tree: PCI buses, then drive, virtio-serial, USB and ccid
     addresses, free hot-plug slots, and the devices without an address. Every name and
     value is shown printable: a document's values may hold line feeds or escape codes."""
-    data = _printable(explain_data(result))
+    data = explain(result)
     title = Text()
-    title.append(data["domain"] or "domain", style="bold")
-    title.append(f"  {data['machine']} ({data['arch']})", style="dim")
+    title.append(data.domain or "domain", style="bold")
+    title.append(f"  {data.machine} ({data.arch})", style="dim")
     tree = Tree(title)
-    if data["beyond_libvirt"] or data["conversion"]:
+    if data.notes or data.conversion:
         branch = tree.add(Text("beyond libvirt", style="bold"))
-        for c in data["conversion"]:
-            branch.add(Text(f"converted: {c['device']}: {c['change']}", style="yellow"))
-        for note in data["beyond_libvirt"]:
+        for c in data.conversion:
+            branch.add(Text(f"converted: {c.device}: {c.change}", style="yellow"))
+        for note in data.notes:
             branch.add(Text(note, style="yellow"))
-    pci = data["pci"]
-    if pci is not None and pci["buses"]:
-        by_index = {b["index"]: b for b in pci["buses"]}
+    buses = data.pci or []
+    if buses:
+        by_index = {b.index: b for b in buses}
         seen: set[int] = set()
         branch = tree.add(Text("PCI", style="bold"))
-        for bus in pci["buses"]:
-            if bus["index"] not in seen and (bus["parent"] is None
-                                             or bus["parent"]["bus"] not in by_index):
+        for bus in buses:
+            if bus.index not in seen and (bus.parent is None
+                                          or bus.parent.bus not in by_index):
                 _add_bus(branch.add(_bus_label(bus, data)), bus, data, by_index, seen)
-        for bus in pci["buses"]:  # a bus whose controller sits on a bus not reached above
-            if bus["index"] not in seen:
+        for bus in buses:  # a bus whose controller sits on a bus not reached above
+            if bus.index not in seen:
                 _add_bus(branch.add(_bus_label(bus, data)), bus, data, by_index, seen)
     for kind in GROUPED:
-        groups = data["addresses"][kind]
+        groups = data.addresses[kind]
         if not groups:
             continue
         branch = tree.add(Text(GROUP_TITLES[kind], style="bold"))
         for g in groups:
-            label = Text(f"controller {g['type']} {g['index']}", style="bold blue")
-            if g["model"]:
-                label.append(f" ({g['model']})", style="dim")
-            if g["controller"] is not None:
-                place = data["devices"][g["controller"]]["placement"]
-                if place and place["kind"] not in ("none", "pci-root"):
-                    label.append(f" at {place['text']}", style="dim")
+            label = Text(f"controller {g.type} {g.index}", style="bold blue")
+            if g.model:
+                label.append(f" ({g.model})", style="dim")
+            if g.controller is not None:
+                place = data.devices[g.controller].placement
+                if place and place.kind not in ("none", "pci-root"):
+                    label.append(f" at {place.text}", style="dim")
             else:
                 label.append(" (no such controller)", style="red")
             sub = branch.add(label)
             if kind == "usb":
-                _add_usb(sub, g["entries"], data)
+                _add_usb(sub, g.entries, data)
                 continue
-            for e in g["entries"]:
-                rec = data["devices"][e["device"]]
-                sub.add(_line(e["address"], e["name"], rec["detail"], e["origin"], e["why"]))
-    for kind, entries in sorted(data["other_addresses"].items()):
+            for e in g.entries:
+                rec = data.devices[e.device]
+                sub.add(_line(e.address, e.name, rec.detail, e.origin, e.why))
+    for kind, entries in sorted(data.other_addresses.items()):
         branch = tree.add(Text(f"{kind} addresses", style="bold"))
         for e in entries:
-            rec = data["devices"][e["device"]]
-            branch.add(_line(e["address"], e["name"], rec["detail"], e["origin"], e["why"]))
-    hp = data["hotplug"]
-    branch = tree.add(Text(f"free hot-plug slots: {hp['free']}", style="bold"))
-    for bus in pci["buses"] if pci is not None else []:
-        if bus["free_hotplug_slots"]:
-            first, last = bus["free_hotplug_slots"][0], bus["free_hotplug_slots"][-1]
-            count = len(bus["free_hotplug_slots"])
+            rec = data.devices[e.device]
+            branch.add(_line(e.address, e.name, rec.detail, e.origin, e.why))
+    branch = tree.add(Text(f"free hot-plug slots: {len(data.free)}", style="bold"))
+    for bus in buses:
+        if bus.free_hotplug_slots:
+            first, last = bus.free_hotplug_slots[0], bus.free_hotplug_slots[-1]
+            count = len(bus.free_hotplug_slots)
             span = first if count == 1 else f"{count} slots, {first} ... {last}"
-            branch.add(Text.assemble((f"bus {bus['index']} ({bus['model']}): ", "blue"), span))
-    if data["unaddressed"]:
+            line = Text().append(f"bus {bus.index} ({bus.model}): ", "blue")
+            branch.add(line.append(str(span)))
+    if data.unaddressed:
         branch = tree.add(Text("no address", style="bold"))
-        for e in data["unaddressed"]:
-            rec = data["devices"][e["device"]]
-            why = f"{e['reason']}; {e['why']}"
-            branch.add(_line("-", e["name"], rec["detail"], e["origin"], why))
+        for u in data.unaddressed:
+            rec = data.devices[u.device]
+            why = f"{u.reason}; {u.why}"
+            branch.add(_line("-", u.name, rec.detail, u.origin, why))
     return tree

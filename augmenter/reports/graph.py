@@ -22,13 +22,20 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Hashable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..model.connect import Connect
 from ..model.domain import Device
-from .explain import explain_data, free_hotplug_slots, link_kind, reason
+from ..placement.topology import BoardFunction, Occupant
+from .explain import (
+    AddressEntry,
+    DeviceRecord,
+    explain,
+    free_hotplug_slots,
+    link_kind,
+    reason,
+)
 
 if TYPE_CHECKING:
     from .explain import Placed
@@ -93,26 +100,39 @@ class _Dot:
         self.add("}")
 
 
-def _device_node(dot: _Dot, rec: dict[str, Any], extra: str = "", shape: str = "box") -> None:
-    label = rec["name"]
-    if rec["detail"] and rec["detail"] not in label:
-        label += f"\n{rec['detail']}"
+def _device_node(dot: _Dot, rec: DeviceRecord, extra: str = "", shape: str = "box") -> None:
+    label = rec.name
+    if rec.detail and rec.detail not in label:
+        label += f"\n{rec.detail}"
     if extra:
         label += f"\n{extra}"
-    dot.node(f"dev{rec['id']}", label=label, id=f"dev{rec['id']}", shape=shape,
-             fillcolor=FILL.get(rec["origin"], "white"), tooltip=reason(rec))
+    dot.node(f"dev{rec.id}", label=label, id=f"dev{rec.id}", shape=shape,
+             fillcolor=FILL.get(rec.origin, "white"), tooltip=reason(rec))
+
+
+def _board_node(bus: int, slot: int, function: int) -> str:
+    return f"board_{bus}_{slot}_{function}"
+
+
+def _occupant_node(bus: int, occupant: Occupant, ids: dict[Device, int]) -> str:
+    """The DOT node that stands for what holds a function."""
+    if isinstance(occupant, Device):
+        return f"dev{ids[occupant]}"
+    if isinstance(occupant, BoardFunction):
+        return _board_node(bus, occupant.slot, occupant.function)
+    return _owner_name(occupant)
 
 
 def topology_dot(result: Placed) -> str:
     """The topology of an augmented domain as Graphviz DOT text."""
     guest = result.guest
-    data = explain_data(result)
-    recs: list[dict[str, Any]] = data["devices"]
+    data = explain(result)
+    recs = data.devices
     ids = {dev: i for i, dev in enumerate(guest.dom.devices)}
-    title = f"{data['domain'] or 'domain'}  ({data['machine']}, {data['arch']})"
+    title = f"{data.domain or 'domain'}  ({data.machine}, {data.arch})"
     legend = ("green: written by the user, yellow: added by libvirt's rules, grey: built into "
               "the board; solid blue: PCI Express link, dashed grey: conventional PCI link, "
-              f"small dashed box: free hot-plug slot ({data['hotplug']['free']} free)")
+              f"small dashed box: free hot-plug slot ({len(data.free)} free)")
     label = (f"<<b>{html.escape(title)}</b><br/>"
              f'<font point-size="8">{html.escape(legend)}</font>>')
     dot = _Dot()
@@ -129,7 +149,6 @@ def topology_dot(result: Placed) -> str:
     if topo is not None:
         pci_ctrls = {d.index: d for d in guest.dom.controllers if d.type == "pci"}
         for bus in topo.buses:
-            node: Hashable = ("bus", bus.index)
             ctrl = pci_ctrls.get(bus.index)
             kind = "PCI Express" if link_kind(bus) == "pcie" else "conventional PCI"
             hot = ", hot-plug" if bus.flags & Connect.HOTPLUG else ""
@@ -142,23 +161,22 @@ def topology_dot(result: Placed) -> str:
             else:
                 head[bus.index] = f"bus{bus.index}"
                 dot.node(head[bus.index], label=f"bus {bus.index}\n{bus.model}", shape="box3d")
-            for _, owner, _e in sorted(topo.graph.out_edges(node, data=True),
-                                       key=lambda e: (e[2]["slot"], e[2]["function"])):
+            for taken in topo.occupants(bus.index):
+                owner = taken.occupant
                 if isinstance(owner, Device):
                     if owner.tag == "controller" and owner.type == "pci":
                         continue  # drawn as the head of its own cluster
                     _device_node(dot, recs[ids[owner]])
-                elif isinstance(owner, tuple) and owner and owner[0] == "board":
-                    _, slot, function = owner
-                    dot.node(f"board_{bus.index}_{slot}_{function}",
-                             label=board.get((slot, function), "board"), fillcolor=FILL["board"],
-                             tooltip="built into the board")
+                elif isinstance(owner, BoardFunction):
+                    dot.node(_board_node(bus.index, owner.slot, owner.function),
+                             label=board.get((owner.slot, owner.function), "board"),
+                             fillcolor=FILL["board"], tooltip="built into the board")
                 else:
                     dot.node(_owner_name(owner), label=str(owner), fillcolor=FILL["reserved"])
             if bus.index == 0:  # the host bridge and other built-ins below the slot range
                 for (slot, function), btype in sorted(board.items()):
                     if slot < bus.min_slot:
-                        dot.node(f"board_0_{slot}_{function}", label=btype,
+                        dot.node(_board_node(0, slot, function), label=btype,
                                  fillcolor=FILL["board"], tooltip="built into the board")
             for slot in free_hotplug_slots(bus):
                 dot.node(f"free_{bus.index}_{slot}", label=f"{slot:02x}", shape="box",
@@ -166,23 +184,15 @@ def topology_dot(result: Placed) -> str:
                          margin="0.02", tooltip=f"free hot-plug slot {bus.index:02x}:{slot:02x}")
             dot.close()
         for bus in topo.buses:
-            node = ("bus", bus.index)
             style = LINK_STYLE[link_kind(bus)]
             free_style = (style.replace("solid", "dotted").replace("dashed", "dotted")
                           + ", arrowhead=none")
-            links: list[tuple[int, int, str, str, str | None]] = []
-            target: str
-            for _, owner, edata in topo.graph.out_edges(node, data=True):
-                slot, function = edata["slot"], edata["function"]
-                if isinstance(owner, Device):
-                    target = f"dev{ids[owner]}"
-                elif isinstance(owner, tuple) and owner and owner[0] == "board":
-                    target = f"board_{bus.index}_{owner[1]}_{owner[2]}"
-                else:
-                    target = _owner_name(owner)
-                links.append((slot, function, target, style, f"{slot:02x}.{function}"))
+            links: list[tuple[int, int, str, str, str | None]] = [
+                (r.slot, r.function, _occupant_node(bus.index, r.occupant, ids), style,
+                 f"{r.slot:02x}.{r.function}")
+                for r in topo.reservations(bus.index)]
             if bus.index == 0:
-                links += [(slot, function, f"board_0_{slot}_{function}", style,
+                links += [(slot, function, _board_node(0, slot, function), style,
                            f"{slot:02x}.{function}")
                           for (slot, function) in board if slot < bus.min_slot]
             free = free_hotplug_slots(bus)
@@ -197,35 +207,35 @@ def topology_dot(result: Placed) -> str:
                              minlen="1")
 
     # drive, virtio-serial, USB and ccid addresses, under their controllers
-    for kind, groups in data["addresses"].items():
+    for kind, groups in data.addresses.items():
         for g in groups:
-            dot.open(f"cluster_{_ident(kind)}_{_ident(g['type'])}{g['index']}",
-                     f"{kind}: controller {g['type']} {g['index']}", style="rounded,dashed",
+            dot.open(f"cluster_{_ident(kind)}_{_ident(g.type)}{g.index}",
+                     f"{kind}: controller {g.type} {g.index}", style="rounded,dashed",
                      color="#9a9a9a", fontsize="9")
-            for e in _flatten(g["entries"]):
-                _device_node(dot, recs[e["device"]], extra=e["address"])
+            for e in _flatten(g.entries):
+                _device_node(dot, recs[e.device], extra=e.address)
             dot.close()
-            parent = f"dev{g['controller']}" if g["controller"] is not None else None
-            for e, up in _walk(g["entries"], parent):
+            parent = f"dev{g.controller}" if g.controller is not None else None
+            for e, up in _walk(g.entries, parent):
                 if up is not None:
-                    dot.edge(up, f"dev{e['device']}", ADDRESS_EDGE)
-    for kind, entries in sorted(data["other_addresses"].items()):
+                    dot.edge(up, f"dev{e.device}", ADDRESS_EDGE)
+    for kind, entries in sorted(data.other_addresses.items()):
         dot.open(f"cluster_other_{_ident(kind)}", f"{kind} addresses", style="rounded,dashed",
                  color="#9a9a9a", fontsize="9")
         for e in entries:
-            _device_node(dot, recs[e["device"]], extra=e["address"])
+            _device_node(dot, recs[e.device], extra=e.address)
         dot.close()
-    if data["unaddressed"]:
+    if data.unaddressed:
         dot.open("cluster_none", "no address", style="rounded,dashed", color="#9a9a9a",
                  fontsize="9")
-        for e in data["unaddressed"]:
-            _device_node(dot, recs[e["device"]])
+        for u in data.unaddressed:
+            _device_node(dot, recs[u.device])
         dot.close()
     dot.lines.append("}")
     return "\n".join(dot.lines) + "\n"
 
 
-def _owner_name(owner: Hashable) -> str:
+def _owner_name(owner: Occupant) -> str:
     return "reserved_" + _ident(str(owner))
 
 
@@ -233,20 +243,20 @@ def _ident(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text)
 
 
-def _flatten(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _flatten(entries: list[AddressEntry]) -> list[AddressEntry]:
+    out: list[AddressEntry] = []
     for e in entries:
         out.append(e)
-        out += _flatten(e.get("children", []))
+        out += _flatten(e.children or [])
     return out
 
 
-def _walk(entries: list[dict[str, Any]],
-          parent: str | None) -> list[tuple[dict[str, Any], str | None]]:
-    out: list[tuple[dict[str, Any], str | None]] = []
+def _walk(entries: list[AddressEntry],
+          parent: str | None) -> list[tuple[AddressEntry, str | None]]:
+    out: list[tuple[AddressEntry, str | None]] = []
     for e in entries:
         out.append((e, parent))
-        out += _walk(e.get("children", []), f"dev{e['device']}")
+        out += _walk(e.children or [], f"dev{e.device}")
     return out
 
 

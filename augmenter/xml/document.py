@@ -13,16 +13,17 @@ DEVELOPERS.md ("Limits") has the measured time and memory bounds.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from lxml import etree
 
 from ..errors import AugmentError, NotADomainError
 from .source import check_encoding, decode, prolog_end
 
-Element: TypeAlias = Any
-"""An lxml element (lxml ships no type information)."""
+Element: TypeAlias = etree._Element
+"""An lxml element (typed by the ``types-lxml`` stubs)."""
 
 MAX_BYTES = 16 * 1024 * 1024
 """Largest document accepted. A domain definition is a few kilobytes; virsh itself reads at
@@ -169,13 +170,17 @@ def new_element(tag: str, attrib: dict[str, str] | None = None) -> Element:
 
     A copy of a cached prototype: lxml checks every attribute it is given (about 0.5 us
     each), and augmenter writes the same few addresses and controllers again and again."""
-    return _prototype(tag, tuple(attrib.items()) if attrib else ()).__copy__()
+    return _copy(_prototype(tag, tuple(attrib.items()) if attrib else ()))
 
 
 def new_element_of(tag: str, attrib: tuple[tuple[str, str], ...]) -> Element:
     """:func:`new_element` with the attributes as (name, value) pairs, for callers that keep
     them (hashable, so a caller can cache them too)."""
-    return _prototype(tag, attrib).__copy__()
+    return _copy(_prototype(tag, attrib))
+
+
+_copy: Callable[[Element], Element] = etree._Element.__copy__  # type: ignore[attr-defined]
+"""A shallow copy of an element (lxml has ``__copy__``; the stubs do not list it)."""
 
 
 @lru_cache(maxsize=1024)

@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any
+from typing import TypeAlias, cast
 
 from lxml import etree
 
 from .document import parser
 from .source import Layout, decode, prolog_end, scan
 
-Node = Any  # an lxml element, comment or processing instruction
+Node: TypeAlias = etree._Element
+"""An lxml element, comment or processing instruction (both are elements to lxml)."""
 
 _NAME = re.compile(r"<([^\s/>]+)")
 _RAW_ATTR = re.compile(r"""(?P<ws>\s+)(?P<name>[^\s=/>]+)(?P<eq>\s*=\s*)"""
@@ -228,7 +229,7 @@ def _kind(node: Node) -> str:
     tag = node.tag
     if isinstance(tag, str):
         return tag
-    return "#comment" if tag is etree.Comment else "#pi"
+    return "#comment" if cast(object, tag) is etree.Comment else "#pi"
 
 
 class _Respeller:
@@ -283,7 +284,7 @@ class _Respeller:
         # The original children by (tag, line): one each, usually; a _Queue where several
         # share a line. This loop runs once per child of every changed element, so it is
         # kept lean (a <devices> may hold hundreds of thousands of children).
-        waiting: dict[tuple[str, int], tuple[Node, int] | _Queue] = {}
+        waiting: dict[tuple[str, int | None], tuple[Node, int] | _Queue] = {}
         for old_child, j in zip(olds, kids, strict=True):
             key = (_kind(old_child), old_child.sourceline)
             there = waiting.get(key)
@@ -321,7 +322,7 @@ class _Respeller:
             out.append(text[layout.close[i]:layout.end[i]])
         elif has_content:
             name = _NAME.match(tag)
-            out.append(f"</{name[1] if name else node.tag}>")
+            out.append(f"</{name[1] if name else str(node.tag)}>")
 
     def _start_tag(self, node: Node, old: Node, raw: str) -> str | None:
         """``node``'s start tag in the spelling of ``raw`` (its original's), or None when it
