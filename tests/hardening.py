@@ -33,6 +33,7 @@ class Measured:
     stderr: str
     wall: float  # seconds
     maxrss_kb: int  # the child's own peak resident set (VmHWM, sampled every 2 ms)
+    cpu: float = 0.0  # the child's user + system seconds (wait4), whatever else the machine runs
 
     @property
     def stderr_lines(self) -> list[str]:
@@ -93,7 +94,7 @@ def run_measured(args: Sequence[str], *, stdin: Path | None = None, cwd: Path | 
         out.seek(0)
         err.seek(0)
         return Measured(proc.returncode, out.read(), err.read().decode("utf-8", "replace"),
-                        wall, peak_kb or usage.ru_maxrss)
+                        wall, peak_kb or usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 
 
 def assert_one_clear_error(m: Measured, label: str, codes: Sequence[int] = (1, 2)) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from lxml import etree
 
@@ -135,3 +137,80 @@ def test_a_disk_name_parses_as_virDiskNameParse(name: str,
                                                 parsed: tuple[int, int | None] | None) -> None:
     assert parse_disk_name(name) == parsed
     assert disk_index(name) == (None if parsed is None else parsed[0])
+
+
+# ---- libvirt's insertion orders, against a transcription of its walks -------------------------
+# load() sorts in one pass per kind (issue 18: the walk per device was quadratic); these are the
+# walks as libvirt writes them, one device at a time, to compare with.
+
+
+def _libvirt_disk_order(disks: list[tuple[str, int]]) -> list[int]:
+    """virDomainDiskInsert over (bus, target index): positions in the input."""
+    out: list[int] = []
+    for n, (bus, idx) in enumerate(disks):
+        at = -1
+        for i in range(len(out) - 1, -1, -1):  # back from the end, to the front
+            obus, oidx = disks[out[i]]
+            if obus == bus and oidx > idx:
+                at = i
+            elif obus == bus and at == -1:
+                at = i + 1
+        out.insert(len(out) if at == -1 else at, n)
+    return out
+
+
+def _libvirt_controller_order(ctrls: list[tuple[str, int, bool]]) -> list[int]:
+    """virDomainControllerInsertPreAlloced over (type, index or -1, is a companion)."""
+    out: list[int] = []
+    for n, (kind, idx, companion) in enumerate(ctrls):
+        at = -1
+        for i in range(len(out) - 1, -1, -1):
+            ckind, cidx, ccompanion = ctrls[out[i]]
+            if ckind != kind:
+                continue
+            if idx == -1:
+                at = i + 1
+                break
+            if cidx > idx or (not companion and ccompanion and cidx == idx):
+                at = i
+            elif at == -1:
+                at = i + 1
+        out.insert(len(out) if at == -1 else at, n)
+    return out
+
+
+MASTER = "<master startport='0'/>"
+
+
+def _index(idx: int) -> str:
+    return "" if idx == -1 else f" index='{idx}'"
+
+
+def _domain(devices: str) -> Domain:
+    return load(etree.fromstring(
+        "<domain type='kvm'><os><type arch='x86_64' machine='q35'>hvm</type></os>"
+        f"<devices>{devices}</devices></domain>"))
+
+
+def test_disks_are_ordered_as_virDomainDiskInsert_orders_them() -> None:
+    rnd = random.Random(18)
+    for _ in range(300):
+        disks = [(rnd.choice(("sata", "scsi", "virtio")), rnd.randrange(6))
+                 for _ in range(rnd.randrange(12))]
+        dom = _domain("".join(f"<disk type='file' device='disk'><target dev='"
+                              f"{'vsh'[i % 3]}d{chr(97 + idx)}' bus='{bus}'/></disk>"
+                              for i, (bus, idx) in enumerate(disks)))
+        got = [dom.devices.index(d) for d in dom.disks]
+        assert got == _libvirt_disk_order(disks)
+
+
+def test_controllers_are_ordered_as_virDomainControllerInsertPreAlloced_orders_them() -> None:
+    rnd = random.Random(18)
+    for _ in range(300):
+        ctrls = [(rnd.choice(("usb", "scsi", "pci")), rnd.choice((-1, 0, 1, 2, 3)),
+                  rnd.random() < 0.3) for _ in range(rnd.randrange(12))]
+        dom = _domain("".join(
+            f"<controller type='{kind}'{_index(idx)}>"
+            f"{MASTER if companion else ''}</controller>" for kind, idx, companion in ctrls))
+        got = [dom.devices.index(c) for c in dom.controllers]
+        assert got == _libvirt_controller_order(ctrls)

@@ -138,7 +138,8 @@ def _check_usb_controllers(guest: Guest) -> Iterator[Finding]:
     usbs = [c for c in guest.dom.controllers if c.type == "usb" and not c.implicit]
     none = [c for c in usbs if c.model == "none"]
     if none and len(usbs) > 1:
-        other = next(c for c in usbs if c.model != "none")
+        # the controller besides the first 'none' (a second 'none' is refused alike)
+        other = next((c for c in usbs if c.model != "none"), None) or none[1]
         yield finding(other, "usb-disabled", "Can't add another USB controller: USB is "
                       "disabled for this domain", "remove the controller with model='none'")
     # virDomainDefParseXML: some USB controller must be a master, one without <master>; the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Iterator
 
 from ..model.addresses import write_address
@@ -74,15 +75,41 @@ def assign(guest: Guest) -> None:
     if not devs:
         return
     written: dict[int, dict[int, Device]] = {}
+    serial = [c for c in dom.controllers if c.type == "virtio-serial"]
+    first: dict[int, Device] = {}  # dom.controller's answer per index, looked up once
+    for c in serial:
+        first.setdefault(c.index, c)
 
     def ports_of(index: int) -> int | None:
-        owner = dom.controller("virtio-serial", index)
+        owner = first.get(index)
         return port_count(owner) if owner is not None else None
 
     for problem in reserve_written(devs, ports_of, written):
         raise guest.fail(problem.dev, problem.message)
     used = {index: set(ports) for index, ports in written.items()}
     pending = [d for d in devs if written_port(d) is None]
+    # The controllers in index order (document order among equal indexes), as a heap of the
+    # ones that may still have a free port, and each one's lowest port not yet known taken:
+    # ports are only ever taken, so a full controller stays full and the lowest free port only
+    # grows. One pass instead of a sort and a scan of every port per device (issue 18: 100,000
+    # channels took minutes).
+    open_ctrls = [(c.index, pos, c) for pos, c in enumerate(serial)]
+    heapq.heapify(open_ctrls)
+    by_index: dict[int, list[Device]] = {}  # in document order
+    for c in serial:
+        by_index.setdefault(c.index, []).append(c)
+    lowest: dict[int, int] = {}  # id(controller) -> its lowest port maybe free
+    existing = {c.index for c in serial}
+    fresh = 0
+
+    def free_port(ctrl: Device) -> int | None:
+        taken = used.setdefault(ctrl.index, set())
+        port, last = lowest.get(id(ctrl), 1), port_count(ctrl)
+        while port < last and port in taken:
+            port += 1
+        lowest[id(ctrl)] = port
+        return port if port < last else None
+
     for dev in pending:
         if dev.tag == "console":
             # A console may take port 0, which libvirt never marks as used: it costs nothing.
@@ -91,25 +118,34 @@ def assign(guest: Guest) -> None:
         wanted = None
         if isinstance(value, VirtioSerialValue) and a is not None and a.get("controller"):
             wanted = value.controller
-        ctrls = sorted((c for c in dom.controllers if c.type == "virtio-serial"),
-                       key=lambda c: c.index)
-        if wanted is not None:
-            ctrls = [c for c in ctrls if c.index == wanted]
         chosen: tuple[int, int] | None = None
-        for ctrl in ctrls:
-            taken = used.setdefault(ctrl.index, set())
-            port = next((p for p in range(1, port_count(ctrl)) if p not in taken), None)
-            if port is not None:
-                chosen = (ctrl.index, port)
-                break
+        if wanted is not None:
+            for ctrl in by_index.get(wanted, ()):
+                port = free_port(ctrl)
+                if port is not None:
+                    chosen = (ctrl.index, port)
+                    break
+        else:
+            while open_ctrls:
+                ctrl = open_ctrls[0][2]
+                port = free_port(ctrl)
+                if port is not None:
+                    chosen = (ctrl.index, port)
+                    break
+                heapq.heappop(open_ctrls)
         if chosen is None:
             if wanted is not None:
                 raise guest.fail(dev, f"Unable to find a free port on virtio-serial "
                                       f"controller {wanted}")
-            existing = {c.index for c in dom.controllers if c.type == "virtio-serial"}
-            index = next(i for i in range(len(existing) + 1) if i not in existing)
-            dom.add("controller", {"type": "virtio-serial", "index": str(index)},
-                    why="the other virtio-serial controllers were full")
+            while fresh in existing:  # the lowest unused index only grows
+                fresh += 1
+            index = fresh
+            added = dom.add("controller", {"type": "virtio-serial", "index": str(index)},
+                            why="the other virtio-serial controllers were full")
+            existing.add(index)
+            heapq.heappush(open_ctrls, (index, len(serial), added))
+            serial.append(added)
+            by_index.setdefault(index, []).append(added)
             chosen = (index, 1)
         used.setdefault(chosen[0], set()).add(chosen[1])
         write_address(dev, "virtio-serial", controller=chosen[0], bus=0, port=chosen[1])
