@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-SCHEMA = 1  # bump when the stored JSON changes meaning
+SCHEMA = 2  # bump when the stored JSON changes meaning (2: catalogues say whether TCG runs)
 
 
 def cache_root() -> Path:

@@ -209,15 +209,19 @@ class Catalogue:
     device_types: frozenset[str]  # concrete device types, board-internal ones included
     pcie_types: frozenset[str]  # device types that implement pci-express-device
     conventional_types: frozenset[str]  # ... conventional-pci-device (hybrids are in both)
+    tcg: bool = True  # it runs guests under TCG (libvirt's domain type 'qemu'); not microvm's
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "binary": self.binary, "version": self.version, "package": self.package,
             "default_machine": self.default_machine, "aliases": dict(sorted(self.aliases.items())),
             "machines": list(self.machines), "device_types": sorted(self.device_types),
             "pcie_types": sorted(self.pcie_types),
             "conventional_types": sorted(self.conventional_types),
         }
+        if not self.tcg:
+            doc["tcg"] = False
+        return doc
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Catalogue:
@@ -229,6 +233,7 @@ class Catalogue:
             device_types=frozenset(doc["device_types"]),
             pcie_types=frozenset(doc.get("pcie_types", ())),
             conventional_types=frozenset(doc.get("conventional_types", ())),
+            tcg=bool(doc.get("tcg", True)),
         )
 
 
@@ -247,6 +252,7 @@ class Emulator:
     layout_data: dict[str, dict[str, Any]]
     pcie_types: frozenset[str] = frozenset()
     conventional_types: frozenset[str] = frozenset()
+    tcg: bool = True  # see Catalogue.tcg
     source: str = "embedded"  # "embedded", or "qemu" (introspected or from the cache)
     package: str = ""
     failures: dict[str, str] = field(default_factory=dict)  # machine -> why it has no board
@@ -293,7 +299,7 @@ def emulator_of(arch: str, cat: Catalogue, **kw: Any) -> Emulator:
         arch=arch, binary=cat.binary, version=cat.version, default_machine=cat.default_machine,
         aliases=dict(cat.aliases), machines=frozenset(cat.machines),
         device_types=cat.device_types, pcie_types=cat.pcie_types,
-        conventional_types=cat.conventional_types, package=cat.package, **kw,
+        conventional_types=cat.conventional_types, package=cat.package, tcg=cat.tcg, **kw,
     )
 
 

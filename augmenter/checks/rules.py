@@ -18,7 +18,8 @@ from ..model.numbers import number
 from ..placement.guest import Guest
 from ..placement.topology import Conflict, Topology
 from ..placement.usb import MAX_DEPTH, usb_devices
-from ..policy.devices import BUS_ACCEPTS, device_flags, pci_class
+from ..policy.devices import BUS_ACCEPTS, address_ignored, device_flags, pci_class
+from ..policy.machines import serial_target
 from ..xml.document import Element
 from .findings import Finding
 from .names import check_names
@@ -62,7 +63,6 @@ def finding(dev: Device | None, code: str, message: str, hint: str | None = None
 # -- controllers ---------------------------------------------------------------------------
 
 def check_controllers(guest: Guest) -> Iterator[Finding]:
-    family = guest.family
     seen: dict[tuple[str | None, int, str | None], Device] = {}
     for ctrl in guest.dom.controllers:
         if ctrl.implicit:
@@ -78,7 +78,11 @@ def check_controllers(guest: Guest) -> Iterator[Finding]:
             seen[key] = ctrl
         if ctrl.type == "pci":
             yield from _check_pci_controller(guest, ctrl)
-        if ctrl.type == "ide" and family is not None and not family.ide_allowed:
+        if ctrl.address is not None and address_ignored(ctrl):
+            yield finding(ctrl, "ignored-address", "libvirt ignores the address of a USB "
+                          "controller with model='none'", "remove the <address>",
+                          severity="warning")
+        if ctrl.type == "ide" and not guest.builtin_ide:
             yield finding(ctrl, "controller-not-on-machine",
                           f"{guest.machine} has no IDE controller",
                           "use a SATA or virtio disk instead")
@@ -177,8 +181,10 @@ def _safe_pci(dev: Device) -> PciAddress | None:
 
 def check_pci(guest: Guest) -> Iterator[Finding]:
     if not guest.supports_pci:
+        return  # qemuDomainSupportsPCI: libvirt leaves PCI addresses here as written
+    if not any(c.type == "pci" for c in guest.dom.controllers):
         for dev in guest.dom.devices:
-            if dev.address_type == "pci":
+            if dev.address_type == "pci" and not address_ignored(dev):
                 yield finding(dev, "no-pci", f"{guest.machine} has no PCI bus",
                               "remove the PCI address")
         return
@@ -186,7 +192,8 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
         # Nothing written to check: every rule below is about a user's PCI address (the
         # board's and the chipset's own slots are only replayed to find conflicts with them).
         return
-    devices = [d for d in guest.dom.iterate() if d.address_type == "pci"]
+    devices = [d for d in guest.dom.iterate_once()
+               if d.address_type == "pci" and not address_ignored(d)]
     for dev in devices:
         try:
             pci_address(dev)
@@ -505,12 +512,7 @@ SERIAL_TARGET_ADDRESS: dict[str, str | None] = {
 def serial_target_type(guest: Guest, serial: Device) -> str | None:
     """The target type libvirt gives a serial port: the written one, except that none and
     ``isa-serial`` (historically the same) become the machine's default."""
-    written = serial.target("type")
-    if written not in (None, "isa-serial"):
-        return written
-    if guest.family is not None:
-        return guest.family.serial_target
-    return "isa-serial" if guest.dom.arch in ("x86_64", "i686") else None
+    return serial_target(guest.family, serial.target("type"))
 
 
 def check_serial_addresses(guest: Guest) -> Iterator[Finding]:

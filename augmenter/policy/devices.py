@@ -167,3 +167,21 @@ def class_flags(dev: Device, pci_cls: str | None, pcie_root: bool, virtio_pcie: 
     if pci_cls == "controller":
         return PCI_CONTROLLER_UPSTREAM.get(dev.model or "", Connect.NONE)
     return connect_flags(pci_cls, pcie_root, virtio_pcie)
+
+
+def address_ignored(dev: Device) -> bool:
+    """libvirt's parser skips this device's ``<address>`` altogether: a USB controller of
+    model ``none`` (virDomainControllerDefParseXML), so it is neither kept nor reserved."""
+    return dev.tag == "controller" and dev.type == "usb" and dev.model == "none"
+
+
+# virDomainSCSIDriveAddressIsUsed: units a SCSI controller model cannot give a device (the
+# highest it has, and the one it is itself); models not listed take any
+SCSI_UNIT_LIMITS: dict[str, tuple[int | None, int | None]] = {
+    # model: (highest unit, reserved unit)
+    "virtio-scsi": (16383, None), "virtio-transitional": (16383, None),
+    "virtio-non-transitional": (16383, None), "ibmvscsi": (31, 7), "lsisas1068": (1, None),
+    "lsisas1078": (255, None), "lsilogic": (None, 7), "vmpvscsi": (None, 7),
+    "buslogic": (None, 7), "ncr53c90": (6, None), "dc390": (6, None), "am53c974": (6, None),
+}
+SCSI_NARROW_UNITS = 7  # SCSI_NARROW_BUS_MAX_CONT_UNIT: the units a host device is given from
