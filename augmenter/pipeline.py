@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from lxml import etree
 
 from .boards.lookup import lookup
 from .boards.records import Board, BoardError, Emulator
+from .boards.trust import refusal
 from .checks import values
 from .checks.findings import Finding, InvalidDomain, from_error
+from .checks.firmware import placed_findings
 from .checks.rules import ordered, run_checks
 from .checks.schema import validate as validate_schema
 from .errors import AugmentError
 from .model.addresses import complete
 from .model.domain import Domain, load
-from .placement import ccw, defaults, pci, spapr, transports, usb, vserial
+from .placement import (
+    ccw,
+    convert,
+    defaults,
+    dense,
+    hostaware,
+    hotplug,
+    pci,
+    spapr,
+    transports,
+    usb,
+    vserial,
+)
 from .placement.guest import Guest
 from .policy.machines import UNOFFERED_MACHINES, family_of, preferred_machine
-from .xml.document import parse_document, serialize
+from .xml.document import parse_document
+from .xml.write import serialize
 
 
 @dataclass
@@ -40,20 +56,34 @@ class Result:
 
 @dataclass(frozen=True)
 class Options:
-    """How to run: where boards come from, and how many hot-plug slots to keep free."""
+    """How to run: where boards come from, and what to do beyond libvirt (docs/placement.md
+    §20-§24; the command line's options of the same names)."""
 
     boards: str = "auto"  # auto | qemu | embedded
-    reserve_hotplug: int = 0
+    reserve_hotplug: int | None = None  # exactly this many free hot-pluggable ports
     schema: bool = False  # also validate against libvirt's installed RelaxNG schema
     warn: Callable[[str], None] | None = None
     timeout: float | None = None  # seconds each QEMU gets to describe a board (None: default)
+    # emulators a domain may name and have run besides the system's QEMUs (and those of
+    # $AUGMENTER_EMULATORS): see augmenter.boards.trust
+    allow_emulators: tuple[str, ...] = ()
+    lock_occupied: bool = False  # hot plug off on ports holding what must not be ejected
+    convert_to: str | None = None  # "q35" | "pc": re-home the guest first
+    group_host_functions: bool = False  # functions of one host slot share a guest slot
+    numa_aware: bool = False  # host devices behind their NUMA node's expander bus
+    host_numa: str | None = None  # "0000:65:00.0=1,...": host nodes, not read from sysfs
+    sysfs_root: str = "/sys"  # where the host's PCI devices are described
+    firmware_advice: bool = False  # warn of firmware I/O windows (what --check adds)
 
 
 def _emulator_for(dom: Domain, line: int | None, options: Options) -> Emulator:
+    """The domain's emulator; the one its ``<emulator>`` names is run only when trusted
+    (:mod:`augmenter.boards.trust`)."""
     emulator_el = dom.devices_el.find("emulator")
     path = emulator_el.text.strip() if emulator_el is not None and emulator_el.text else None
+    not_run = refusal(path, options.allow_emulators) if path else None
     try:
-        return lookup(dom.arch, path, options.boards, options.warn, options.timeout)
+        return lookup(dom.arch, path, options.boards, options.warn, options.timeout, not_run)
     except BoardError as err:
         raise AugmentError(err.message, line=line, hint=err.hint, code="no-board") from None
 
@@ -106,6 +136,10 @@ def make_guest(tree: etree._ElementTree, options: Options = Options()) -> Guest:
         raise AugmentError(f"Emulator '{emu.binary}' does not support virt type 'qemu'",
                            line=dom.root.sourceline, hint="write <domain type='kvm'> on a host "
                            "with KVM, or use a QEMU built with TCG", code="virt-type")
+    changes: list[convert.Change] = []
+    if options.convert_to:  # docs/placement.md §24
+        changes = convert.convert(dom, options.convert_to, emu)
+        dom = load(tree.getroot())
     machine = _resolve_machine(emu, dom.machine, line)
     family = family_of(dom.arch, machine)
     board = None
@@ -114,7 +148,9 @@ def make_guest(tree: etree._ElementTree, options: Options = Options()) -> Guest:
         if board is None and family is not None:
             # the family's rules read the board (its built-in slots): without it, a guess
             raise no_board(emu, machine, line)
-    return Guest(dom, emu, machine, family, board, reserve_hotplug=options.reserve_hotplug)
+    guest = Guest(dom, emu, machine, family, board, reserve_hotplug=options.reserve_hotplug)
+    guest.conversion = changes
+    return guest
 
 
 def no_board(emu: Emulator, machine: str, line: int | None) -> AugmentError:
@@ -139,7 +175,6 @@ def prepare(guest: Guest) -> None:
     for dev in guest.dom.devices:
         complete(dev)
     defaults.fill_input_buses(guest)
-    defaults.fill_serial_targets(guest)
     defaults.fill_console_targets(guest)
     defaults.put_primary_video_first(guest)
     defaults.fill_controller_indexes(guest)
@@ -148,9 +183,12 @@ def prepare(guest: Guest) -> None:
     defaults.fill_device_models(guest)
 
 
-def place(guest: Guest) -> None:
-    """Implicit devices, then every address: the rest of libvirt's pipeline."""
+def place(guest: Guest, options: Options = Options()) -> None:
+    """Implicit devices, then every address: the rest of libvirt's pipeline, with what the
+    options ask beyond it."""
     defaults.drop_ignored_addresses(guest)
+    # after the checks: virDomainChrIsaSerialDefPostParse judges the target types as written
+    defaults.fill_serial_targets(guest)
     defaults.validate_drive_buses(guest)
     defaults.assign_drive_addresses(guest)
     defaults.assign_scsi_hostdev_addresses(guest)
@@ -163,7 +201,14 @@ def place(guest: Guest) -> None:
     spapr.assign(guest)
     transports.prime(guest)
     ccw.assign(guest)
-    pci.assign(guest)
+    host_aware(guest, options)
+    try:
+        pci.assign(guest)
+    except pci.Exhausted as why:  # where libvirt gives up (docs/placement.md §20)
+        dense.assign(guest, why)
+    if options.lock_occupied:
+        hotplug.lock_occupied(guest)
+    hotplug.report(guest)
     pci.assign_zpci(guest)
     usb.assign(guest)
     usb.assign_ccid(guest)
@@ -171,6 +216,18 @@ def place(guest: Guest) -> None:
     defaults.mirror_console_address(guest)
     if guest.dom.os_type is not None:
         guest.dom.os_type.set("machine", guest.machine)
+
+
+def host_aware(guest: Guest, options: Options) -> None:
+    """``--group-host-functions`` and ``--numa-aware`` (docs/placement.md §22, §23)."""
+    if options.group_host_functions:
+        hostaware.group_functions(guest)
+    if options.numa_aware or options.host_numa:
+        try:
+            nodes = hostaware.parse_host_numa(options.host_numa) if options.host_numa else None
+        except ValueError as err:
+            raise AugmentError(f"--host-numa: {err}") from None
+        hostaware.numa_place(guest, nodes, Path(options.sysfs_root))
 
 
 def augment_tree(tree: etree._ElementTree,
@@ -192,10 +249,10 @@ def augment_tree(tree: etree._ElementTree,
     if any(f.severity == "error" for f in findings):
         raise InvalidDomain(findings)
     try:
-        place(guest)
+        place(guest, options)
     except AugmentError as err:
         raise InvalidDomain([*findings, from_error(err)]) from None
-    return guest, findings
+    return guest, [*findings, *placed_findings(guest, options.firmware_advice)]
 
 
 def attempt(data: bytes | str,
@@ -213,7 +270,7 @@ def attempt(data: bytes | str,
 
 def check(data: bytes | str, options: Options = Options()) -> list[Finding]:
     """Every finding for a document, errors and warnings; never raises for a bad domain."""
-    return attempt(data, options)[1]
+    return attempt(data, replace(options, firmware_advice=True))[1]
 
 
 def run(data: bytes | str, options: Options = Options()) -> Result:

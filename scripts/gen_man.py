@@ -39,6 +39,27 @@ ABOUT = (
     "metadata and the order of everything it does not add are kept."
 )
 
+# What augment does beyond libvirt 9.0 (docs/placement.md §20-§24): one paragraph each.
+BEYOND = (
+    "Where libvirt's own algorithm cannot place a guest (pc fails at 59 devices, 89-90, ...; "
+    "q35 stops at 237), augment plans the topology itself: a root port per PCI Express "
+    "endpoint while QEMU's 256 bus numbers last, PCIe switches once pcie-root has no function "
+    "left, then pcie-to-pci-bridges and pci-bridges hung breadth-first. Guests libvirt can "
+    "place are placed exactly as libvirt places them; --explain says which path was taken.",
+    "--reserve-hotplug N leaves exactly N free hot-pluggable ports: empty root ports (or "
+    "switch downstream ports) on PCIe machines, free slots of hot-pluggable buses on pc, "
+    "where the board's own free slots count too. More than the guest can take is an error "
+    "that says how many fit.",
+    "--check warns when a q35 guest has more empty root ports than its firmware can open I/O "
+    "windows on (measured: SeaBIOS 14, and only on ports that ask with io-reserve; OVMF 10), "
+    "with the fix.",
+    "--convert-to q35|pc prints every change it makes on standard error, one line each "
+    "(with --format json, one JSON object each).",
+    "--numa-aware reads each host device's NUMA node from "
+    "/sys/bus/pci/devices/ADDR/numa_node; --host-numa gives them instead, as "
+    "ADDR=NODE pairs separated by commas (0000:65:00.0=1,0000:b3:00.0=0).",
+)
+
 
 def esc(text: str) -> str:
     """Text safe for roff: backslashes escaped, no control character at a line start."""
@@ -147,6 +168,9 @@ def generate() -> str:
     lines.append(".SH OPTIONS")
     for names, help_text in _options(cmd, ctx):
         lines += [".TP", _bold_opts(names), prose(help_text)]
+    lines.append(".SH BEYOND LIBVIRT")
+    for para in BEYOND:
+        lines += [".PP", prose(para)]
     if examples:
         lines.append(".SH EXAMPLES")
         for example in examples:

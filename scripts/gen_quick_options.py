@@ -47,6 +47,8 @@ def table() -> str:
         if (param.param_type_name != "option" or param.is_eager or not param.expose_value
                 or param.callback is not None or param.name is None):
             continue  # eager or acting options (--version, completion): typer's own
+        if getattr(param, "multiple", False):
+            continue  # a repeatable option (--allow-emulator) makes a list: typer reads it
         if getattr(param, "is_flag", False):
             kind = "flag"
         elif param.type.name in ("integer", "int range"):

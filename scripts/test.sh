@@ -14,8 +14,8 @@ section() { printf '\n==== %s (t=%ss) ====\n' "$*" "$SECONDS"; }
 # libvirt-dev + pkg-config: pip builds libvirt-python (the README's hook recipe) against them.
 APT_PACKAGES=(libvirt0 libxml2-utils qemu-system-x86 qemu-utils libvirt-daemon-driver-qemu
               libvirt-daemon libvirt-clients graphviz qemu-system-arm qemu-system-ppc
-              qemu-system-misc swtpm swtpm-tools libvirt-dev pkg-config git)
-              # qemu-system-misc: riscv64, s390x
+              qemu-system-misc swtpm swtpm-tools libvirt-dev pkg-config git ovmf)
+              # qemu-system-misc: riscv64, s390x; ovmf: UEFI firmware (the I/O-window test)
 # python3 -m venv needs ensurepip; Debian's python3 has it only with python3-venv.
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     APT_PACKAGES+=(python3-venv)

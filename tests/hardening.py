@@ -139,3 +139,55 @@ def large_guest(n_disks: int = 40, n_nics: int = 40, metadata_kib: int = 0) -> s
                 + "</m:note>")
         xml = xml.replace("  <memory", f"  <metadata>{blob}</metadata>\n  <memory", 1)
     return xml
+
+
+# ---- probes (issue 18): every run ends with a status, at most one line, nothing left over ----
+
+PROBE_WALL_S = 10.0  # issue 18: every probe ends within 10 s (a hang is killed and fails)
+BOARDS = [str(Path(sys.executable).with_name("augment-boards"))]  # the installed command
+
+
+def probe(args: Sequence[str], folder: Path, *, stdin: Path | None = None,
+          env: dict[str, str] | None = None, preexec: Callable[[], None] | None = None,
+          timeout: float = PROBE_WALL_S) -> Measured:
+    """Run one command in ``folder`` (its own board cache, no colours); killed after
+    ``timeout`` seconds, which fails the test."""
+    return run_measured(list(args), stdin=stdin, cwd=folder,
+                        env=env if env is not None else child_env(folder / ".cache-home"),
+                        timeout=timeout, preexec=preexec)
+
+
+def assert_clean_end(m: Measured, codes: Sequence[int] = (0, 1, 2), lines: int = 1) -> None:
+    """The probe's promise: a status in ``codes``, no traceback, at most ``lines`` lines on
+    stderr, each of them one printable line."""
+    assert not PYTHON_CRASH.search(m.stderr), m.stderr[-2000:]
+    assert m.returncode in codes, (m.returncode, m.stderr[-2000:])
+    assert len(m.stderr_lines) <= lines, m.stderr[-2000:]
+    for line in m.stderr_lines:
+        assert len(line) < 1000 and not CONTROL.search(line), repr(line)
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def listing(folder: Path) -> set[str]:
+    """Every name under ``folder`` (relative), the probe's own board cache left out."""
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")
+            if ".cache-home" not in p.relative_to(folder).parts}
+
+
+def closed_stdout() -> None:
+    """preexec: the child starts with file descriptor 1 closed (``>&-``)."""
+    os.close(1)
+
+
+def closed_stdin() -> None:
+    """preexec: the child starts with file descriptor 0 closed (``<&-``)."""
+    os.close(0)
+
+
+def full_stdout() -> None:
+    """preexec: the child's standard output is ``/dev/full`` (every write fails, ENOSPC)."""
+    fd = os.open("/dev/full", os.O_WRONLY)
+    os.dup2(fd, 1)
+    os.close(fd)

@@ -27,8 +27,11 @@ the others cover thinly) with exactly one change, of one of these kinds:
     define-time mistakes: vCPU count against the CPU topology, NUMA cells, a TPM, watchdog,
     panic, IOMMU or serial model foreign to the architecture, two primary videos, iothreads,
     cputune and numatune out of range, lifecycle actions, boot order mixed with ``<os><boot>``,
-    devices foreign to the machine, and more, each aimed at a rule of libvirt 9.0's
-    ``src/conf/domain_validate.c``, ``domain_conf.c`` post-parse or ``src/qemu/qemu_validate.c``.
+    devices foreign to the machine, huge pages, disk, PCI controller, character device, video,
+    input and IOMMU options, firmware autoselection, guest CPU options, timers, security
+    labels, a device model the guest's QEMU lacks, and more, each aimed at a rule of libvirt
+    9.0's ``src/conf/domain_validate.c``, ``domain_conf.c`` post-parse or
+    ``src/qemu/qemu_validate.c``.
 
 The generator is a plain ``random.Random`` seeded per mutation (``SEED`` and the mutation's
 index), so the same list comes out on every run and every machine, and a change to one operator
@@ -2091,6 +2094,353 @@ def _hostdev(rng: random.Random, g: Guest) -> str | None:
         el.tail = "\n    "
         g.devices.append(el)
     return f"hostdev: {how}"
+
+
+def _append_devices(g: Guest, snippet: str) -> None:
+    """Append every element of ``snippet`` to ``<devices>``."""
+    for el in etree.fromstring(f"<x>{snippet}</x>"):
+        el.tail = "\n    "
+        g.devices.append(el)
+
+
+def _after_os(g: Guest, snippet: str) -> None:
+    """Put the elements of ``snippet`` after ``<os>`` (where <features>, <cpu>, <clock> go)."""
+    os_el = g.root.find("os")
+    assert os_el is not None
+    for el in reversed(list(etree.fromstring(f"<x>{snippet}</x>"))):
+        el.tail = "\n  "
+        os_el.addnext(el)
+
+
+def _replace_top(g: Guest, tag: str, snippet: str) -> None:
+    """Replace the top-level ``<tag>`` (if any) by ``snippet``, after ``<os>``."""
+    for old in g.root.findall(tag):
+        g.root.remove(old)
+    _after_os(g, snippet)
+
+
+@operator("config", "hugepages")
+def _hugepages(rng: random.Random, g: Guest) -> str | None:
+    if g.root.find("memoryBacking") is not None or g.root.find("cpu/numa") is not None:
+        return None
+    how = rng.choice(("two-masters", "node-beyond", "ondemand", "overlap"))
+    pages = {
+        "two-masters": "<page size='1' unit='GiB'/><page size='2' unit='MiB'/>",
+        "node-beyond": "<page size='2' unit='MiB' nodeset='1'/>",
+        "ondemand": "<page size='2' unit='MiB'/>",
+        "overlap": "<page size='1' unit='GiB' nodeset='0-1'/>"
+                   "<page size='2' unit='MiB' nodeset='1'/>",
+    }[how]
+    extra = "<allocation mode='ondemand'/>" if how == "ondemand" else ""
+    memory = g.root.find("memory")
+    assert memory is not None
+    memory.addnext(_new(f"<memoryBacking><hugepages>{pages}</hugepages>{extra}</memoryBacking>"))
+    return f"hugepages: {how}"
+
+
+@operator("config", "disk-options")
+def _disk_options(rng: random.Random, g: Guest) -> str | None:
+    disks = g.disks()
+    if not disks:
+        return None
+    disk = rng.choice(disks)
+    target = disk.find("target")
+    assert target is not None
+    how = rng.choice(("cdrom-on-virtio", "readonly-sata", "native-writeback", "shareable-qcow2",
+                      "cow-format", "iso-format", "vendor-off-scsi", "partition-target",
+                      "no-source", "floppy-on-sata", "driver-name"))
+    driver = disk.find("driver")
+    if driver is None:
+        driver = _new("<driver name='qemu' type='raw'/>")
+        disk.insert(0, driver)
+    if how == "cdrom-on-virtio":
+        disk.set("device", "cdrom")
+        target.set("dev", "vdy")
+        target.set("bus", "virtio")
+        for a in disk.findall("address"):
+            disk.remove(a)
+    elif how == "readonly-sata":
+        if not g.x86:
+            return None
+        disk.set("device", "disk")
+        target.set("dev", "sdy")
+        target.set("bus", "sata")
+        for a in disk.findall("address"):
+            disk.remove(a)
+        disk.append(_new("<readonly/>"))
+    elif how == "native-writeback":
+        driver.set("cache", "writeback")
+        driver.set("io", "native")
+    elif how == "shareable-qcow2":
+        driver.set("type", "qcow2")
+        disk.append(_new("<shareable/>"))
+    elif how in ("cow-format", "iso-format"):
+        driver.set("type", how.split("-")[0])
+    elif how == "vendor-off-scsi":
+        if _disk_bus(disk) == "scsi":
+            return None
+        disk.append(_new("<vendor>ACME</vendor>"))
+    elif how == "partition-target":
+        target.set("dev", f"{target.get('dev')}1")
+    elif how == "no-source":
+        if disk.get("device", "disk") != "disk":
+            return None
+        for src in disk.findall("source"):
+            disk.remove(src)
+    elif how == "floppy-on-sata":
+        disk.set("device", "floppy")
+    else:
+        driver.set("name", "tap")
+    return f"{g.where(disk)}: {how}"
+
+
+@operator("config", "pci-controller-options")
+def _pci_controller_options(rng: random.Random, g: Guest) -> str | None:
+    if g.arch == "s390x":
+        return None
+    pcie = g.q35 or not g.x86
+    indexes = [int(c.get("index", "0")) for c in g.device_list("controller")
+               if c.get("type") == "pci" and c.get("index", "0").isdigit()]
+    i = max(indexes, default=0) + 1
+    how = rng.choice(("chassisNr-on-root-port", "model-name-mismatch", "pcihole64-elsewhere",
+                      "expander-on-wrong-machine", "expander-node-without-numa", "port-on-bridge"))
+    if how == "chassisNr-on-root-port" and pcie:
+        text = f"<controller type='pci' index='{i}' model='pcie-root-port'>" \
+               "<target chassisNr='5'/></controller>"
+    elif how == "model-name-mismatch":
+        model = "pcie-root-port" if pcie else "pci-bridge"
+        wrong = "pci-bridge" if pcie else "ioh3420"
+        text = f"<controller type='pci' index='{i}' model='{model}'><model name='{wrong}'/>" \
+               "</controller>"
+    elif how == "pcihole64-elsewhere" and not g.x86:
+        text = ""
+        for c in g.device_list("controller"):
+            if c.get("type") == "pci" and c.get("index", "0") in ("0", "0x0"):
+                c.append(_new("<pcihole64 unit='KiB'>1048576</pcihole64>"))
+                return f"{g.where(c)}: pcihole64 on {g.machine}"
+        return None
+    elif how == "expander-on-wrong-machine" and g.x86:
+        model = "pci-expander-bus" if g.q35 else "pcie-expander-bus"
+        text = f"<controller type='pci' index='{i}' model='{model}'/>"
+    elif how == "expander-node-without-numa" and g.x86 and g.root.find("cpu/numa") is None:
+        model = "pcie-expander-bus" if g.q35 else "pci-expander-bus"
+        text = f"<controller type='pci' index='{i}' model='{model}'><target busNr='200'>" \
+               "<node>1</node></target></controller>"
+    elif how == "port-on-bridge" and not pcie:
+        text = f"<controller type='pci' index='{i}' model='pci-bridge'><target port='8'/>" \
+               "</controller>"
+    else:
+        return None
+    _append_devices(g, text)
+    return f"{how}: {text}"
+
+
+@operator("config", "chardev-source")
+def _chardev_source(rng: random.Random, g: Guest) -> str | None:
+    how = rng.choice(("file-without-path", "tcp-without-host", "bind-with-reconnect",
+                      "reconnect-timeout-0", "spicevmc-without-spice", "unix-serial-no-path"))
+    snippet = {
+        "file-without-path": "<serial type='file'><source/></serial>",
+        "tcp-without-host": "<serial type='tcp'><source mode='connect' service='4555'/>"
+                            "</serial>",
+        "bind-with-reconnect": "<channel type='unix'><source mode='bind' path='/tmp/m.sock'>"
+                               "<reconnect enabled='yes' timeout='5'/></source>"
+                               "<target type='virtio' name='org.example.m'/></channel>",
+        "reconnect-timeout-0": "<channel type='tcp'><source mode='connect' host='127.0.0.1' "
+                               "service='4556'><reconnect enabled='yes' timeout='0'/></source>"
+                               "<target type='virtio' name='org.example.t'/></channel>",
+        "spicevmc-without-spice": "<channel type='spicevmc'>"
+                                  "<target type='virtio' name='com.redhat.spice.0'/></channel>",
+        "unix-serial-no-path": "<serial type='unix'><source mode='connect'/></serial>",
+    }[how]
+    if how == "spicevmc-without-spice" and any(
+            gr.get("type") == "spice" for gr in g.device_list("graphics")):
+        return None
+    if g.arch == "s390x" and "serial" in snippet:
+        return None
+    _append_devices(g, snippet)
+    return f"chardev: {how}"
+
+
+@operator("config", "firmware-autoselection")
+def _firmware_auto(rng: random.Random, g: Guest) -> str | None:
+    os_el = g.root.find("os")
+    if os_el is None or not g.x86 or os_el.find("loader") is not None:
+        return None
+    how = rng.choice(("efi-with-loader-path", "efi-loader-insecure", "bios-with-nvram",
+                      "enrolled-keys-without-secure-boot", "efi-loader-readonly",
+                      "features-without-firmware"))
+    if how == "features-without-firmware":
+        snippet = "<firmware><feature enabled='yes' name='secure-boot'/></firmware>"
+    else:
+        os_el.set("firmware", "bios" if how == "bios-with-nvram" else "efi")
+        snippet = {
+            "efi-with-loader-path": "<loader>/usr/share/OVMF/OVMF_CODE.fd</loader>",
+            "efi-loader-insecure": "<loader secure='no'/>",
+            "bios-with-nvram": "<nvram>/var/lib/libvirt/qemu/nvram/m_VARS.fd</nvram>",
+            "enrolled-keys-without-secure-boot": "<firmware><feature enabled='yes' "
+                                                 "name='enrolled-keys'/><feature enabled='no' "
+                                                 "name='secure-boot'/></firmware>",
+            "efi-loader-readonly": "<loader readonly='yes'/>",
+        }[how]
+    for el in etree.fromstring(f"<x>{snippet}</x>"):
+        el.tail = "\n  "
+        os_el.append(el)
+    if g.root.find("features/acpi") is None:
+        features = g.root.find("features")
+        if features is None:
+            _after_os(g, "<features><acpi/></features>")
+        else:
+            features.append(_new("<acpi/>"))
+    return f"<os>: {how}"
+
+
+@operator("config", "guest-cpu-options")
+def _guest_cpu(rng: random.Random, g: Guest) -> str | None:
+    how = rng.choice(("cache-emulate-level-2", "maxphysaddr-passthrough-bits",
+                      "vendor-without-model", "feature-twice", "cache-on-non-x86",
+                      "check-without-model"))
+    if how == "cache-on-non-x86" and g.x86:
+        return None
+    snippet = {
+        "cache-emulate-level-2": "<cpu><cache level='2' mode='emulate'/></cpu>",
+        "maxphysaddr-passthrough-bits": "<cpu mode='host-passthrough'><maxphysaddr "
+                                        "mode='passthrough' bits='42'/></cpu>",
+        "vendor-without-model": "<cpu><vendor>Intel</vendor></cpu>",
+        "feature-twice": "<cpu mode='custom'><model>qemu64</model><feature policy='require' "
+                         "name='pdpe1gb'/><feature policy='disable' name='pdpe1gb'/></cpu>",
+        "cache-on-non-x86": "<cpu><cache mode='disable'/></cpu>",
+        "check-without-model": "<cpu check='full'/>",
+    }[how]
+    if g.root.find("cpu") is not None:
+        return None
+    _after_os(g, snippet)
+    return f"<cpu>: {how}"
+
+
+@operator("config", "clock-timers")
+def _timers(rng: random.Random, g: Guest) -> str | None:
+    how = rng.choice(("tsc-off-x86", "rtc-merge", "pit-merge", "platform", "hpet-off-x86",
+                      "rtc-track-boot"))
+    if how in ("tsc-off-x86", "hpet-off-x86") and g.x86:
+        return None
+    timer = {
+        "tsc-off-x86": "<timer name='tsc' present='yes'/>",
+        "rtc-merge": "<timer name='rtc' tickpolicy='merge'/>",
+        "pit-merge": "<timer name='pit' tickpolicy='merge'/>",
+        "platform": "<timer name='platform' present='yes'/>",
+        "hpet-off-x86": "<timer name='hpet' present='yes'/>",
+        "rtc-track-boot": "<timer name='rtc' track='boot'/>",
+    }[how]
+    _replace_top(g, "clock", f"<clock offset='utc'>{timer}</clock>")
+    return f"<clock>: {how}"
+
+
+@operator("config", "seclabels")
+def _seclabels(rng: random.Random, g: Guest) -> str | None:
+    how = rng.choice(("dynamic-no-relabel", "none-relabel", "same-model-twice",
+                      "static-without-label"))
+    snippet = {
+        "dynamic-no-relabel": "<seclabel type='dynamic' model='dac' relabel='no'/>",
+        "none-relabel": "<seclabel type='none' model='dac' relabel='yes'/>",
+        "same-model-twice": "<seclabel type='dynamic' model='dac' relabel='yes'/>"
+                            "<seclabel type='dynamic' model='dac' relabel='yes'/>",
+        "static-without-label": "<seclabel type='static' model='dac' relabel='no'/>",
+    }[how]
+    for old in g.root.findall("seclabel"):
+        g.root.remove(old)
+    for el in etree.fromstring(f"<x>{snippet}</x>"):
+        el.tail = "\n"
+        g.root.append(el)
+    return f"seclabel: {how}"
+
+
+@operator("config", "video-options")
+def _video_options(rng: random.Random, g: Guest) -> str | None:
+    videos = g.device_list("video")
+    how = rng.choice(("secondary-vga", "ram-on-vga", "heads-on-vga", "accel3d-on-vga"))
+    if how == "secondary-vga":
+        if not videos or not g.x86:
+            return None
+        new = _new("<video><model type='vga'/></video>")
+        videos[-1].addnext(new)
+        return "a second video of type vga"
+    if not videos or not g.x86:
+        return None
+    model = videos[0].find("model")
+    if model is None:
+        return None
+    for attr in ("ram", "vram", "vgamem", "vram64", "heads"):
+        model.attrib.pop(attr, None)
+    model.set("type", "vga")
+    if how == "ram-on-vga":
+        model.set("ram", "65536")
+    elif how == "heads-on-vga":
+        model.set("heads", "2")
+    else:
+        for old in model.findall("acceleration"):
+            model.remove(old)
+        model.append(_new("<acceleration accel3d='yes'/>"))
+    return f"{g.where(model)}: {how}"
+
+
+@operator("config", "input-options")
+def _input_options(rng: random.Random, g: Guest) -> str | None:
+    how = rng.choice(("tablet-on-ps2", "transitional-virtio", "passthrough-on-usb",
+                      "evdev-with-bus"))
+    snippet = {
+        "tablet-on-ps2": "<input type='tablet' bus='ps2'/>",
+        "transitional-virtio": "<input type='keyboard' bus='virtio' "
+                               "model='virtio-non-transitional'/>",
+        "passthrough-on-usb": "<input type='passthrough' bus='usb'>"
+                              "<source evdev='/dev/input/event1'/></input>",
+        "evdev-with-bus": "<input type='evdev' bus='usb'><source dev='/dev/input/event2'/>"
+                          "</input>",
+    }[how]
+    _append_devices(g, snippet)
+    return f"input: {how}"
+
+
+@operator("config", "iommu-options")
+def _iommu_options(rng: random.Random, g: Guest) -> str | None:
+    if not g.q35:
+        return None
+    for old in g.device_list("iommu"):
+        g.devices.remove(old)
+    how = rng.choice(("intremap-without-split-ioapic", "eim-without-intremap",
+                      "virtio-with-caching-mode", "intel-with-address"))
+    snippet = {
+        "intremap-without-split-ioapic": "<iommu model='intel'><driver intremap='on'/></iommu>",
+        "eim-without-intremap": "<iommu model='intel'><driver eim='on'/></iommu>",
+        "virtio-with-caching-mode": "<iommu model='virtio'><driver caching_mode='on'/></iommu>",
+        "intel-with-address": "<iommu model='intel'><driver aw_bits='48'/></iommu>",
+    }[how]
+    _append_devices(g, snippet)
+    if g.root.find("features/acpi") is None:
+        features = g.root.find("features")
+        if features is None:
+            _after_os(g, "<features><acpi/></features>")
+        else:
+            features.append(_new("<acpi/>"))
+    return f"iommu: {how}"
+
+
+@operator("config", "qemu-lacks-device")
+def _qemu_lacks(rng: random.Random, g: Guest) -> str | None:
+    """A device model the guest's QEMU binary does not have (ivshmem everywhere; ramfb and the
+    TPM CRB on ppc64; qxl, i8042 and pvpanic on aarch64; HDA sound and LSI SCSI on s390x)."""
+    choices = {"x86_64": ("<shmem name='m0'><size unit='M'>4</size></shmem>",),
+               "ppc64": ("<video><model type='ramfb'/></video>",
+                         "<shmem name='m0'><size unit='M'>4</size></shmem>"),
+               "aarch64": ("<video><model type='qxl'/></video>",
+                           "<input type='mouse' bus='ps2'/>", "<panic model='isa'/>"),
+               "s390x": ("<sound model='ich9'/>",
+                         "<controller type='scsi' index='7' model='lsilogic'/>")}.get(g.arch)
+    if not choices:
+        return None
+    snippet = rng.choice(choices)
+    _append_devices(g, snippet)
+    return f"{g.arch} QEMU lacks: {snippet}"
 
 
 # ---- the list ---------------------------------------------------------------------------------

@@ -265,10 +265,7 @@ CASES: list[Case] = [
     Case("lsilogic-on-s390x-is-refused", 8, guest("s390x", "s390-ccw-virtio", """\
     <controller type='scsi' index='0' model='lsilogic'/>
 """ + NO_BALLOON),
-         "unsupported configuration: This QEMU doesn't support the LSI 53C895A SCSI controller",
-         today="augment places an lsilogic controller on s390x (a CCW address); libvirt refuses "
-               "it: this QEMU has no lsi device (qemuValidateCheckSCSIControllerModel, a "
-               "capability check that comes with the define-time checks)"),
+         "unsupported configuration: This QEMU doesn't support the LSI 53C895A SCSI controller"),
 ]
 
 

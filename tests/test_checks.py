@@ -67,7 +67,9 @@ def domain(machine: str, devices: str, name: str = "check") -> str:
         "  <memory unit='MiB'>256</memory>\n"
         "  <os>\n"
         f"    <type arch='{arch}' machine='{machine_type}'>hvm</type>\n"
-        "  </os>\n"
+        # x86 guests have ACPI, as virt-install writes them (a virtio IOMMU needs it); on the
+        # line of </os>, so that the cases' line numbers stay what they were
+        + ("  </os><features><acpi/></features>\n" if arch == "x86_64" else "  </os>\n") +
         "  <devices>\n"
         f"    <emulator>/usr/bin/qemu-system-{arch}</emulator>\n"
         f"{devices}"

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 GOOD = """<domain type='kvm'>
-  <name>cli</name>
+  <name>cli</name><memory unit='MiB'>256</memory>
   <!-- kept -->
   <os><type arch='x86_64' machine='q35'>hvm</type></os>
   <devices>
-    <disk type='file' device='disk'><target dev='vda' bus='virtio'/></disk>
+    <disk type='file'><source file='/x.qcow2'/><target dev='vda' bus='virtio'/></disk>
   </devices>
 </domain>
 """

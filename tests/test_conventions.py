@@ -25,10 +25,10 @@ BOARDS = [sys.executable, "-c", "from augmenter.cli.boards import main; main()"]
 ANSI = re.compile(r"\x1b\[")
 
 GOOD = """<domain type='kvm'>
-  <name>conventions</name>
+  <name>conventions</name><memory unit='MiB'>256</memory>
   <os><type arch='x86_64' machine='q35'>hvm</type></os>
   <devices>
-    <disk type='file' device='disk'><target dev='vda' bus='virtio'/></disk>
+    <disk type='file'><source file='/x.qcow2'/><target dev='vda' bus='virtio'/></disk>
   </devices>
 </domain>
 """

@@ -100,7 +100,7 @@ def test_tree_marks_origins(name: str) -> None:
 
 # -- the JSON shape ------------------------------------------------------------------------------
 TOP = {"schema", "domain", "arch", "machine", "family", "pci", "hotplug", "addresses",
-       "other_addresses", "unaddressed", "devices"}
+       "other_addresses", "unaddressed", "devices", "beyond_libvirt", "conversion"}
 DEVICE = {"id", "name", "tag", "detail", "line", "origin", "added", "address_type", "placed_by",
           "placed", "placement"}
 BUS = {"index", "model", "controller", "link", "accepts", "hotplug", "slots", "parent",

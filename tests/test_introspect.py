@@ -93,6 +93,7 @@ def test_fresh_introspection_matches_the_shipped_table(x86: str, alias: str, pc:
     # the types the rules ask about, not every type: optional QEMU module packages
     # (qemu-system-gui's virtio-gpu-gl-device) add types without changing any board
     assert cat.device_types & QEMU_TYPES_ASKED == emu.device_types & QEMU_TYPES_ASKED
+    assert cat.max_cpus == emu.max_cpus_by_machine  # the vCPU limit rule reads them
 
 
 def test_the_rules_ask_qemu_only_about_the_types_the_drift_test_compares(

@@ -14,10 +14,11 @@ import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from augmenter.cli import files
+from augmenter.cli import outputs as files
 from augmenter.cli.app import app
-from augmenter.cli.files import Request, Staged, UsageError, staged, validate
+from augmenter.cli.files import Request, UsageError, validate
 from augmenter.cli.launch import quick_request
+from augmenter.cli.outputs import Staged, staged
 
 COMMAND = typer.main.get_command(app)
 
@@ -29,6 +30,8 @@ TOKENS = (
     "-h", "--no-such", "-io", "--check=yes", "=", "--output=", "-j", "--jobs", "--jobs=0",
     "2", "-j3", "-q", "--quiet", "-c", "--connect=test:///default", "--version", "٣", "²",
     "--timeout", "2.5", "--timeout=0", "nan", "1e3",
+    "--lock-occupied", "--convert-to", "q35", "pc", "--convert-to=i440fx",
+    "--group-host-functions", "--numa-aware", "--host-numa", "65:00.0=1", "--host-numa=x",
 )
 
 
@@ -70,6 +73,8 @@ def test_the_quick_reading_is_typers_reading(argv: list[str]) -> None:
     ["-j", "2", "a.xml", "b.xml"], ["--jobs=0", "--check", "a.xml"],
     ["--timeout", "30", "a.xml"],
     ["--check", "--schema", "a.xml"],
+    ["--reserve-hotplug", "300", "a.xml"], ["--convert-to", "q35", "--lock-occupied", "a.xml"],
+    ["--group-host-functions", "--host-numa", "0000:65:00.0=1,b3:00.0=0", "a.xml"],
 ])
 def test_plain_command_lines_take_the_quick_path(argv: list[str]) -> None:
     assert quick_request(argv, stdin_is_terminal=False) is not None
@@ -77,7 +82,8 @@ def test_plain_command_lines_take_the_quick_path(argv: list[str]) -> None:
 
 @pytest.mark.parametrize("argv", [
     [], ["--help"], ["-h"], ["--", "a.xml"], ["-x", "a.xml"], ["-o"], ["-o", "a", "-o", "b", "c"],
-    ["--format", "yaml", "a.xml"], ["--reserve-hotplug", "65", "a.xml"],
+    ["--format", "yaml", "a.xml"], ["--convert-to", "i440fx", "a.xml"],
+    ["--host-numa", "65:00.0", "a.xml"],
     ["--reserve-hotplug", "-1", "a.xml"], ["--in-place", "-"], ["-i", "-o", "x", "a.xml"],
     ["a.xml", "b.xml", "-o", "/no/such/folder"], ["--graph", "g.svg", "a.xml", "b.xml"],
     ["--timeout", "0", "a.xml"], ["--timeout", "x", "a.xml"], ["--timeout=inf", "a.xml"],
@@ -165,8 +171,8 @@ def test_a_batch_syncs_once_and_a_single_file_fsyncs_only_itself(
 
 def test_a_write_error_in_a_batch_is_one_message_and_leaves_no_temporary(tmp_path: Path) -> None:
     good = tmp_path / "good.xml"
-    good.write_text("<domain type='kvm'><name>g</name><os><type arch='x86_64' machine='pc'>hvm"
-                    "</type></os><devices/></domain>")
+    good.write_text("<domain type='kvm'><name>g</name><memory>262144</memory>"
+                    "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices/></domain>")
     out = tmp_path / "out"
     out.mkdir()
     (out / "good.xml").write_text("previous")

@@ -95,7 +95,7 @@ PC_MIXED = """\
     <interface type='user'>
       <model type='e1000'/>
     </interface>
-    <smartcard mode='passthrough' type='spicevmc'/>
+    <smartcard mode='host'/>
     <console type='pty'>
       <target type='virtio' port='0'/>
     </console>

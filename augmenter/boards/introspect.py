@@ -34,6 +34,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import socket
 import struct
 import tempfile
@@ -277,8 +278,16 @@ def machine_arg(machine: str, options: Options = ()) -> str:
     return ",".join([machine, *(f"{k}={v.replace(',', ',,')}" for k, v in options)])
 
 
+STDERR_KEPT = 8192  # bytes of QEMU's stderr kept for an error message; the rest is read, dropped
+
+
 class _Qemu:
-    """A paused, device-less QEMU with QMP on a socketpair; an async context manager."""
+    """A paused, device-less QEMU with QMP on a socketpair; an async context manager.
+
+    QEMU runs in a session (so a process group) of its own, and the whole group is killed
+    when QEMU is done with, hangs or fails: nothing it started outlives it (issue 18, item 16).
+    Its stderr is a pipe read as it comes, of which the first :data:`STDERR_KEPT` bytes are
+    kept: however much it prints costs neither memory nor disk."""
 
     def __init__(self, binary: str, machine: str, options: Options = (), accel: str = "tcg",
                  extra: Sequence[str] = (), machine_extra: Options = ()) -> None:
@@ -286,7 +295,8 @@ class _Qemu:
         self.accel, self.extra, self.machine_extra = accel, tuple(extra), machine_extra
         self.proc: asyncio.subprocess.Process | None = None
         self.client: QMPClient | None = None
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in close())
+        self._said = bytearray()
+        self._drain: asyncio.Task[None] | None = None
         self._sock: socket.socket | None = None
 
     async def __aenter__(self) -> _Qemu:
@@ -302,13 +312,14 @@ class _Qemu:
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=self._stderr, pass_fds=(theirs.fileno(),), start_new_session=True)
+                stderr=asyncio.subprocess.PIPE, pass_fds=(theirs.fileno(),),
+                start_new_session=True)
         except OSError as err:
             ours.close()
-            self._stderr.close()
             raise self.error(f"cannot start QEMU: {err.strerror or err}") from None
         finally:
             theirs.close()
+        self._drain = asyncio.create_task(self._read_stderr())
         self.client = QMPClient(f"{os.path.basename(self.binary)}:{self.machine}")
         try:
             await self.client.connect(ours)
@@ -343,14 +354,35 @@ class _Qemu:
                 self.kill()
                 with contextlib.suppress(Exception):
                     await asyncio.shield(proc.wait())
+        self.kill()  # whatever QEMU started and left behind
+        await self._stderr_closed()
         if self._sock is not None:
             self._sock.close()
-        self._stderr.close()
+
+    async def _stderr_closed(self) -> None:
+        """Wait (a second at most) for QEMU's stderr to end, which it does once its group is
+        dead: the event loop must see the pipe close before it ends, or it complains."""
+        if self._drain is None:
+            return
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(asyncio.shield(self._drain), 1.0)
+        if not self._drain.done():
+            self._drain.cancel()
+            with contextlib.suppress(BaseException):
+                await self._drain
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
+        """Kill QEMU's process group: QEMU and everything it started (it leads the group)."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    async def _read_stderr(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        while chunk := await self.proc.stderr.read(1 << 16):
+            room = STDERR_KEPT - len(self._said)
+            if room > 0:
+                self._said += chunk[:room]
 
     def error(self, reason: str, cacheable: bool = False) -> IntrospectionError:
         return IntrospectionError(self.binary, machine_arg(self.machine, self.options), reason,
@@ -359,11 +391,7 @@ class _Qemu:
     def stderr_text(self) -> str:
         """What QEMU said, its errors first: warnings and notices of modules a package would
         add (audio, display) come last, so that the reason is not cut off behind them."""
-        try:
-            self._stderr.seek(0)
-            text = self._stderr.read(8192).decode("utf-8", "replace")
-        except (OSError, ValueError):
-            return ""
+        text = bytes(self._said).decode("utf-8", "replace")
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         noise = [ln for ln in lines if "warning:" in ln or _MODULE_NOTICE.search(ln)]
         said = [ln for ln in lines if ln not in noise]
@@ -379,6 +407,10 @@ class _Qemu:
                 self.kill()
                 await proc.wait()
                 return self.error("QEMU closed its monitor but did not exit; killed")
+        self.kill()  # what it started holds its stderr open: the last words come only then
+        if self._drain is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(self._drain), 1.0)
         code = proc.returncode if proc is not None else None
         said = self.stderr_text()
         if code is not None and code < 0:
@@ -497,6 +529,7 @@ async def catalogue_async(binary: str, *, timeout: float = DEFAULT_TIMEOUT) -> C
             device_types=devices,
             pcie_types=frozenset(t["name"] for t in pcie) & devices,
             conventional_types=frozenset(t["name"] for t in conv) & devices,
+            max_cpus={m["name"]: int(m["cpu-max"]) for m in machines if m.get("cpu-max")},
         )
 
     result: Catalogue = await _session(binary, "none", (), timeout, work, stand_ins=False)

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from ..errors import printable
 from .records import (
     Board,
     BoardError,
@@ -29,6 +30,7 @@ from .records import (
     emulator_of,
     family_key,
 )
+from .trust import HOW_TO_ALLOW
 
 if TYPE_CHECKING:
     from .cache import BinaryId, BoardCache
@@ -63,7 +65,9 @@ def binary_for(arch: str) -> str:
 
 
 def find_binary(arch: str, emulator: str | None = None) -> str:
-    """The path of the QEMU to ask: ``emulator`` if given, else the arch's binary on PATH.
+    """The path of the QEMU to ask: ``emulator`` if given, else the arch's binary on PATH
+    (only where PATH gives an absolute path to it: a relative entry depends on the working
+    folder, which a hook does not choose).
 
     Raises :class:`BoardError` naming what was looked for."""
     if emulator:
@@ -76,21 +80,24 @@ def find_binary(arch: str, emulator: str | None = None) -> str:
             raise BoardError(f"emulator '{emulator}' not found on PATH")
         return found
     name = binary_for(arch)
-    found = shutil.which(name)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", os.defpath).split(os.pathsep)
+                           if os.path.isabs(p))
+    found = shutil.which(name, path=path)
     if found is None:
         raise BoardError(f"no QEMU for architecture '{arch}': {name} not found on PATH")
     return found
 
 
 def _stderr_warn(message: str) -> None:
-    print(f"augment: warning: {message}", file=sys.stderr)
+    print(printable(f"augment: warning: {message}"), file=sys.stderr)
 
 
-_LOOKUPS: dict[tuple[str, str | None, str, float | None], Emulator] = {}
+_LOOKUPS: dict[tuple[str, str | None, str, float | None, str | None], Emulator] = {}
 
 
 def lookup(arch: str, emulator: str | None = None, mode: str = "auto",
-           warn: Warn | None = None, timeout: float | None = None) -> Emulator:
+           warn: Warn | None = None, timeout: float | None = None,
+           not_run: str | None = None) -> Emulator:
     """The emulator (machine types, device types, boards) for a guest of ``arch``.
 
     ``mode``: ``"embedded"`` uses only the shipped table; ``"qemu"`` only the disk cache and
@@ -101,10 +108,14 @@ def lookup(arch: str, emulator: str | None = None, mode: str = "auto",
     where none can be had, :attr:`Emulator.failures` says why. ``timeout``: seconds each QEMU
     gets (default :data:`augmenter.boards.introspect.DEFAULT_TIMEOUT`). The result is memoized
     per process: the same arguments never start QEMU twice.
+
+    ``not_run``: why ``emulator`` must not be run (:mod:`augmenter.boards.trust`): its
+    catalogue and boards then come from the cache only, and what the cache lacks from the
+    embedded table (``auto``, with a warning) or nowhere (``qemu``: :class:`BoardError`).
     """
     if mode not in MODES:
         raise ValueError(f"boards mode must be one of {', '.join(MODES)}, not {mode!r}")
-    key = (arch, emulator, mode, timeout)
+    key = (arch, emulator, mode, timeout, not_run)
     hit = _LOOKUPS.get(key)
     if hit is not None:
         return hit
@@ -113,7 +124,7 @@ def lookup(arch: str, emulator: str | None = None, mode: str = "auto",
         emu = embedded_for(arch)
     else:
         try:
-            emu = _from_qemu(arch, emulator, mode, report, timeout)
+            emu = _from_qemu(arch, emulator, mode, report, timeout, not_run)
         except BoardError as err:
             if mode == "qemu":
                 raise
@@ -129,29 +140,42 @@ def clear_memo() -> None:
 
 
 def _from_qemu(arch: str, emulator: str | None, mode: str, report: Warn,
-               timeout: float | None = None) -> Emulator:
+               timeout: float | None = None, not_run: str | None = None) -> Emulator:
     from .cache import BinaryId, BoardCache
 
-    binary = find_binary(arch, emulator)
+    if not_run is not None and emulator is not None:
+        binary = emulator  # only stat'ed, for the cache's key
+    else:
+        binary = find_binary(arch, emulator)
     try:
         bid = BinaryId.of(binary)
     except OSError as err:
         raise BoardError(f"cannot read {binary}: {err.strerror}") from None
     store = BoardCache()
-    cat = load_catalogue(binary, bid, store, timeout)
+    problem = store.problem
+    if problem is not None and store.root is not None and problem not in _REPORTED:
+        _REPORTED.add(problem)
+        report(f"not using the board cache: {problem}")
+    cat = load_catalogue(binary, bid, store, timeout, not_run=not_run)
+    if not_run is not None:
+        report(f"{_not_run(binary, not_run)}; using its boards from the cache")
     failures: dict[str, str] = {}
-    loader = _BoardLoader(arch, binary, bid, store, cat, mode, report, failures, timeout)
+    loader = _BoardLoader(arch, binary, bid, store, cat, mode, report, failures, timeout,
+                          not_run)
     return emulator_of(arch, cat, layouts={}, layout_data={}, source="qemu", loader=loader,
                        failures=failures)
 
 
 def load_catalogue(binary: str, bid: BinaryId, store: BoardCache,
-                   timeout: float | None = None) -> Catalogue:
+                   timeout: float | None = None, not_run: str | None = None) -> Catalogue:
     """The binary's catalogue from the cache, else from QEMU (and then into the cache).
-    ``timeout``: seconds QEMU gets (default :data:`augmenter.boards.introspect.DEFAULT_TIMEOUT`)."""
+    ``timeout``: seconds QEMU gets (default :data:`augmenter.boards.introspect.DEFAULT_TIMEOUT`);
+    ``not_run``: why QEMU must not be asked (a cache miss is then a :class:`BoardError`)."""
     cached = _decoded(store.load_catalogue(bid), "catalogue", Catalogue.from_json)
-    if cached is not None:
+    if cached is not None and aliases_agree(cached):
         return cached
+    if not_run is not None:
+        raise BoardError(_not_run(binary, not_run))
     from . import introspect
 
     try:
@@ -164,6 +188,25 @@ def load_catalogue(binary: str, bid: BinaryId, store: BoardCache,
     return cat
 
 
+_REPORTED: set[str] = set()  # cache problems already told, once per process
+
+
+def aliases_agree(cat: Catalogue) -> bool:
+    """Whether the catalogue's aliases name machines of the families the shipped table's
+    aliases of the same names do (``q35`` is a ``pc-q35`` machine, ``pc`` a ``pc-i440fx``).
+    A cached catalogue that says otherwise is not believed: one edited alias would turn
+    every q35 guest into an i440FX one."""
+    families = _alias_families()
+    return all(families.get(alias, family_key(target)) == family_key(target)
+               for alias, target in cat.aliases.items())
+
+
+@functools.cache
+def _alias_families() -> dict[str, str]:
+    return {alias: family_key(target) for emu in embedded().values()
+            for alias, target in emu.aliases.items()}
+
+
 def _decoded(entry: dict[str, Any] | None, key: str,
              decode: Callable[[Any], _T]) -> _T | None:
     """A cache entry's ``key`` decoded; None when there is none, or when it has a shape this
@@ -172,9 +215,12 @@ def _decoded(entry: dict[str, Any] | None, key: str,
     if entry is None:
         return None
     if "error" in entry:
+        error = entry["error"]
+        if not isinstance(error, str) or len(error) > 2000:
+            return None
         if entry.get("revision") != FAILURE_REVISION:
             return None  # an older introspection's failure: ask QEMU again
-        raise BoardError(str(entry["error"]))
+        raise BoardError(error)
     try:
         return decode(entry[key])
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
@@ -187,21 +233,25 @@ def failure_entry(err: IntrospectionError) -> dict[str, Any]:
     return {"error": str(err), "kind": err.kind, "revision": FAILURE_REVISION}
 
 
+def _not_run(binary: str, why: str) -> str:
+    return f"emulator '{binary}' named by the domain is not run ({why}; {HOW_TO_ALLOW})"
+
+
 class _BoardLoader:
     """Emulator.board for an introspected emulator: cache, QEMU, then the embedded table.
     Where none has the board, the reason goes into ``failures`` (the emulator's)."""
 
     def __init__(self, arch: str, binary: str, bid: BinaryId, store: BoardCache,
                  cat: Catalogue, mode: str, report: Warn, failures: dict[str, str],
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, not_run: str | None = None) -> None:
         self.arch, self.binary, self.bid, self.store = arch, binary, bid, store
         self.cat, self.mode, self.report = cat, mode, report
-        self.failures, self.timeout = failures, timeout
+        self.failures, self.timeout, self.not_run = failures, timeout, not_run
 
     def __call__(self, machine: str) -> Board | None:
         try:
             return load_board(self.binary, self.bid, self.store, self.cat, machine,
-                              timeout=self.timeout)
+                              timeout=self.timeout, not_run=self.not_run)
         except BoardError as err:
             if self.mode == "qemu":
                 raise
@@ -216,7 +266,8 @@ class _BoardLoader:
 
 
 def load_board(binary: str, bid: BinaryId, store: BoardCache, cat: Catalogue, machine: str,
-               options: Iterable[tuple[str, str]] = (), timeout: float | None = None) -> Board:
+               options: Iterable[tuple[str, str]] = (), timeout: float | None = None,
+               not_run: str | None = None) -> Board:
     """One board from the cache, else from QEMU (then cached). Raises :class:`BoardError`.
 
     A cached board of another machine type of the same family serves as a reference: QEMU is
@@ -226,6 +277,8 @@ def load_board(binary: str, bid: BinaryId, store: BoardCache, cat: Catalogue, ma
                       functools.partial(board_from_json, machine))
     if cached is not None:
         return cached
+    if not_run is not None:
+        raise BoardError(_not_run(binary, not_run))
     from . import introspect
 
     reference = _cached_sibling(store, bid, cat, machine, opts)

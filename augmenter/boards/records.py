@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AugmentError
+from . import schema
 
 FORMAT = 2
 
@@ -156,40 +157,59 @@ def board_to_json(board: Board) -> dict[str, Any]:
 
 
 def board_from_json(machine: str, data: Mapping[str, Any]) -> Board:
-    """The inverse of :func:`board_to_json`. Raises KeyError/TypeError/ValueError if malformed."""
-    root = data.get("root_bus") or {}
-    pci = tuple(
-        BuiltinPci(
-            int(d["slot"]), int(d["function"]), str(d["type"]), bool(d.get("multifunction")),
-            str(d.get("class", "")),
-            int(d["class_code"], 16) if isinstance(d.get("class_code"), str) else None,
-            str(d.get("ids", "")),
-        )
-        for d in data.get("pci_devices", ())
-    )
-    buses = tuple(
-        BoardBus(
-            name=str(b["name"]), kind=str(b["kind"]), hotplug=bool(b.get("hotplug", False)),
-            owner=b.get("owner"), parent=b.get("parent"),
-            units=int(b["units"]) if b.get("units") is not None else None,
-            devices=tuple(
-                BoardDevice(str(d["type"]), tuple((d.get("address") or {}).items()),
-                            tuple(d.get("buses", ())))
-                for d in b.get("devices", ())
-            ),
-            path=str(b.get("path", "")),
-        )
-        for b in data.get("buses", ())
-    )
+    """The inverse of :func:`board_to_json`, every value checked against what QEMU can report
+    (:mod:`augmenter.boards.schema`). Raises KeyError/TypeError/ValueError if malformed."""
+    data = schema.mapping(data, 16, "board")
+    root = schema.mapping(data.get("root_bus") or {}, 8, "root_bus")
+    pci = tuple(_builtin_pci(schema.mapping(d, 16, "pci device"))
+                for d in schema.items(data.get("pci_devices", []), schema.PCI_FUNCTIONS,
+                                      "pci_devices"))
+    buses = tuple(_bus(schema.mapping(b, 16, "bus"))
+                  for b in schema.items(data.get("buses", []), schema.BUSES, "buses"))
+    options = schema.mapping(data.get("options") or {}, schema.OPTIONS, "options")
     return Board(
         machine=machine,
-        root_kind=str(root.get("kind", "")),
-        root_hotplug=bool(root.get("hotplug", False)),
+        root_kind=schema.text(root.get("kind", ""), "root kind"),
+        root_hotplug=schema.flag(root.get("hotplug", False), "root hotplug"),
         pci=pci,
-        root_bus=str(root.get("name", "")),
+        root_bus=schema.text(root.get("name", ""), "root bus"),
         buses=buses,
-        options=tuple(sorted((str(k), str(v)) for k, v in (data.get("options") or {}).items())),
-        fingerprint=str(data.get("fingerprint", "")),
+        options=tuple(sorted((schema.text(k, "option"), schema.text(v, "option value"))
+                             for k, v in options.items())),
+        fingerprint=schema.text(data.get("fingerprint", ""), "fingerprint"),
+    )
+
+
+def _builtin_pci(d: Mapping[str, Any]) -> BuiltinPci:
+    code = d.get("class_code")
+    return BuiltinPci(
+        schema.integer(d["slot"], 0, 31, "slot"), schema.integer(d["function"], 0, 7, "function"),
+        schema.text(d["type"], "type"), schema.flag(d.get("multifunction", False), "multifunction"),
+        schema.text(d.get("class", ""), "class"),
+        schema.integer(int(schema.text(code, "class_code"), 16), 0, 0xFFFF, "class_code")
+        if code is not None else None,
+        schema.text(d.get("ids", ""), "ids"),
+    )
+
+
+def _bus(b: Mapping[str, Any]) -> BoardBus:
+    units = b.get("units")
+    return BoardBus(
+        name=schema.text(b["name"], "bus name"), kind=schema.text(b["kind"], "bus kind"),
+        hotplug=schema.flag(b.get("hotplug", False), "hotplug"),
+        owner=schema.optional_text(b.get("owner"), "owner"),
+        parent=schema.optional_text(b.get("parent"), "parent"),
+        units=schema.integer(units, 0, schema.UNITS, "units") if units is not None else None,
+        devices=tuple(
+            BoardDevice(schema.text(d["type"], "device type"),
+                        tuple((schema.text(k, "address"), schema.address_value(v, "address"))
+                              for k, v in schema.mapping(d.get("address") or {}, 8,
+                                                         "address").items()),
+                        tuple(schema.names(d.get("buses", []), 64, "buses")))
+            for d in (schema.mapping(x, 8, "device") for x in
+                      schema.items(b.get("devices", []), schema.DEVICES, "devices"))
+        ),
+        path=schema.text(b.get("path", ""), "path", schema.PATH),
     )
 
 
@@ -210,6 +230,9 @@ class Catalogue:
     pcie_types: frozenset[str]  # device types that implement pci-express-device
     conventional_types: frozenset[str]  # ... conventional-pci-device (hybrids are in both)
     tcg: bool = True  # it runs guests under TCG (libvirt's domain type 'qemu'); not microvm's
+    # machine -> the most vCPUs it takes (query-machines cpu-max; libvirt's
+    # virQEMUCapsGetMachineMaxCpus), for the canonical names that report one
+    max_cpus: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -218,6 +241,7 @@ class Catalogue:
             "machines": list(self.machines), "device_types": sorted(self.device_types),
             "pcie_types": sorted(self.pcie_types),
             "conventional_types": sorted(self.conventional_types),
+            "max_cpus": dict(sorted(self.max_cpus.items())),
         }
         if not self.tcg:
             doc["tcg"] = False
@@ -225,15 +249,32 @@ class Catalogue:
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Catalogue:
+        """The inverse of :meth:`to_json`, every value checked (:mod:`augmenter.boards.schema`);
+        an alias must name one of the machine types. Raises KeyError/TypeError/ValueError."""
+        doc = schema.mapping(doc, 16, "catalogue")
+        machines = tuple(schema.names(doc["machines"], schema.MACHINES, "machines"))
+        aliases = {schema.text(k, "alias"): schema.text(v, "alias target")
+                   for k, v in schema.mapping(doc["aliases"], schema.MACHINES,
+                                              "aliases").items()}
+        known = set(machines)
+        if any(target not in known for target in aliases.values()):
+            raise ValueError("an alias names a machine type the binary does not have")
         return cls(
-            binary=str(doc["binary"]), version=str(doc["version"]),
-            package=str(doc.get("package", "")), default_machine=str(doc["default_machine"]),
-            aliases={str(k): str(v) for k, v in doc["aliases"].items()},
-            machines=tuple(str(m) for m in doc["machines"]),
-            device_types=frozenset(doc["device_types"]),
-            pcie_types=frozenset(doc.get("pcie_types", ())),
-            conventional_types=frozenset(doc.get("conventional_types", ())),
-            tcg=bool(doc.get("tcg", True)),
+            binary=schema.text(doc["binary"], "binary", schema.PATH),
+            version=schema.text(doc["version"], "version"),
+            package=schema.text(doc.get("package", ""), "package"),
+            default_machine=schema.text(doc["default_machine"], "default machine"),
+            aliases=aliases,
+            machines=machines,
+            device_types=frozenset(schema.names(doc["device_types"], schema.TYPES, "types")),
+            pcie_types=frozenset(schema.names(doc.get("pcie_types", []), schema.TYPES,
+                                              "pcie types")),
+            conventional_types=frozenset(schema.names(doc.get("conventional_types", []),
+                                                      schema.TYPES, "conventional types")),
+            max_cpus={schema.text(k, "machine"): schema.integer(v, 1, schema.CPUS, "max cpus")
+                      for k, v in schema.mapping(doc.get("max_cpus") or {}, schema.MACHINES,
+                                                 "max cpus").items()},
+            tcg=schema.flag(doc.get("tcg", True), "tcg"),
         )
 
 
@@ -256,6 +297,7 @@ class Emulator:
     source: str = "embedded"  # "embedded", or "qemu" (introspected or from the cache)
     package: str = ""
     failures: dict[str, str] = field(default_factory=dict)  # machine -> why it has no board
+    max_cpus_by_machine: dict[str, int] = field(default_factory=dict)  # see Catalogue.max_cpus
     # how boards are found when not in `layouts` (introspection); None: only the table
     loader: Callable[[str], Board | None] | None = field(default=None, compare=False, repr=False)
     _boards: dict[str, Board | None] = field(default_factory=dict, compare=False, repr=False)
@@ -266,6 +308,10 @@ class Emulator:
 
     def has_device(self, qemu_type: str) -> bool:
         return qemu_type in self.device_types
+
+    def max_cpus(self, machine: str) -> int | None:
+        """The most vCPUs ``machine`` (canonical name) takes, or None when QEMU did not say."""
+        return self.max_cpus_by_machine.get(self.canonical(machine)) or None
 
     def pci_kind(self, qemu_type: str) -> str | None:
         """``"pcie"``, ``"conventional"``, ``"hybrid"`` (both), or None for a non-PCI type."""
@@ -299,7 +345,8 @@ def emulator_of(arch: str, cat: Catalogue, **kw: Any) -> Emulator:
         arch=arch, binary=cat.binary, version=cat.version, default_machine=cat.default_machine,
         aliases=dict(cat.aliases), machines=frozenset(cat.machines),
         device_types=cat.device_types, pcie_types=cat.pcie_types,
-        conventional_types=cat.conventional_types, package=cat.package, tcg=cat.tcg, **kw,
+        conventional_types=cat.conventional_types, package=cat.package, tcg=cat.tcg,
+        max_cpus_by_machine=dict(cat.max_cpus), **kw,
     )
 
 

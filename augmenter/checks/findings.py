@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..errors import AugmentError
+from ..errors import AugmentError, printable
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class Finding:
     hint: str | None = None
 
     def render(self, filename: str) -> str:
+        """``FILE:LINE:COL: severity: message (hint: ...)``, one printable line whatever the
+        file name and the document's values hold."""
         where = filename
         if self.line:
             where += f":{self.line}"
@@ -31,7 +33,7 @@ class Finding:
         text = f"{where}: {self.severity}: {self.message}"
         if self.hint:
             text += f" (hint: {self.hint})"
-        return text
+        return printable(text)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

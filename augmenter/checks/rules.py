@@ -21,6 +21,7 @@ from ..placement.usb import MAX_DEPTH, usb_devices
 from ..policy.devices import BUS_ACCEPTS, address_ignored, device_flags, pci_class
 from ..policy.machines import serial_target
 from ..xml.document import Element
+from . import capabilities, controllers, cpu, disks, models, platform, unique
 from .findings import Finding
 from .names import check_names
 
@@ -542,6 +543,9 @@ _NEVER_PCI_UNLESS_CLASSED = frozenset(
 CHECKS: tuple[Check, ...] = (
     check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
     check_ccid, check_devices, check_serial_addresses, check_names,
+    # the define-time rules, a module per topic, each citing libvirt's function
+    *cpu.CHECKS, *platform.CHECKS, *unique.CHECKS, *models.CHECKS, *capabilities.CHECKS,
+    *disks.CHECKS, *controllers.CHECKS,
 )
 
 

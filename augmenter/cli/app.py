@@ -6,15 +6,15 @@ from typing import Annotated
 import typer
 
 from .files import (
-    RESERVE_HOTPLUG_MAX,
+    CONVERT_TARGETS,
     Request,
     UsageError,
     execute,
-    guarded,
     validate,
     version_text,
     with_stdin,
 )
+from .guard import guarded, standard_streams
 
 # No "from __future__ import annotations" here: typer would have to eval every string
 # annotation at start-up, which costs 70 ms of a 300 ms run.
@@ -56,10 +56,10 @@ def augment_command(
     schema: Annotated[bool, typer.Option("--schema", help="with --check, also validate "
                                          "against libvirt's installed RelaxNG schema")] = False,
     boards: Annotated[str, typer.Option("--boards", help=BOARDS_HELP)] = "auto",
-    reserve_hotplug: Annotated[int, typer.Option("--reserve-hotplug", min=0,
-                                                 max=RESERVE_HOTPLUG_MAX,
-                                                 help="keep N more empty hot-pluggable slots "
-                                                 "(root ports on PCIe machines)")] = 0,
+    reserve_hotplug: Annotated[int | None, typer.Option(
+        "--reserve-hotplug", min=0, metavar="N",
+        help="leave exactly N free hot-pluggable ports (empty root ports on PCIe machines, "
+             "free slots on pc)")] = None,
     timeout: Annotated[float | None, typer.Option(
         "--timeout", help="seconds each QEMU gets to describe a board (default 5)")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=0,
@@ -70,9 +70,35 @@ def augment_command(
     connect: Annotated[str | None, typer.Option("--connect", "-c", help="with --verify: the "
                                                 "libvirt URI (default: $LIBVIRT_DEFAULT_URI, "
                                                 "else qemu:///system)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="with -o or --in-place: rewrite a "
+                                        "read-only file too")] = False,
+    allow_emulator: Annotated[list[str] | None, typer.Option(
+        "--allow-emulator", metavar="PATH", help="run this QEMU when a domain's <emulator> "
+        "names it, though it is not in a system folder (repeatable; also "
+        "$AUGMENTER_EMULATORS)")] = None,
     version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
                                           help="print the version and the board table's, "
                                           "then exit")] = False,
+    # beyond libvirt (docs/placement.md §21-§24)
+    lock_occupied: Annotated[bool, typer.Option(
+        "--lock-occupied", help="turn hot plug off on every root port that holds a device "
+                                "the guest must not eject (all but NICs and host "
+                                "devices)")] = False,
+    convert_to: Annotated[str | None, typer.Option(
+        "--convert-to", metavar="|".join(CONVERT_TARGETS),
+        help="re-home the guest onto the other x86 chipset first (every change is "
+             "printed)")] = None,
+    group_host_functions: Annotated[bool, typer.Option(
+        "--group-host-functions", help="put PCI host devices that are functions of one host "
+                                       "slot into one guest slot, with the same function "
+                                       "numbers")] = False,
+    numa_aware: Annotated[bool, typer.Option(
+        "--numa-aware", help="put each PCI host device behind an expander bus of the guest "
+                             "NUMA node of its host node (read from /sys)")] = False,
+    host_numa: Annotated[str | None, typer.Option(
+        "--host-numa", metavar="ADDR=NODE,...",
+        help="host NUMA node of each PCI host device, for a guest written on another "
+             "machine (implies --numa-aware)")] = None,
 ) -> None:
     """Add implicit controllers and addresses to libvirt domain XML, as libvirt 9.0 would.
 
@@ -96,13 +122,20 @@ def augment_command(
 
       augment --reserve-hotplug 4 domain.xml
 
+      augment --convert-to q35 pc-guest.xml -o q35-guest.xml
+
+      augment --group-host-functions --numa-aware gpu-guest.xml
+
     Exit status: 0 done (or, with --check, no errors), 1 bad input or a placement that cannot
     be made, 2 usage error or unreadable input.
     """
     request = Request(files=files or [], output=output, in_place=in_place, check=check,
                       explain=explain, graph=graph, verify=verify, fmt=fmt, strict=strict,
                       schema=schema, boards=boards, reserve_hotplug=reserve_hotplug, jobs=jobs,
-                      quiet=quiet, connect=connect, timeout=timeout)
+                      quiet=quiet, connect=connect, timeout=timeout, force=force,
+                      allow_emulator=tuple(allow_emulator or ()), lock_occupied=lock_occupied,
+                      convert_to=convert_to, group_host_functions=group_host_functions,
+                      numa_aware=numa_aware, host_numa=host_numa)
     try:
         request = with_stdin(request, sys.stdin.isatty())
         validate(request)
@@ -113,4 +146,5 @@ def augment_command(
 
 def main() -> None:
     """The command through typer: every option, ``--help``, usage errors."""
+    standard_streams()
     guarded(app)

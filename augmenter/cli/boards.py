@@ -23,6 +23,7 @@ from rich.tree import Tree
 from ..boards.cache import BinaryId, BoardCache
 from ..boards.lookup import MODES, failure_entry, find_binary, load_board, load_catalogue
 from ..boards.records import Board, BoardBus, BoardError, Catalogue, board_to_json, embedded_for
+from ..errors import printable
 from .console import console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -36,11 +37,11 @@ TimeoutOpt = Annotated[float, typer.Option("--timeout", help="seconds allowed pe
 
 
 def _err(message: str) -> None:
-    sys.stderr.write(f"augment-boards: error: {message}\n")
+    sys.stderr.write(printable(f"augment-boards: error: {message}") + "\n")
 
 
 def _warn(message: str) -> None:
-    sys.stderr.write(f"augment-boards: warning: {message}\n")
+    sys.stderr.write(printable(f"augment-boards: warning: {message}") + "\n")
 
 
 def installed_binaries() -> list[str]:
@@ -134,12 +135,12 @@ def list_command(
             for m in cat.machines]})
         if as_json:
             continue
-        table = Table(title=f"{binary}  (QEMU {cat.version}, {len(cat.machines)} machine types, "
-                            f"{len(status)} cached)", title_justify="left")
+        table = Table(title=f"{_t(binary)}  (QEMU {_t(cat.version)}, {len(cat.machines)} "
+                            f"machine types, {len(status)} cached)", title_justify="left")
         for column in ("machine", "alias", "default", "cached"):
             table.add_column(column)
         for m in cat.machines:
-            table.add_row(m, ", ".join(sorted(aliases.get(m, []))),
+            table.add_row(_t(m), _t(", ".join(sorted(aliases.get(m, [])))),
                           "yes" if m == cat.default_machine else "", status.get(m, ""))
         out.print(table)
     if as_json:
@@ -188,7 +189,7 @@ def show_command(
     out = console()
     out.print(render_tree(board, source))
     for line in _summary(board):
-        out.print(line, highlight=False)
+        out.print(printable(line), highlight=False, markup=False)
 
 
 def _show_board(machine: str, emulator: str | None, arch: str,
@@ -226,15 +227,24 @@ def _bus_label(bus: BoardBus, root: str) -> str:
     if bus.units is not None:
         extra.append(f"{bus.units} unit{'s' if bus.units != 1 else ''}")
     tag = "  [bold]root bus[/bold]" if bus.name == root else ""
-    return f"[cyan]{bus.name}[/cyan] ({', '.join(extra)}){tag}"
+    return f"[cyan]{_t(bus.name)}[/cyan] ({_t(', '.join(extra))}){tag}"
+
+
+def _t(value: object) -> str:
+    """A value for rich's markup: shown as it is (``[/i]`` in a path is text, not the end of
+    italics), control characters escaped. Paths, names and types may come from anywhere: the
+    command line, the board cache, QEMU."""
+    from rich.markup import escape
+
+    return escape(printable(str(value)))
 
 
 def render_tree(board: Board, source: dict[str, Any]) -> Tree:
     """The board as a rich tree: each bus, the devices on it, the buses they provide."""
-    title = (f"[bold]{board.machine}[/bold]  {source.get('emulator', '')} "
-             f"(QEMU {source.get('version', '?')}, {source.get('source', '')})")
+    title = (f"[bold]{_t(board.machine)}[/bold]  {_t(source.get('emulator', ''))} "
+             f"(QEMU {_t(source.get('version', '?'))}, {_t(source.get('source', ''))})")
     if board.options:
-        title += "  " + ",".join(f"{k}={v}" for k, v in board.options)
+        title += "  " + _t(",".join(f"{k}={v}" for k, v in board.options))
     tree = Tree(title)
     buses = {b.name: b for b in board.buses}
     pci = {(p.slot, p.function): p for p in board.pci}
@@ -242,15 +252,15 @@ def render_tree(board: Board, source: dict[str, Any]) -> Tree:
     def add_bus(node: Tree, bus: BoardBus) -> None:
         branch = node.add(_bus_label(bus, board.root_bus))
         for dev in bus.devices:
-            label = f"[green]{dev.type}[/green]"
+            label = f"[green]{_t(dev.type)}[/green]"
             addr = dev.address_text()
             if addr:
-                label = f"{addr}  {label}"
+                label = f"{_t(addr)}  {label}"
             devfn = dict(dev.address).get("addr")
             if bus.name == board.root_bus and isinstance(devfn, int):
                 info = pci.get((devfn >> 3, devfn & 7))
                 if info is not None:
-                    label += f"  {info.class_name} {info.ids}".rstrip()
+                    label += _t(f"  {info.class_name} {info.ids}".rstrip())
                     if info.multifunction:
                         label += " (multifunction)"
             sub = branch.add(label)
@@ -261,9 +271,10 @@ def render_tree(board: Board, source: dict[str, Any]) -> Tree:
     if board.buses:
         add_bus(tree, board.buses[0])
     elif board.root_bus:  # a board from an old table: the root bus only
-        root = tree.add(f"[cyan]{board.root_bus}[/cyan] ({board.root_kind})")
+        root = tree.add(f"[cyan]{_t(board.root_bus)}[/cyan] ({_t(board.root_kind)})")
         for p in board.pci:
-            root.add(f"{p.slot:02x}.{p.function}  [green]{p.type}[/green]  {p.class_name}")
+            root.add(f"{p.slot:02x}.{p.function}  [green]{_t(p.type)}[/green]  "
+                     f"{_t(p.class_name)}")
     return tree
 
 
@@ -363,19 +374,19 @@ def refresh_command(
         bar.update(task, description="introspected")
     elapsed = time.perf_counter() - start
     for kind, line in sorted(errors, key=lambda e: e[0] != introspect.FAILED):
-        out.print(f"{kind}: {line}", highlight=False, markup=False)
+        out.print(printable(f"{kind}: {line}"), highlight=False, markup=False)
+    where = store.root or "no folder (there is no home folder)"
     out.print(f"{counts['board']} boards, {counts[introspect.NEEDS_FIRMWARE]} that need "
               f"firmware, {counts[introspect.SKIPPED]} skipped and "
               f"{counts[introspect.FAILED]} failures from {len(catalogues)} QEMU "
               f"binar{'y' if len(catalogues) == 1 else 'ies'} in {elapsed:.1f} s, cached in "
-              f"{store.root}", highlight=False, markup=False)
+              f"{where}", highlight=False, markup=False)
     if not counts["board"]:  # status 1 only when nothing could be introspected
         raise typer.Exit(1)
 
 
 def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        sys.stderr.write("augment-boards: interrupted\n")
-        sys.exit(130)
+    from .guard import guarded, standard_streams
+
+    standard_streams()
+    guarded(app, "augment-boards")

@@ -8,31 +8,30 @@ lets a plain ``augment guest.xml`` skip importing it (about a fifth of a short r
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import io
-import itertools
 import json
 import math
 import os
-import signal
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..checks.findings import Finding
-from ..errors import AugmentError
-from ..process import sigint
+from ..errors import AugmentError, printable
 from ..process.workers import available_cpus, ordered_map
+from .guard import abandon_stdout
+from .inputs import read_input
+from .outputs import Target, staged, target_for, write_atomically
 
 if TYPE_CHECKING:
     from ..pipeline import Options, Result
 
 FORMATS = ("text", "json")
 BOARD_SOURCES = ("auto", "qemu", "embedded")
-RESERVE_HOTPLUG_MAX = 64
+CONVERT_TARGETS = ("q35", "pc")  # --convert-to (docs/placement.md §24)
 NEW_FILE_MODE = 0o600  # a new output: its owner's only (a definition may hold passwords)
 
 
@@ -55,11 +54,19 @@ class Request:
     strict: bool = False
     schema: bool = False
     boards: str = "auto"
-    reserve_hotplug: int = 0
+    reserve_hotplug: int | None = None  # exactly this many free ports (placement.md §21)
     jobs: int = 0  # worker processes for a batch; 0: one per available CPU
     timeout: float | None = None  # seconds each QEMU gets to describe a board (None: 5)
     quiet: bool = False  # errors only: no warnings
     connect: str | None = None  # --verify's libvirt URI
+    force: bool = False  # rewrite a read-only file (-o, --in-place)
+    allow_emulator: tuple[str, ...] = ()  # emulators a domain may have run (boards.trust)
+    # beyond libvirt (docs/placement.md §21-§24)
+    lock_occupied: bool = False
+    convert_to: str | None = None
+    group_host_functions: bool = False
+    numa_aware: bool = False
+    host_numa: str | None = None
 
 
 # How each option is spelt, for usage errors that name them.
@@ -126,8 +133,17 @@ def validate(req: Request) -> None:
         raise UsageError("--jobs must be 0 (one per CPU) or more")
     if req.timeout is not None and not (math.isfinite(req.timeout) and req.timeout > 0):
         raise UsageError("--timeout must be a positive number of seconds")
-    if not 0 <= req.reserve_hotplug <= RESERVE_HOTPLUG_MAX:
-        raise UsageError(f"--reserve-hotplug must be between 0 and {RESERVE_HOTPLUG_MAX}")
+    if req.reserve_hotplug is not None and req.reserve_hotplug < 0:
+        raise UsageError("--reserve-hotplug must be 0 or more")
+    if req.convert_to is not None and req.convert_to not in CONVERT_TARGETS:
+        raise UsageError(f"--convert-to must be {' or '.join(CONVERT_TARGETS)}")
+    if req.host_numa is not None:
+        from ..placement.hostaware import parse_host_numa
+
+        try:
+            parse_host_numa(req.host_numa)
+        except ValueError as exc:
+            raise UsageError(f"--host-numa: {exc}") from None
     if req.schema and not req.check:
         raise UsageError("--schema works with --check")
     if req.in_place and "-" in req.files:
@@ -142,6 +158,32 @@ def validate(req: Request) -> None:
         if "-" in req.files:
             raise UsageError("standard input has no name to write into a folder; "
                              "augment it on its own with -o FILE")
+    if plain and (out_dir is not None or req.in_place):
+        _refuse_duplicates(req.files, out_dir)
+
+
+def _refuse_duplicates(files: list[str], out_dir: Path | None) -> None:
+    """Two inputs that would write one output (``a/g.xml b/g.xml -o out/``; one file named
+    twice, or by two of its hard links, for ``--in-place``): the second would silently replace
+    the first, so the command line is refused (issue 18)."""
+    seen: dict[object, str] = {}
+    for name in files:
+        key: object
+        if out_dir is not None:
+            key = Path(name).name
+        else:
+            try:
+                st = os.stat(name)
+                key = (st.st_dev, st.st_ino)
+            except OSError:
+                key = os.path.realpath(name)
+        first = seen.get(key)
+        if first == name:
+            raise UsageError(f"{name} is named twice")
+        if first is not None:
+            where = out_dir / Path(name).name if out_dir is not None else first
+            raise UsageError(f"{first} and {name} would both be written to {where}")
+        seen[key] = name
 
 
 def execute(req: Request) -> int:
@@ -150,14 +192,17 @@ def execute(req: Request) -> int:
 
     options = Options(boards=req.boards, reserve_hotplug=req.reserve_hotplug,
                       warn=_silent if req.quiet else None, schema=req.schema,
-                      timeout=req.timeout)
+                      timeout=req.timeout, allow_emulators=tuple(req.allow_emulator),
+                      lock_occupied=req.lock_occupied, convert_to=req.convert_to,
+                      group_host_functions=req.group_host_functions,
+                      numa_aware=req.numa_aware, host_numa=req.host_numa)
     if req.schema:  # compiled here, once: the workers of a batch inherit it
         from ..checks.schema import SchemaUnavailable, relaxng
 
         try:
             relaxng()
         except SchemaUnavailable as exc:
-            sys.stderr.write(f"augment: error: {exc.message}\n")
+            say(f"augment: error: {exc.message}")
             return 2
     # stdin can be read once, by one process: a batch that reads it stays in this one
     jobs = 1 if "-" in req.files else req.jobs or available_cpus()
@@ -169,29 +214,11 @@ def execute(req: Request) -> int:
         return _show_files(req.files, req.fmt, req.explain, req.graph, options, req.quiet)
     output = None if req.output == "-" else req.output
     return _augment_files(req.files, output, _out_dir(req), req.in_place, options, jobs,
-                          req.quiet)
+                          req.quiet, req.force, req.fmt)
 
 
 def _silent(message: str) -> None:
     """``--quiet``'s warning sink."""
-
-
-def guarded(run: Callable[[], object]) -> None:
-    """Run the command; a Ctrl-C or a closed pipe ends it quietly with the usual status."""
-    try:
-        run()
-    except KeyboardInterrupt:
-        sys.stderr.write("augment: interrupted\n")
-        sys.exit(130)
-    except BrokenPipeError:
-        # the reader went away (augment ... | head): not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
-    finally:
-        # The work is over, done or abandoned: a Ctrl-C while Python shuts down has nothing
-        # left to stop, and would only print a traceback from the interpreter's exit code.
-        with contextlib.suppress(ValueError):  # only the main thread may set handlers
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _out_dir(req: Request) -> Path | None:
@@ -205,6 +232,12 @@ def _out_dir(req: Request) -> Path | None:
 
 
 # ---- reading and reporting --------------------------------------------------------------------
+
+
+def say(line: str) -> None:
+    """One line on stderr, its control characters escaped (a file name or a value could hold
+    a line feed that forges a second message, or a terminal's escape codes)."""
+    sys.stderr.write(printable(line) + "\n")
 
 
 def with_column(f: Finding, lines: list[bytes]) -> Finding:
@@ -237,127 +270,14 @@ def _print_findings(label: str, data: bytes, findings: list[Finding], fmt: str,
             sys.stderr.write(f.render(label) + "\n")
 
 
-def read_input(name: str) -> bytes:
-    """The input, read up to one byte past the size limit (``/dev/zero`` ends too)."""
-    from ..xml.document import MAX_BYTES
-
-    if name == "-":
-        return sys.stdin.buffer.read(MAX_BYTES + 1)
-    with open(name, "rb") as fh:
-        return fh.read(MAX_BYTES + 1)
-
-
 def _read_or_report(name: str, label: str) -> bytes | None:
     try:
-        return read_input(name)
+        from ..xml.document import MAX_BYTES
+
+        return read_input(name, MAX_BYTES + 1)
     except OSError as exc:
-        sys.stderr.write(f"{label}: error: cannot read: {exc.strerror or exc}\n")
+        say(f"{label}: error: cannot read: {exc.strerror or exc}")
         return None
-
-
-# ---- writing ----------------------------------------------------------------------------------
-
-
-class Staged:
-    """Files written next to their targets and renamed over them together, after one sync.
-
-    Each file is written to a temporary name in the target's folder and renamed only once its
-    bytes are on disk, so a crash leaves either the old file or the new one, never a torn one.
-    For one file that costs an fsync; for a batch (``-o DIR/``, ``--in-place`` on many files),
-    one ``sync`` covers every temporary file, which is several times cheaper than an fsync
-    each. Whatever was not committed (an error, a Ctrl-C) is removed.
-    """
-
-    def __init__(self) -> None:
-        self._pending: list[tuple[str, Path]] = []
-
-    def add(self, path: Path, data: bytes) -> None:
-        # a symlink stays; the file it names is replaced
-        target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
-        with sigint.held():  # a Ctrl-C between the two would leave the file behind
-            fd, tmp = _create_beside(target)
-            self._pending.append((tmp, target))
-        with os.fdopen(fd, "wb") as fh:
-            try:
-                st: os.stat_result | None = os.stat(target)
-            except FileNotFoundError:
-                st = None
-            if st is not None:  # keep the mode and, where we may set it, the owner
-                new = os.fstat(fh.fileno())  # set only what differs: each is a journal write
-                if new.st_mode & 0o7777 != st.st_mode & 0o7777:
-                    os.fchmod(fh.fileno(), st.st_mode & 0o7777)
-                if (new.st_uid, new.st_gid) != (st.st_uid, st.st_gid):
-                    with contextlib.suppress(PermissionError):  # not ours to give away
-                        os.fchown(fh.fileno(), st.st_uid, st.st_gid)
-            fh.write(data)
-
-    def commit(self) -> None:
-        """Rename every staged file over its target, once its bytes are on disk."""
-        if len(self._pending) == 1:
-            fd = os.open(self._pending[0][0], os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        elif self._pending:
-            os.sync()
-        folders: set[Path] = set()
-        done = 0
-        try:
-            for tmp, path in self._pending:  # in order: of two outputs to one name, the last wins
-                os.replace(tmp, path)
-                done += 1
-                folders.add(path.parent)
-        finally:
-            del self._pending[:done]
-        for folder in folders:  # the renames themselves, on disk
-            with contextlib.suppress(OSError):
-                fd = os.open(folder, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-
-    def discard(self) -> None:
-        for tmp, _ in self._pending:
-            Path(tmp).unlink(missing_ok=True)
-        self._pending.clear()
-
-
-_serial = itertools.count()
-
-
-def _create_beside(target: Path) -> tuple[int, str]:
-    """A new, empty temporary file in ``target``'s folder: (descriptor, path).
-
-    The name is the target's with this process's id and a serial number, created exclusively
-    (``O_EXCL`` neither reuses nor follows anything already there); a name that is taken falls
-    back to :func:`tempfile.mkstemp`. A new output is readable by its owner only (``0600``,
-    as ``mkstemp`` makes it): a domain definition may hold passwords (VNC, SPICE, iSCSI).
-    """
-    tmp = target.with_name(f".{target.name}.{os.getpid()}-{next(_serial)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    try:
-        return os.open(tmp, flags, NEW_FILE_MODE), str(tmp)
-    except FileExistsError:
-        return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-
-
-@contextlib.contextmanager
-def staged() -> Iterator[Staged]:
-    """A :class:`Staged` set whose uncommitted files are removed however the block ends."""
-    files = Staged()
-    try:
-        yield files
-    finally:
-        files.discard()
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: never a half-written file."""
-    with staged() as files:
-        files.add(path, data)
-        files.commit()
 
 
 # ---- the modes --------------------------------------------------------------------------------
@@ -374,50 +294,93 @@ class Done:
     records: tuple[dict[str, object], ...] = ()  # findings for --format json
 
 
-def _augmented(name: str, options: Options, quiet: bool = False) -> Done:
+def print_conversion(label: str, outcome: Result, fmt: str) -> None:
+    """``--convert-to``: every change made, one line each (a JSON object each with
+    ``--format json``), on stderr: stdout may be the document."""
+    for change in outcome.guest.conversion:
+        if fmt == "json":
+            sys.stderr.write(json.dumps({"file": label, **change.as_dict()}) + "\n")
+        else:
+            sys.stderr.write(change.render(label) + "\n")
+
+
+def _augmented(name: str, options: Options, quiet: bool = False, fmt: str = "text") -> Done:
     """Augment one input, its messages captured rather than printed."""
     with contextlib.redirect_stderr(io.StringIO()) as messages:
         label, data, outcome, failed = augment_one(name, options, quiet)
         output = None
         if outcome is not None:
             output = outcome.to_bytes()
+            print_conversion(label, outcome, fmt)
             _print_findings(label, data, outcome.findings, "text", [], quiet)
     return Done(messages.getvalue(), failed, output)
 
 
+def _output_paths(files: list[str], output: str | None, out_dir: Path | None,
+                  in_place: bool) -> dict[str, Path]:
+    """Where each input's output goes (none: standard output)."""
+    if in_place:
+        return {name: Path(name) for name in files}
+    if out_dir is not None:
+        return {name: out_dir / Path(name).name for name in files}
+    if output:
+        return {name: Path(output) for name in files}
+    return {}
+
+
+def _targets(paths: dict[str, Path], in_place: bool, force: bool) -> dict[str, Target] | None:
+    """Every output's target, checked before anything is written (issue 18, item 14); None
+    when one cannot be written, each such one reported. An input rewritten in place that
+    cannot be read (missing, a folder) is left to the reading, which reports it (status 2)."""
+    targets: dict[str, Target] = {}
+    bad = False
+    batch = " (no output was written)" if len(paths) > 1 else ""
+    for name, path in paths.items():
+        if in_place and (not os.path.lexists(path) or os.path.isdir(path)):
+            continue
+        try:
+            targets[name] = target_for(path, force=force, keep_links=in_place)
+        except OSError as exc:
+            say(f"{exc.filename or path}: error: cannot write: {exc.strerror or exc}{batch}")
+            bad = True
+    return None if bad else targets
+
+
 def _augment_files(files: list[str], output: str | None, out_dir: Path | None, in_place: bool,
-                   options: Options, jobs: int, quiet: bool = False) -> int:
+                   options: Options, jobs: int, quiet: bool = False,
+                   force: bool = False, fmt: str = "text") -> int:
+    paths = _output_paths(files, output, out_dir, in_place)
+    targets = _targets(paths, in_place, force)
+    if targets is None:
+        return 1
     status = 0
-    work = functools.partial(_augmented, options=options, quiet=quiet)
-    with staged() as outputs, contextlib.closing(ordered_map(work, files, jobs)) as results:
+    work = functools.partial(_augmented, options=options, quiet=quiet, fmt=fmt)
+    warn = None if quiet else (lambda message: say(f"augment: warning: {message}"))
+    with staged(warn) as outputs, \
+            contextlib.closing(ordered_map(work, files, jobs)) as results:
         for name, done in zip(files, results, strict=True):
             sys.stderr.write(done.messages)
             status = max(status, done.status)
             if done.output is None:
                 continue
             try:
-                if in_place:
-                    outputs.add(Path(name), done.output)
-                elif out_dir is not None:
-                    outputs.add(out_dir / Path(name).name, done.output)
-                elif output:
-                    outputs.add(Path(output), done.output)
+                if name in targets:
+                    outputs.add(targets[name], done.output)
                 else:
                     sys.stdout.buffer.write(done.output)
                     sys.stdout.flush()
             except OSError as exc:
-                target = name if in_place else (
-                    str(out_dir / Path(name).name) if out_dir is not None
-                    else output or "<stdout>")
+                if not paths:
+                    abandon_stdout()
+                target = str(paths[name]) if paths else "<stdout>"
                 unchanged = " (no output file was changed)" if len(files) > 1 else ""
-                sys.stderr.write(f"{target}: error: cannot write: {exc.strerror or exc}"
-                                 f"{unchanged}\n")
+                say(f"{target}: error: cannot write: {exc.strerror or exc}{unchanged}")
                 return 1
         try:
             outputs.commit()
         except OSError as exc:
             target = exc.filename2 or exc.filename or "augment"
-            sys.stderr.write(f"{target}: error: cannot write: {exc.strerror or exc}\n")
+            say(f"{target}: error: cannot write: {exc.strerror or exc}")
             return 1
     return status
 
@@ -484,6 +447,8 @@ def _show_files(files: list[str], fmt: str, explain: bool, graph: str | None,
         status = max(status, failed)
         if outcome is None:
             continue
+        if fmt != "json" or not explain:
+            print_conversion(label, outcome, fmt)
         if explain:
             from ..reports.explain import explain_data, explain_tree
 
@@ -494,16 +459,29 @@ def _show_files(files: list[str], fmt: str, explain: bool, graph: str | None,
 
                 console().print(explain_tree(outcome))
         if graph:
-            from ..reports.graph import GraphError, render
-
-            try:
-                render(outcome, graph)
-            except GraphError as exc:
-                sys.stderr.write(f"augment: error: {exc}\n")
-                status = max(status, 1)
+            status = max(status, _draw(outcome, graph))
     if explain and fmt == "json":
         sys.stdout.write(json.dumps(sink, indent=1) + "\n")
     return status
+
+
+def _draw(outcome: Result, graph: str) -> int:
+    """``--graph``: the picture, written as any output is (atomically, beside its target)."""
+    from ..reports.graph import GraphError, picture
+
+    try:
+        data = picture(outcome, graph)
+    except GraphError as exc:
+        say(f"{graph}: error: {exc}")
+        return 1
+    try:
+        if os.path.isdir(graph):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), graph)
+        write_atomically(Path(graph), data)
+    except OSError as exc:
+        say(f"{graph}: error: cannot write: {exc.strerror or exc}")
+        return 1
+    return 0
 
 
 def _verify_files(files: list[str], uri: str | None) -> int:
@@ -515,7 +493,7 @@ def _verify_files(files: list[str], uri: str | None) -> int:
         try:
             report = verify(name, uri=uri or default_uri())
         except (VerifyError, AugmentError, OSError) as exc:
-            sys.stderr.write(f"{name}: error: {exc}\n")
+            say(f"{name}: error: {exc}")
             status = max(status, 1)
             continue
         sys.stdout.write(report.render())

@@ -103,6 +103,9 @@ def main() -> None:
     # they are frozen (kept out of every later collection: they live as long as the process)
     # and the collector is back on for the work itself, so a long batch stays bounded.
     gc.disable()
+    from .guard import standard_streams
+
+    standard_streams()  # before anything is opened: nothing may become standard output
     held = hasattr(signal, "pthread_sigmask")
     if held:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -118,7 +121,7 @@ def main() -> None:
         from . import app
 
         command = app.app
-    from .files import guarded
+    from .guard import guarded
 
     gc.freeze()
     gc.enable()

@@ -30,4 +30,10 @@ OPTIONS: dict[str, tuple[str, str]] = {
     '-q': ('quiet', 'flag'),
     '--connect': ('connect', 'text'),
     '-c': ('connect', 'text'),
+    '--force': ('force', 'flag'),
+    '--lock-occupied': ('lock_occupied', 'flag'),
+    '--convert-to': ('convert_to', 'text'),
+    '--group-host-functions': ('group_host_functions', 'flag'),
+    '--numa-aware': ('numa_aware', 'flag'),
+    '--host-numa': ('host_numa', 'text'),
 }

@@ -268,6 +268,27 @@ class Domain:
             insert_before(self.devices_el, following, el)
         self._last_placed = (rank, el)  # now the last device of its rank or an earlier one
 
+    def remove(self, dev: Device) -> None:
+        """Take a device out of the XML and the lists (the element's place closes up).
+
+        For placement that must start again (a PCI pass that gave up takes back the
+        controllers it added) and for ``--convert-to`` (what the other board does not have)."""
+        el = dev.el
+        parent = el.getparent()
+        if parent is not None:
+            prev = el.getprevious()
+            if prev is not None:
+                prev.tail = el.tail
+            elif len(parent) == 1 and not (parent.text or "").strip():
+                parent.text = el.tail
+            parent.remove(el)
+        self._by_tag = None
+        self._iteration = None
+        self._last_placed = None
+        for group in (self.devices, self.controllers, self.disks):
+            if dev in group:
+                group.remove(dev)
+
     def move_first(self, dev: Device) -> None:
         """Move a device before the others of its kind, in the XML and in the list."""
         same = [d for d in self.devices if d.tag == dev.tag]
@@ -404,10 +425,14 @@ def load(root: Element) -> Domain:
     os_type = root.find("os/type")
     arch = (os_type.get("arch") if os_type is not None else None) or "x86_64"
     machine = os_type.get("machine") if os_type is not None else None
-    devices_el = root.find("devices")
-    if devices_el is None:
+    found = root.findall("devices")
+    if not found:
         raise AugmentError("the domain has no <devices> element", line=root.sourceline,
                            code="missing-element")
+    if len(found) > 1:  # libvirt reads ./devices/disk and so on: it merges them
+        raise AugmentError("a second <devices> element: libvirt merges them into one, so write "
+                           "one", line=found[1].sourceline, code="duplicate-element")
+    devices_el = found[0]
     devs = [
         Device(el, el.tag, el.sourceline or 0)
         for el in devices_el

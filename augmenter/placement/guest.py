@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..boards.records import Board, Emulator
 from ..errors import AugmentError
 from ..model.domain import Device, Domain
 from ..policy.machines import Family, has_builtin_ide, root_model, supports_pci
+from .convert import Change
 from .topology import Topology
+
+
+@dataclass(eq=False)
+class Together:
+    """Devices that share one guest slot, each on its own function: the functions of one
+    host slot, passed through (docs/placement.md §22). Function 0 comes first."""
+
+    members: tuple[tuple[Device, int], ...]  # (device, function)
 
 
 @dataclass(eq=False)
@@ -19,7 +28,17 @@ class Guest:
     family: Family | None
     board: Board | None
     topology: Topology | None = None  # the final PCI topology, once placed
-    reserve_hotplug: int = 0  # empty hot-pluggable slots to keep beyond libvirt's own
+    # Empty hot-pluggable ports the result must have (docs/placement.md §21); None: libvirt's
+    # own reserve (one spare root port on a new PCIe guest)
+    reserve_hotplug: int | None = None
+    # What augment did beyond libvirt, one sentence each, for --explain (docs/placement.md §20)
+    notes: list[str] = field(default_factory=list)
+    # PCI host devices placed together (--group-host-functions): each member -> its group
+    together: dict[Device, Together] = field(default_factory=dict)
+    # --convert-to: every change made to the definition (docs/placement.md §24)
+    conversion: list[Change] = field(default_factory=list)
+    # Warnings of what augment did beyond libvirt: (code, message), as findings at the end
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def root_model(self) -> str | None:

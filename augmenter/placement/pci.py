@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, Sequence
 
-from ..errors import PlacementError
+from ..errors import AugmentError, PlacementError
 from ..model.addresses import PciAddress, pci_address, pci_at, wants_pci, write_pci
 from ..model.connect import Connect, describe
 from ..model.domain import Device, parse_int
 from ..model.numbers import number
 from ..policy.devices import BUS_ACCEPTS, MODEL_NAMES, class_flags, pci_class
 from ..xml.document import Element, insert_before, new_element, set_child, sub_element
-from .guest import Guest
+from . import hotplug
+from .guest import Guest, Together
 from .topology import Conflict, Topology
 
 ICH9_USB2_FUNCTION = {"ich9-uhci1": 0, "ich9-uhci2": 1, "ich9-uhci3": 2, "ich9-ehci1": 7}
@@ -27,6 +28,16 @@ _PCI, _PCIE_OR_USP = int(Connect.PCI), int(Connect.PCIE | Connect.USP)
 
 
 _NO_BUS = (Connect.NONE, 0, -1)  # a model that offers no bus: no kinds, no slots
+
+
+class Exhausted(PlacementError):
+    """libvirt's algorithm found no room for a device and cannot add a bus that would give it
+    one: where libvirt 9.0 gives up, and augment's own placement may take over
+    (docs/placement.md §20)."""
+
+    @classmethod
+    def of(cls, err: AugmentError) -> Exhausted:
+        return cls(err.message, line=err.line, hint=err.hint)
 
 
 def _bus_flags(model: str, controller: Device | None) -> tuple[Connect, int, int]:
@@ -122,11 +133,11 @@ class Pass:
         else:
             model = who.model if who is not None and who.type == "pci" else None
             what = f"a PCI controller model={model}" if model else "this device"
-            raise self.guest.fail(
+            raise Exhausted.of(self.guest.fail(
                 who,
                 f"a PCI slot is needed to connect {what}, but none is available, "
                 "and it cannot be automatically added",
-            )
+            ))
 
     # -- reservations --------------------------------------------------------------------
     def reserve(self, dev: Device | None, addr: PciAddress, flags: Connect, explicit: bool,
@@ -151,8 +162,8 @@ class Pass:
             self.grow(flags, dev)
             addr = self.topo.find(flags, function)
             if addr is None:
-                raise PlacementError(f"{dev.name()}: cannot place device after adding a bus",
-                                     line=dev.line or None)
+                raise Exhausted(f"{dev.name()}: cannot place device after adding a bus",
+                                line=dev.line or None)
         self.reserve(dev, addr, flags, explicit=False)
         if not self.dry:
             write_pci(dev, addr, multi)
@@ -258,11 +269,28 @@ class Pass:
             self.topo.reserve(addr, flags, ("phantom", self.phantoms), explicit=False)
 
     def first_fit_all(self) -> None:
+        together = self.guest.together
+        done: set[int] = set()
         for dev in first_fit_order(self.guest, self.needs):
             if dev.tag == "controller" and dev.model in ICH9_USB2_FUNCTION:
                 self.place_companion(dev)
+            elif dev in together:
+                if id(together[dev]) not in done:  # where the first of them comes
+                    done.add(id(together[dev]))
+                    self.place_together(together[dev])
             else:
                 self.place(dev)
+
+    def place_together(self, group: Together, flags: Connect | None = None) -> None:
+        """Function 0 first-fit, the others on their functions of its slot (§22)."""
+        addr = self.place(group.members[0][0], flags)
+        for dev, function in group.members[1:]:
+            at = pci_at(addr.bus, addr.slot, function)
+            self.reserve(dev, at, self.needs.flags(dev), explicit=True)
+            if not self.dry:
+                write_pci(dev, at)
+                dev.why_placed = (f"function {function} of its host slot, in the slot of "
+                                  "function 0 (docs/placement.md §22)")
 
     def place_companion(self, dev: Device) -> None:
         """ICH9 USB2 sets share one slot, each model on its own function (docs/placement.md §11)."""
@@ -322,41 +350,22 @@ def _append_pci_controller(guest: Guest, index: int, model: str) -> Device:
 
 
 def assign(guest: Guest) -> None:
-    """Both passes: grow the topology, then write every PCI address."""
+    """Both passes: grow the topology, then write every PCI address.
+
+    Raises :class:`Exhausted` when libvirt's algorithm gives up, with the guest as it was
+    before (the controllers the dry run added are taken out again)."""
     ctrls = _pci_controllers(guest)
     max_idx = max((c.index for c in ctrls), default=-1)
     nbuses = max_idx + 1
     needs = Needs(guest)
     if nbuses > 0:
-        dry = Pass(guest, _build(guest, nbuses), dry=True, needs=needs)
-        dry.reserve_explicit()
-        dry.chipset()
-        root = dry.topo.buses[0]
-        if root.model == "pci-root" and any(
-            any(b.used.get(s, 0) != 0xFF for s in range(b.min_slot, b.max_slot + 1))
-            for b in dry.topo.buses
-        ):
-            addr = dry.topo.find(Connect.PCI | Connect.AUTO)
-            if addr is not None:
-                dry.topo.reserve(addr, Connect.PCI | Connect.AUTO, ("phantom", 0), False)
-        dry.first_fit_all()
-        grew = len(dry.topo.buses) > nbuses
-        if max_idx <= 0 and grew and root.model == "pcie-root":
-            dry.phantom(Connect.PCIE | Connect.AUTO)
-        hotplug = Connect.PCIE if root.model == "pcie-root" else Connect.PCI
-        for _ in range(guest.reserve_hotplug):
-            dry.phantom(hotplug | Connect.AUTO | Connect.HOTPLUG)
-        i = 1
-        existing = {c.index for c in _pci_controllers(guest)}
-        while i < len(dry.topo.buses):
-            if i not in existing:
-                ctrl = _append_pci_controller(guest, i, dry.topo.buses[i].model)
-                ctrl.why_added = "added to make room: no free slot fitted a device"
-                existing.add(i)
-                if ctrl.model not in ("pci-root", "pcie-root"):
-                    dry.place(ctrl)
-            i += 1
-        nbuses = len(dry.topo.buses)
+        added: list[Device] = []
+        try:
+            nbuses = _dry_run(guest, nbuses, max_idx, needs, added)
+        except Exhausted:
+            for ctrl in added:
+                guest.dom.remove(ctrl)
+            raise
     if not guest.supports_pci:
         return  # qemuDomainSupportsPCI: libvirt gives no device a PCI address here
     if nbuses == 0:
@@ -372,6 +381,44 @@ def assign(guest: Guest) -> None:
     guest.topology = real.topo
     mark_multifunction(guest)
     fill_controller_options(guest, real.topo)
+
+
+def _dry_run(guest: Guest, nbuses: int, max_idx: int, needs: Needs,
+             added: list[Device]) -> int:
+    """libvirt's first pass (docs/placement.md §9): grow the topology until every device
+    fits, give each new bus a controller (listed in ``added``); the final number of buses."""
+    dry = Pass(guest, _build(guest, nbuses), dry=True, needs=needs)
+    dry.reserve_explicit()
+    dry.chipset()
+    root = dry.topo.buses[0]
+    if root.model == "pci-root" and any(
+        any(b.used.get(s, 0) != 0xFF for s in range(b.min_slot, b.max_slot + 1))
+        for b in dry.topo.buses
+    ):
+        addr = dry.topo.find(Connect.PCI | Connect.AUTO)
+        if addr is not None:
+            dry.topo.reserve(addr, Connect.PCI | Connect.AUTO, ("phantom", 0), False)
+    dry.first_fit_all()
+    grew = len(dry.topo.buses) > nbuses
+    if (max_idx <= 0 and grew and root.model == "pcie-root"
+            and guest.reserve_hotplug is None):
+        dry.phantom(Connect.PCIE | Connect.AUTO)
+    # --reserve-hotplug N (docs/placement.md §21): N ports held, free ones first, so that
+    # exactly N are left (more only when the definition already has more)
+    for _ in range(guest.reserve_hotplug or 0):
+        dry.phantom(hotplug.port_kind(root.model == "pcie-root"))
+    i = 1
+    existing = {c.index for c in _pci_controllers(guest)}
+    while i < len(dry.topo.buses):
+        if i not in existing:
+            ctrl = _append_pci_controller(guest, i, dry.topo.buses[i].model)
+            ctrl.why_added = "added to make room: no free slot fitted a device"
+            added.append(ctrl)
+            existing.add(i)
+            if ctrl.model not in ("pci-root", "pcie-root"):
+                dry.place(ctrl)
+        i += 1
+    return len(dry.topo.buses)
 
 
 def mark_multifunction(guest: Guest) -> None:

@@ -217,6 +217,10 @@ class Topology:
                             return pci_at(bus.index, slot, fn)
         return None
 
+    def reservations(self) -> list[tuple[int, Hashable, int, int]]:
+        """Every reservation so far, in order: (bus index, owner, slot, function)."""
+        return self._taken
+
     def occupants(self, bus_index: int) -> list[tuple[int, int, Hashable]]:
         """(slot, function, owner) on one bus, sorted: for explain and checks."""
         out = [

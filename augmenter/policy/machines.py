@@ -13,6 +13,7 @@ import fnmatch
 from dataclasses import dataclass, field
 
 from ..boards.records import Board, Emulator
+from . import capabilities
 
 
 @dataclass(frozen=True)
@@ -384,6 +385,7 @@ QEMU_TYPES_ASKED: frozenset[str] = frozenset({
     "virtio-net-pci-non-transitional", "lsi53c895a", "virtio-scsi-pci", "cirrus-vga",
     "pcie-pci-bridge", "pcie-root-port", "ioh3420", "virtio-mmio", "zpci", "gpex-pcihost",
     *USB_QEMU_TYPES.values(),
+    *capabilities.TYPES,  # the capability rules' device types (policy/capabilities.py)
 })
 
 

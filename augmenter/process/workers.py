@@ -147,7 +147,8 @@ def _serve(work: Callable[[T], R], blocks: Sequence[Sequence[T]], fd: int,
     try:
         import pickle
 
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for signum in sigint.HELD:  # the parent's handlers are not the worker's
+            signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         for other in not_ours:
             os.close(other)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from rich.text import Text
 from rich.tree import Tree
 
+from ..errors import printable
 from ..model.addresses import PciAddress
 from ..model.connect import KIND_NAMES, Connect
 from ..model.domain import Device, disk_bus, parse_int
@@ -384,6 +385,9 @@ def explain_data(result: Placed) -> dict[str, Any]:
         "other_addresses": other,
         "unaddressed": unaddressed,
         "devices": records,
+        # what augment did beyond libvirt (docs/placement.md §20-§24)
+        "beyond_libvirt": list(guest.notes),
+        "conversion": [c.as_dict() for c in guest.conversion],
     }
 
 
@@ -474,14 +478,32 @@ def _add_usb(node: Tree, entries: list[dict[str, Any]], data: dict[str, Any]) ->
         _add_usb(child, e["children"], data)
 
 
+def _printable(value: Any) -> Any:
+    """``value`` (explain data: dicts, lists, strings, numbers) with every string printable."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {key: _printable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    return value
+
+
 def explain_tree(result: Placed) -> Tree:
     """The topology as a rich tree: PCI buses, then drive, virtio-serial, USB and ccid
-    addresses, free hot-plug slots, and the devices without an address."""
-    data = explain_data(result)
+    addresses, free hot-plug slots, and the devices without an address. Every name and
+    value is shown printable: a document's values may hold line feeds or escape codes."""
+    data = _printable(explain_data(result))
     title = Text()
     title.append(data["domain"] or "domain", style="bold")
     title.append(f"  {data['machine']} ({data['arch']})", style="dim")
     tree = Tree(title)
+    if data["beyond_libvirt"] or data["conversion"]:
+        branch = tree.add(Text("beyond libvirt", style="bold"))
+        for c in data["conversion"]:
+            branch.add(Text(f"converted: {c['device']}: {c['change']}", style="yellow"))
+        for note in data["beyond_libvirt"]:
+            branch.add(Text(note, style="yellow"))
     pci = data["pci"]
     if pci is not None and pci["buses"]:
         by_index = {b["index"]: b for b in pci["buses"]}

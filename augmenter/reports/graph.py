@@ -13,10 +13,13 @@ device list), so the SVG has one ``<g class="node">`` titled ``dev<N>`` per devi
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import html
 import itertools
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Hashable
@@ -253,49 +256,75 @@ def dot_program() -> str | None:
     return shutil.which("dot")
 
 
-def run_dot(dot_text: str, fmt: str) -> bytes:
-    """Render DOT text with Graphviz (``fmt``: ``svg``, ``png``, ...)."""
+DOT_TIMEOUT = 30.0  # seconds dot may take; a few hundred devices take well under one
+
+
+def run_dot(dot_text: str, fmt: str, timeout: float = DOT_TIMEOUT) -> bytes:
+    """Render DOT text with Graphviz (``fmt``: ``svg``, ``png``, ...).
+
+    ``dot`` runs in its own process group and the whole group is killed after ``timeout``
+    seconds (a huge or hostile graph could keep it busy for hours); what it says on failure
+    is quoted, cut to a line."""
     exe = dot_program()
     if exe is None:
         raise GraphError("Graphviz's 'dot' program is needed to draw SVG or PNG pictures "
                          "(Debian package graphviz); .dot files can be written without it")
     try:
-        done = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode("utf-8"),
-                              capture_output=True, check=False, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise GraphError(f"cannot run {exe}: {exc}") from None
-    if done.returncode != 0:
-        msg = done.stderr.decode("utf-8", "replace").strip()
-        raise GraphError(f"dot failed (exit {done.returncode}): {msg}")
-    return done.stdout
+        proc = subprocess.Popen([exe, f"-T{fmt}"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+    except OSError as exc:
+        raise GraphError(f"cannot run {exe}: {exc.strerror or exc}") from None
+    try:
+        out, err = proc.communicate(dot_text.encode("utf-8"), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise GraphError(f"{exe} gave no picture within {timeout:g} s; stopped") from None
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # dot and anything it started
+        proc.wait()
+    if proc.returncode != 0:
+        said = " ".join(err[:2000].decode("utf-8", "replace").split())
+        raise GraphError(f"dot failed (exit {proc.returncode}): {said}")
+    return out
+
+
+def picture(result: Placed, name: str) -> bytes:
+    """The picture of the topology, in the format ``name``'s suffix says: ``.dot``/``.gv``
+    as text, ``.svg``/``.png`` drawn by ``dot``. Raises :class:`GraphError` for another
+    suffix or when ``dot`` is missing or fails."""
+    suffix = Path(name).suffix.lower()
+    text = topology_dot(result)
+    if suffix in TEXT_SUFFIXES:
+        return text.encode("utf-8")
+    if suffix in FORMATS:
+        return run_dot(text, FORMATS[suffix])
+    known = ", ".join((*TEXT_SUFFIXES, *FORMATS))
+    raise GraphError(f"cannot tell the picture format from '{Path(name).name}': use one of "
+                     f"{known}")
 
 
 def render(result: Placed, path: str | os.PathLike[str]) -> Path:
-    """Write the picture to ``path``: ``.dot``/``.gv`` as text, ``.svg``/``.png`` via ``dot``.
-
-    The file is written atomically (temporary file, then rename). Returns the path written.
-    Raises :class:`GraphError` for another suffix or when ``dot`` is missing or fails.
-    """
+    """Write the picture to ``path`` (see :func:`picture`), atomically: a temporary file in
+    the same folder, then a rename. Returns the path written. Raises :class:`GraphError`,
+    also when the file cannot be written (a missing folder, a directory in the way)."""
     out = Path(path)
-    suffix = out.suffix.lower()
-    text = topology_dot(result)
-    if suffix in TEXT_SUFFIXES:
-        data = text.encode("utf-8")
-    elif suffix in FORMATS:
-        data = run_dot(text, FORMATS[suffix])
-    else:
-        known = ", ".join((*TEXT_SUFFIXES, *FORMATS))
-        raise GraphError(f"cannot tell the picture format from '{out.name}': use one of {known}")
+    data = picture(result, str(out))
     folder = out.parent if str(out.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
+    tmp = None
     try:
+        if out.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, out.stat().st_mode & 0o7777 if out.exists() else 0o666 & ~mask)
         os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as exc:
+        raise GraphError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None and os.path.lexists(tmp):
+            Path(tmp).unlink(missing_ok=True)
     return out

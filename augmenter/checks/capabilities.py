@@ -1,0 +1,158 @@
+"""QEMU capability rules: a device the board's QEMU does not have is refused as libvirt
+refuses it.
+
+The table of what each setting needs is :data:`augmenter.policy.capabilities.NEEDS`; the
+catalogue of the guest's QEMU says which device types the binary has. The rules about TPMs,
+videos, inputs, panics and IOMMUs ask :func:`lacks` in :mod:`.models`, in the order libvirt
+checks those devices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..model.domain import Device, disk_bus
+from ..placement.guest import Guest
+from ..policy.capabilities import NEEDS, Needs
+from .findings import Finding
+from .located import at, on
+
+CODE = "qemu-capability"
+
+
+def lacks(guest: Guest, kind: str, value: str | None) -> Needs | None:
+    """What ``(kind, value)`` needs when the guest's QEMU has none of it, else None."""
+    needs = NEEDS.get((kind, value or ""))
+    if needs is None or any(guest.has(t) for t in needs.types):
+        return None
+    return needs
+
+
+def emulator_path(guest: Guest) -> str:
+    """The binary as libvirt names it in its messages (``def->emulator``)."""
+    written: str | None = guest.dom.root.findtext("devices/emulator")
+    if written and written.strip():
+        return written.strip()
+    binary = guest.emulator.binary
+    return binary if "/" in binary else f"/usr/bin/{binary}"
+
+
+def message(guest: Guest, needs: Needs) -> str:
+    return needs.message.replace("{emulator}", emulator_path(guest))
+
+
+def _hint(guest: Guest, needs: Needs) -> str:
+    types = " or ".join(needs.types) if needs.types else "it"
+    return (f"{emulator_path(guest)} has no {types}; use another model, or a QEMU that has it"
+            if needs.types else "QEMU has no such device; use another model")
+
+
+def refusal(guest: Guest, dev: Device, kind: str, value: str | None,
+            el: object = None) -> Finding | None:
+    """The finding for a device whose setting the guest's QEMU lacks, or None."""
+    needs = lacks(guest, kind, value)
+    if needs is None:
+        return None
+    return on(dev, CODE, message(guest, needs), _hint(guest, needs), el=el)
+
+
+def _each(guest: Guest, tag: str) -> list[Device]:
+    return [d for d in guest.dom.of(tag) if not d.implicit]
+
+
+def check_device_types(guest: Guest) -> Iterator[Finding]:
+    """The devices whose whole model needs one QEMU type."""
+    found: list[Finding | None] = []
+    for shmem in _each(guest, "shmem"):
+        model = shmem.child("model")
+        kind = model.get("type") if model is not None else None
+        found.append(refusal(guest, shmem, "shmem", kind or "ivshmem"))
+    for sound in _each(guest, "sound"):
+        found.append(refusal(guest, sound, "sound", sound.model))
+        if sound.model in ("ich6", "ich9"):  # virDomainSoundModelSupportsCodecs
+            found += [refusal(guest, sound, "codec", c.get("type"), c)
+                      for c in sound.el.findall("codec")]
+    found += [refusal(guest, v, "vsock", "vsock") for v in _each(guest, "vsock")]
+    found += [refusal(guest, h, "hub", h.type) for h in _each(guest, "hub")]
+    found += [refusal(guest, m, "memory", m.model) for m in _each(guest, "memory")]
+    for rng in _each(guest, "rng"):
+        model = rng.model or ""
+        found.append(refusal(guest, rng, "rng", "virtio" if model.startswith("virtio") else
+                             model))
+    found += [refusal(guest, r, "redirdev", r.el.get("bus") or "usb")
+              for r in _each(guest, "redirdev")]
+    found += [refusal(guest, s, "smartcard", s.el.get("mode"))
+              for s in _each(guest, "smartcard")]
+    yield from (f for f in found if f is not None)
+
+
+def check_host_devices(guest: Guest) -> Iterator[Finding]:
+    """qemuValidateDomainDeviceDefHostdev and qemuValidateDomainMdevDef: the assignment
+    devices QEMU needs (a PCI host device is always VFIO in libvirt 9.0)."""
+    for host in _each(guest, "hostdev"):
+        if host.el.get("mode", "subsystem") != "subsystem":
+            continue
+        kind = host.type
+        if kind == "mdev":
+            kind = host.el.get("model")
+        elif kind == "scsi_host":
+            source = host.child("source")
+            kind = "vhost-scsi" if source is not None and source.get("protocol") == "vhost" \
+                else None
+        finding = refusal(guest, host, "hostdev", kind)
+        if finding is not None:
+            yield finding
+    for dev in guest.dom.devices:
+        a = dev.address
+        zpci = a.find("zpci") if a is not None and a.get("type") == "pci" else None
+        if zpci is not None and (finding := refusal(guest, dev, "zpci", "zpci", zpci)):
+            yield finding  # qemuValidateDomainDeviceDefZPCIAddress
+
+
+def check_storage(guest: Guest) -> Iterator[Finding]:
+    """USB disks, SCSI LUNs, vhost-user disks, virtiofs, SATA and SCSI controller models."""
+    for disk in _each(guest, "disk"):
+        bus, source = disk_bus(disk), disk.child("source")
+        if bus == "usb":
+            finding = refusal(guest, disk, "disk", "usb")
+        elif disk.el.get("device") == "lun" and bus == "scsi":
+            finding = refusal(guest, disk, "disk", "lun")
+        elif disk.type == "vhostuser" and source is not None:
+            finding = refusal(guest, disk, "disk", "vhostuser")
+        else:
+            finding = None
+        if finding is not None:
+            yield finding
+    for fs in _each(guest, "filesystem"):
+        driver = fs.child("driver")
+        if driver is not None and driver.get("type") == "virtiofs" and (
+                finding := refusal(guest, fs, "filesystem", "virtiofs", driver)):
+            yield finding
+    for ctrl in guest.dom.controllers:
+        if ctrl.implicit:
+            continue
+        if ctrl.type == "sata" and not (ctrl.index == 0 and guest.family is not None
+                                        and guest.family.implicit_sata):
+            finding = refusal(guest, ctrl, "sata", "sata")
+        elif ctrl.type == "scsi":
+            finding = refusal(guest, ctrl, "scsi", ctrl.el.get("model"))
+        else:
+            finding = None
+        if finding is not None:
+            yield finding
+
+
+def check_machine_features(guest: Guest) -> Iterator[Finding]:
+    """vmcoreinfo (qemuValidateDomainDefFeatures) and a VM generation id
+    (qemuValidateDomainDef)."""
+    root = guest.dom.root
+    vmcoreinfo = root.find("features/vmcoreinfo")
+    if vmcoreinfo is not None and vmcoreinfo.get("state", "on") == "on" and (
+            needs := lacks(guest, "feature", "vmcoreinfo")):
+        yield at(vmcoreinfo, CODE, message(guest, needs), _hint(guest, needs))
+    genid = root.find("genid")
+    if genid is not None and (needs := lacks(guest, "genid", "genid")):
+        yield at(genid, CODE, message(guest, needs), _hint(guest, needs))
+
+
+CHECKS = (check_device_types, check_host_devices, check_storage, check_machine_features)

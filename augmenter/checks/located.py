@@ -1,0 +1,30 @@
+"""Findings at the element with the problem, for the define-time rules.
+
+The placement rules in :mod:`.rules` name a device and point at its ``<address>``; the rules
+about the rest of a definition (``<vcpu>``, ``<cpu><numa>``, ``<os><loader>``, a TPM's
+``<backend>``) point at the element that holds the wrong value, and name the device only when
+there is one.
+"""
+
+from __future__ import annotations
+
+from ..model.domain import Device
+from ..xml.document import Element
+from .findings import Finding
+
+
+def at(el: Element | None, code: str, message: str, hint: str | None = None,
+       severity: str = "error") -> Finding:
+    """A finding about a domain-level element (``<vcpu>``, ``<numatune>``), at its line."""
+    line = el.sourceline if el is not None and el.sourceline else None
+    return Finding(code, severity, message, line, None, None, hint)
+
+
+def on(dev: Device, code: str, message: str, hint: str | None = None,
+       severity: str = "error", el: Element | None = None) -> Finding:
+    """A finding about a device, at the line of ``el`` (the child with the problem) or of the
+    device, its name at the head of the message."""
+    line = (el.sourceline if el is not None and el.sourceline else None) or dev.line or None
+    name = dev.name()
+    text = message if message.startswith(name) else f"{name}: {message}"
+    return Finding(code, severity, text, line, None, name, hint)
