@@ -250,6 +250,13 @@ CASES: list[Case] = [
          {**S390_BASE, "controller pci 1": "controller pci pci-bridge @ pci 00:01.0 "
                                            "zpci fid=0x1 uid=0x2",
           "disk vda": "disk file @ pci 01:01.0 zpci fid=0x0 uid=0x1"}),
+    # ... but a pci-bridge libvirt adds to make room wants no zPCI extension: it comes after
+    # qemuDomainFillAllPCIExtensionFlags
+    Case("zpci-not-for-an-added-pci-bridge", 8, guest("s390x", "s390-ccw-virtio", disk("vda", """\
+      <address type='pci' bus='0x01' slot='0x01'/>
+""") + "\n" + NO_BALLOON),
+         {**S390_BASE, "controller pci 1": "controller pci pci-bridge @ pci 00:01.0",
+          "disk vda": "disk file @ pci 01:01.0 zpci fid=0x0 uid=0x1"}),
     # 8: SCSI controllers of a model foreign to the arch
     Case("ibmvscsi-on-x86-is-spapr-vio", 8, guest("x86_64", "pc", """\
     <controller type='scsi' index='0' model='ibmvscsi'/>

@@ -505,12 +505,15 @@ def assign_zpci(guest: Guest) -> None:
     a fid gets the other one and reserves both (qemuDomainCollectPCIAddressExtension); then
     every other device does, in device order (qemuDomainAssignPCIAddressExtension). Either
     way a missing uid is the lowest free from 1 and a missing fid the lowest free from 0
-    (virDomainZPCIAddressEnsureAddr). PCI controllers take part; the roots have no address.
+    (virDomainZPCIAddressEnsureAddr). PCI controllers written in the definition take part
+    (the roots have no address); one added to make room gets none: qemuDomainAssignPCIAddresses
+    adds it after qemuDomainFillAllPCIExtensionFlags, so it never wants the extension.
     """
     if guest.family is None or not guest.family.zpci or not guest.has("zpci"):
         return
     devices = [d for d in guest.dom.iterate_once()
                if d.tag not in ("serial", "parallel", "channel", "console")
+               and not (d.tag == "controller" and d.type == "pci" and d.implicit)
                and d.address is not None and pci_address(d) is not None]
     for dev in devices:
         z = _zpci_of(dev)
