@@ -148,6 +148,7 @@ def test_a_true_catalogue_is_believed(tmp_path: Path) -> None:
     assert_clean_end(m, codes=(0,), lines=0)  # no warning: the cache answered, QEMU never ran
 
 
+@pytest.mark.slow  # writes and times a file past the entry bound
 def test_a_huge_catalogue_file_is_not_read_whole(tmp_path: Path) -> None:
     binary, env = _fake_on_path(tmp_path)
     store, bid = BoardCache(), BinaryId.of(binary)

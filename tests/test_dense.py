@@ -111,6 +111,7 @@ def test_explain_says_libvirt_could_not_place_it(capsys: pytest.CaptureFixture[s
     assert "added 2 pci-bridges" in text
 
 
+@pytest.mark.slow  # plans for the whole board before it gives up
 def test_a_guest_too_big_for_the_board_says_why() -> None:
     """q35, 8,000 disks (and the balloon and USB): more than 255 buses of 31 slots hold."""
     with pytest.raises(augmenter.AugmentError,

@@ -297,6 +297,7 @@ def test_in_place_refuses_a_read_only_file_unless_forced(tmp_path: Path) -> None
 # ---- inputs that never end --------------------------------------------------------------------
 
 
+@pytest.mark.slow  # waits for the read timeout
 @pytest.mark.parametrize("args", [[], ["--check"], ["-o", "out.xml"]])
 def test_a_fifo_nobody_writes_to_is_not_waited_for_forever(args: list[str],
                                                            tmp_path: Path) -> None:

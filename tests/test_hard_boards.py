@@ -254,7 +254,8 @@ def test_augment_timeout_bounds_each_qemu(tmp_path: Path) -> None:
     hangs = fake_hangs(tmp_path)
     guest = _guest(tmp_path, hangs, "x86_64", "pc", "")
     start = time.monotonic()
-    done = augment("--boards", "qemu", "--timeout", "0.5", str(guest))
+    done = augment("--boards", "qemu", "--timeout", "0.5", "--allow-emulator", str(hangs),
+                   str(guest))
     assert time.monotonic() - start < 10
     assert done.returncode == 1, done.stderr
     assert "QEMU gave no answer within 0.5 s; killed" in done.stderr

@@ -71,6 +71,7 @@ def test_the_children_of_a_qemu_that_fails_are_killed(tmp_path: Path) -> None:
     assert _gone(int((tmp_path / "child").read_text()))
 
 
+@pytest.mark.slow  # a fake QEMU prints megabytes
 def test_what_a_qemu_prints_is_bounded(tmp_path: Path) -> None:
     """A QEMU that prints without end (2 GB in the 5 s it may take) is stopped, and what
     augment keeps of it is a few kilobytes: the run's peak memory and its temporary files stay
