@@ -6,9 +6,8 @@ every device as ``element type model [target] @ address``, or libvirt's refusal.
 case:
 
 * ``test_augment_places_as_libvirt``: augment's output, rendered the same way, equals libvirt's;
-  where libvirt refuses, augment refuses too. Every case but one guards a fix against coming
-  back; where augment still differs, the case names why (``today``) and the test is a strict
-  xfail, which the fix turns into a guard like the others.
+  where libvirt refuses, augment refuses too. Every case guards a fix against coming back; a
+  case augment differs on names why (``today``) and is a strict xfail until it is fixed.
 * ``test_libvirt_still_places_so``: the written-down expectation is still what the local
   libvirtd does (needs libvirtd; skipped without it, failed under ``CI``), so that the
   expectations cannot drift from libvirt.
