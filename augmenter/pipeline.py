@@ -33,7 +33,7 @@ from .placement import (
     vserial,
 )
 from .placement.guest import Guest
-from .policy.machines import family_of, preferred_machine
+from .policy.machines import UNOFFERED_MACHINES, family_of, preferred_machine
 from .xml.document import parse_document
 from .xml.write import serialize
 
@@ -95,7 +95,7 @@ def _resolve_machine(emu: Emulator, machine: str | None, line: int | None) -> st
                            line=line, hint="write <type machine='...'> in <os>",
                            code="unknown-machine")
     canonical = emu.canonical(name)
-    if canonical not in emu.machines:
+    if canonical not in emu.machines or canonical in UNOFFERED_MACHINES:
         raise AugmentError(
             f"Emulator '{emu.binary}' does not support machine type '{name}'", line=line,
             hint=machine_hint(emu, name), code="unknown-machine")
@@ -131,30 +131,34 @@ def make_guest(tree: etree._ElementTree, options: Options = Options()) -> Guest:
                            code="missing-element")
     line = dom.os_type.sourceline
     emu = _emulator_for(dom, line, options)
+    if dom.root.get("type") == "qemu" and not emu.tcg:
+        # virQEMUCapsIsVirtTypeSupported: domain type 'qemu' is TCG
+        raise AugmentError(f"Emulator '{emu.binary}' does not support virt type 'qemu'",
+                           line=dom.root.sourceline, hint="write <domain type='kvm'> on a host "
+                           "with KVM, or use a QEMU built with TCG", code="virt-type")
     changes: list[convert.Change] = []
     if options.convert_to:  # docs/placement.md §24
         changes = convert.convert(dom, options.convert_to, emu)
         dom = load(tree.getroot())
     machine = _resolve_machine(emu, dom.machine, line)
     family = family_of(dom.arch, machine)
-    board = _board_for(emu, machine, line)
-    if board is None and family is not None:
-        # the family's rules read the board (its built-in slots): without it, a guess
-        raise no_board(emu, machine, line)
+    board = None
+    if family is None or family.needs_board:
+        board = _board_for(emu, machine, line)
+        if board is None and family is not None:
+            # the family's rules read the board (its built-in slots): without it, a guess
+            raise no_board(emu, machine, line)
     guest = Guest(dom, emu, machine, family, board, reserve_hotplug=options.reserve_hotplug)
     guest.conversion = changes
     return guest
 
 
-def no_board(emu: Emulator, machine: str, line: int | None,
-             cause: AugmentError | None = None) -> AugmentError:
-    """The error for devices that need a board nobody can describe: the cache, QEMU and the
-    shipped table all lack it (``emu.failures`` says why); ``cause``, what placing them
-    without it ran into."""
+def no_board(emu: Emulator, machine: str, line: int | None) -> AugmentError:
+    """The error for a machine whose rules read a board nobody can describe: the cache, QEMU
+    and the shipped table all lack it (``emu.failures`` says why)."""
     why = emu.failures.get(machine) or f"the {emu.source} board table has no board for it"
     return AugmentError(
-        f"no description of machine type '{machine}' to place devices on: {why}"
-        + (f" (without it: {cause.message})" if cause is not None else ""), line=line,
+        f"no description of machine type '{machine}' to place devices on: {why}", line=line,
         hint="install the QEMU that has this machine type, or see 'augment-boards show "
              f"{machine} --emulator {emu.binary}' for why it cannot describe the board")
 
@@ -170,6 +174,8 @@ def prepare(guest: Guest) -> None:
     """libvirt's post-parse defaults that come before any check (docs/placement.md §1, 1-3)."""
     for dev in guest.dom.devices:
         complete(dev)
+    defaults.fill_input_buses(guest)
+    defaults.fill_console_targets(guest)
     defaults.put_primary_video_first(guest)
     defaults.fill_controller_indexes(guest)
     defaults.add_machine_defaults(guest)
@@ -180,8 +186,12 @@ def prepare(guest: Guest) -> None:
 def place(guest: Guest, options: Options = Options()) -> None:
     """Implicit devices, then every address: the rest of libvirt's pipeline, with what the
     options ask beyond it."""
+    defaults.drop_ignored_addresses(guest)
+    # after the checks: virDomainChrIsaSerialDefPostParse judges the target types as written
+    defaults.fill_serial_targets(guest)
     defaults.validate_drive_buses(guest)
     defaults.assign_drive_addresses(guest)
+    defaults.assign_scsi_hostdev_addresses(guest)
     defaults.add_console_compat(guest)
     defaults.add_implicit_controllers(guest)
     defaults.add_implicit_video(guest)
@@ -241,8 +251,6 @@ def augment_tree(tree: etree._ElementTree,
     try:
         place(guest, options)
     except AugmentError as err:
-        if guest.board is None:  # devices that needed the board no one could describe
-            err = no_board(guest.emulator, guest.machine, err.line, err)
         raise InvalidDomain([*findings, from_error(err)]) from None
     return guest, [*findings, *placed_findings(guest, options.firmware_advice)]
 

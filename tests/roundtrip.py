@@ -23,8 +23,10 @@ import re
 from dataclasses import dataclass, field
 
 # (element, attribute) whose value libvirt itself rewrites: <os><type machine='q35'> becomes
-# the versioned machine type.
-CHANGED_BY_LIBVIRT = {("type", "machine")}
+# the versioned machine type; a serial's <target type='isa-serial'> becomes the machine's own
+# type (qemuDomainChrDefPostParse: spapr-vio-serial on pSeries); a virtio console's port is
+# renumbered after the serial console libvirt adds (virDomainDefAddConsoleCompat).
+CHANGED_BY_LIBVIRT = {("type", "machine"), ("target", "type"), ("target", "port")}
 # Elements that carry an address, which libvirt completes and writes in its own form
 # (``domain='0'`` becomes ``domain='0x0000'``): kept in place, attributes free.
 REWRITTEN = {"address", "master", "zpci"}

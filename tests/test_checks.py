@@ -243,6 +243,8 @@ CASES: list[Case] = [
          "USB is disabled"),
     Case("usb-device-with-usb-none", "pc", "usb-disabled", "error", "input tablet",
          controller("usb", 0, "none") + tablet(mark=True), "USB is disabled"),
+    Case("address-of-usb-none", "pc", "ignored-address", "warning", "controller usb 0",
+         controller("usb", 0, "none", pci(0, 5)), "ignores the address"),
     Case("uhci-companion-without-master", "q35", "usb-no-master", "error", "controller usb 0",
          controller("usb", 0, "ich9-uhci1", mark=True), "master"),
     # -- PCI -----------------------------------------------------------------------------------

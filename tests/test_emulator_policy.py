@@ -17,6 +17,8 @@ import pytest
 from hardening import EMBEDDED, assert_clean_end, child_env, probe
 from qemu_env import need_qemu, write_script
 
+from augmenter.boards.trust import refusal
+
 AUTO = [*EMBEDDED[:-2], "--boards", "auto"]
 GUEST = """<domain type='kvm'>
   <name>g</name>
@@ -132,3 +134,13 @@ def test_the_policy_is_in_the_readme() -> None:
     for words in ("<emulator>", "--allow-emulator", "AUGMENTER_EMULATORS", "symbolic link",
                   "hard link", "--force"):
         assert words in section, words
+
+
+@pytest.mark.parametrize("name, runs", [
+    ("qemu-system-x86_64", True), ("qemu-system-x86_64-microvm", True), ("qemu-kvm", True),
+    ("qemu-system-x86_64-a-b", False), ("qemu-system-", False), ("qemu-system-x86_64-", False),
+])
+def test_a_qemu_build_variant_is_a_qemu(name: str, runs: bool) -> None:
+    """Debian's KVM-only ``qemu-system-x86_64-microvm`` is a QEMU like the others: its boards
+    (and that it has no TCG) come from it, not from the x86_64 table."""
+    assert (refusal(f"/usr/bin/{name}") is None) is runs

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-SCHEMA = 2  # bump when the stored JSON changes meaning (2: catalogues keep max_cpus)
+SCHEMA = 3  # bump when the stored JSON changes meaning (2: max_cpus; 3: whether TCG runs)
 MAX_ENTRY_BYTES = 4 << 20  # a catalogue is ~50 KB, a board ~10 KB: anything larger is not ours
 FOLDER_MODE = 0o700  # the cache tells augmenter what to trust: its owner's only
 

@@ -533,7 +533,8 @@ async def catalogue_async(binary: str, *, timeout: float = DEFAULT_TIMEOUT) -> C
         )
 
     result: Catalogue = await _session(binary, "none", (), timeout, work, stand_ins=False)
-    return result
+    # a binary that would not start under TCG was started with another accelerator
+    return dataclasses.replace(result, tcg=_ACCEL_CHOSEN.get(binary, "tcg") == "tcg")
 
 
 def catalogue(binary: str, *, timeout: float = DEFAULT_TIMEOUT) -> Catalogue:

@@ -229,12 +229,13 @@ class Catalogue:
     device_types: frozenset[str]  # concrete device types, board-internal ones included
     pcie_types: frozenset[str]  # device types that implement pci-express-device
     conventional_types: frozenset[str]  # ... conventional-pci-device (hybrids are in both)
+    tcg: bool = True  # it runs guests under TCG (libvirt's domain type 'qemu'); not microvm's
     # machine -> the most vCPUs it takes (query-machines cpu-max; libvirt's
     # virQEMUCapsGetMachineMaxCpus), for the canonical names that report one
     max_cpus: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "binary": self.binary, "version": self.version, "package": self.package,
             "default_machine": self.default_machine, "aliases": dict(sorted(self.aliases.items())),
             "machines": list(self.machines), "device_types": sorted(self.device_types),
@@ -242,6 +243,9 @@ class Catalogue:
             "conventional_types": sorted(self.conventional_types),
             "max_cpus": dict(sorted(self.max_cpus.items())),
         }
+        if not self.tcg:
+            doc["tcg"] = False
+        return doc
 
     @classmethod
     def from_json(cls, doc: Mapping[str, object]) -> Catalogue:
@@ -270,6 +274,7 @@ class Catalogue:
             max_cpus={schema.text(k, "machine"): schema.integer(v, 1, schema.CPUS, "max cpus")
                       for k, v in schema.mapping(doc.get("max_cpus") or {}, schema.MACHINES,
                                                  "max cpus").items()},
+            tcg=schema.flag(doc.get("tcg", True), "tcg"),
         )
 
 
@@ -288,6 +293,7 @@ class Emulator:
     layout_data: dict[str, dict[str, Any]]
     pcie_types: frozenset[str] = frozenset()
     conventional_types: frozenset[str] = frozenset()
+    tcg: bool = True  # see Catalogue.tcg
     source: str = "embedded"  # "embedded", or "qemu" (introspected or from the cache)
     package: str = ""
     failures: dict[str, str] = field(default_factory=dict)  # machine -> why it has no board
@@ -340,7 +346,7 @@ def emulator_of(arch: str, cat: Catalogue, **kw: Any) -> Emulator:
         arch=arch, binary=cat.binary, version=cat.version, default_machine=cat.default_machine,
         aliases=dict(cat.aliases), machines=frozenset(cat.machines),
         device_types=cat.device_types, pcie_types=cat.pcie_types,
-        conventional_types=cat.conventional_types, package=cat.package,
+        conventional_types=cat.conventional_types, package=cat.package, tcg=cat.tcg,
         max_cpus_by_machine=dict(cat.max_cpus), **kw,
     )
 

@@ -24,7 +24,8 @@ from collections.abc import Iterable
 ALLOW_ENV = "AUGMENTER_EMULATORS"
 SYSTEM_FOLDERS = ("/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin",
                   "/usr/local/sbin", "/usr/libexec", "/usr/local/libexec")
-QEMU_NAME = re.compile(r"(?:qemu-system-[A-Za-z0-9_]+|qemu-kvm|kvm)")
+# qemu-system-ARCH, and a build variant of it (Debian's KVM-only qemu-system-x86_64-microvm)
+QEMU_NAME = re.compile(r"(?:qemu-system-[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)?|qemu-kvm|kvm)")
 HOW_TO_ALLOW = f"allow it with --allow-emulator PATH or {ALLOW_ENV}"
 
 

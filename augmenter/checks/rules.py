@@ -39,6 +39,7 @@ from ..policy.devices import (
     SERIAL_TARGET_ADDRESS,
     VIRTIO_DISK_ADDRESSES,
     XHCI_MODELS,
+    address_ignored,
     usb_model,
 )
 from ..policy.machines import default_serial_target
@@ -75,7 +76,6 @@ def finding(dev: Device | None, code: str, message: str, hint: str | None = None
 # -- controllers ---------------------------------------------------------------------------
 
 def check_controllers(guest: Guest) -> Iterator[Finding]:
-    family = guest.family
     seen: dict[tuple[str | None, int, str | None], Device] = {}
     for ctrl in guest.dom.controllers:
         if ctrl.implicit:
@@ -91,7 +91,11 @@ def check_controllers(guest: Guest) -> Iterator[Finding]:
             seen[key] = ctrl
         if ctrl.type == "pci":
             yield from _check_pci_controller(guest, ctrl)
-        if ctrl.type == "ide" and family is not None and not family.ide_allowed:
+        if ctrl.address is not None and address_ignored(ctrl):
+            yield finding(ctrl, "ignored-address", "libvirt ignores the address of a USB "
+                          "controller with model='none'", "remove the <address>",
+                          severity="warning")
+        if ctrl.type == "ide" and not guest.builtin_ide:
             yield finding(ctrl, "controller-not-on-machine",
                           f"{guest.machine} has no IDE controller",
                           "use a SATA or virtio disk instead")
@@ -159,8 +163,10 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
     definition names (pci.build_topology, grown as libvirt's dry run grows them), the board's
     functions and the controllers libvirt pins, then each device as it is written."""
     if not guest.supports_pci:
+        return  # qemuDomainSupportsPCI: libvirt leaves PCI addresses here as written
+    if not any(c.type == "pci" for c in guest.dom.controllers):
         for dev in guest.dom.devices:
-            if dev.address_type == "pci":
+            if dev.address_type == "pci" and not address_ignored(dev):
                 yield finding(dev, "no-pci", f"{guest.machine} has no PCI bus",
                               "remove the PCI address")
         return
@@ -168,7 +174,8 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
         # Nothing written to check: every rule below is about a user's PCI address (the
         # board's and the chipset's own slots are only replayed to find conflicts with them).
         return
-    devices = [d for d in guest.dom.iterate() if d.address_type == "pci"]
+    devices = [d for d in guest.dom.iterate_once()
+               if d.address_type == "pci" and not address_ignored(d)]
     replay = pci.Pass(guest, pci.build_topology(guest, pci.bus_count(guest)), dry=True,
                       needs=pci.Needs(guest))
     topo = replay.topo

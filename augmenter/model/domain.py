@@ -254,6 +254,18 @@ class Domain:
             self._iteration = out
         return self._iteration
 
+    def iterate_once(self) -> list[Device]:
+        """:meth:`iterate` without the second visit of a hostdev interface (its host-device
+        side, libvirt's ``parentnet``): the walks that collect addresses already written skip
+        it, since the interface holds the address (qemuDomainCollectPCIAddress)."""
+        seen: set[int] = set()
+        out = []
+        for dev in self.iterate():
+            if id(dev) not in seen:
+                seen.add(id(dev))
+                out.append(dev)
+        return out
+
     def controller(self, type_: str, index: int) -> Device | None:
         return next(
             (c for c in self.controllers if c.type == type_ and c.index == index), None

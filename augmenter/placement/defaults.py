@@ -10,11 +10,34 @@ from __future__ import annotations
 from ..model.addresses import write_address
 from ..model.domain import Device, disk_bus, disk_index
 from ..model.numbers import number
+from ..model.numbers import read as read_number
 from ..model.values import CcidValue, DimmValue, DriveValue, VirtioSerialValue
-from ..policy.devices import DRIVE_BUSES, ICH9_COMPANIONS, ICH9_USB2, IMPLICIT_DRIVE_CONTROLLERS
-from ..policy.machines import default_scsi_model, default_usb_model, default_video_model
+from ..policy.devices import (
+    DRIVE_BUSES,
+    ICH9_COMPANIONS,
+    ICH9_USB2,
+    IMPLICIT_DRIVE_CONTROLLERS,
+    SCSI_NARROW_UNITS,
+    SCSI_UNIT_LIMITS,
+    address_ignored,
+)
+from ..policy.machines import (
+    default_input_bus,
+    default_scsi_model,
+    default_usb_model,
+    default_video_model,
+    serial_model,
+    serial_target,
+)
 from ..policy.messages import IDE_UNSUPPORTED, unknown_disk_name
-from ..xml.document import insert_before, new_element, set_child, sub_element
+from ..xml.document import (
+    Element,
+    insert_before,
+    new_element,
+    remove_child,
+    set_child,
+    sub_element,
+)
 from .guest import Guest
 
 # a drive address implies every controller of its bus up to its own index; past 256 of them
@@ -22,6 +45,26 @@ from .guest import Guest
 MAX_IMPLIED_INDEX = 255
 # serial target types that get a matching console 0 (not pci-serial or usb-serial)
 CONSOLE_SERIALS = (None, "isa-serial", "spapr-vio-serial", "system-serial", "sclp-serial")
+
+
+def drop_ignored_addresses(guest: Guest) -> None:
+    """The addresses libvirt's parser does not read are not in its output either."""
+    for dev in guest.dom.devices:
+        if dev.address is not None and address_ignored(dev):
+            remove_child(dev.el, dev.address)
+            dev.set_address(None)
+
+
+def fill_input_buses(guest: Guest) -> None:
+    """An input written without ``bus`` gets the arch's, as libvirt's parser writes it."""
+    dom = guest.dom
+    if dom.os_type is None or (dom.os_type.text or "").strip() != "hvm":
+        return
+    for dev in dom.of("input"):
+        if dev.el.get("bus") is None:
+            bus = default_input_bus(dom.arch, dev.type)
+            if bus is not None:
+                dev.el.set("bus", bus)
 
 
 def fill_controller_indexes(guest: Guest) -> None:
@@ -67,11 +110,11 @@ def add_machine_defaults(guest: Guest) -> None:
     dom, family = guest.dom, guest.family
     if family is None:
         return
-    if family.usb_defaults and dom.controller("usb", 0) is None:
-        model = default_usb_model(family, guest.emulator)
-        if model is not None:
-            dom.add("controller", {"type": "usb", "index": "0", "model": model},
-                    why=f"default USB controller of {family.name}")
+    if family.add_usb and dom.controller("usb", 0) is None:
+        model = default_usb_model(family, guest.emulator, dom.arch)
+        if model is not None or not family.usb_defaults:
+            attrib = {"type": "usb", "index": "0"} | ({"model": model} if model else {})
+            dom.add("controller", attrib, why=f"default USB controller of {family.name}")
             if model == "ich9-ehci1":
                 for companion, port in ICH9_COMPANIONS:
                     dom.add("controller", {"type": "usb", "index": "0", "model": companion},
@@ -105,7 +148,11 @@ def add_machine_defaults(guest: Guest) -> None:
 def _default_model(guest: Guest, ctrl: Device) -> str | None:
     family = guest.family
     if ctrl.type == "usb":
-        return default_usb_model(family, guest.emulator, written=True) if family else None
+        if family is None:
+            return None
+        if family.usb_unaddressed and ctrl.address is None:
+            return family.usb_unaddressed
+        return default_usb_model(family, guest.emulator, guest.dom.arch, written=True)
     if ctrl.type == "scsi":
         return default_scsi_model(family, guest.emulator)
     return None
@@ -166,6 +213,45 @@ def assign_drive_addresses(guest: Guest) -> None:
 
 
 INT_MAX = 2**31 - 1
+
+
+def _drive_tuple(dev: Device) -> tuple[int, int, int, int] | None:
+    value = dev.addr
+    if not isinstance(value, DriveValue):
+        return None
+    return (value.controller, value.bus, value.target, value.unit)
+
+
+def assign_scsi_hostdev_addresses(guest: Guest) -> None:
+    """A SCSI host device without an address takes the first unit of bus 0, target 0 that no
+    SCSI disk or host device uses and its controller's model allows, on the lowest controller
+    index that has one (virDomainHostdevAssignAddress); the controller itself comes later,
+    with the other implicit ones. The models read are the ones written: libvirt gives
+    controllers theirs after the host devices."""
+    dom = guest.dom
+    scsi = [h for h in dom.of("hostdev") if h.type == "scsi"
+            and h.el.get("mode", "subsystem") == "subsystem"]
+    if not any(h.address is None for h in scsi):
+        return
+    used = {t for d in dom.of("disk") if disk_bus(d) == "scsi"
+            and (t := _drive_tuple(d)) is not None}
+    used |= {t for h in scsi if (t := _drive_tuple(h)) is not None}
+    models = {c.index: c.model for c in dom.controllers if c.type == "scsi"}
+
+    def free(controller: int, unit: int) -> bool:
+        highest, reserved = SCSI_UNIT_LIMITS.get(models.get(controller) or "", (None, None))
+        return (controller, 0, 0, unit) not in used and unit != reserved and (
+            highest is None or unit <= highest)
+
+    for host in scsi:
+        if host.address is not None:
+            continue
+        controller = 0
+        while (unit := next((u for u in range(SCSI_NARROW_UNITS) if free(controller, u)),
+                            None)) is None:
+            controller += 1
+        used.add((controller, 0, 0, unit))
+        write_address(host, "drive", controller=controller, bus=0, target=0, unit=unit)
 
 
 def _drive_controller(disk: Device) -> int | None:
@@ -253,8 +339,71 @@ def add_console_compat(guest: Guest) -> None:
                 why="console 0 mirrors the first serial port")
     elif serial_console and not serials:
         con = consoles[0]
-        dom.add("serial", {"type": con.type or "pty"}, [new_element("target", {"port": "0"})],
-                why="a serial console needs a serial port")
+        serial = dom.add("serial", {"type": con.type or "pty"},
+                         [new_element("target", {"port": "0"})],
+                         why="a serial console needs a serial port")
+        fill_serial_targets(guest, [serial])  # libvirt runs its post-parse on it once more
+
+
+MAX_ISA_SERIAL_PORTS = 4  # VIR_MAX_ISA_SERIAL_PORTS
+
+
+def _target(dev: Device) -> Element:
+    """The device's ``<target>``, added where libvirt writes it (before ``<alias>`` and
+    ``<address>``) when there is none."""
+    target = dev.child("target")
+    if target is not None:
+        return target
+    before = next((c for c in dev.el if c.tag in ("alias", "address")), None)
+    if before is not None:
+        return insert_before(dev.el, before, new_element("target"))
+    return sub_element(dev.el, "target")
+
+
+def _port(dev: Device) -> int | None:
+    """A serial target's port as virDomainChrDefParseTargetXML reads it (virXMLPropInt)."""
+    text = dev.target("port")
+    return None if text is None else read_number(text, "i", 10)
+
+
+def fill_serial_targets(guest: Guest, serials: list[Device] | None = None) -> None:
+    """Each serial port's target type, port and model name, as libvirt writes them
+    (virDomainChrIsaSerialDefPostParse, qemuDomainChrDefPostParse, virDomainChrDefPostParse):
+    a written ``isa-serial`` without a port takes the lowest free ISA port; then, in order,
+    the machine's default type where none (or ``isa-serial``) is written, the type's model,
+    and one more than the highest port of any serial."""
+    every = guest.dom.of("serial")
+    todo = every if serials is None else serials
+    isa_used = {p for d in every if d.target("type") == "isa-serial"
+                and (p := _port(d)) is not None}
+    for dev in todo:
+        if dev.target("type") == "isa-serial" and _port(dev) is None:
+            free = next((p for p in range(MAX_ISA_SERIAL_PORTS) if p not in isa_used), None)
+            if free is not None:
+                isa_used.add(free)
+                _target(dev).set("port", str(free))
+    for dev in todo:
+        written = dev.target("type")
+        kind = serial_target(guest.family, written)
+        if kind is not None and kind != written:
+            _target(dev).set("type", kind)
+        model = serial_model(guest.family, kind)
+        if model is not None and _target(dev).find("model") is None:
+            sub_element(_target(dev), "model", {"name": model})
+        if _port(dev) is None:
+            highest = max((p for d in every if (p := _port(d)) is not None), default=-1)
+            _target(dev).set("port", str(highest + 1))
+
+
+def fill_console_targets(guest: Guest) -> None:
+    """A console's target type is ``serial`` when none is written, and its port is its
+    place among the consoles (virDomainDefParseXML sets it, whatever is written)."""
+    for i, con in enumerate(guest.dom.of("console")):
+        target = _target(con)
+        if target.get("type") is None:
+            target.set("type", "serial")
+        if _port(con) != i:
+            target.set("port", str(i))
 
 
 def put_primary_video_first(guest: Guest) -> None:
@@ -305,7 +454,7 @@ def add_implicit_video(guest: Guest) -> None:
 
 def validate_drive_buses(guest: Guest) -> None:
     """IDE disks on a machine without IDE are refused (q35, virt, pseries)."""
-    if guest.family is None or guest.family.ide_allowed:
+    if guest.builtin_ide:
         return
     for disk in guest.dom.of("disk"):
         if disk_bus(disk) == "ide":
@@ -316,10 +465,14 @@ def validate_drive_buses(guest: Guest) -> None:
 
 
 def mirror_console_address(guest: Guest) -> None:
-    """Console 0 of a serial port is the same device in libvirt: it shows the port's address."""
+    """Console 0 of a serial port is the same device in libvirt: it shows the port's number
+    and address (virDomainDefFormatInternal writes serial 0 in its place)."""
     serials, consoles = guest.dom.of("serial"), guest.dom.of("console")
     if not serials or not consoles or consoles[0].target("type") not in (None, "serial"):
         return
+    port = serials[0].target("port")
+    if port is not None and consoles[0].target("port") != port:
+        _target(consoles[0]).set("port", port)
     source = serials[0].address
     if source is None:
         return

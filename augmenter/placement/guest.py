@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from ..boards.records import Board, Emulator
 from ..errors import AugmentError
 from ..model.domain import Device, Domain
-from ..policy.machines import Family, root_model
+from ..policy.machines import Family, has_builtin_ide, root_model, supports_pci
 from .convert import Change
 from .topology import Topology
 
@@ -56,7 +56,15 @@ class Guest:
 
     @property
     def supports_pci(self) -> bool:
-        return self.root_model is not None
+        """libvirt assigns PCI addresses on this machine (qemuDomainSupportsPCI), whether or
+        not it has a PCI bus to assign them on."""
+        return supports_pci(self.family, self.emulator)
+
+    @property
+    def builtin_ide(self) -> bool:
+        """IDE controller 0 is the machine's own (qemuDomainHasBuiltinIDE): allowed, and
+        given no address."""
+        return has_builtin_ide(self.family, self.machine)
 
     def has(self, qemu_type: str) -> bool:
         return self.emulator.has_device(qemu_type)

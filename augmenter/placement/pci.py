@@ -209,7 +209,7 @@ class Pass:
     # -- steps ---------------------------------------------------------------------------
     def reserve_explicit(self) -> None:
         family = self.guest.family
-        for dev in self.guest.dom.iterate():
+        for dev in self.guest.dom.iterate_once():
             addr = pci_address(dev)
             if addr is None:
                 continue
@@ -369,9 +369,9 @@ def first_fit_order(guest: Guest, needs: Needs | None = None) -> Iterator[Device
     yield from wanting(dom.each("filesystem"))
     yield from wanting([n for n in dom.each("interface") if n.type != "hostdev"])
     yield from wanting(dom.each("sound"))
+    # IDE controller 0 is a board's own wherever libvirt allows it (qemuDomainHasBuiltinIDE)
     others = [c for c in dom.controllers if c.type != "pci"
-              and not (c.type == "ide" and c.index == 0 and guest.family is not None
-                       and guest.family.ide_allowed)]
+              and not (c.type == "ide" and c.index == 0)]
     yield from wanting(others)
     for disk in dom.each("disk"):
         if classes.pci_class(disk) is None:
@@ -410,7 +410,11 @@ def assign(guest: Guest) -> None:
                 guest.dom.remove(ctrl)
             raise
     if not guest.supports_pci:
-        for dev in first_fit_order(guest, needs):
+        return  # qemuDomainSupportsPCI: libvirt gives no device a PCI address here
+    if nbuses == 0:
+        # virDomainPCIAddressGetNextAddr, virDomainPCIAddressValidate: nowhere to put it
+        written = (d for d in guest.dom.iterate_once() if pci_address(d) is not None)
+        for dev in (*written, *first_fit_order(guest, needs)):
             raise guest.fail(dev, f"{dev.name()}: No PCI buses available")
         return
     real = Pass(guest, build_topology(guest, nbuses), dry=False, needs=needs)
@@ -534,38 +538,56 @@ def _insert_option(ctrl: Device, el: Element) -> None:
 
 
 def assign_zpci(guest: Guest) -> None:
-    """s390 zPCI ids for every device with a PCI address (docs/placement.md §13)."""
+    """s390 zPCI ids for every device with a PCI address (docs/placement.md §13).
+
+    In libvirt's two steps: while the address set is built, each device written with a uid or
+    a fid gets the other one and reserves both (qemuDomainCollectPCIAddressExtension); then
+    every other device does, in device order (qemuDomainAssignPCIAddressExtension). Either
+    way a missing uid is the lowest free from 1 and a missing fid the lowest free from 0
+    (virDomainZPCIAddressEnsureAddr). PCI controllers written in the definition take part
+    (the roots have no address); one added to make room gets none: qemuDomainAssignPCIAddresses
+    adds it after qemuDomainFillAllPCIExtensionFlags, so it never wants the extension.
+    """
     if guest.family is None or not guest.family.zpci or not guest.has("zpci"):
         return
-    devices = [d for d in guest.dom.iterate()
+    devices = [d for d in guest.dom.iterate_once()
                if d.tag not in ("serial", "parallel", "channel", "console")
-               and not (d.tag == "controller" and d.type == "pci")
+               and not (d.tag == "controller" and d.type == "pci" and d.implicit)
                and d.address is not None and pci_address(d) is not None]
-    uids: set[int] = set()
-    fids: set[int] = set()
     for dev in devices:
         pci = dev.addr
         assert isinstance(pci, PciValue)
-        for value, seen, what in ((pci.uid, uids, "uid"), (pci.fid, fids, "fid")):
-            if value is None:
-                continue
-            if what == "uid" and not 0 < value <= 0xFFFF:
-                raise guest.fail(dev, f"Invalid PCI address uid='{value:#06x}', must be > "
-                                      "0x0000 and <= 0xffff")
-            if value in seen:
-                raise guest.fail(dev, f"zPCI {what} {value} is already reserved")
-            seen.add(value)
-    for dev in devices:
-        assert dev.address is not None
+        if pci.uid is not None and not 0 < pci.uid <= 0xFFFF:
+            raise guest.fail(dev, f"Invalid PCI address uid='{pci.uid:#06x}', must be > "
+                                  "0x0000 and <= 0xffff")
+    uids: set[int] = set()
+    fids: set[int] = set()
+
+    def ensure(dev: Device) -> None:
+        pci = dev.addr
+        assert isinstance(pci, PciValue) and dev.address is not None
         z = dev.address.find("zpci")
         if z is None:
             z = sub_element(dev.address, "zpci")
-        if z.get("uid") is None:
-            uid = next(u for u in range(1, 0x10000) if u not in uids)
-            uids.add(uid)
-            z.set("uid", f"0x{uid:04x}")
-        if z.get("fid") is None:
-            fid = next(f for f in range(0, 1 << 32) if f not in fids)
-            fids.add(fid)
-            z.set("fid", f"0x{fid:08x}")
+        for written, attr, seen, lowest, width in ((pci.uid, "uid", uids, 1, 4),
+                                                   (pci.fid, "fid", fids, 0, 8)):
+            value = written
+            if value is None:
+                value = next(v for v in range(lowest, 1 << 32) if v not in seen)
+                z.set(attr, f"0x{value:0{width}x}")
+            elif value in seen:
+                raise guest.fail(dev, f"zPCI {attr} {value} is already reserved")
+            seen.add(value)
         dev.set_address(dev.address)  # its value now has the ids
+
+    def written(dev: Device) -> bool:
+        pci = dev.addr
+        return isinstance(pci, PciValue) and (pci.uid is not None or pci.fid is not None)
+
+    first = [d for d in devices if written(d)]
+    for dev in first:
+        ensure(dev)
+    done = {id(d) for d in first}
+    for dev in devices:
+        if id(dev) not in done:
+            ensure(dev)

@@ -1,4 +1,4 @@
-"""spapr-vio ``reg`` addresses on pSeries (docs/placement.md §18)."""
+"""spapr-vio ``reg`` addresses, on pSeries and wherever one is written (docs/placement.md §18)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,20 @@ MAX_REG = 0xFFFFFFFF
 
 
 def _vio_devices(guest: Guest) -> list[tuple[Device, int]]:
-    """Devices on the spapr-vio bus with their default reg: nets, SCSI, serials, nvram, TPM."""
-    return [(d, reg) for tag, rule, reg in SPAPR_VIO for d in guest.dom.each(tag) if rule(d)]
+    """Devices on the spapr-vio bus with their default reg, in libvirt's order: those whose
+    kind puts them there, and any other of these kinds written with a spapr-vio address
+    (qemuDomainAssignSpaprVIOAddresses, on every machine)."""
+    pseries = guest.family is not None and guest.family.spapr_vio
+
+    def on(dev: Device, moves: bool) -> bool:
+        return (moves and dev.address is None) or dev.address_type == "spapr-vio"
+
+    return [(d, reg) for tag, rule, reg in SPAPR_VIO for d in guest.dom.each(tag)
+            if on(d, rule(d, pseries))]
 
 
 def assign(guest: Guest) -> None:
-    if guest.family is None or not guest.family.spapr_vio:
-        return
-    devices = [(d, reg) for d, reg in _vio_devices(guest)
-               if d.address is None or d.address_type == "spapr-vio"]
+    devices = _vio_devices(guest)
     used: set[int] = set()
     for dev, _ in devices:
         value = dev.addr

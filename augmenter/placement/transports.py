@@ -1,4 +1,5 @@
-"""Which virtio devices leave PCI: CCW on s390, virtio-mmio on ARM/RISC-V (docs/placement.md §17).
+"""Which virtio devices leave PCI: CCW on s390, virtio-mmio on ARM/RISC-V virt and vexpress
+(docs/placement.md §17).
 
 Priming marks a device with an empty address of its transport before PCI placement runs, so the
 PCI passes skip it; :mod:`augmenter.placement.ccw` then numbers the CCW ones.
@@ -34,8 +35,11 @@ def prime(guest: Guest) -> None:
             if dev.type == "mdev" and dev.el.get("model") == "vfio-ccw" and dev.address is None:
                 write_address(dev, "ccw")
     elif family.virtio_transport == "mmio-or-pci":
+        # qemuDomainAssignVirtioMMIOAddresses: the definition's own root, as written or added
         any_mmio = any(d.address_type == "virtio-mmio" for d in guest.dom.devices)
-        if guest.pcie_root and (guest.has("pcie-root-port") or guest.has("ioh3420")) and (
+        root = guest.dom.controller("pci", 0)
+        pcie_root = root is not None and root.model == "pcie-root"
+        if pcie_root and (guest.has("pcie-root-port") or guest.has("ioh3420")) and (
                 not any_mmio):
             return  # they stay on PCI
         if guest.has("virtio-mmio"):

@@ -373,13 +373,33 @@ board's own port, which takes no address at all."""
 PANIC_WITHOUT_ADDRESS = ("pseries", "s390", "hyperv")
 """Panic models that are part of the machine: they take no address."""
 
-SPAPR_VIO: tuple[tuple[str, Rule, int], ...] = (
-    ("interface", lambda d: d.model == "spapr-vlan", 0x1000),
-    ("controller", lambda d: d.type == "scsi" and d.model == "ibmvscsi", 0x2000),
-    ("serial", lambda d: d.target("type") in (None, "isa-serial", "spapr-vio-serial"),
-     0x30000000),
-    ("nvram", _always, 0x3000),
-    ("tpm", lambda d: d.model != "spapr-tpm-proxy", 0x4000),
+SPAPR_VIO: tuple[tuple[str, Callable[[Device, bool], bool], int], ...] = (
+    ("interface", lambda d, pseries: d.model == "spapr-vlan", 0x1000),
+    ("controller", lambda d, pseries: d.type == "scsi" and d.model == "ibmvscsi", 0x2000),
+    ("serial", lambda d, pseries: d.target("type") == "spapr-vio-serial" or (
+        pseries and d.target("type") in (None, "isa-serial")), 0x30000000),
+    ("nvram", lambda d, pseries: pseries, 0x3000),
+    ("tpm", lambda d, pseries: pseries and d.model != "spapr-tpm-proxy", 0x4000),
 )
-"""(element, which of them, first ``reg``) of the devices on pSeries' spapr-vio bus, in the
-order libvirt numbers them (qemuDomainAssignSpaprVIOAddresses)."""
+"""(element, whether its kind puts it on the spapr-vio bus — given whether the machine is a
+pSeries —, first ``reg``), in the order libvirt numbers them (qemuDomainAssignSpaprVIOAddresses,
+which runs on every machine: a device of these kinds written with a spapr-vio address takes part
+too). A serial without a target type is a spapr-vio one on pSeries only (its default)."""
+
+
+def address_ignored(dev: Device) -> bool:
+    """libvirt's parser skips this device's ``<address>`` altogether: a USB controller of
+    model ``none`` (virDomainControllerDefParseXML), so it is neither kept nor reserved."""
+    return dev.tag == "controller" and dev.type == "usb" and dev.model == "none"
+
+
+# virDomainSCSIDriveAddressIsUsed: units a SCSI controller model cannot give a device (the
+# highest it has, and the one it is itself); models not listed take any
+SCSI_UNIT_LIMITS: dict[str, tuple[int | None, int | None]] = {
+    # model: (highest unit, reserved unit)
+    "virtio-scsi": (16383, None), "virtio-transitional": (16383, None),
+    "virtio-non-transitional": (16383, None), "ibmvscsi": (31, 7), "lsisas1068": (1, None),
+    "lsisas1078": (255, None), "lsilogic": (None, 7), "vmpvscsi": (None, 7),
+    "buslogic": (None, 7), "ncr53c90": (6, None), "dc390": (6, None), "am53c974": (6, None),
+}
+SCSI_NARROW_UNITS = 7  # SCSI_NARROW_BUS_MAX_CONT_UNIT: the units a host device is given from

@@ -165,6 +165,20 @@ def insert_before(parent: Element, ref: Element, child: Element) -> Element:
     return child
 
 
+def remove_child(parent: Element, child: Element) -> None:
+    """Remove ``child`` and the line it stood on: the whitespace before it goes with it, and an
+    element left with nothing but whitespace inside becomes empty (``<controller .../>``)."""
+    prev = child.getprevious()
+    tail = child.tail
+    if prev is not None:
+        prev.tail = tail
+    else:
+        parent.text = tail
+    parent.remove(child)
+    if len(parent) == 0 and (parent.text or "").isspace():
+        parent.text = None
+
+
 def new_element(tag: str, attrib: dict[str, str] | None = None) -> Element:
     """A new element, its attributes in the order of ``attrib``.
 
