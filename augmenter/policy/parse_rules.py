@@ -26,6 +26,7 @@ from functools import cache
 from importlib import resources
 
 from ..model import numbers
+from ..model.scaled import unit_scale
 
 DATA = "parse_rules.json"
 
@@ -289,28 +290,6 @@ def _judge_number(rule: Rule, element: str, value: str) -> Verdict | None:
     return None
 
 
-# virScaleInteger (src/util/virutil.c): the units a size may carry
-_UNIT_LETTERS = "kmgtpe"
-
-
-def unit_scale(unit: str) -> int | None:
-    """The multiplier virScaleInteger gives ``unit`` (``''``: the caller's default, None:
-    unknown)."""
-    u = unit.lower()
-    if u in ("b", "byte", "bytes"):
-        return 1
-    if not u or u[0] not in _UNIT_LETTERS:
-        return None
-    if len(u) == 1 or u[1:] == "ib":
-        base = 1024
-    elif u[1:] == "b":
-        base = 1000
-    else:
-        return None
-    scale: int = base ** (_UNIT_LETTERS.index(u[0]) + 1)
-    return scale
-
-
 def judge_scaled(rule: Rule, value: str, unit: str | None) -> Verdict | None:
     """virParseScaledValue and virDomainParseMemory's verdict on a size and its unit."""
     count = numbers.read(value, "ullp", 10)
@@ -319,7 +298,7 @@ def judge_scaled(rule: Rule, value: str, unit: str | None) -> Verdict | None:
                        "expected a decimal number of units (a unit goes in the 'unit' "
                        "attribute)")
     if unit:
-        scale = unit_scale(unit)
+        scale = unit_scale(unit)  # virScaleInteger, stated once in model.scaled
         if scale is None:
             return Verdict(f"unknown suffix '{unit}'",
                            "units are b, bytes, KiB, MiB, GiB, TiB, PiB, EiB (powers of 1024) "
