@@ -21,8 +21,9 @@ from collections.abc import Iterator
 from ..model.domain import Device
 from ..model.numbers import read
 from ..placement.guest import Guest
+from ..policy import machines
 from ..policy.devices import PANIC_WITHOUT_ADDRESS, VIRTIO_MODELS
-from ..policy.machines import PPC64, S390, X86, default_serial_target
+from ..policy.machines import PPC64, S390, X86
 from ..xml.document import Element
 from .capabilities import CODE, lacks, message
 from .findings import Finding
@@ -419,21 +420,15 @@ def check_balloon_vsock_nvram(guest: Guest) -> Iterator[Finding]:
 
 
 def serial_target(guest: Guest, serial: Device) -> tuple[str | None, str | None]:
-    """(target type, target model) as qemuDomainChrDefPostParse completes them."""
+    """(target type, target model) as qemuDomainChrDefPostParse completes them (the rule is
+    policy.machines': serial_target, serial_model)."""
     target = serial.child("target")
-    kind = target.get("type") if target is not None else None
     model_el = target.find("model") if target is not None else None
-    model = model_el.get("name") if model_el is not None else None
-    if kind in (None, "isa-serial"):
-        kind = default_serial_target(guest.family, guest.dom.arch)
-    if model is None:
-        model = {"isa-serial": "isa-serial", "usb-serial": "usb-serial",
-                 "pci-serial": "pci-serial", "spapr-vio-serial": "spapr-vty",
-                 "sclp-serial": "sclpconsole", "isa-debug": "isa-debugcon"}.get(kind or "")
-        if kind == "system-serial":
-            model = "pl011" if is_arm_virt(guest) else "16550a" if guest.family is not None \
-                and guest.family.name == "riscv-virt" else None
-    return kind, model
+    kind = machines.serial_target(guest.family, guest.dom.arch,
+                                  target.get("type") if target is not None else None)
+    if model_el is not None and model_el.get("name") is not None:
+        return kind, model_el.get("name")
+    return kind, machines.serial_model(guest.family, kind)
 
 
 # the target type each serial target model needs (qemuValidateChrSerialTargetModelToTargetType)

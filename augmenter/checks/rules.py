@@ -42,7 +42,7 @@ from ..policy.devices import (
     address_ignored,
     usb_model,
 )
-from ..policy.machines import default_serial_target
+from ..policy.machines import serial_target
 from ..policy.messages import (
     SMARTCARD_NOT_CCID,
     USB_DISABLED,
@@ -489,10 +489,7 @@ def check_devices(guest: Guest) -> Iterator[Finding]:
 def serial_target_type(guest: Guest, serial: Device) -> str | None:
     """The target type libvirt gives a serial port: the written one, except that none and
     ``isa-serial`` (historically the same) become the machine's default."""
-    written = serial.target("type")
-    if written not in (None, "isa-serial"):
-        return written
-    return default_serial_target(guest.family, guest.dom.arch)
+    return serial_target(guest.family, guest.dom.arch, serial.target("type"))
 
 
 def check_serial_addresses(guest: Guest) -> Iterator[Finding]:

@@ -384,7 +384,7 @@ def fill_serial_targets(guest: Guest, serials: list[Device] | None = None) -> No
                 _target(dev).set("port", str(free))
     for dev in todo:
         written = dev.target("type")
-        kind = serial_target(guest.family, written)
+        kind = serial_target(guest.family, guest.dom.arch, written)
         if kind is not None and kind != written:
             _target(dev).set("type", kind)
         model = serial_model(guest.family, kind)

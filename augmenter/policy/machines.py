@@ -475,13 +475,13 @@ def default_serial_target(family: Family | None, arch: str) -> str | None:
     return "isa-serial" if arch in X86 else None
 
 
-def serial_target(family: Family | None, written: str | None) -> str | None:
+def serial_target(family: Family | None, arch: str, written: str | None) -> str | None:
     """The target type libvirt gives a serial port (qemuDomainChrDefPostParse): the written
     one, except that none and ``isa-serial`` (historically the same) become the machine's
     default (:func:`default_serial_target`), which some machines lack (None)."""
     if written not in (None, "isa-serial"):
         return written
-    return family.serial_target if family is not None else written
+    return default_serial_target(family, arch)
 
 
 # qemuDomainChrDefPostParse: the model of each serial target type (system-serial: the
