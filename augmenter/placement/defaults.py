@@ -20,6 +20,7 @@ from ..policy.devices import (
     SCSI_NARROW_UNITS,
     SCSI_UNIT_LIMITS,
     address_ignored,
+    usb_model,
 )
 from ..policy.machines import (
     default_input_bus,
@@ -416,14 +417,16 @@ def put_primary_video_first(guest: Guest) -> None:
 def add_ich9_masters(guest: Guest) -> None:
     """ICH9 UHCI companions name their EHCI master's ports, as libvirt fills in."""
     for ctrl in guest.dom.controllers:
-        for model, port in ICH9_COMPANIONS:
-            if ctrl.type == "usb" and ctrl.model == model and ctrl.el.find("master") is None:
-                master = new_element("master", {"startport": str(port)})
-                first = next(iter(ctrl.el), None)
-                if first is not None and isinstance(first.tag, str):
-                    insert_before(ctrl.el, first, master)
-                else:
-                    sub_element(ctrl.el, "master", {"startport": str(port)})
+        if ctrl.type != "usb":
+            continue
+        port = usb_model(ctrl).master_port
+        if port is not None and ctrl.el.find("master") is None:
+            master = new_element("master", {"startport": str(port)})
+            first = next(iter(ctrl.el), None)
+            if first is not None and isinstance(first.tag, str):
+                insert_before(ctrl.el, first, master)
+            else:
+                sub_element(ctrl.el, "master", {"startport": str(port)})
 
 
 def assign_dimm_slots(guest: Guest) -> None:
