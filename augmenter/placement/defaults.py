@@ -383,6 +383,9 @@ def fill_serial_targets(guest: Guest, serials: list[Device] | None = None) -> No
             if free is not None:
                 isa_used.add(free)
                 _target(dev).set("port", str(free))
+    # one more than the highest port of any serial, kept as each port is given (a rescan of
+    # every serial per serial was quadratic)
+    highest = max((p for d in every if (p := _port(d)) is not None), default=-1)
     for dev in todo:
         written = dev.target("type")
         kind = serial_target(guest.family, guest.dom.arch, written)
@@ -392,8 +395,8 @@ def fill_serial_targets(guest: Guest, serials: list[Device] | None = None) -> No
         if model is not None and _target(dev).find("model") is None:
             sub_element(_target(dev), "model", {"name": model})
         if _port(dev) is None:
-            highest = max((p for d in every if (p := _port(d)) is not None), default=-1)
-            _target(dev).set("port", str(highest + 1))
+            highest += 1
+            _target(dev).set("port", str(highest))
 
 
 def fill_console_targets(guest: Guest) -> None:
