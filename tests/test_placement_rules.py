@@ -200,3 +200,25 @@ def test_s390_virtio_devices_get_ccw_devnos_in_order() -> None:
     devnos = [root.find(f"devices/{tag}/address").get("devno")  # type: ignore[union-attr]
               for tag in ("disk", "interface", "memballoon")]
     assert devnos == ["0x0000", "0x0001", "0x0002"]
+
+
+PXB = "<controller type='pci' index='{i}' model='pcie-expander-bus'>{target}</controller>"
+
+
+def test_an_expander_bus_without_busnr_gets_two_below_the_lowest() -> None:
+    """qemuDomainAddressFindNewBusNr: the lowest busNr (256 when none is written), less two
+    (the expander's bus and its integrated bridge's); each numbered one counts for the next."""
+    root = place(PXB.format(i=1, target="<target busNr='200'/>") + PXB.format(i=2, target="")
+                 + PXB.format(i=3, target=""))
+    assert [c.find("target").get("busNr") for c in controllers(root, "pcie-expander-bus")] == [
+        "200", "198", "196"]
+    alone = place(PXB.format(i=1, target=""))
+    assert controllers(alone, "pcie-expander-bus")[0].find("target").get("busNr") == "254"
+
+
+def test_no_busnr_is_given_below_a_lowest_of_two() -> None:
+    """qemuDomainAssignPCIAddresses refuses to number an expander bus when the lowest busNr
+    written is 2 or less: 0 is the root's, and the others were chosen on purpose."""
+    with pytest.raises(augmenter.InvalidDomain, match="No free busNr lower than current "
+                       "lowest busNr is available to auto-assign"):
+        place(PXB.format(i=1, target="<target busNr='2'/>") + PXB.format(i=2, target=""))

@@ -19,7 +19,7 @@ docs/placement.md §5.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Literal, TypeAlias
 
@@ -250,9 +250,43 @@ MAX_PCI_INDEX = 255
 """The highest PCI controller index libvirt accepts (virDomainControllerDefValidate)."""
 
 ROOT_MODELS = ("pci-root", "pcie-root")
+"""The PCI controller models of a root bus: index 0 (or a pSeries PHB), never an address."""
 EXPANDER_MODELS = ("pci-expander-bus", "pcie-expander-bus")
 """The PCI controllers that start a bus hierarchy of their own, numbered from their busNr."""
-"""The PCI controller models of a root bus: index 0 (or a pSeries PHB), never an address."""
+
+BUS_NR_CEILING = 256
+"""Where qemuDomainAddressFindNewBusNr starts looking for the lowest busNr: above every bus
+number of PCI domain 0."""
+BUS_NRS_PER_EXPANDER = 2
+"""The bus numbers qemuDomainAddressFindNewBusNr leaves a new expander bus: its own and its
+integrated pci-bridge's."""
+
+
+def lowest_bus_nr(bus_nrs: Iterable[int | None]) -> int:
+    """The lowest busNr of the expander buses (None: one without a busNr yet), or
+    :data:`BUS_NR_CEILING` when none has one (qemuDomainAddressFindNewBusNr)."""
+    return min((n for n in bus_nrs if n is not None), default=BUS_NR_CEILING)
+
+
+def new_bus_nr(bus_nrs: Iterable[int | None]) -> int | None:
+    """The busNr libvirt gives an expander bus written without one: two below the lowest
+    (qemuDomainAddressFindNewBusNr, called by qemuDomainAssignPCIAddresses for each such bus
+    in turn, each seeing those numbered before it). None when the lowest is 2 or less: libvirt
+    will not number it then (:data:`NO_FREE_BUS_NR`)."""
+    lowest = lowest_bus_nr(bus_nrs)
+    return lowest - BUS_NRS_PER_EXPANDER if lowest > BUS_NRS_PER_EXPANDER else None
+
+
+NO_FREE_BUS_NR = ("No free busNr lower than current lowest busNr is available to auto-assign "
+                  "to bus {bus}. Must be manually assigned")
+"""qemuDomainAssignPCIAddresses's words when :func:`new_bus_nr` has none."""
+
+
+def numbered_floor(bus_nrs: Iterable[int | None]) -> int:
+    """The lowest busNr once libvirt has numbered every expander bus written without one:
+    the bus numbers below it are the main hierarchy's."""
+    nrs = list(bus_nrs)
+    return lowest_bus_nr(nrs) - BUS_NRS_PER_EXPANDER * nrs.count(None)
 
 # What each PCI controller model offers downstream (its bus), libvirt's table.
 BUS_ACCEPTS: dict[str, tuple[Connect, int, int]] = {
