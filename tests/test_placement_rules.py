@@ -222,3 +222,25 @@ def test_no_busnr_is_given_below_a_lowest_of_two() -> None:
     with pytest.raises(augmenter.InvalidDomain, match="No free busNr lower than current "
                        "lowest busNr is available to auto-assign"):
         place(PXB.format(i=1, target="<target busNr='2'/>") + PXB.format(i=2, target=""))
+
+
+SCSI_DISK = ("<disk type='file' device='disk'><source file='/s{n}'/><target dev='sd{letter}' "
+             "bus='scsi'/>{address}</disk>")
+
+
+def test_a_scsi_controller_models_units_are_one_table_for_placing_and_checking() -> None:
+    """virDomainSCSIDriveAddressIsUsed's limits decide both the units libvirt gives a SCSI
+    host device and the units QEMU takes (a unit past them is warned about)."""
+    from augmenter.policy.devices import SCSI_UNITS
+    counts = {m: SCSI_UNITS[m].count for m in ("lsilogic", "virtio-scsi", "ibmvscsi",
+                                               "lsisas1068", "lsisas1078", "dc390")}
+    assert counts == {"lsilogic": 7, "virtio-scsi": 16384, "ibmvscsi": 32, "lsisas1068": 2,
+                      "lsisas1078": 256, "dc390": 7}
+    assert not SCSI_UNITS["lsilogic"].usable(7) and SCSI_UNITS["lsilogic"].usable(8)
+    assert not SCSI_UNITS["ibmvscsi"].usable(7) and not SCSI_UNITS["ibmvscsi"].usable(32)
+    lsi = "<controller type='scsi' index='0' model='lsilogic'/>"
+    beyond = SCSI_DISK.format(n=0, letter="a", address="<address type='drive' controller='0' "
+                              "bus='0' target='0' unit='7'/>")
+    found = augmenter.check(guest(lsi + beyond, "pc"), EMBEDDED)
+    assert [(f.code, f.severity) for f in found if "unit 7" in f.message] == [
+        ("drive-out-of-range", "warning")]

@@ -34,6 +34,7 @@ from ..policy.devices import (
     DRIVE_BUSES,
     ICH9_USB2,
     MAX_PCI_INDEX,
+    NO_SCSI_LIMIT,
     ROOT_MODELS,
     SCSI_UNITS,
     SERIAL_TARGET_ADDRESS,
@@ -381,7 +382,7 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
                                         geometry.units)
         if bus == "scsi":
             model = scsi_models.get(ctrl_i, default_scsi)
-            units = SCSI_UNITS.get(model)
+            units = SCSI_UNITS.get(model or "", NO_SCSI_LIMIT).count
             if model == "lsilogic" and target_i != 0:
                 yield finding(dev, "drive-out-of-range", "target must be 0 for controller "
                               "model 'lsilogic'")

@@ -375,7 +375,7 @@ class DriveBus(Record):
         self.buses = buses  # buses per controller
         self.controllers = controllers  # controllers a guest may have (None: no limit)
         self.targets = targets  # targets per bus (None: no limit)
-        self.units = units  # units per target (None: per controller model, SCSI_UNITS)
+        self.units = units  # units per target (None: per controller model, SCSI_UNITS.count)
         self.refused = refused  # fields libvirt refuses out of range (QEMU the rest)
 
 
@@ -387,12 +387,6 @@ DRIVE_BUSES: Mapping[str, DriveBus] = {
 }
 IMPLICIT_DRIVE_CONTROLLERS = ("scsi", "fdc", "ide", "sata")
 """The order libvirt adds the controllers disks imply (virDomainDefAddImplicitControllers)."""
-
-SCSI_UNITS: Mapping[str | None, int] = {
-    "lsilogic": 7, "vmpvscsi": 7, "buslogic": 7, "lsisas1068": 2, "lsisas1078": 256,
-    "virtio-scsi": 16384, "ibmvscsi": 32, "ncr53c90": 7, "dc390": 7, "am53c974": 7,
-}
-"""Units a SCSI controller model holds (QEMU's limits, as libvirt's validation knows them)."""
 
 VIRTIO_DISK_ADDRESSES = ("pci", "ccw", "virtio-mmio")
 """The address types a virtio disk may have."""
@@ -427,13 +421,38 @@ def address_ignored(dev: Device) -> bool:
     return dev.tag == "controller" and dev.type == "usb" and dev.model == "none"
 
 
-# virDomainSCSIDriveAddressIsUsed: units a SCSI controller model cannot give a device (the
-# highest it has, and the one it is itself); models not listed take any
-SCSI_UNIT_LIMITS: dict[str, tuple[int | None, int | None]] = {
-    # model: (highest unit, reserved unit)
-    "virtio-scsi": (16383, None), "virtio-transitional": (16383, None),
-    "virtio-non-transitional": (16383, None), "ibmvscsi": (31, 7), "lsisas1068": (1, None),
-    "lsisas1078": (255, None), "lsilogic": (None, 7), "vmpvscsi": (None, 7),
-    "buslogic": (None, 7), "ncr53c90": (6, None), "dc390": (6, None), "am53c974": (6, None),
+class ScsiUnits(Record):
+    """The units of a SCSI controller model, as virDomainSCSIDriveAddressIsUsed knows them
+    (limits libvirt took from QEMU's sources): the highest unit a device may have, and the
+    unit the controller is itself (None: no limit, none)."""
+
+    __slots__ = ("highest", "reserved")
+
+    def __init__(self, highest: int | None = None, reserved: int | None = None) -> None:
+        self.highest, self.reserved = highest, reserved
+
+    def usable(self, unit: int) -> bool:
+        """Whether libvirt may give a device this unit (virDomainHostdevAssignAddress asks
+        virDomainSCSIDriveAddressIsUsed)."""
+        return unit != self.reserved and (self.highest is None or unit <= self.highest)
+
+    @property
+    def count(self) -> int | None:
+        """The units the controller holds, from 0: up to the highest, else up to the one it
+        is itself (its SCSI id is the top of a narrow bus); None: no limit. A unit from here
+        up is one QEMU refuses to start the guest with (check_drives warns)."""
+        return self.highest + 1 if self.highest is not None else self.reserved
+
+
+SCSI_UNITS: Mapping[str, ScsiUnits] = {
+    "virtio-scsi": ScsiUnits(16383), "virtio-transitional": ScsiUnits(16383),
+    "virtio-non-transitional": ScsiUnits(16383), "ibmvscsi": ScsiUnits(31, 7),
+    "lsisas1068": ScsiUnits(1), "lsisas1078": ScsiUnits(255), "lsilogic": ScsiUnits(None, 7),
+    "vmpvscsi": ScsiUnits(None, 7), "buslogic": ScsiUnits(None, 7), "ncr53c90": ScsiUnits(6),
+    "dc390": ScsiUnits(6), "am53c974": ScsiUnits(6),
 }
+"""Each SCSI controller model's units (virDomainSCSIDriveAddressIsUsed); a model not listed
+takes any unit."""
+NO_SCSI_LIMIT = ScsiUnits()
+"""The units of a model :data:`SCSI_UNITS` does not list: any."""
 SCSI_NARROW_UNITS = 7  # SCSI_NARROW_BUS_MAX_CONT_UNIT: the units a host device is given from
