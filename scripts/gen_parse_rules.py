@@ -1435,13 +1435,15 @@ def table(rules: list[Rule], src: Source) -> dict[str, object]:
 
 def fold_addresses(entries: list[dict[str, object]]) -> list[dict[str, object]]:
     """Each place libvirt reads an address as one ``address`` entry, in place of the rules of
-    its fields: their syntax is stated once, by the model (``augmenter/model/values.py``
-    ``ADDRESS_FIELDS``), and the package expands the entry back (``policy.parse_rules.expand``).
+    its type and fields: they are stated once, by the model (``augmenter/model/values.py``
+    ``ADDRESS_TYPES``, ``ADDRESS_FIELDS``), and the package expands the entry back
+    (``policy.parse_rules.expand``).
     A device's ``<address>`` is read by virDomainDeviceAddressParseXML (every kind, by its
     type); a host device's source address by virPCIDeviceAddressParseXML alone. Stops when
     the model's fields are not the ones libvirt's sources read."""
     markers: list[dict[str, object]] = [
-        {"context": e["context"], "attr": "type", "kind": "address", "source": e["source"]}
+        {"context": e["context"], "attr": "type", "kind": "address",
+         "source": ["virDomainDeviceAddressParseXML (domain_conf.c)"]}
         for e in entries if e["kind"] == "enum" and e.get("enum") == "virDomainDeviceAddress"]
     pci = sorted({str(e["context"]) for e in entries if e["kind"] == "number"
                   and str(e["context"]).endswith("/address[1]")
@@ -1454,7 +1456,7 @@ def fold_addresses(entries: list[dict[str, object]]) -> list[dict[str, object]]:
         for f in expand(m):
             text = json.dumps(f, sort_keys=True)
             if text not in written:
-                raise SystemExit(f"model.values.ADDRESS_FIELDS is not what libvirt reads: {text}")
+                raise SystemExit(f"model.values is not what libvirt reads: {text}")
             folded.add(text)
     kept = [e for e in entries if json.dumps(e, sort_keys=True) not in folded]
     return sorted(kept + markers, key=entry_key)

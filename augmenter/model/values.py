@@ -201,6 +201,12 @@ AddressValue: TypeAlias = (PciValue | DriveValue | VirtioSerialValue | CcidValue
 ADDRESS_TYPES = ("pci", "drive", "virtio-serial", "ccid", "usb", "spapr-vio", "virtio-s390",
                  "ccw", "virtio-mmio", "isa", "dimm", "unassigned")
 """libvirt's address types (virDomainDeviceAddressType), in its order."""
+NO_TYPE = "No type specified for device address"
+UNKNOWN_TYPE = "unknown address type '{value}'"
+TYPE_SOURCES = ("virDomainDeviceAddressParseXML (domain_conf.c:5428)",  # no type
+                "virDomainDeviceAddressParseXML (domain_conf.c:5432)")  # an unknown one
+"""How virDomainDeviceAddressParseXML refuses an address's type, with the lines that do: the
+type's statement for the table of parse-time rules too."""
 
 PCI_BUS_MAX, PCI_SLOT_MAX, PCI_FUNCTION_MAX = 0xFF, 0x1F, 7
 CCW_CSSID_MAX, CCW_SSID_MAX, CCW_DEVNO_MAX = 0xFE, 3, 0xFFFF  # virccw.h
@@ -280,9 +286,9 @@ def read_address(el: Element) -> AddressValue:
     :class:`Unreadable` for its type or a field's syntax."""
     kind = el.get("type")
     if kind is None:
-        raise Unreadable("No type specified for device address", line=el.sourceline)
+        raise Unreadable(NO_TYPE, line=el.sourceline)
     if kind not in ADDRESS_TYPES:
-        raise Unreadable(f"unknown address type '{kind}'", line=el.sourceline)
+        raise Unreadable(UNKNOWN_TYPE.format(value=kind), line=el.sourceline)
     if kind == "pci":
         return _pci(el)
     if kind == "drive":

@@ -29,7 +29,15 @@ from importlib import resources
 
 from ..model import numbers
 from ..model.scaled import unit_scale
-from ..model.values import ADDRESS_FIELDS, ZPCI_FIELDS, Field
+from ..model.values import (
+    ADDRESS_FIELDS,
+    ADDRESS_TYPES,
+    NO_TYPE,
+    TYPE_SOURCES,
+    UNKNOWN_TYPE,
+    ZPCI_FIELDS,
+    Field,
+)
 
 DATA = "parse_rules.json"
 
@@ -130,13 +138,19 @@ def _field_entries(context: str, fields: tuple[Field, ...]) -> list[dict[str, ob
 
 
 def expand(entry: Mapping[str, object]) -> list[dict[str, object]]:
-    """An ``address`` entry of the JSON as the entries of the fields it stands for: every
-    kind's, each under ``[@type=kind]`` (a device's ``<address>``,
-    virDomainDeviceAddressParseXML), or one kind's (``"address": "pci"``: a host device's
-    source, virPCIDeviceAddressParseXML); a PCI address's ``<zpci>`` with it."""
+    """An ``address`` entry of the JSON as the entries of the fields it stands for: its type
+    and every kind's fields, each under ``[@type=kind]`` (a device's ``<address>``,
+    virDomainDeviceAddressParseXML), or one kind's fields (``"address": "pci"``: a host
+    device's source, virPCIDeviceAddressParseXML); a PCI address's ``<zpci>`` with it."""
     context = str(entry["context"])
     only = entry.get("address")
     out: list[dict[str, object]] = []
+    if only is None:
+        out.append({"context": f"{context}[@type=]", "attr": "type", "kind": "required",
+                    "message": NO_TYPE, "source": [TYPE_SOURCES[0]]})
+        out.append({"context": context, "attr": "type", "kind": "enum",
+                    "enum": "virDomainDeviceAddress", "values": list(ADDRESS_TYPES),
+                    "message": UNKNOWN_TYPE, "source": [TYPE_SOURCES[1]]})
     for kind, fields in ADDRESS_FIELDS.items():
         if only is not None and kind != only:
             continue
