@@ -37,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cscan
 
-from augmenter.policy.parse_rules import entry_key, expand
+from augmenter.policy.parse_rules import FIELDS, entry_key, expand, expanded
 
 LIBVIRT_VERSION = "9.0.0"
 OUT = Path(__file__).resolve().parent.parent / "augmenter" / "data" / "parse_rules.json"
@@ -1450,10 +1450,14 @@ def fold_addresses(entries: list[dict[str, object]]) -> list[dict[str, object]]:
                   and str(_list0(e["source"])).startswith("virPCIDeviceAddressParseXML ")})
     markers += [{"context": c, "attr": "*", "kind": "address", "address": "pci",
                  "source": ["virPCIDeviceAddressParseXML (device_conf.c)"]} for c in pci]
+    for name, declared in FIELDS.items():  # one attribute each, where libvirt reads it
+        markers += [{"context": e["context"], "attr": e["attr"], "kind": "field",
+                     "field": name} for e in entries if e["kind"] == "number"
+                    and e["attr"] == declared.name and e["source"] == [declared.source]]
     written = {json.dumps(e, sort_keys=True) for e in entries}
     folded: set[str] = set()
     for m in markers:
-        for f in expand(m):
+        for f in (expand(m) if m["kind"] == "address" else expanded([m])):
             text = json.dumps(f, sort_keys=True)
             if text not in written:
                 raise SystemExit(f"model.values is not what libvirt reads: {text}")

@@ -31,17 +31,17 @@ UINT_MAX = READERS["uip"].high
 
 
 class Field(Record):
-    """One number of an address as libvirt's parser reads it: ``virXMLPropUInt`` (reader
-    ``uip``) or ``virXMLPropULongLong`` (``ullp``) in ``base`` (0: decimal, 0x-hex or 0-octal),
-    ``required`` with ``VIR_XML_PROP_REQUIRED``; ``source``: the function and line that
-    reads it."""
+    """One number attribute as libvirt's parser reads it: ``virXMLPropInt`` (reader ``i``),
+    ``virXMLPropUInt`` (``uip``) or ``virXMLPropULongLong`` (``ullp``) in ``base`` (0:
+    decimal, 0x-hex or 0-octal), ``required`` with ``VIR_XML_PROP_REQUIRED``, ``nonnegative``
+    with ``VIR_XML_PROP_NONNEGATIVE``; ``source``: the function and line that reads it."""
 
-    __slots__ = ("base", "name", "reader", "required", "source")
+    __slots__ = ("base", "name", "nonnegative", "reader", "required", "source")
 
     def __init__(self, name: str, reader: str, base: int, source: str,
-                 required: bool = False) -> None:
+                 required: bool = False, nonnegative: bool = False) -> None:
         self.name, self.reader, self.base, self.source = name, reader, base, source
-        self.required = required
+        self.required, self.nonnegative = required, nonnegative
 
 
 def _fields(function: str, reader: str, base: int, *named: tuple[str, int],
@@ -77,6 +77,11 @@ ADDRESS_FIELDS: dict[str, tuple[Field, ...]] = {
 (``src/conf/device_conf.c``, ``domain_conf.c``), in the order it reads them: the one
 statement of their syntax (virtio-mmio and unassigned have none; a USB port path is read
 by :func:`_usb_port`)."""
+
+CONTROLLER_INDEX = Field("index", "i", 10, "virDomainControllerDefParseXML (domain_conf.c:8265)",
+                         nonnegative=True)
+"""A controller's ``index``: read by :func:`~augmenter.model.domain.index_value`, and a rule of
+the table of parse-time rules (its ``field`` entry)."""
 
 ZPCI_FIELDS = _fields("virZPCIDeviceAddressParseXML (device_conf.c)", "uip", 0,
                       ("uid", 56), ("fid", 63))

@@ -32,6 +32,7 @@ from ..model.scaled import unit_scale
 from ..model.values import (
     ADDRESS_FIELDS,
     ADDRESS_TYPES,
+    CONTROLLER_INDEX,
     NO_TYPE,
     TYPE_SOURCES,
     UNKNOWN_TYPE,
@@ -127,14 +128,25 @@ def _field_entries(context: str, fields: tuple[Field, ...]) -> list[dict[str, ob
     out: list[dict[str, object]] = []
     for f in fields:
         ctype, sign = _TYPES[f.reader]
-        invalid = numbers.PROP_INVALID.replace("{expected}", numbers.expected(f.reader))
-        out.append({"context": context, "attr": f.name, "kind": "number", "type": ctype,
-                    "base": f.base, "sign": sign, "bits": numbers.READERS[f.reader].bits,
-                    "messages": {"invalid": invalid}, "source": [f.source]})
+        words = {"invalid": numbers.PROP_INVALID.replace("{expected}",
+                                                         numbers.expected(f.reader))}
+        if f.nonnegative:
+            words["range"] = numbers.PROP_INVALID.replace("{expected}", "non-negative value")
+        number: dict[str, object] = {
+            "context": context, "attr": f.name, "kind": "number", "type": ctype,
+            "base": f.base, "sign": sign, "bits": numbers.READERS[f.reader].bits,
+            "messages": words}
+        if f.nonnegative:
+            number["min"] = 0
+        out.append({**number, "source": [f.source]})
         if f.required:
             out.append({"context": context, "attr": f.name, "kind": "required",
                         "message": numbers.PROP_MISSING, "source": [f.source]})
     return out
+
+
+FIELDS: Mapping[str, Field] = {"controller-index": CONTROLLER_INDEX}
+"""The single attributes the model declares, by the name a ``field`` entry gives."""
 
 
 def expand(entry: Mapping[str, object]) -> list[dict[str, object]]:
@@ -173,6 +185,8 @@ def expanded(entries: list[object]) -> list[Mapping[str, object]]:
         assert isinstance(e, dict)
         if e["kind"] == "address":
             out += expand(e)
+        elif e["kind"] == "field":  # one attribute the model declares
+            out += _field_entries(str(e["context"]), (FIELDS[str(e["field"])],))
         else:
             out.append(e)
     return sorted(out, key=entry_key)
