@@ -15,55 +15,29 @@ part of the pytest suite.
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import subprocess
-import sys
-import time
-from collections.abc import Callable
-
 try:
-    from bench import guests as gen
+    from bench import walks
 except ImportError:  # run as a script: bench/ is sys.path[0]
-    import guests as gen  # type: ignore[no-redef]
+    import walks  # type: ignore[no-redef]
 
 from augmenter.checks import values
 from augmenter.policy import parse_rules
-from augmenter.xml.document import parse_document
-
-GUESTS = (("q35", 8), ("q35", 32), ("q35", 128), ("q35", 256), ("pc", 1000))
-LOAD = ("import time, augmenter.policy.parse_rules as p; t = time.perf_counter(); p.table(); "
-        "print((time.perf_counter() - t) * 1000)")
-
-
-def best(fn: Callable[[], object], runs: int) -> float:
-    """Fastest of ``runs`` calls, in ms: the least disturbed by other jobs on the machine."""
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1000)
-    return min(out)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--runs", type=int, default=30)
-    args = ap.parse_args()
-    loads = [float(subprocess.run([sys.executable, "-c", LOAD], capture_output=True, text=True,
-                                  check=True).stdout) for _ in range(max(5, args.runs // 3))]
+    args = walks.arguments(__doc__)
+    load, n = walks.load_ms("augmenter.policy.parse_rules", "table", args.runs)
     path = parse_rules.resources.files("augmenter").joinpath("data", parse_rules.DATA)
     size = len(path.read_bytes())
     table = parse_rules.table()
     print(f"Table: {size / 1024:.0f} KiB, {len(table.rules)} rules; read in "
-          f"{statistics.median(loads):.2f} ms (median of {len(loads)} fresh processes)\n")
+          f"{load:.2f} ms (median of {n} fresh processes)\n")
     print("| guest | elements | walk (ms) | per element (µs) |")
     print("| ---: | ---: | ---: | ---: |")
-    for machine, n in GUESTS:
-        root = parse_document(gen.guest(machine, n).encode()).getroot()
-        count = sum(1 for _ in root.iter())
-        walk = best(lambda root=root: list(values.findings(root)), args.runs)  # type: ignore[misc]
-        print(f"| {machine}, {n} devices | {count} | {walk:.2f} | {walk * 1000 / count:.2f} |")
+    for g in walks.samples():
+        walk = walks.best(lambda root=g.root: list(values.findings(root)),  # type: ignore[misc]
+                          args.runs)
+        print(f"| {g.label} | {g.elements} | {walk:.2f} | {walk * 1000 / g.elements:.2f} |")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cscan
 
+from augmenter.policy.parse_rules import FIELDS, entry_key, expand, expanded
+
 LIBVIRT_VERSION = "9.0.0"
 OUT = Path(__file__).resolve().parent.parent / "augmenter" / "data" / "parse_rules.json"
 
@@ -1424,12 +1426,48 @@ def table(rules: list[Rule], src: Source) -> dict[str, object]:
                 sources.append(site)
         else:
             merged[key] = {**e, "source": [site]}
-    entries = sorted(merged.values(), key=lambda e: (str(e["context"]), str(e["attr"]),
-                                                      str(e["kind"])))
+    entries = fold_addresses(sorted(merged.values(), key=entry_key))
     return {"libvirt": LIBVIRT_VERSION,
             "generator": "scripts/gen_parse_rules.py",
             "flags": sorted(DEFINE_FLAGS),
             "rules": entries}
+
+
+def fold_addresses(entries: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Each place libvirt reads an address as one ``address`` entry, in place of the rules of
+    its type and fields: they are stated once, by the model (``augmenter/model/values.py``
+    ``ADDRESS_TYPES``, ``ADDRESS_FIELDS``), and the package expands the entry back
+    (``policy.parse_rules.expand``).
+    A device's ``<address>`` is read by virDomainDeviceAddressParseXML (every kind, by its
+    type); a host device's source address by virPCIDeviceAddressParseXML alone. Stops when
+    the model's fields are not the ones libvirt's sources read."""
+    markers: list[dict[str, object]] = [
+        {"context": e["context"], "attr": "type", "kind": "address",
+         "source": ["virDomainDeviceAddressParseXML (domain_conf.c)"]}
+        for e in entries if e["kind"] == "enum" and e.get("enum") == "virDomainDeviceAddress"]
+    pci = sorted({str(e["context"]) for e in entries if e["kind"] == "number"
+                  and str(e["context"]).endswith("/address[1]")
+                  and str(_list0(e["source"])).startswith("virPCIDeviceAddressParseXML ")})
+    markers += [{"context": c, "attr": "*", "kind": "address", "address": "pci",
+                 "source": ["virPCIDeviceAddressParseXML (device_conf.c)"]} for c in pci]
+    for name, declared in FIELDS.items():  # one attribute each, where libvirt reads it
+        markers += [{"context": e["context"], "attr": e["attr"], "kind": "field",
+                     "field": name} for e in entries if e["kind"] == "number"
+                    and e["attr"] == declared.name and e["source"] == [declared.source]]
+    written = {json.dumps(e, sort_keys=True) for e in entries}
+    folded: set[str] = set()
+    for m in markers:
+        for f in (expand(m) if m["kind"] == "address" else expanded([m])):
+            text = json.dumps(f, sort_keys=True)
+            if text not in written:
+                raise SystemExit(f"model.values is not what libvirt reads: {text}")
+            folded.add(text)
+    kept = [e for e in entries if json.dumps(e, sort_keys=True) not in folded]
+    return sorted(kept + markers, key=entry_key)
+
+
+def _list0(value: object) -> object:
+    return value[0] if isinstance(value, list) and value else None
 
 
 def write(data: dict[str, object], path: Path) -> None:

@@ -34,6 +34,7 @@ from lxml import etree
 import augmenter
 from augmenter.checks import values
 from augmenter.model import numbers
+from augmenter.model.values import ADDRESS_FIELDS, Unreadable, read_address
 from augmenter.pipeline import Options
 from augmenter.policy.parse_rules import Rule, judge_scaled, parse_context, table
 
@@ -498,3 +499,21 @@ def test_libvirtd_refuses_the_bad_value_with_the_same_words(case: ValueCase,
 def test_libvirtd_accepts_the_good_value(case: ValueCase, tmp_path: Path) -> None:
     accepted, message = _define(case.good, f"{case.id}-good", tmp_path)
     assert accepted, message
+
+
+@pytest.mark.parametrize("kind", sorted(ADDRESS_FIELDS))
+def test_an_address_field_libvirt_cannot_read_is_refused_once_in_the_models_words(
+        kind: str) -> None:
+    """A field's syntax is the model's declaration (model.values.ADDRESS_FIELDS): the table
+    refuses what the model's reader refuses, in the same words, and the reader marks it
+    :class:`Unreadable` so that no later check says it again."""
+    for field in ADDRESS_FIELDS[kind]:
+        others = " ".join(f"{f.name}='1'" for f in ADDRESS_FIELDS[kind] if f is not field)
+        xml = (f"<domain type='kvm'><devices><disk type='file' device='disk'>"
+               f"<address type='{kind}' {others} {field.name}='-1'/></disk></devices></domain>")
+        root = etree.fromstring(xml)
+        address = root.find("devices/disk/address")
+        with pytest.raises(Unreadable) as refused:
+            read_address(address)
+        found = [f.message for f in values.findings(root)]
+        assert found == [refused.value.message], (kind, field.name)

@@ -200,3 +200,47 @@ def test_s390_virtio_devices_get_ccw_devnos_in_order() -> None:
     devnos = [root.find(f"devices/{tag}/address").get("devno")  # type: ignore[union-attr]
               for tag in ("disk", "interface", "memballoon")]
     assert devnos == ["0x0000", "0x0001", "0x0002"]
+
+
+PXB = "<controller type='pci' index='{i}' model='pcie-expander-bus'>{target}</controller>"
+
+
+def test_an_expander_bus_without_busnr_gets_two_below_the_lowest() -> None:
+    """qemuDomainAddressFindNewBusNr: the lowest busNr (256 when none is written), less two
+    (the expander's bus and its integrated bridge's); each numbered one counts for the next."""
+    root = place(PXB.format(i=1, target="<target busNr='200'/>") + PXB.format(i=2, target="")
+                 + PXB.format(i=3, target=""))
+    assert [c.find("target").get("busNr") for c in controllers(root, "pcie-expander-bus")] == [
+        "200", "198", "196"]
+    alone = place(PXB.format(i=1, target=""))
+    assert controllers(alone, "pcie-expander-bus")[0].find("target").get("busNr") == "254"
+
+
+def test_no_busnr_is_given_below_a_lowest_of_two() -> None:
+    """qemuDomainAssignPCIAddresses refuses to number an expander bus when the lowest busNr
+    written is 2 or less: 0 is the root's, and the others were chosen on purpose."""
+    with pytest.raises(augmenter.InvalidDomain, match="No free busNr lower than current "
+                       "lowest busNr is available to auto-assign"):
+        place(PXB.format(i=1, target="<target busNr='2'/>") + PXB.format(i=2, target=""))
+
+
+SCSI_DISK = ("<disk type='file' device='disk'><source file='/s{n}'/><target dev='sd{letter}' "
+             "bus='scsi'/>{address}</disk>")
+
+
+def test_a_scsi_controller_models_units_are_one_table_for_placing_and_checking() -> None:
+    """virDomainSCSIDriveAddressIsUsed's limits decide both the units libvirt gives a SCSI
+    host device and the units QEMU takes (a unit past them is warned about)."""
+    from augmenter.policy.devices import SCSI_UNITS
+    counts = {m: SCSI_UNITS[m].count for m in ("lsilogic", "virtio-scsi", "ibmvscsi",
+                                               "lsisas1068", "lsisas1078", "dc390")}
+    assert counts == {"lsilogic": 7, "virtio-scsi": 16384, "ibmvscsi": 32, "lsisas1068": 2,
+                      "lsisas1078": 256, "dc390": 7}
+    assert not SCSI_UNITS["lsilogic"].usable(7) and SCSI_UNITS["lsilogic"].usable(8)
+    assert not SCSI_UNITS["ibmvscsi"].usable(7) and not SCSI_UNITS["ibmvscsi"].usable(32)
+    lsi = "<controller type='scsi' index='0' model='lsilogic'/>"
+    beyond = SCSI_DISK.format(n=0, letter="a", address="<address type='drive' controller='0' "
+                              "bus='0' target='0' unit='7'/>")
+    found = augmenter.check(guest(lsi + beyond, "pc"), EMBEDDED)
+    assert [(f.code, f.severity) for f in found if "unit 7" in f.message] == [
+        ("drive-out-of-range", "warning")]

@@ -161,6 +161,27 @@ class Cell:
     cpus: frozenset[int] | None  # None: no cpus attribute
 
 
+_BITMAP_HINTS = {
+    "cpus": "write the vCPUs as a list of numbers and ranges: cpus='0-3,6'",
+    "nodeset": "write host NUMA nodes as a list of numbers and ranges: nodeset='0-1'",
+    "cpuset": "write host CPUs as a list of numbers and ranges: cpuset='0-3,6'",
+}
+
+
+def read_bitmap(el: Element, attr: str) -> tuple[frozenset[int] | None, Finding | None]:
+    """``el``'s ``attr`` as virBitmapParse reads it (``model.bitmap``): (its numbers, None);
+    (None, None) when it is absent; (None, the finding) when libvirt says "Failed to parse
+    bitmap". An empty set is read: each attribute refuses it in words of its own."""
+    text = el.get(attr)
+    if text is None:
+        return None, None
+    bits = parse_bitmap(text)
+    if bits is None:
+        return None, at(el, "bitmap", f"Failed to parse bitmap '{text}'", _BITMAP_HINTS.get(
+            attr, f"write the {attr} as a list of numbers and ranges"))
+    return bits, None
+
+
 def numa_cells(guest: Guest) -> list[Element]:
     return list(guest.dom.root.findall("cpu/numa/cell"))
 
@@ -190,14 +211,10 @@ def check_numa(guest: Guest) -> Iterator[Finding]:
                      f"cell {ident} is also on line {cells[ident].element.sourceline}; give "
                      "each cell its own id")
             return
-        text = el.get("cpus")
-        mask = None
-        if text is not None:
-            mask = parse_bitmap(text)
-            if mask is None:
-                yield at(el, "bitmap", f"Failed to parse bitmap '{text}'",
-                         "write the vCPUs as a list of numbers and ranges: cpus='0-3,6'")
-                return
+        mask, bad = read_bitmap(el, "cpus")
+        if bad is not None:
+            yield bad
+            return
         for other in cells.values():
             if mask and other.cpus and mask & other.cpus:
                 yield at(el, "numa-cell", f"NUMA cells {ident} and {other.id} have "
@@ -225,16 +242,14 @@ def check_numatune(guest: Guest) -> Iterator[Finding]:
     placement = None
     if memory is not None:
         placement = memory.get("placement")
-        nodeset = memory.get("nodeset")
-        if nodeset is not None:
-            bits = parse_bitmap(nodeset)
-            if bits is None:
-                yield at(memory, "bitmap", f"Failed to parse bitmap '{nodeset}'",
-                         "write host NUMA nodes as a list of numbers and ranges: nodeset='0-1'")
-                return
+        bits, bad = read_bitmap(memory, "nodeset")
+        if bad is not None:
+            yield bad
+            return
+        if bits is not None:
             if not bits:
-                yield at(memory, "numatune", f"Invalid value of 'nodeset': {nodeset}",
-                         "name at least one host NUMA node")
+                yield at(memory, "numatune", f"Invalid value of 'nodeset': "
+                         f"{memory.get('nodeset')}", "name at least one host NUMA node")
                 return
             if placement == "auto":
                 yield at(memory, "numatune-dropped", "nodeset is ignored with "
@@ -272,10 +287,9 @@ def check_numatune(guest: Guest) -> Iterator[Finding]:
                      "one <memnode> per guest cell")
             return
         seen.add(cellid)
-        nodeset = node.get("nodeset")
-        if nodeset is not None and parse_bitmap(nodeset) is None:
-            yield at(node, "bitmap", f"Failed to parse bitmap '{nodeset}'",
-                     "write host NUMA nodes as a list of numbers and ranges: nodeset='0-1'")
+        _, bad = read_bitmap(node, "nodeset")
+        if bad is not None:
+            yield bad
             return
 
 
@@ -392,15 +406,12 @@ def _iothread_hint(ids: set[int]) -> str:
 
 
 def _cpuset(pin: Element) -> Iterator[Finding]:
-    text = pin.get("cpuset")
-    if text is None:
-        return
-    bits = parse_bitmap(text)
-    if bits is None:
-        yield at(pin, "bitmap", f"Failed to parse bitmap '{text}'",
-                 "write host CPUs as a list of numbers and ranges: cpuset='0-3,6'")
-    elif not bits:
-        yield at(pin, "cputune", f"Invalid value of 'cpuset': {text}", "name at least one CPU")
+    bits, bad = read_bitmap(pin, "cpuset")
+    if bad is not None:
+        yield bad
+    elif bits is not None and not bits:
+        yield at(pin, "cputune", f"Invalid value of 'cpuset': {pin.get('cpuset')}",
+                 "name at least one CPU")
 
 
 def _schedulers(tune: Element, tag: str, attr: str, guest: Guest,
@@ -409,16 +420,14 @@ def _schedulers(tune: Element, tag: str, attr: str, guest: Guest,
     counts = vcpus(guest)
     taken: set[int] = set()
     for el in tune.findall(tag):
-        text = el.get(attr)
-        if text is None:
-            continue
-        bits = parse_bitmap(text)
-        if bits is None:
-            yield at(el, "bitmap", f"Failed to parse bitmap '{text}'",
-                     f"write the {attr} as a list of numbers and ranges")
+        bits, bad = read_bitmap(el, attr)
+        if bad is not None:
+            yield bad
             return
+        if bits is None:
+            continue
         if not bits:
-            yield at(el, "cputune", f"'{attr}' scheduler bitmap '{text}' is empty",
+            yield at(el, "cputune", f"'{attr}' scheduler bitmap '{el.get(attr)}' is empty",
                      f"name at least one of the {attr}")
             return
         for n in sorted(bits):

@@ -14,8 +14,8 @@ from ..errors import AugmentError
 from ..model.addresses import PciAddress, pci_address
 from ..model.connect import KINDS, Connect, describe
 from ..model.domain import Device, disk_bus
-from ..model.numbers import InvalidValue, number, strict
-from ..model.values import DriveValue, UsbValue, VirtioSerialValue
+from ..model.numbers import number
+from ..model.values import DriveValue, Unreadable, UsbValue, VirtioSerialValue
 from ..placement import pci, vserial
 from ..placement.defaults import implies_controller
 from ..placement.guest import Guest
@@ -34,6 +34,7 @@ from ..policy.devices import (
     DRIVE_BUSES,
     ICH9_USB2,
     MAX_PCI_INDEX,
+    NO_SCSI_LIMIT,
     ROOT_MODELS,
     SCSI_UNITS,
     SERIAL_TARGET_ADDRESS,
@@ -381,7 +382,7 @@ def check_drives(guest: Guest) -> Iterator[Finding]:
                                         geometry.units)
         if bus == "scsi":
             model = scsi_models.get(ctrl_i, default_scsi)
-            units = SCSI_UNITS.get(model)
+            units = SCSI_UNITS.get(model or "", NO_SCSI_LIMIT).count
             if model == "lsilogic" and target_i != 0:
                 yield finding(dev, "drive-out-of-range", "target must be 0 for controller "
                               "model 'lsilogic'")
@@ -512,24 +513,21 @@ def check_serial_addresses(guest: Guest) -> Iterator[Finding]:
 
 
 def check_numbers(guest: Guest) -> Iterator[Finding]:
-    """The numbers libvirt's parser refuses that the table of parse-time rules leaves to the
-    model (policy/parse_rules.py): each address field (model.values) and a controller's
-    index (virXMLPropInt, VIR_XML_PROP_NONNEGATIVE). Each with libvirt's words."""
+    """What libvirt's parser refuses in an address after it has read its numbers
+    (model.values: a PCI address's bus, slot, function and domain, a CCW address's ranges, a
+    USB port path, a virtio-s390 address), with libvirt's words. A field it cannot read, an
+    address without a known type and a controller's index are rules of the parse-time table
+    (policy/parse_rules.py, expanded from model.values.ADDRESS_FIELDS): reported there, before
+    any check runs."""
     for dev in guest.dom.devices:
-        if dev.implicit:
+        if dev.implicit or dev.addr is not None:
             continue
-        problems: list[InvalidValue] = []
-        if dev.tag == "controller":
-            try:
-                strict(dev.el, "index", "i", 10, nonnegative=True)
-            except InvalidValue as bad:
-                problems.append(bad)
-        if dev.addr is None and dev.refused is not None:
-            problems.append(dev.refused)
-        for problem in problems:
-            yield Finding(problem.code, "error", _named(dev, problem.message),
-                          problem.line or dev.line, None, dev.name(),
-                          problem.hint or _HINTS[problem.code])
+        problem = dev.refused
+        if problem is None or isinstance(problem, Unreadable):
+            continue
+        yield Finding(problem.code, "error", _named(dev, problem.message),
+                      problem.line or dev.line, None, dev.name(),
+                      problem.hint or _HINTS[problem.code])
 
 
 _HINTS = {

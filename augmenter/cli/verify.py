@@ -32,7 +32,7 @@ from pathlib import Path
 from lxml import etree
 
 from ..model.numbers import strict
-from ..model.values import CcwValue, PciValue, read_address
+from ..model.values import CONTROLLER_INDEX, CcwValue, PciValue, read_address
 from ..xml.document import Element
 
 DEFAULT_URI = "qemu:///system"
@@ -118,7 +118,8 @@ def pci_address(el: Element) -> PciLocation | None:
 def controller_index(el: Element) -> int:
     """A ``<controller>``'s index as libvirt reads it (libvirt writes one on every
     controller; one without is index 0)."""
-    index = strict(el, "index", "i", 10, nonnegative=True)
+    f = CONTROLLER_INDEX
+    index = strict(el, f.name, f.reader, f.base, nonnegative=f.nonnegative)
     return 0 if index is None else index
 
 

@@ -24,7 +24,7 @@ from ..xml.document import (
     next_element,
 )
 from .numbers import InvalidValue, read
-from .values import AddressValue, read_address
+from .values import CONTROLLER_INDEX, AddressValue, read_address
 
 # libvirt's element order inside <devices>; new elements go after the last of their rank.
 DEVICE_ORDER = (
@@ -440,9 +440,10 @@ def _written_index(c: Device) -> int:
 
 
 def index_value(text: str) -> int:
-    """A controller's written index as libvirt reads it (virXMLPropInt, base 10,
-    VIR_XML_PROP_NONNEGATIVE); -1 for one it refuses, which names no controller."""
-    value = read(text, "i", 10)
+    """A controller's written index as libvirt reads it (:data:`CONTROLLER_INDEX`:
+    virXMLPropInt, base 10, VIR_XML_PROP_NONNEGATIVE); -1 for one it refuses, which names no
+    controller."""
+    value = read(text, CONTROLLER_INDEX.reader, CONTROLLER_INDEX.base)
     return -1 if value is None or value < 0 else value
 
 

@@ -148,6 +148,20 @@ def hint(base: int, low: int | None, high: int | None) -> str:
     return f"expected {BASE_WORDS.get(base, f'a base-{base}')} integer from {low} to {high}"
 
 
+PROP_INVALID = ("Invalid value for attribute '{attr}' in element '{element}': '{value}'. "
+                "Expected {expected}")
+"""virXMLPropInt and kin's words for a value they cannot read (``{expected}``: what
+:func:`expected` says of the reader)."""
+PROP_MISSING = "Missing required attribute '{attr}' in element '{element}'"
+"""... and for a ``VIR_XML_PROP_REQUIRED`` attribute left out."""
+
+
+def expected(reader: str) -> str:
+    """What virXMLPropInt (signed) or virXMLPropUInt and kin (unsigned) expect, in their
+    words."""
+    return "integer value" if READERS[reader].signed else "non-negative integer value"
+
+
 def strict(el: Element, name: str, reader: str = "uip", base: int = 10, *,
            nonnegative: bool = False, required: bool = False) -> int | None:
     """Attribute ``name`` of ``el`` as ``virXMLPropInt``/``virXMLPropUInt``/
@@ -158,18 +172,17 @@ def strict(el: Element, name: str, reader: str = "uip", base: int = 10, *,
     element = str(el.tag)
     if text is None:
         if required:
-            raise InvalidValue(f"Missing required attribute '{name}' in element '{element}'",
+            raise InvalidValue(PROP_MISSING.format(attr=name, element=element),
                                line=el.sourceline)
         return None
     value = read(text, reader, base)
-    spec = READERS[reader]
     if value is None:
-        expected = "integer value" if spec.signed else "non-negative integer value"
+        said = expected(reader)
     elif nonnegative and value < 0:
-        expected = "non-negative value"
+        said = "non-negative value"
     else:
         return value
-    low = 0 if nonnegative else spec.low
-    raise InvalidValue(f"Invalid value for attribute '{name}' in element '{element}': "
-                       f"'{text}'. Expected {expected}", line=el.sourceline,
-                       hint=hint(base, low, spec.high))
+    low = 0 if nonnegative else READERS[reader].low
+    raise InvalidValue(PROP_INVALID.format(attr=name, element=element, value=text,
+                                           expected=said),
+                       line=el.sourceline, hint=hint(base, low, READERS[reader].high))

@@ -10,6 +10,13 @@ and the first refused field only, as libvirt stops there too.
 
 Every kind has a value class; a field the document leaves out reads as libvirt's default (0,
 or None where libvirt tells "absent" apart).
+
+Each field's syntax (its reader, base and whether it is required) is stated once, in
+:data:`ADDRESS_FIELDS`: this reader reads by it, and the table of parse-time rules
+(``policy/parse_rules.py``) expands it into a rule for every place libvirt reads an address,
+which reports a field libvirt cannot read before anything else runs. What libvirt checks
+after reading the numbers (ranges, a USB port path, a CCW address's all-or-nothing fields) is
+this module's alone.
 """
 
 from __future__ import annotations
@@ -21,6 +28,78 @@ from .numbers import READERS, InvalidValue, scan, strict
 from .record import Record
 
 UINT_MAX = READERS["uip"].high
+
+
+class Field(Record):
+    """One number attribute as libvirt's parser reads it: ``virXMLPropInt`` (reader ``i``),
+    ``virXMLPropUInt`` (``uip``) or ``virXMLPropULongLong`` (``ullp``) in ``base`` (0:
+    decimal, 0x-hex or 0-octal), ``required`` with ``VIR_XML_PROP_REQUIRED``, ``nonnegative``
+    with ``VIR_XML_PROP_NONNEGATIVE``; ``source``: the function and line that reads it."""
+
+    __slots__ = ("base", "name", "nonnegative", "reader", "required", "source")
+
+    def __init__(self, name: str, reader: str, base: int, source: str,
+                 required: bool = False, nonnegative: bool = False) -> None:
+        self.name, self.reader, self.base, self.source = name, reader, base, source
+        self.required, self.nonnegative = required, nonnegative
+
+
+def _fields(function: str, reader: str, base: int, *named: tuple[str, int],
+            required: tuple[str, ...] = ()) -> tuple[Field, ...]:
+    """The fields one libvirt function (``name (file)``) reads, in its order: (field, the
+    line of the file that reads it)."""
+    return tuple(Field(name, reader, base, f"{function[:-1]}:{line})", name in required)
+                 for name, line in named)
+
+
+ADDRESS_FIELDS: dict[str, tuple[Field, ...]] = {
+    "pci": _fields("virPCIDeviceAddressParseXML (device_conf.c)", "uip", 0,
+                   ("domain", 207), ("bus", 211), ("slot", 215), ("function", 219)),
+    "drive": _fields("virDomainDeviceDriveAddressParseXML (device_conf.c)", "uip", 10,
+                     ("controller", 305), ("bus", 309), ("target", 312), ("unit", 316)),
+    "virtio-serial": _fields("virDomainDeviceVirtioSerialAddressParseXML (device_conf.c)",
+                             "uip", 10, ("controller", 328), ("bus", 332), ("port", 335)),
+    "ccid": _fields("virDomainDeviceCcidAddressParseXML (device_conf.c)", "uip", 10,
+                    ("controller", 347), ("slot", 351)),
+    "usb": _fields("virDomainDeviceUSBAddressParseXML (device_conf.c)", "uip", 10, ("bus", 391)),
+    "spapr-vio": _fields("virDomainDeviceSpaprVioAddressParseXML (device_conf.c)", "ullp", 16,
+                         ("reg", 405)),
+    "ccw": _fields("virCCWDeviceAddressParseXML (device_conf.c)", "uip", 0,
+                   ("cssid", 269), ("ssid", 273), ("devno", 277)),
+    "isa": _fields("virDomainDeviceISAAddressParseXML (domain_conf.c)", "uip", 16,
+                   ("iobase", 5393), ("irq", 5397)),
+    "dimm": (*_fields("virDomainDeviceDimmAddressParseXML (domain_conf.c)", "uip", 10,
+                      ("slot", 5408), required=("slot",)),
+             *_fields("virDomainDeviceDimmAddressParseXML (domain_conf.c)", "ullp", 16,
+                      ("base", 5412))),
+}
+"""The number fields of each address kind, as libvirt 9.0's per-kind parser reads them
+(``src/conf/device_conf.c``, ``domain_conf.c``), in the order it reads them: the one
+statement of their syntax (virtio-mmio and unassigned have none; a USB port path is read
+by :func:`_usb_port`)."""
+
+CONTROLLER_INDEX = Field("index", "i", 10, "virDomainControllerDefParseXML (domain_conf.c:8265)",
+                         nonnegative=True)
+"""A controller's ``index``: read by :func:`~augmenter.model.domain.index_value`, and a rule of
+the table of parse-time rules (its ``field`` entry)."""
+
+ZPCI_FIELDS = _fields("virZPCIDeviceAddressParseXML (device_conf.c)", "uip", 0,
+                      ("uid", 56), ("fid", 63))
+"""A PCI address's ``<zpci>`` child (s390)."""
+
+
+class Unreadable(InvalidValue):
+    """An address libvirt refuses for its type or a field's syntax: a rule of the table of
+    parse-time rules too (expanded from :data:`ADDRESS_FIELDS`), which reports it first."""
+
+
+def _read(el: Element, fields: tuple[Field, ...]) -> list[int | None]:
+    """The fields of ``el`` in libvirt's order; the first one it cannot read raises
+    :class:`Unreadable` with its words."""
+    try:
+        return [strict(el, f.name, f.reader, f.base, required=f.required) for f in fields]
+    except InvalidValue as err:
+        raise Unreadable(err.message, err.line, err.hint, err.code) from None
 
 
 class PciValue(Record):
@@ -127,6 +206,12 @@ AddressValue: TypeAlias = (PciValue | DriveValue | VirtioSerialValue | CcidValue
 ADDRESS_TYPES = ("pci", "drive", "virtio-serial", "ccid", "usb", "spapr-vio", "virtio-s390",
                  "ccw", "virtio-mmio", "isa", "dimm", "unassigned")
 """libvirt's address types (virDomainDeviceAddressType), in its order."""
+NO_TYPE = "No type specified for device address"
+UNKNOWN_TYPE = "unknown address type '{value}'"
+TYPE_SOURCES = ("virDomainDeviceAddressParseXML (domain_conf.c:5428)",  # no type
+                "virDomainDeviceAddressParseXML (domain_conf.c:5432)")  # an unknown one
+"""How virDomainDeviceAddressParseXML refuses an address's type, with the lines that do: the
+type's statement for the table of parse-time rules too."""
 
 PCI_BUS_MAX, PCI_SLOT_MAX, PCI_FUNCTION_MAX = 0xFF, 0x1F, 7
 CCW_CSSID_MAX, CCW_SSID_MAX, CCW_DEVNO_MAX = 0xFE, 3, 0xFFFF  # virccw.h
@@ -137,8 +222,7 @@ def _range(message: str, el: Element) -> InvalidValue:
 
 
 def _pci(el: Element) -> PciValue:
-    domain, bus, slot, function = (strict(el, k, "uip", 0) or 0
-                                   for k in ("domain", "bus", "slot", "function"))
+    domain, bus, slot, function = (v or 0 for v in _read(el, ADDRESS_FIELDS["pci"]))
     value = PciValue(domain, bus, slot, function)
     if not value.empty:  # virPCIDeviceAddressIsValid, then virDomainPCIAddressValidate
         if bus > PCI_BUS_MAX:
@@ -153,8 +237,8 @@ def _pci(el: Element) -> PciValue:
     zpci = first_child(el, "zpci")
     if zpci is None:
         return value
-    return PciValue(domain, bus, slot, function, strict(zpci, "uid", "uip", 0),
-                    strict(zpci, "fid", "uip", 0))
+    uid, fid = _read(zpci, ZPCI_FIELDS)
+    return PciValue(domain, bus, slot, function, uid, fid)
 
 
 def _usb_port(text: str) -> tuple[int, ...] | None:
@@ -185,11 +269,12 @@ def _usb(el: Element) -> UsbValue:
             raise InvalidValue("Cannot parse <address> 'port' attribute", line=el.sourceline,
                                hint="a USB port is up to four numbers joined by dots: 1, 2.4")
         port = parsed if parsed[0] != 0 else ()  # port 0: none (virDomainUSBAddressPortIsValid)
-    return UsbValue(strict(el, "bus") or 0, port)
+    bus, = _read(el, ADDRESS_FIELDS["usb"])
+    return UsbValue(bus or 0, port)
 
 
 def _ccw(el: Element) -> CcwValue:
-    cssid, ssid, devno = (strict(el, k, "uip", 0) for k in ("cssid", "ssid", "devno"))
+    cssid, ssid, devno = _read(el, ADDRESS_FIELDS["ccw"])
     if (cssid or 0) > CCW_CSSID_MAX or (ssid or 0) > CCW_SSID_MAX or (
             (devno or 0) > CCW_DEVNO_MAX):
         raise _range(f"Invalid specification for virtio ccw address: cssid='{cssid or 0:#x}' "
@@ -202,32 +287,33 @@ def _ccw(el: Element) -> CcwValue:
 
 def read_address(el: Element) -> AddressValue:
     """An ``<address>`` element's value, as libvirt reads it. Raises
-    :class:`~augmenter.model.numbers.InvalidValue` (libvirt's words) when libvirt refuses it."""
+    :class:`~augmenter.model.numbers.InvalidValue` (libvirt's words) when libvirt refuses it:
+    :class:`Unreadable` for its type or a field's syntax."""
     kind = el.get("type")
     if kind is None:
-        raise InvalidValue("No type specified for device address", line=el.sourceline)
+        raise Unreadable(NO_TYPE, line=el.sourceline)
     if kind not in ADDRESS_TYPES:
-        raise InvalidValue(f"unknown address type '{kind}'", line=el.sourceline)
+        raise Unreadable(UNKNOWN_TYPE.format(value=kind), line=el.sourceline)
     if kind == "pci":
         return _pci(el)
     if kind == "drive":
-        return DriveValue(*(strict(el, k) or 0 for k in ("controller", "bus", "target", "unit")))
+        return DriveValue(*(v or 0 for v in _read(el, ADDRESS_FIELDS["drive"])))
     if kind == "virtio-serial":
-        return VirtioSerialValue(*(strict(el, k) or 0 for k in ("controller", "bus", "port")))
+        return VirtioSerialValue(*(v or 0 for v in _read(el, ADDRESS_FIELDS["virtio-serial"])))
     if kind == "ccid":
-        return CcidValue(strict(el, "controller") or 0, strict(el, "slot") or 0)
+        return CcidValue(*(v or 0 for v in _read(el, ADDRESS_FIELDS["ccid"])))
     if kind == "usb":
         return _usb(el)
     if kind == "spapr-vio":
-        return SpaprVioValue(strict(el, "reg", "ullp", 16))
+        return SpaprVioValue(*_read(el, ADDRESS_FIELDS["spapr-vio"]))
     if kind == "ccw":
         return _ccw(el)
     if kind == "isa":
-        return IsaValue(strict(el, "iobase", "uip", 16) or 0, strict(el, "irq", "uip", 16) or 0)
+        return IsaValue(*(v or 0 for v in _read(el, ADDRESS_FIELDS["isa"])))
     if kind == "dimm":
-        slot = strict(el, "slot", required=True)
+        slot, base = _read(el, ADDRESS_FIELDS["dimm"])
         assert slot is not None  # required: read raises without it
-        return DimmValue(slot, strict(el, "base", "ullp", 16))
+        return DimmValue(slot, base)
     if kind == "virtio-s390":
         raise InvalidValue("virtio-s390 bus doesn't have an address", line=el.sourceline)
     return BareValue(kind)

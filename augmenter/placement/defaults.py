@@ -17,8 +17,9 @@ from ..policy.devices import (
     ICH9_COMPANIONS,
     ICH9_USB2,
     IMPLICIT_DRIVE_CONTROLLERS,
+    NO_SCSI_LIMIT,
     SCSI_NARROW_UNITS,
-    SCSI_UNIT_LIMITS,
+    SCSI_UNITS,
     address_ignored,
     usb_model,
 )
@@ -240,9 +241,8 @@ def assign_scsi_hostdev_addresses(guest: Guest) -> None:
     models = {c.index: c.model for c in dom.controllers if c.type == "scsi"}
 
     def free(controller: int, unit: int) -> bool:
-        highest, reserved = SCSI_UNIT_LIMITS.get(models.get(controller) or "", (None, None))
-        return (controller, 0, 0, unit) not in used and unit != reserved and (
-            highest is None or unit <= highest)
+        return (controller, 0, 0, unit) not in used and SCSI_UNITS.get(
+            models.get(controller) or "", NO_SCSI_LIMIT).usable(unit)
 
     for host in scsi:
         if host.address is not None:

@@ -31,8 +31,11 @@ from ..errors import PlacementError
 from ..model.addresses import PciAddress, pci_address, pci_at, write_pci
 from ..model.connect import Connect
 from ..model.domain import Device
-from ..model.numbers import read
-from ..policy.devices import EXPANDER_MODELS, ICH9_USB2, PCI_CONTROLLER_UPSTREAM
+from ..policy.devices import (
+    ICH9_USB2,
+    PCI_CONTROLLER_UPSTREAM,
+    numbered_floor,
+)
 from . import hotplug
 from .guest import Guest
 from .pci import (
@@ -43,6 +46,7 @@ from .pci import (
     _bus_flags,
     _pci_controllers,
     build_topology,
+    expander_bus_nrs,
     first_fit_order,
 )
 from .pci import (
@@ -301,24 +305,10 @@ class Builder:
 # -- counting -------------------------------------------------------------------------------
 def _bus_numbers_left(guest: Guest, topo: Topology) -> int:
     """Bus numbers the main hierarchy may still use: below the lowest expander bus's busNr
-    (those written, and the ones libvirt will give the others: two below the lowest, from
-    256, docs/placement.md §12), less one per bus, and one more per conventional expander
-    (its built-in pci-bridge has a bus of its own)."""
-    lowest = BUS_NUMBERS
-    unset = 0
-    extra = 0
-    for ctrl in _pci_controllers(guest):
-        if ctrl.model not in EXPANDER_MODELS:
-            continue
-        extra += ctrl.model == "pci-expander-bus"
-        text = ctrl.target("busNr")
-        bus_nr = read(text, "i", 0) if text else None  # virXMLPropInt, base 0
-        if bus_nr is None:
-            unset += 1
-        else:
-            lowest = min(lowest, bus_nr)
-    limit = lowest - 2 * unset
-    return limit - len(topo.buses) - extra
+    once libvirt has numbered them all (docs/placement.md §12), less one per bus, and one
+    more per conventional expander (its built-in pci-bridge has a bus of its own)."""
+    extra = sum(c.model == "pci-expander-bus" for c in _pci_controllers(guest))
+    return numbered_floor(expander_bus_nrs(guest)) - len(topo.buses) - extra
 
 
 def resources(guest: Guest, topo: Topology) -> Resources:

@@ -29,10 +29,11 @@ from pathlib import Path
 from ..errors import AugmentError
 from ..model.addresses import pci_at, wants_pci, write_pci
 from ..model.domain import Device
-from ..model.numbers import number, read
-from ..policy.devices import EXPANDER_MODELS
+from ..model.numbers import number
+from ..policy.devices import lowest_bus_nr
 from ..xml.document import Element, append_child, new_element
 from .guest import Guest, Together
+from .pci import expander_bus_nrs
 
 HostAddress = tuple[int, int, int, int]  # domain, bus, slot, function
 
@@ -243,18 +244,6 @@ def numa_plan(guest: Guest, host_nodes: Mapping[HostAddress, int] | None,
     return [Expander(cell, tuple(devs)) for cell, devs in sorted(by_cell.items())]
 
 
-def _bus_numbers_below(guest: Guest) -> int:
-    """The lowest ``busNr`` an expander bus of the definition has (256 when none)."""
-    lowest = 256
-    for ctrl in guest.dom.controllers:
-        if ctrl.type == "pci" and ctrl.model in EXPANDER_MODELS:
-            text = ctrl.target("busNr")
-            value = read(text, "i", 0) if text else None  # virXMLPropInt, base 0
-            if value is not None:
-                lowest = min(lowest, value)
-    return lowest
-
-
 def _add_node(target: Element, cell: int) -> None:
     """``<node>N</node>`` in an expander bus's ``<target>`` (once it sits in the document,
     so that it is indented like its neighbours)."""
@@ -272,7 +261,7 @@ def add_expanders(guest: Guest, plan: list[Expander]) -> None:
     pcie = guest.pcie_root
     model = "pcie-expander-bus" if pcie else "pci-expander-bus"
     index = max((c.index for c in guest.dom.controllers if c.type == "pci"), default=0) + 1
-    top = _bus_numbers_below(guest)
+    top = lowest_bus_nr(expander_bus_nrs(guest))
     for exp in plan:
         if len(exp.devices) > (32 * 8 if pcie else 32):
             raise AugmentError(f"--numa-aware: {len(exp.devices)} host devices on guest node "

@@ -14,17 +14,19 @@ from ..errors import AugmentError, PlacementError
 from ..model.addresses import PciAddress, pci_address, pci_at, wants_pci, write_pci
 from ..model.connect import Connect, describe
 from ..model.domain import Device
-from ..model.numbers import number
+from ..model.numbers import number, read
 from ..model.values import PciValue
 from ..policy.devices import (
     BUS_ACCEPTS,
     EXPANDER_MODELS,
     ICH9_USB2,
     MAX_PCI_INDEX,
+    NO_FREE_BUS_NR,
     ROOT_MODELS,
     PciClass,
     class_flags,
     default_model_name,
+    new_bus_nr,
     pci_class,
     usb_model,
 )
@@ -70,6 +72,17 @@ def _default_bus_model(guest: Guest, index: int) -> str:
 
 def _pci_controllers(guest: Guest) -> list[Device]:
     return [c for c in guest.dom.controllers if c.type == "pci"]
+
+
+def expander_bus_nrs(guest: Guest) -> list[int | None]:
+    """Each expander bus's busNr as written (virXMLPropInt, base 0), None for one without
+    (libvirt numbers it: :func:`~augmenter.policy.devices.new_bus_nr`)."""
+    out: list[int | None] = []
+    for c in _pci_controllers(guest):
+        if c.model in EXPANDER_MODELS:
+            text = c.target("busNr")
+            out.append(read(text, "i", 0) if text else None)
+    return out
 
 
 def bus_count(guest: Guest) -> int:
@@ -488,8 +501,7 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
     # each controller's <target>, looked up once (most have none, and a miss is not cached)
     controllers = [(c, c.child("target")) for c in _pci_controllers(guest)]
     written = [t for _, t in controllers if t is not None]
-    # virXMLPropInt, base 0 (as the parse-time check read them)
-    pxb_bus_nrs = [number(t, "busNr", "i", 0) or 256 for t in written if t.get("busNr")]
+    bus_nrs = expander_bus_nrs(guest)
     phb = guest.family is not None and guest.family.phb
     targets = {number(t, "index", "i", 0) for t in written if t.get("index") is not None}
     for ctrl, t in controllers:
@@ -517,9 +529,11 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
             targets.add(index)
             new["index"] = str(index)
         elif model in EXPANDER_MODELS and "busNr" not in new:
-            lowest = min(pxb_bus_nrs, default=256)
-            new["busNr"] = str(lowest - 2)
-            pxb_bus_nrs.append(lowest - 2)
+            bus_nr = new_bus_nr(bus_nrs)
+            if bus_nr is None:
+                raise guest.fail(ctrl, NO_FREE_BUS_NR.format(bus=addr.bus if addr else 0))
+            new["busNr"] = str(bus_nr)
+            bus_nrs.append(bus_nr)
         if new != target:
             if t is None:
                 _insert_option(ctrl, new_element("target", new))

@@ -19,7 +19,7 @@ docs/placement.md §5.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Literal, TypeAlias
 
@@ -250,9 +250,43 @@ MAX_PCI_INDEX = 255
 """The highest PCI controller index libvirt accepts (virDomainControllerDefValidate)."""
 
 ROOT_MODELS = ("pci-root", "pcie-root")
+"""The PCI controller models of a root bus: index 0 (or a pSeries PHB), never an address."""
 EXPANDER_MODELS = ("pci-expander-bus", "pcie-expander-bus")
 """The PCI controllers that start a bus hierarchy of their own, numbered from their busNr."""
-"""The PCI controller models of a root bus: index 0 (or a pSeries PHB), never an address."""
+
+BUS_NR_CEILING = 256
+"""Where qemuDomainAddressFindNewBusNr starts looking for the lowest busNr: above every bus
+number of PCI domain 0."""
+BUS_NRS_PER_EXPANDER = 2
+"""The bus numbers qemuDomainAddressFindNewBusNr leaves a new expander bus: its own and its
+integrated pci-bridge's."""
+
+
+def lowest_bus_nr(bus_nrs: Iterable[int | None]) -> int:
+    """The lowest busNr of the expander buses (None: one without a busNr yet), or
+    :data:`BUS_NR_CEILING` when none has one (qemuDomainAddressFindNewBusNr)."""
+    return min((n for n in bus_nrs if n is not None), default=BUS_NR_CEILING)
+
+
+def new_bus_nr(bus_nrs: Iterable[int | None]) -> int | None:
+    """The busNr libvirt gives an expander bus written without one: two below the lowest
+    (qemuDomainAddressFindNewBusNr, called by qemuDomainAssignPCIAddresses for each such bus
+    in turn, each seeing those numbered before it). None when the lowest is 2 or less: libvirt
+    will not number it then (:data:`NO_FREE_BUS_NR`)."""
+    lowest = lowest_bus_nr(bus_nrs)
+    return lowest - BUS_NRS_PER_EXPANDER if lowest > BUS_NRS_PER_EXPANDER else None
+
+
+NO_FREE_BUS_NR = ("No free busNr lower than current lowest busNr is available to auto-assign "
+                  "to bus {bus}. Must be manually assigned")
+"""qemuDomainAssignPCIAddresses's words when :func:`new_bus_nr` has none."""
+
+
+def numbered_floor(bus_nrs: Iterable[int | None]) -> int:
+    """The lowest busNr once libvirt has numbered every expander bus written without one:
+    the bus numbers below it are the main hierarchy's."""
+    nrs = list(bus_nrs)
+    return lowest_bus_nr(nrs) - BUS_NRS_PER_EXPANDER * nrs.count(None)
 
 # What each PCI controller model offers downstream (its bus), libvirt's table.
 BUS_ACCEPTS: dict[str, tuple[Connect, int, int]] = {
@@ -341,7 +375,7 @@ class DriveBus(Record):
         self.buses = buses  # buses per controller
         self.controllers = controllers  # controllers a guest may have (None: no limit)
         self.targets = targets  # targets per bus (None: no limit)
-        self.units = units  # units per target (None: per controller model, SCSI_UNITS)
+        self.units = units  # units per target (None: per controller model, SCSI_UNITS.count)
         self.refused = refused  # fields libvirt refuses out of range (QEMU the rest)
 
 
@@ -353,12 +387,6 @@ DRIVE_BUSES: Mapping[str, DriveBus] = {
 }
 IMPLICIT_DRIVE_CONTROLLERS = ("scsi", "fdc", "ide", "sata")
 """The order libvirt adds the controllers disks imply (virDomainDefAddImplicitControllers)."""
-
-SCSI_UNITS: Mapping[str | None, int] = {
-    "lsilogic": 7, "vmpvscsi": 7, "buslogic": 7, "lsisas1068": 2, "lsisas1078": 256,
-    "virtio-scsi": 16384, "ibmvscsi": 32, "ncr53c90": 7, "dc390": 7, "am53c974": 7,
-}
-"""Units a SCSI controller model holds (QEMU's limits, as libvirt's validation knows them)."""
 
 VIRTIO_DISK_ADDRESSES = ("pci", "ccw", "virtio-mmio")
 """The address types a virtio disk may have."""
@@ -393,13 +421,38 @@ def address_ignored(dev: Device) -> bool:
     return dev.tag == "controller" and dev.type == "usb" and dev.model == "none"
 
 
-# virDomainSCSIDriveAddressIsUsed: units a SCSI controller model cannot give a device (the
-# highest it has, and the one it is itself); models not listed take any
-SCSI_UNIT_LIMITS: dict[str, tuple[int | None, int | None]] = {
-    # model: (highest unit, reserved unit)
-    "virtio-scsi": (16383, None), "virtio-transitional": (16383, None),
-    "virtio-non-transitional": (16383, None), "ibmvscsi": (31, 7), "lsisas1068": (1, None),
-    "lsisas1078": (255, None), "lsilogic": (None, 7), "vmpvscsi": (None, 7),
-    "buslogic": (None, 7), "ncr53c90": (6, None), "dc390": (6, None), "am53c974": (6, None),
+class ScsiUnits(Record):
+    """The units of a SCSI controller model, as virDomainSCSIDriveAddressIsUsed knows them
+    (limits libvirt took from QEMU's sources): the highest unit a device may have, and the
+    unit the controller is itself (None: no limit, none)."""
+
+    __slots__ = ("highest", "reserved")
+
+    def __init__(self, highest: int | None = None, reserved: int | None = None) -> None:
+        self.highest, self.reserved = highest, reserved
+
+    def usable(self, unit: int) -> bool:
+        """Whether libvirt may give a device this unit (virDomainHostdevAssignAddress asks
+        virDomainSCSIDriveAddressIsUsed)."""
+        return unit != self.reserved and (self.highest is None or unit <= self.highest)
+
+    @property
+    def count(self) -> int | None:
+        """The units the controller holds, from 0: up to the highest, else up to the one it
+        is itself (its SCSI id is the top of a narrow bus); None: no limit. A unit from here
+        up is one QEMU refuses to start the guest with (check_drives warns)."""
+        return self.highest + 1 if self.highest is not None else self.reserved
+
+
+SCSI_UNITS: Mapping[str, ScsiUnits] = {
+    "virtio-scsi": ScsiUnits(16383), "virtio-transitional": ScsiUnits(16383),
+    "virtio-non-transitional": ScsiUnits(16383), "ibmvscsi": ScsiUnits(31, 7),
+    "lsisas1068": ScsiUnits(1), "lsisas1078": ScsiUnits(255), "lsilogic": ScsiUnits(None, 7),
+    "vmpvscsi": ScsiUnits(None, 7), "buslogic": ScsiUnits(None, 7), "ncr53c90": ScsiUnits(6),
+    "dc390": ScsiUnits(6), "am53c974": ScsiUnits(6),
 }
+"""Each SCSI controller model's units (virDomainSCSIDriveAddressIsUsed); a model not listed
+takes any unit."""
+NO_SCSI_LIMIT = ScsiUnits()
+"""The units of a model :data:`SCSI_UNITS` does not list: any."""
 SCSI_NARROW_UNITS = 7  # SCSI_NARROW_BUS_MAX_CONT_UNIT: the units a host device is given from

@@ -7,7 +7,9 @@ under which libvirt reads it), what libvirt accepts, and the words it refuses th
 This module loads the table and judges one value against one rule; ``checks/values.py`` walks a
 document and applies it. The fields of every ``<address>`` and a controller's ``index`` are
 rules here too: libvirt's parser refuses them before anything else, and placement reads them
-later with the same number reader (``model/numbers.py``).
+later with the same number reader (``model/numbers.py``). The table says where libvirt reads an
+address (an ``address`` entry); the fields' syntax is the model's declaration
+(``model.values.ADDRESS_FIELDS``), expanded here into a rule per field (:func:`expand`).
 
 A context such as ``domain/devices/graphics[@type=spice]/listen`` is a list of steps from the
 root; a step is an element name (``*``: any), ``[1]`` when libvirt reads only the first such
@@ -27,6 +29,16 @@ from importlib import resources
 
 from ..model import numbers
 from ..model.scaled import unit_scale
+from ..model.values import (
+    ADDRESS_FIELDS,
+    ADDRESS_TYPES,
+    CONTROLLER_INDEX,
+    NO_TYPE,
+    TYPE_SOURCES,
+    UNKNOWN_TYPE,
+    ZPCI_FIELDS,
+    Field,
+)
 
 DATA = "parse_rules.json"
 
@@ -105,6 +117,79 @@ _READERS = {("int", "signed"): "i", ("uint", "wrap"): "ui", ("uint", "unsigned")
             ("long", "signed"): "l", ("ulong", "wrap"): "ul", ("ulong", "unsigned"): "ulp",
             ("llong", "signed"): "ll", ("ullong", "wrap"): "ull",
             ("ullong", "unsigned"): "ullp"}
+
+
+_TYPES = {reader: key for key, reader in _READERS.items()}
+
+
+def _field_entries(context: str, fields: tuple[Field, ...]) -> list[dict[str, object]]:
+    """The table's entries for ``fields`` of the element at ``context``: a number rule each, a
+    required rule for the required ones."""
+    out: list[dict[str, object]] = []
+    for f in fields:
+        ctype, sign = _TYPES[f.reader]
+        words = {"invalid": numbers.PROP_INVALID.replace("{expected}",
+                                                         numbers.expected(f.reader))}
+        if f.nonnegative:
+            words["range"] = numbers.PROP_INVALID.replace("{expected}", "non-negative value")
+        number: dict[str, object] = {
+            "context": context, "attr": f.name, "kind": "number", "type": ctype,
+            "base": f.base, "sign": sign, "bits": numbers.READERS[f.reader].bits,
+            "messages": words}
+        if f.nonnegative:
+            number["min"] = 0
+        out.append({**number, "source": [f.source]})
+        if f.required:
+            out.append({"context": context, "attr": f.name, "kind": "required",
+                        "message": numbers.PROP_MISSING, "source": [f.source]})
+    return out
+
+
+FIELDS: Mapping[str, Field] = {"controller-index": CONTROLLER_INDEX}
+"""The single attributes the model declares, by the name a ``field`` entry gives."""
+
+
+def expand(entry: Mapping[str, object]) -> list[dict[str, object]]:
+    """An ``address`` entry of the JSON as the entries of the fields it stands for: its type
+    and every kind's fields, each under ``[@type=kind]`` (a device's ``<address>``,
+    virDomainDeviceAddressParseXML), or one kind's fields (``"address": "pci"``: a host
+    device's source, virPCIDeviceAddressParseXML); a PCI address's ``<zpci>`` with it."""
+    context = str(entry["context"])
+    only = entry.get("address")
+    out: list[dict[str, object]] = []
+    if only is None:
+        out.append({"context": f"{context}[@type=]", "attr": "type", "kind": "required",
+                    "message": NO_TYPE, "source": [TYPE_SOURCES[0]]})
+        out.append({"context": context, "attr": "type", "kind": "enum",
+                    "enum": "virDomainDeviceAddress", "values": list(ADDRESS_TYPES),
+                    "message": UNKNOWN_TYPE, "source": [TYPE_SOURCES[1]]})
+    for kind, fields in ADDRESS_FIELDS.items():
+        if only is not None and kind != only:
+            continue
+        where = context if only is not None else f"{context}[@type={kind}]"
+        out += _field_entries(where, fields)
+        if kind == "pci":
+            out += _field_entries(f"{where}/zpci", ZPCI_FIELDS)
+    return out
+
+
+def entry_key(entry: Mapping[str, object]) -> tuple[str, str, str]:
+    """The order of the table's entries (the generator writes them in it)."""
+    return str(entry["context"]), str(entry["attr"]), str(entry["kind"])
+
+
+def expanded(entries: list[object]) -> list[Mapping[str, object]]:
+    """The JSON's entries with each ``address`` entry replaced by its fields', in order."""
+    out: list[Mapping[str, object]] = []
+    for e in entries:
+        assert isinstance(e, dict)
+        if e["kind"] == "address":
+            out += expand(e)
+        elif e["kind"] == "field":  # one attribute the model declares
+            out += _field_entries(str(e["context"]), (FIELDS[str(e["field"])],))
+        else:
+            out.append(e)
+    return sorted(out, key=entry_key)
 
 
 def _rule(entry: Mapping[str, object]) -> Rule:
@@ -186,7 +271,7 @@ class Table:
 def from_json(data: Mapping[str, object]) -> Table:
     entries = data["rules"]
     assert isinstance(entries, list)
-    rules = tuple(_rule(e) for e in entries)
+    rules = tuple(_rule(e) for e in expanded(entries))
     top = Node()
     for r in rules:
         node = top
