@@ -20,9 +20,11 @@ from lxml import etree
 from ..model.domain import Device
 from ..policy.parse_rules import (
     Node,
+    Plan,
     Rule,
     Step,
     Table,
+    Tested,
     Verdict,
     judge,
     judge_scaled,
@@ -73,6 +75,27 @@ def _holds_here(tests: tuple[tuple[int, Step], ...],
         if not _matches(step, el, first):
             return False
     return True
+
+
+def _groups_here(plan: Plan, el: Element, chain: Sequence[tuple[Element, bool]]
+                 ) -> list[list[Rule]]:
+    """The groups of rules of a node whose contexts hold for ``el`` (the last of ``chain``),
+    in the node's order: those that test nothing, those that accept the value of the one
+    attribute they test (looked up), and the others tested in full."""
+    hits: list[Tested] = list(plan.always)
+    for attr, index in plan.by_value.items():
+        value = el.get(attr)
+        if value is None:
+            hits += index.get("", ())
+        else:
+            hits += index.get(value, ())
+            hits += index.get("*", ())
+    for position, tests, group in plan.general:
+        if _holds_here(tests, chain):
+            hits.append((position, group))
+    if len(hits) > 1:  # in the node's order, each once (a context may accept "x" and "*")
+        hits = sorted(dict(hits).items())
+    return [group for _, group in hits]
 
 
 def _text(el: Element) -> str:
@@ -144,10 +167,9 @@ def applicable(root: Element, rules: Table | None = None
         del chain[depth:]
         chain.append((el, first))
         for node in nodes:
-            for tests, group in node.tests:
-                if _holds_here(tests, chain):
-                    for rule in group:
-                        yield rule, el, chain
+            for group in _groups_here(node.plan(), el, chain):
+                for rule in group:
+                    yield rule, el, chain
         if not any(n.children for n in nodes):
             continue
         children = []
