@@ -46,6 +46,10 @@ class Bus:
     # empty slot starts, so that filling a bus does not rescan its full slots each time.
     first_empty: int = -1
     accepts: int = field(init=False, default=0)  # ``flags`` as a plain int, for the searches
+    # shared (aggregate) slots with a free function, and whether the bus is in
+    # Topology.open: both kept by Topology.reserve, so that a full bus costs nothing to ask
+    aggregate_room: int = field(init=False, default=0)
+    is_open: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.free = max(self.max_slot - self.min_slot + 1, 0)
@@ -63,7 +67,7 @@ class Bus:
 
     def has_room(self) -> bool:
         """An empty slot, or a shared (aggregate) slot with a free function."""
-        return self.free > 0 or any(self.used.get(s, 0) != 0xFF for s in self.aggregate)
+        return self.free > 0 or self.aggregate_room > 0
 
 
 class BoardFunction(Record):
@@ -241,6 +245,7 @@ class Topology:
         self._offered |= int(flags)
         if bus.max_slot >= bus.min_slot:
             self.open.append(bus)
+            bus.is_open = True
         if self._graph is not None:
             self._graph.add_node(("bus", bus.index), bus=bus)
         return bus
@@ -280,15 +285,20 @@ class Topology:
             bus.free -= 1
             if flags & _AGGREGATE:
                 bus.aggregate.add(slot)
-        bus.used[slot] = mask | (1 << function)
+                bus.aggregate_room += 1
+        mask |= 1 << function
+        bus.used[slot] = mask
+        if mask == 0xFF and slot in bus.aggregate:
+            bus.aggregate_room -= 1
         self._taken.append((addr.bus, owner, slot, function))
         if self._owners is not None:
             self._owners[(addr.bus, slot, function)] = owner
         self._where = self._by_bus = None
         if self._graph is not None:
             self._graph.add_edge(("bus", addr.bus), owner, slot=slot, function=function)
-        if bus.free <= 0 and not bus.has_room() and bus in self.open:
+        if bus.is_open and not bus.has_room():
             self.open.remove(bus)
+            bus.is_open = False
 
     def find(self, dev: Connect, function: int | None = None) -> PciAddress | None:
         """First free address for ``dev`` (docs/placement.md §6): lowest bus, lowest slot.
