@@ -93,6 +93,8 @@ def _kept_fields_agree(dom: Domain) -> None:
     for dev in dom.devices:
         assert dev.type == dev.el.get("type"), dev.name()
         assert dev.address is first_child(dev.el, "address"), dev.name()
+        if dev._model_read:
+            assert dev._model == dev.el.get("model"), dev.name()
         for tag, kept in dev._children.items():
             assert kept is first_child(dev.el, tag), (dev.name(), tag)
     if dom._by_tag is not None:

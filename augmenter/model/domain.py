@@ -60,6 +60,8 @@ class Device:
     * ``address``: the first ``<address>`` child. Everything that adds or replaces one calls
       :meth:`set_address` (``model.addresses.write_pci``, ``write_address``, and the console
       mirror); completing an address only sets attributes on it.
+    * :attr:`model`: the ``model`` attribute (not of an interface or a video, whose model is
+      a child). Everything that writes it calls :meth:`set_model`.
     * :meth:`child`: a first child found by tag. Only found ones are kept; nothing removes or
       replaces a ``<target>``, ``<model>`` or ``<master>`` once it exists.
 
@@ -87,6 +89,8 @@ class Device:
     _addr_read: bool = field(init=False, default=False, repr=False)
     refused: InvalidValue | None = field(init=False, default=None, repr=False)  # the address
     _index: int | None = field(init=False, default=None, repr=False)
+    _model: str | None = field(init=False, default=None, repr=False)
+    _model_read: bool = field(init=False, default=False, repr=False)
 
     def __post_init__(self) -> None:
         self.type = self.el.get("type")
@@ -114,11 +118,21 @@ class Device:
     @property
     def model(self) -> str | None:
         """``model`` attribute, or ``<model type=...>`` for interfaces and videos."""
+        if self._model_read:
+            return self._model
         if self.tag == "interface" or self.tag == "video":
             m = self.child("model")
             return m.get("type") if m is not None else None
-        value: str | None = self.el.get("model")
-        return value
+        self._model = self.el.get("model")
+        self._model_read = True
+        return self._model
+
+    def set_model(self, model: str) -> None:
+        """Write the ``model`` attribute (of a device whose model is one: not an interface's
+        or a video's)."""
+        assert self.tag != "interface" and self.tag != "video", self.tag
+        self.el.set("model", model)
+        self._model, self._model_read = model, True
 
     @property
     def index(self) -> int:

@@ -120,7 +120,7 @@ class Converter:
                 if ctrl.index == 0:
                     if ctrl.model and ctrl.model != root:
                         self.note(ctrl, f"model {ctrl.model} -> {root}")
-                        ctrl.el.set("model", root)
+                        ctrl.set_model(root)
                         for child in ("model", "target"):
                             el = ctrl.child(child)
                             if el is not None:
@@ -190,14 +190,14 @@ class Converter:
             new = SOUND[self.target].get(sound.model or "")
             if new:
                 self.note(sound, f"model {sound.model} -> {new}")
-                sound.el.set("model", new)
+                sound.set_model(new)
         for ctrl in list(self.dom.controllers):
             if ctrl.type != "usb":
                 continue
             new = USB[self.target].get(ctrl.model or "")
             if new:
                 self.note(ctrl, f"model {ctrl.model} -> {new}")
-                ctrl.el.set("model", new)
+                ctrl.set_model(new)
         if self.target == "pc":
             for iommu in self.dom.of("iommu"):
                 if iommu.model == "intel":

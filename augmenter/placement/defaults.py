@@ -188,7 +188,7 @@ def fill_controller_models(guest: Guest) -> None:
                 pass
             model = _default_model(guest, ctrl)
             if model is not None:
-                ctrl.el.set("model", model)
+                ctrl.set_model(model)
 
 
 def drive_address(disk: Device, bus: str) -> tuple[int, int, int, int] | None:
@@ -309,7 +309,7 @@ def add_implicit_controllers(guest: Guest) -> None:
                 have.add((bus, i))
                 model = _default_model(guest, ctrl)
                 if model is not None:
-                    ctrl.el.set("model", model)
+                    ctrl.set_model(model)
     vserial: list[int] = []
     for dev in dom.of("channel") + dom.of("console"):
         if dev.target("type") == "virtio":
