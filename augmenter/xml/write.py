@@ -90,6 +90,37 @@ def _lxml_text(node: Node, newline: str, quote: str = '"') -> str:
     return written if newline == "\n" else written.replace("\n", newline)
 
 
+def _plain_text(node: Node, newline: str, quote: str, out: list[str]) -> bool:
+    """``node`` written into ``out`` as :func:`_lxml_text` writes it, when its subtree is
+    plain: elements only, none in a namespace, few attributes (what augmenter adds). False
+    (``out`` then holds a part) when it is not. Several times cheaper than lxml's copy,
+    serialization and requoting for the small elements a large guest gets by the thousand;
+    only used in a document with no namespace declaration, which a copy would carry."""
+    tag = node.tag
+    if not isinstance(tag, str) or tag[0] == "{":
+        return False
+    attrib = node.attrib
+    if len(attrib) > 16:
+        return False
+    out.append("<" + tag)
+    for name, value in attrib.items():
+        if name[0] == "{":
+            return False
+        out.append(f" {name}={quote}{_attr(value, quote)}{quote}")
+    text = node.text
+    if text is None and not len(node):
+        out.append("/>")
+        return True
+    out.append(">")
+    out.append(_text(text, newline))
+    for child in node:
+        if not _plain_text(child, newline, quote, out):
+            return False
+        out.append(_text(child.tail, newline))
+    out.append(f"</{tag}>")
+    return True
+
+
 _TAG = re.compile(r"<[^!?/][^>]*>")
 _DOUBLE_QUOTED = re.compile(r'(\s[^\s=]+=)"([^"]*)"')
 
@@ -245,6 +276,15 @@ class _Respeller:
                  quote: str) -> None:
         self.root = tree.getroot()
         self.text, self.layout, self.newline, self.quote = text, layout, newline, quote
+        self.plain = "xmlns" not in text  # no namespace for a copy to carry (_plain_text)
+
+    def _new(self, node: Node) -> str:
+        """A node with no original to copy, as lxml writes it."""
+        if self.plain:
+            out: list[str] = []
+            if _plain_text(node, self.newline, self.quote, out):
+                return "".join(out)
+        return _lxml_text(node, self.newline, self.quote)
 
     def document(self) -> str | None:
         """The root element's text, or None when the original cannot be read again (the
@@ -270,7 +310,7 @@ class _Respeller:
         olds = list(old)
         tag = self._start_tag(node, old, text[layout.start[i]:layout.head[i]])
         if tag is None or len(kids) != len(olds):
-            out.append(_lxml_text(node, self.newline, self.quote))
+            out.append(self._new(node))
             return
         empty_before = text.startswith("/>", layout.head[i] - 2)  # written <x .../>
         has_content = bool(len(node)) or bool(node.text)
@@ -303,16 +343,17 @@ class _Respeller:
                 if queue.left():
                     waiting[(_kind(child), line)] = queue
             if found is None:
-                out.append(_lxml_text(child, self.newline, self.quote))
+                out.append(self._new(child))
                 out.append(_text(child.tail, self.newline))
                 continue
             old_child, j = found
-            if _serialized(child) == _serialized(old_child):
+            # a child with a child more (an address, a target) differs: no need to write both
+            if len(child) == len(old_child) and _serialized(child) == _serialized(old_child):
                 out.append(text[start[j]:end[j]])
             elif isinstance(child.tag, str):
                 self._write(child, old_child, j, out)
             else:
-                out.append(_lxml_text(child, self.newline, self.quote))
+                out.append(self._new(child))
             tail = child.tail
             if tail == old_child.tail:
                 out.append(text[end[j]:tail_end[j]])
