@@ -34,6 +34,7 @@ from ..policy.machines import (
 from ..policy.messages import IDE_UNSUPPORTED, unknown_disk_name
 from ..xml.document import (
     Element,
+    first_child,
     insert_before,
     new_element,
     remove_child,
@@ -386,17 +387,23 @@ def fill_serial_targets(guest: Guest, serials: list[Device] | None = None) -> No
     # one more than the highest port of any serial, kept as each port is given (a rescan of
     # every serial per serial was quadratic)
     highest = max((p for d in every if (p := _port(d)) is not None), default=-1)
+    family, arch = guest.family, guest.dom.arch
     for dev in todo:
         written = dev.target("type")
-        kind = serial_target(guest.family, guest.dom.arch, written)
-        if kind is not None and kind != written:
-            _target(dev).set("type", kind)
-        model = serial_model(guest.family, kind)
-        if model is not None and _target(dev).find("model") is None:
-            sub_element(_target(dev), "model", {"name": model})
-        if _port(dev) is None:
-            highest += 1
-            _target(dev).set("port", str(highest))
+        kind = serial_target(family, arch, written)
+        model = serial_model(family, kind)
+        port = _port(dev)
+        target = dev.child("target")
+        if target is None or (kind is not None and kind != written) or port is None or (
+                model is not None and first_child(target, "model") is None):
+            target = _target(dev)  # the target is read once per port: thousands of ports
+            if kind is not None and kind != written:
+                target.set("type", kind)
+            if model is not None and first_child(target, "model") is None:
+                sub_element(target, "model", {"name": model})
+            if port is None:
+                highest += 1
+                target.set("port", str(highest))
 
 
 def fill_console_targets(guest: Guest) -> None:
