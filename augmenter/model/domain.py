@@ -47,7 +47,7 @@ ITERATION_ORDER = (
 NOT_DEVICES = {"emulator", "audio", "graphics", "lease", "redirfilter", "crypto"}
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Device:
     """One device element and what libvirt's passes learn about it.
 
