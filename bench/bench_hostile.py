@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import os
 import platform
 import resource
@@ -49,10 +50,11 @@ TAIL = "  </devices>\n</domain>\n"
 
 
 def _fill(per: Callable[[int], str], lt_each: int, machine: str = "q35", arch: str = "x86_64",
-          count: int | None = None) -> bytes:
-    """A guest with as many ``per(i)`` devices as the markup limit allows (or ``count``)."""
+          count: int | None = None, markup: int = MAX_MARKUP) -> bytes:
+    """A guest with as many ``per(i)`` devices as ``markup`` ``<`` allow (the limit), or
+    ``count``."""
     head = HEAD.format(arch=arch, machine=machine)
-    room = MAX_MARKUP - (head + TAIL).count("<") - 1
+    room = markup - (head + TAIL).count("<") - 1
     widest = max(len(per(i)) for i in (0, 99_999, 499_999)) + 5  # indent and newline
     n = count if count is not None else min(room // lt_each,
                                             (MAX_BYTES - len(head + TAIL)) // widest)
@@ -138,62 +140,108 @@ def _single_quoted_big() -> bytes:
                  f"<target dev='{_disk_name('sd', i)}' bus='scsi'/></disk>", 5, count=40_000)
 
 
+# one device kind: (its element, numbered i; its '<' each; the machine)
+KINDS: dict[str, tuple[Callable[[int], str], int, str]] = {
+    "disk virtio": (lambda i: f"<disk type='file' device='disk'><target dev="
+        f"'{_disk_name('vd', i)}' bus='virtio'/></disk>",
+        3, "q35"),
+    "disk sata": (lambda i: f"<disk type='file' device='disk'><target dev="
+        f"'{_disk_name('sd', i)}' bus='sata'/></disk>",
+        3, "q35"),
+    "disk scsi": (lambda i: f"<disk type='file' device='disk'><target dev="
+        f"'{_disk_name('sd', i)}' bus='scsi'/></disk>",
+        3, "q35"),
+    "disk ide (pc)": (lambda i: f"<disk type='file' device='cdrom'><target dev="
+        f"'{_disk_name('hd', i)}' bus='ide'/></disk>",
+        3, "pc"),
+    "controller pcie-root-port": (lambda i: "<controller type='pci' model='pcie-root-port'/>",
+        1, "q35"),
+    "controller pci-bridge (pc)": (lambda i: "<controller type='pci' model='pci-bridge'/>",
+        1, "pc"),
+    "controller usb": (lambda i: "<controller type='usb' model='qemu-xhci'/>",
+        1, "q35"),
+    "controller virtio-serial": (lambda i: "<controller type='virtio-serial'/>",
+        1, "q35"),
+    "controller scsi": (lambda i: "<controller type='scsi' model='virtio-scsi'/>",
+        1, "q35"),
+    "controller sata": (lambda i: "<controller type='sata'/>",
+        1, "q35"),
+    "controller ide (pc)": (lambda i: "<controller type='ide'/>",
+        1, "pc"),
+    "controller ccid": (lambda i: "<controller type='ccid'/>",
+        1, "q35"),
+    "interface": (lambda i: "<interface type='user'><model type='virtio'/>"
+        "</interface>",
+        3, "q35"),
+    "serial": (lambda i: "<serial type='pty'/>",
+        1, "q35"),
+    "console": (lambda i: "<console type='pty'/>",
+        1, "q35"),
+    "parallel": (lambda i: "<parallel type='pty'/>",
+        1, "q35"),
+    "channel virtio": (lambda i: "<channel type='pty'><target type='virtio'/>"
+        "</channel>",
+        3, "q35"),
+    "input usb": (lambda i: "<input type='tablet' bus='usb'/>",
+        1, "q35"),
+    "input virtio": (lambda i: "<input type='keyboard' bus='virtio'/>",
+        1, "q35"),
+    "sound": (lambda i: "<sound model='ich9'/>",
+        1, "q35"),
+    "video": (lambda i: "<video><model type='virtio'/></video>",
+        3, "q35"),
+    "hostdev pci": (lambda i: "<hostdev mode='subsystem' type='pci'><source>"
+        f"<address domain='0' bus='{i % 256}' slot='{i % 32}' "
+        "function='0'/></source></hostdev>",
+        5, "q35"),
+    "hostdev usb": (lambda i: "<hostdev mode='subsystem' type='usb'><source>"
+        "<vendor id='0x1'/><product id='0x2'/></source></hostdev>",
+        6, "q35"),
+    "redirdev": (lambda i: "<redirdev bus='usb' type='spicevmc'/>",
+        1, "q35"),
+    "hub": (lambda i: "<hub type='usb'/>",
+        1, "q35"),
+    "watchdog": (lambda i: "<watchdog model='i6300esb'/>",
+        1, "q35"),
+    "memballoon": (lambda i: "<memballoon model='virtio'/>",
+        1, "q35"),
+    "rng": (lambda i: "<rng model='virtio'><backend model='random'>/dev/urandom"
+        "</backend></rng>",
+        3, "q35"),
+    "panic": (lambda i: "<panic model='isa'/>",
+        1, "q35"),
+    "shmem": (lambda i: f"<shmem name='s{i}'/>",
+        1, "q35"),
+    "memory dimm": (lambda i: "<memory model='dimm'><target><size unit='KiB'>"
+        "524288</size><node>0</node></target></memory>",
+        7, "q35"),
+    "iommu": (lambda i: "<iommu model='intel'/>",
+        1, "q35"),
+    "vsock": (lambda i: "<vsock model='virtio'/>",
+        1, "q35"),
+    "tpm": (lambda i: "<tpm model='tpm-crb'/>",
+        1, "q35"),
+    "smartcard": (lambda i: "<smartcard mode='passthrough' type='spicevmc'/>",
+        1, "q35"),
+    "filesystem": (lambda i: f"<filesystem type='mount'><source dir='/s{i}'/>"
+        f"<target dir='t{i}'/></filesystem>",
+        4, "q35"),
+    "graphics": (lambda i: "<graphics type='vnc'/>",
+        1, "q35"),
+    "crypto": (lambda i: "<crypto model='virtio' type='qemu'/>",
+        1, "q35"),
+}
+
+
+def kind_guest(name: str, markup: int = MAX_MARKUP) -> bytes:
+    """As many devices of one kind (:data:`KINDS`) as ``markup`` ``<`` allow."""
+    per, lt_each, machine = KINDS[name]
+    return _fill(per, lt_each, machine, markup=markup)
+
+
 # name -> document; the device kinds come first, then the shapes the issue named, then the rest
 SHAPES: dict[str, Callable[[], bytes]] = {
-    "disk virtio": lambda: _fill(lambda i: f"<disk type='file' device='disk'><target dev="
-                                 f"'{_disk_name('vd', i)}' bus='virtio'/></disk>", 3),
-    "disk sata": lambda: _fill(lambda i: f"<disk type='file' device='disk'><target dev="
-                               f"'{_disk_name('sd', i)}' bus='sata'/></disk>", 3),
-    "disk scsi": lambda: _fill(lambda i: f"<disk type='file' device='disk'><target dev="
-                               f"'{_disk_name('sd', i)}' bus='scsi'/></disk>", 3),
-    "disk ide (pc)": lambda: _fill(lambda i: f"<disk type='file' device='cdrom'><target dev="
-                                   f"'{_disk_name('hd', i)}' bus='ide'/></disk>", 3, "pc"),
-    "controller pcie-root-port": lambda: _fill(
-        lambda i: "<controller type='pci' model='pcie-root-port'/>", 1),
-    "controller pci-bridge (pc)": lambda: _fill(
-        lambda i: "<controller type='pci' model='pci-bridge'/>", 1, "pc"),
-    "controller usb": lambda: _fill(lambda i: "<controller type='usb' model='qemu-xhci'/>", 1),
-    "controller virtio-serial": lambda: _fill(lambda i: "<controller type='virtio-serial'/>", 1),
-    "controller scsi": lambda: _fill(
-        lambda i: "<controller type='scsi' model='virtio-scsi'/>", 1),
-    "controller sata": lambda: _fill(lambda i: "<controller type='sata'/>", 1),
-    "controller ide (pc)": lambda: _fill(lambda i: "<controller type='ide'/>", 1, "pc"),
-    "controller ccid": lambda: _fill(lambda i: "<controller type='ccid'/>", 1),
-    "interface": lambda: _fill(lambda i: "<interface type='user'><model type='virtio'/>"
-                               "</interface>", 3),
-    "serial": lambda: _fill(lambda i: "<serial type='pty'/>", 1),
-    "console": lambda: _fill(lambda i: "<console type='pty'/>", 1),
-    "parallel": lambda: _fill(lambda i: "<parallel type='pty'/>", 1),
-    "channel virtio": lambda: _fill(lambda i: "<channel type='pty'><target type='virtio'/>"
-                                    "</channel>", 3),
-    "input usb": lambda: _fill(lambda i: "<input type='tablet' bus='usb'/>", 1),
-    "input virtio": lambda: _fill(lambda i: "<input type='keyboard' bus='virtio'/>", 1),
-    "sound": lambda: _fill(lambda i: "<sound model='ich9'/>", 1),
-    "video": lambda: _fill(lambda i: "<video><model type='virtio'/></video>", 3),
-    "hostdev pci": lambda: _fill(lambda i: "<hostdev mode='subsystem' type='pci'><source>"
-                                 f"<address domain='0' bus='{i % 256}' slot='{i % 32}' "
-                                 "function='0'/></source></hostdev>", 5),
-    "hostdev usb": lambda: _fill(lambda i: "<hostdev mode='subsystem' type='usb'><source>"
-                                 "<vendor id='0x1'/><product id='0x2'/></source></hostdev>",
-                                 6),
-    "redirdev": lambda: _fill(lambda i: "<redirdev bus='usb' type='spicevmc'/>", 1),
-    "hub": lambda: _fill(lambda i: "<hub type='usb'/>", 1),
-    "watchdog": lambda: _fill(lambda i: "<watchdog model='i6300esb'/>", 1),
-    "memballoon": lambda: _fill(lambda i: "<memballoon model='virtio'/>", 1),
-    "rng": lambda: _fill(lambda i: "<rng model='virtio'><backend model='random'>/dev/urandom"
-                         "</backend></rng>", 3),
-    "panic": lambda: _fill(lambda i: "<panic model='isa'/>", 1),
-    "shmem": lambda: _fill(lambda i: f"<shmem name='s{i}'/>", 1),
-    "memory dimm": lambda: _fill(lambda i: "<memory model='dimm'><target><size unit='KiB'>"
-                                 "524288</size><node>0</node></target></memory>", 7),
-    "iommu": lambda: _fill(lambda i: "<iommu model='intel'/>", 1),
-    "vsock": lambda: _fill(lambda i: "<vsock model='virtio'/>", 1),
-    "tpm": lambda: _fill(lambda i: "<tpm model='tpm-crb'/>", 1),
-    "smartcard": lambda: _fill(lambda i: "<smartcard mode='passthrough' type='spicevmc'/>", 1),
-    "filesystem": lambda: _fill(lambda i: f"<filesystem type='mount'><source dir='/s{i}'/>"
-                                f"<target dir='t{i}'/></filesystem>", 4),
-    "graphics": lambda: _fill(lambda i: "<graphics type='vnc'/>", 1),
-    "crypto": lambda: _fill(lambda i: "<crypto model='virtio' type='qemu'/>", 1),
+    **{name: functools.partial(kind_guest, name) for name in KINDS},
     # the issue's quadratic shapes (item 8), at the sizes it measured
     "issue: 10,000 virtio-serial controllers": lambda: _fill(
         lambda i: "<controller type='virtio-serial'/>", 1, count=10_000),

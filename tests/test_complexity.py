@@ -8,6 +8,7 @@ bound here catches a hang or a quadratic stage; it is not a speed test.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,20 @@ def test_mixed_devices_are_placed_or_refused_quickly(name: str, tmp_path: Path) 
     devices = MIXED[name]
     _run(tmp_path, _guest("".join(f"    {one}\n" for one in devices)), codes=(0, 1),
          lines=len(devices))
+
+
+# ---- every device kind (issue 18, Build 1) ------------------------------------------------------
+# bench/bench_hostile.py feeds each kind at the limits (500,000 '<'); here each kind fills
+# 40,000, where a stage that rescans the other devices of its kind per device takes minutes (a
+# serial port's next port did: 5,000 ports took 46 s) and a linear run takes 1-3 s of CPU.
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import bench_hostile  # noqa: E402  (the shapes are the benchmark's: one statement of each)
+
+KIND_MARKUP = 40_000
+
+
+@pytest.mark.parametrize("kind", sorted(bench_hostile.KINDS))
+def test_every_device_kind_in_bulk_is_linear(kind: str, tmp_path: Path) -> None:
+    text = bench_hostile.kind_guest(kind, KIND_MARKUP).decode()
+    _run(tmp_path, text, codes=(0, 1), lines=2 * KIND_MARKUP)  # a line per problem
