@@ -126,7 +126,7 @@ def _generic(disk: Device) -> Finding | None:
             device not in ("cdrom", "floppy"):
         return on(disk, "disk-device", "tray is only valid for cdrom and floppy",
                   "remove tray=", el=target)
-    vendor, product = disk.el.findtext("vendor"), disk.el.findtext("product")
+    vendor, product = disk.child_text("vendor"), disk.child_text("product")
     if vendor is not None and len(vendor) > 8:
         return on(disk, "disk-device", "disk vendor is more than 8 characters",
                   "shorten <vendor>", el=disk.child("vendor"))
@@ -169,8 +169,8 @@ def _qemu(disk: Device) -> Finding | None:
         return on(disk, "disk-device", f"disk type of '{name}' does not support ejectable "
                   "media", "put the cdrom on bus='sata', 'scsi' or 'ide'",
                   el=disk.child("target"))
-    serial = disk.el.findtext("serial")
-    wwn = disk.el.findtext("wwn")
+    serial = disk.child_text("serial")
+    wwn = disk.child_text("wwn")
     if wwn is not None and bus not in ("ide", "scsi"):
         return on(disk, "disk-device", "Only ide and scsi disk support wwn", "remove <wwn>")
     if (disk.child("vendor") is not None or disk.child("product") is not None) and \

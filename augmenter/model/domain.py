@@ -164,6 +164,12 @@ class Device:
                 self._children[tag] = found
         return found
 
+    def child_text(self, tag: str) -> str | None:
+        """``el.findtext(tag)`` for a plain tag name: the first such child's text ("" when it
+        has none), None without one. A path costs a compile per call, per device."""
+        found = self.child(tag)
+        return None if found is None else (found.text or "")
+
     def target(self, attr: str) -> str | None:
         t = self.child("target")
         value: str | None = t.get(attr) if t is not None else None
