@@ -144,6 +144,7 @@ class Pass:
         self.dry = dry
         self.needs = needs
         self.phantoms = 0
+        self._sets: dict[int, list[Device]] | None = None
 
     # -- growth --------------------------------------------------------------------------
     def _add(self, model: str, flags: Connect | None = None) -> None:
@@ -327,14 +328,23 @@ class Pass:
                 dev.why_placed = (f"function {function} of its host slot, in the slot of "
                                   "function 0 (docs/placement.md §22)")
 
+    def _ich9_sets(self) -> dict[int, list[Device]]:
+        """The ICH9 USB2 controllers by index, in the definition's order (made once: a walk
+        over every controller per companion was quadratic)."""
+        if self._sets is None:
+            self._sets = {}
+            for ctrl in self.guest.dom.controllers:
+                if ctrl.type == "usb" and ctrl.model in ICH9_USB2:
+                    self._sets.setdefault(ctrl.index, []).append(ctrl)
+        return self._sets
+
     def place_companion(self, dev: Device) -> None:
         """ICH9 USB2 sets share one slot, each model on its own function (docs/placement.md §11)."""
         function = usb_model(dev).ich9_function
         assert function is not None, "only a controller of an ICH9 USB2 set"
         multi = "on" if function == 0 else None
-        for other in self.guest.dom.controllers:
-            if (other is not dev and other.type == "usb" and other.index == dev.index
-                    and other.model in ICH9_USB2):
+        for other in self._ich9_sets().get(dev.index, ()):
+            if other is not dev:
                 # only written addresses count: in libvirt's dry run each companion takes a
                 # slot of its own, which can make it add bridges the real pass leaves empty
                 addr = pci_address(other)
