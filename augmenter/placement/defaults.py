@@ -245,10 +245,10 @@ def assign_scsi_hostdev_addresses(guest: Guest) -> None:
         return (controller, 0, 0, unit) not in used and SCSI_UNITS.get(
             models.get(controller) or "", NO_SCSI_LIMIT).usable(unit)
 
+    controller = 0  # no controller below it has a free unit (units are only taken)
     for host in scsi:
         if host.address is not None:
             continue
-        controller = 0
         while (unit := next((u for u in range(SCSI_NARROW_UNITS) if free(controller, u)),
                             None)) is None:
             controller += 1
@@ -446,13 +446,15 @@ def assign_dimm_slots(guest: Guest) -> None:
     slots = (number(max_mem, "slots", "uip") or 0) if max_mem is not None else 0
     dimms = [m for m in guest.dom.of("memory") if m.model in ("dimm", "nvdimm")]
     used = {value.slot for m in dimms if isinstance(value := m.addr, DimmValue)}
+    lowest = 0  # no slot below it is free (slots are only taken): the search starts there
     for mem in dimms:
         if mem.address is not None:
             continue
-        slot = next((s for s in range(slots) if s not in used), None)
+        slot = next((s for s in range(lowest, slots) if s not in used), None)
         if slot is None:
             raise guest.fail(mem, "no free memory device slot available")
         used.add(slot)
+        lowest = slot + 1
         write_address(mem, "dimm", slot=slot)
 
 
