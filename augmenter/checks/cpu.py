@@ -197,6 +197,7 @@ def check_numa(guest: Guest) -> Iterator[Finding]:
                  "add a <cell> per guest NUMA node, or remove <numa>")
         return
     cells: dict[int, Cell] = {}
+    given: set[int] = set()  # every vCPU of the cells so far
     for n, el in enumerate(elements):
         ident = _uint(el.get("id")) if el.get("id") is not None else n
         if ident is None:
@@ -215,11 +216,13 @@ def check_numa(guest: Guest) -> Iterator[Finding]:
         if bad is not None:
             yield bad
             return
-        for other in cells.values():
-            if mask and other.cpus and mask & other.cpus:
-                yield at(el, "numa-cell", f"NUMA cells {ident} and {other.id} have "
-                         "overlapping vCPU ids", "give each vCPU to one cell only")
-                return
+        if mask and mask & given:  # the union first: a walk over every cell per cell was
+            for other in cells.values():  # quadratic in the cells
+                if other.cpus and mask & other.cpus:
+                    yield at(el, "numa-cell", f"NUMA cells {ident} and {other.id} have "
+                             "overlapping vCPU ids", "give each vCPU to one cell only")
+                    return
+        given |= mask or set()
         cells[ident] = Cell(el, ident, mask or None)
     counts = vcpus(guest)
     if counts is None:
