@@ -30,6 +30,7 @@ MACs, names, sources and everything else stay as written.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass
 
 from ..boards.records import Emulator
@@ -81,6 +82,10 @@ class Converter:
         self.emulator = emulator
         self.changes: list[Change] = []
         self.gone: set[int] = set()  # PCI buses (controller indexes) that are removed
+        # the disk indexes each name prefix has taken, counted (two disks may share a name),
+        # kept as disks are renamed: a walk over every disk per disk was quadratic
+        self._names: dict[str, Counter[int]] = {}
+        self._lowest: dict[str, int] = {}  # no index below it is free, per prefix
 
     def note(self, dev: Device | None, change: str, device: str = "") -> None:
         name = device or (dev.name() if dev is not None else "domain")
@@ -133,10 +138,34 @@ class Converter:
                 self.remove(ctrl, "q35 has no IDE controller (its disks move to SATA)")
 
     # -- disks ------------------------------------------------------------------------------
-    def _taken(self, prefix: str) -> set[int]:
-        return {i for d in self.dom.disks
+    def _taken(self, prefix: str) -> Counter[int]:
+        """The indexes of the disk names that start with ``prefix``."""
+        taken = self._names.get(prefix)
+        if taken is None:
+            taken = self._names[prefix] = Counter(
+                i for d in self.dom.disks
                 if (i := disk_index(d.target("dev") or "")) is not None
-                and (d.target("dev") or "").startswith(prefix)}
+                and (d.target("dev") or "").startswith(prefix))
+            self._lowest[prefix] = 0
+        return taken
+
+    def _free_index(self, prefix: str, limit: int) -> int | None:
+        """The lowest index of ``prefix`` no disk name has, below ``limit``."""
+        taken = self._taken(prefix)
+        index = next((i for i in range(self._lowest[prefix], limit) if not taken[i]), None)
+        if index is not None:
+            self._lowest[prefix] = index
+        return index
+
+    def _renamed(self, old: str, new: str) -> None:
+        """Keep the counts of :meth:`_taken` true after a disk named ``old`` took ``new``."""
+        for prefix, taken in self._names.items():
+            for name, step in ((old, -1), (new, 1)):
+                i = disk_index(name)
+                if i is not None and name.startswith(prefix):
+                    taken[i] += step
+                    if step < 0 and not taken[i]:
+                        self._lowest[prefix] = min(self._lowest[prefix], i)
 
     def _rename(self, disk: Device, bus: str, prefix: str, limit: int | None) -> bool:
         """Move ``disk`` to ``bus`` with a free name of ``prefix``; False when none is free
@@ -147,11 +176,12 @@ class Converter:
         old_bus = disk_bus(disk)
         index = disk_index(old)
         taken = self._taken(prefix)
-        if index is None or index in taken or (limit is not None and index >= limit):
-            index = next((i for i in range(limit or 1 << 16) if i not in taken), None)
+        if index is None or taken[index] or (limit is not None and index >= limit):
+            index = self._free_index(prefix, limit or 1 << 16)
             if index is None:
                 return False
         new = disk_name(prefix, index)
+        self._renamed(old, new)
         target.set("dev", new)
         target.set("bus", bus)
         change = f"bus {old_bus} -> {bus}, target {old} -> {new}"
