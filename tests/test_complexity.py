@@ -109,6 +109,7 @@ def test_repeated_devices_are_placed_or_refused_quickly(name: str, tmp_path: Pat
 
 # ---- shapes found while making the stages linear (issue 18, Build 1) ----------------------------
 
+ICH9_SET = ("ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3")
 MIXED = {
     # a controller of one type, then many of another: the sort walked back over all of them
     "1 + 40,000 SCSI controllers behind 40,000 USB": (
@@ -121,6 +122,13 @@ MIXED = {
         f"controller='{i}'/></channel>" for i in range(10_000)],
     # each refusal names the emulator, which was looked for among every device
     "20,000 shmem devices": ["<shmem name='s'/>"] * 20_000,
+    # each companion looked for its master among every controller
+    "5,000 ICH9 USB2 sets": [f"<controller type='usb' index='{i}' model='{model}'/>"
+                             for i in range(5_000) for model in ICH9_SET],
+    # each SCSI host device looked for a free unit from controller 0
+    "20,000 SCSI host devices": [
+        f"<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host{i}'/>"
+        "<address bus='0' target='0' unit='0'/></source></hostdev>" for i in range(20_000)],
 }
 
 
@@ -129,6 +137,37 @@ def test_mixed_devices_are_placed_or_refused_quickly(name: str, tmp_path: Path) 
     devices = MIXED[name]
     _run(tmp_path, _guest("".join(f"    {one}\n" for one in devices)), codes=(0, 1),
          lines=len(devices))
+
+
+def _with(extra: str, devices: str, memory: str = "65536") -> str:
+    """A guest with ``extra`` elements after its memory."""
+    return _guest(devices).replace("  <memory>65536</memory>\n",
+                                   f"  <memory>{memory}</memory>\n{extra}", 1)
+
+
+CELLS = "".join(f"<cell id='{i}' memory='1' unit='KiB'/>" for i in range(20_000))
+WHOLE: dict[str, tuple[str, list[str]]] = {
+    # each DIMM looked for the lowest free slot from slot 0
+    "20,000 DIMMs": (_with(
+        "  <maxMemory slots='100000' unit='GiB'>10000</maxMemory>\n  <vcpu>2</vcpu>\n"
+        "  <cpu><numa><cell id='0' cpus='0-1' memory='65536' unit='KiB'/></numa></cpu>\n",
+        "    <memory model='dimm'><target><size unit='KiB'>131072</size><node>0</node>"
+        "</target></memory>\n" * 20_000), []),
+    # each NUMA cell was compared with every cell before it
+    "20,000 NUMA cells": (_with(f"  <vcpu>2</vcpu>\n  <cpu><numa>{CELLS}</numa></cpu>\n",
+                                "    <memballoon model='virtio'/>\n", "20000"), []),
+    # each disk moved to SATA counted the names of every disk again
+    "8,000 IDE disks converted to q35": (_guest("".join(
+        f"    <disk type='file' device='disk'><source file='/i/{i}'/><target "
+        f"dev='hd{_letters(i)}' bus='ide'/></disk>\n" for i in range(8_000)), "pc"),
+        ["--convert-to", "q35"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WHOLE))
+def test_other_repeated_parts_are_handled_quickly(name: str, tmp_path: Path) -> None:
+    text, args = WHOLE[name]
+    _run(tmp_path, text, *args, codes=(0, 1), lines=20_000)
 
 
 # ---- every device kind (issue 18, Build 1) ------------------------------------------------------
