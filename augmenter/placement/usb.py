@@ -97,10 +97,10 @@ def assign(guest: Guest) -> None:
     hubs = [h for h in dom.of("hub") if h.type == "usb"]
     total = sum(h.ports for h in roots.values()) + HUB_PORTS * len(hubs)
     if len(devices) > total:
-        for _ in range(math.ceil((len(devices) - total + 1) / (HUB_PORTS - 1))):
-            hub = dom.add("hub", {"type": "usb"}, why="more USB devices than root ports")
-            devices.insert(len(hubs), hub)
-            hubs.append(hub)
+        added = [dom.add("hub", {"type": "usb"}, why="more USB devices than root ports")
+                 for _ in range(math.ceil((len(devices) - total + 1) / (HUB_PORTS - 1)))]
+        devices[len(hubs):len(hubs)] = added  # after the written hubs, in one move
+        hubs += added
 
     def attach(dev: Device, bus: int, ports: list[int], is_hub: bool) -> None:
         node = roots.get(bus)
