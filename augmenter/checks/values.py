@@ -157,7 +157,16 @@ def applicable(root: Element, rules: Table | None = None
     """(rule, element, path from the root) for each rule that holds where it stands in the
     document under ``root``, in document order. One walk: each element meets only the rules
     of its own path (the table's trie), and a subtree no rule reaches is not entered."""
-    rules = rules if rules is not None else table()
+    for el, chain, groups in _walk(root, rules if rules is not None else table()):
+        for group in groups:
+            for rule in group:
+                yield rule, el, chain
+
+
+def _walk(root: Element, rules: Table
+          ) -> Iterator[tuple[Element, Sequence[tuple[Element, bool]], list[list[Rule]]]]:
+    """(element, path from the root, the groups of rules that hold there) for each element
+    some rule holds for, in document order."""
     chain: list[tuple[Element, bool]] = []
     # an explicit stack (element, depth, first of its name, the trie nodes it reaches)
     stack: list[tuple[Element, int, bool, list[Node]]] = [
@@ -167,20 +176,23 @@ def applicable(root: Element, rules: Table | None = None
         del chain[depth:]
         chain.append((el, first))
         for node in nodes:
-            for group in _groups_here(node.plan(), el, chain):
-                for rule in group:
-                    yield rule, el, chain
+            groups = _groups_here(node.plan(), el, chain)
+            if groups:
+                yield el, chain, groups
         if not any(n.children for n in nodes):
             continue
         children = []
         names: set[str] = set()
+        one = nodes[0] if len(nodes) == 1 else None
         for child in el:
-            if not isinstance(child.tag, str):
+            tag = child.tag
+            if not isinstance(tag, str):
                 continue  # comments and processing instructions
-            reached = [c for n in nodes for c in n.step(child.tag)]
+            reached = one.step(tag) if one is not None else [
+                c for n in nodes for c in n.step(tag)]
             if reached:
-                children.append((child, depth + 1, child.tag not in names, reached))
-            names.add(child.tag)
+                children.append((child, depth + 1, tag not in names, reached))
+            names.add(tag)
         stack.extend(reversed(children))
 
 
@@ -188,17 +200,19 @@ def findings(root: Element, rules: Table | None = None) -> Iterator[Finding]:
     """Every value of the document under ``root`` that libvirt's parser refuses, in document
     order; one finding per element, attribute and kind of rule."""
     seen: set[tuple[Element, str, str]] = set()
-    for rule, el, chain in applicable(root, rules):
-        key = (el, rule.attr, rule.kind)
-        if key in seen:
-            continue
-        found = _verdict(rule, el)
-        if found is None:
-            continue
-        seen.add(key)
-        code, verdict = found
-        yield Finding(code, "error", verdict.message, el.sourceline, None, _device(chain),
-                      verdict.hint)
+    for el, chain, groups in _walk(root, rules if rules is not None else table()):
+        for group in groups:
+            for rule in group:
+                found = _verdict(rule, el)
+                if found is None:
+                    continue
+                key = (el, rule.attr, rule.kind)
+                if key in seen:
+                    continue
+                seen.add(key)
+                code, verdict = found
+                yield Finding(code, "error", verdict.message, el.sourceline, None,
+                              _device(chain), verdict.hint)
 
 
 def _device(chain: Sequence[tuple[Element, bool]]) -> str | None:

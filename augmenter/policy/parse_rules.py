@@ -247,6 +247,7 @@ class Node:
     tests: list[tuple[tuple[tuple[int, Step], ...], list[Rule]]] = field(default_factory=list)
     depth: int = 0  # the place in a path of the elements that reach this node (domain: 0)
     _plan: Plan | None = field(default=None, repr=False)
+    _steps: dict[str, list[Node]] = field(default_factory=dict, repr=False)
 
     def plan(self) -> Plan:
         """:attr:`tests` sorted for the walk (built on first use)."""
@@ -255,14 +256,19 @@ class Node:
         return self._plan
 
     def step(self, tag: str) -> list[Node]:
-        """The nodes an element named ``tag`` under this one reaches."""
-        out = []
-        hit = self.children.get(tag)
-        if hit is not None:
-            out.append(hit)
-        wild = self.children.get("*")
-        if wild is not None:
-            out.append(wild)
+        """The nodes an element named ``tag`` under this one reaches (kept per name: never
+        changed by a caller)."""
+        out = self._steps.get(tag)
+        if out is None:
+            out = []
+            hit = self.children.get(tag)
+            if hit is not None:
+                out.append(hit)
+            wild = self.children.get("*")
+            if wild is not None:
+                out.append(wild)
+            if len(self._steps) < 1024:  # names are the document's: keep a bounded few
+                self._steps[tag] = out
         return out
 
 
