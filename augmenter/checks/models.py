@@ -755,6 +755,8 @@ def check_required_parts(guest: Guest) -> Iterator[Finding]:
             yield on(chan, "channel-target", "spicevmc device type only supports virtio",
                      "write <target type='virtio' name='com.redhat.spice.0'/>", el=target)
     for ctrl in _each(guest, "controller"):
+        if len(ctrl.el) < 2:
+            continue  # no room for two of a kind (most controllers: nothing to look for)
         for tag in ("model", "target"):  # virDomainControllerDefParseXML
             extra = ctrl.el.findall(tag)[1:2]
             if extra:
