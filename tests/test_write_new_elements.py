@@ -31,7 +31,7 @@ def trees(draw: st.DrawFn, depth: int = 0) -> etree._Element:
     return el
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(trees(), st.sampled_from(['"', "'"]), st.sampled_from(["\n", "\r\n", "\r"]))
 def test_a_new_element_is_written_as_lxml_writes_it(el: etree._Element, quote: str,
                                                     newline: str) -> None:
