@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..model.domain import Device
 from ..model.numbers import read
+from ..model.values import target_option
 from ..placement.guest import Guest
 from ..policy.devices import ROOT_MODELS, VIRTIO_SCSI_MODELS, default_model_name
 from ..xml.document import Element
@@ -112,8 +113,7 @@ def _pci_controller(guest: Guest, ctrl: Device, cells: int) -> Finding | None:
                   f"({cells})", f"the guest has NUMA nodes 0 to {cells - 1}" if cells
                   else "define the NUMA cells in <cpu><numa>", el=options["node"])
     for attr, low, high, what in RANGES:
-        text = options[attr].get(attr) if attr in options else None
-        value = read(text, "i", 0) if text is not None else None  # virXMLPropInt base 0
+        value = target_option(options.get(attr), attr)
         if value is not None and not low <= value <= high:
             return on(ctrl, "pci-controller", f"PCI controller {what} '{value}' out of range - "
                       f"must be {low}-{high}", f"write a {what} from {low} to {high}",

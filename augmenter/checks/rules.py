@@ -15,7 +15,7 @@ from ..model.addresses import PciAddress, pci_address
 from ..model.connect import KINDS, Connect, describe
 from ..model.domain import Device, disk_bus
 from ..model.numbers import number
-from ..model.values import DriveValue, Unreadable, UsbValue, VirtioSerialValue
+from ..model.values import DriveValue, Unreadable, UsbValue, VirtioSerialValue, target_option
 from ..placement import pci, vserial
 from ..placement.defaults import implies_controller
 from ..placement.guest import Guest
@@ -478,7 +478,7 @@ def check_devices(guest: Guest) -> Iterator[Finding]:
     if guest.family is not None and guest.family.phb:
         for ctrl in guest.dom.controllers:
             target = ctrl.child("target")
-            index = number(target, "index", "i", 0) if target is not None else None
+            index = target_option(target, "index")
             if ctrl.type == "pci" and index is not None and (index == 0) != (ctrl.index == 0):
                 yield finding(ctrl, "phb-target-index", "Only the PCI controller with index 0 "
                               "can have target index 0, and vice versa")

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import TypeAlias
 
 from ..xml.document import Element, first_child
-from .numbers import READERS, InvalidValue, scan, strict
+from .numbers import READERS, InvalidValue, read, scan, strict
 from .record import Record
 
 UINT_MAX = READERS["uip"].high
@@ -82,6 +82,25 @@ CONTROLLER_INDEX = Field("index", "i", 10, "virDomainControllerDefParseXML (doma
                          nonnegative=True)
 """A controller's ``index``: read by :func:`~augmenter.model.domain.index_value`, and a rule of
 the table of parse-time rules (its ``field`` entry)."""
+
+PCI_TARGET_FIELDS: dict[str, Field] = {
+    name: Field(name, "i", 0, f"virDomainControllerDefParseXML (domain_conf.c:{line})",
+                nonnegative=True)
+    for name, line in (("chassisNr", 8319), ("chassis", 8324), ("port", 8329), ("busNr", 8334),
+                       ("index", 8344))}
+"""A PCI controller's ``<target>`` options: read by :func:`target_option` wherever placement
+or a check needs one, and rules of the table of parse-time rules (``field`` entries)."""
+
+
+def target_option(target: Element | None, name: str) -> int | None:
+    """A PCI controller's ``<target>`` option as libvirt reads it (:data:`PCI_TARGET_FIELDS`);
+    None when absent or unreadable (the table of parse-time rules reports that)."""
+    text = target.get(name) if target is not None else None
+    if text is None:
+        return None
+    f = PCI_TARGET_FIELDS[name]
+    return read(text, f.reader, f.base)
+
 
 ZPCI_FIELDS = _fields("virZPCIDeviceAddressParseXML (device_conf.c)", "uip", 0,
                       ("uid", 56), ("fid", 63))

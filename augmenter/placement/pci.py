@@ -14,8 +14,7 @@ from ..errors import AugmentError, PlacementError
 from ..model.addresses import PciAddress, pci_address, pci_at, wants_pci, write_pci
 from ..model.connect import Connect, describe
 from ..model.domain import Device
-from ..model.numbers import number, read
-from ..model.values import PciValue
+from ..model.values import PciValue, target_option
 from ..policy.devices import (
     BUS_ACCEPTS,
     EXPANDER_MODELS,
@@ -80,8 +79,7 @@ def expander_bus_nrs(guest: Guest) -> list[int | None]:
     out: list[int | None] = []
     for c in _pci_controllers(guest):
         if c.model in EXPANDER_MODELS:
-            text = c.target("busNr")
-            out.append(read(text, "i", 0) if text else None)
+            out.append(target_option(c.child("target"), "busNr"))
     return out
 
 
@@ -513,7 +511,7 @@ def fill_controller_options(guest: Guest, topo: Topology) -> None:
     written = [t for _, t in controllers if t is not None]
     bus_nrs = expander_bus_nrs(guest)
     phb = guest.family is not None and guest.family.phb
-    targets = {number(t, "index", "i", 0) for t in written if t.get("index") is not None}
+    targets = {target_option(t, "index") for t in written if t.get("index") is not None}
     for ctrl, t in controllers:
         model = ctrl.model or ""
         addr = pci_address(ctrl)

@@ -34,6 +34,7 @@ from ..model.values import (
     ADDRESS_TYPES,
     CONTROLLER_INDEX,
     NO_TYPE,
+    PCI_TARGET_FIELDS,
     TYPE_SOURCES,
     UNKNOWN_TYPE,
     ZPCI_FIELDS,
@@ -145,7 +146,10 @@ def _field_entries(context: str, fields: tuple[Field, ...]) -> list[dict[str, ob
     return out
 
 
-FIELDS: Mapping[str, Field] = {"controller-index": CONTROLLER_INDEX}
+FIELDS: Mapping[str, Field] = {
+    "controller-index": CONTROLLER_INDEX,
+    **{f"pci-target-{name}": f for name, f in PCI_TARGET_FIELDS.items()},
+}
 """The single attributes the model declares, by the name a ``field`` entry gives."""
 
 
