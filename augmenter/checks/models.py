@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 from ..model.domain import Device
 from ..model.numbers import read
+from ..model.values import BALLOON_PERIOD, CONTROLLER_QUEUES, field_value
 from ..placement.guest import Guest
 from ..policy import machines
 from ..policy.devices import PANIC_WITHOUT_ADDRESS, VIRTIO_MODELS
@@ -822,14 +823,14 @@ def check_dropped_options(guest: Guest) -> Iterator[Finding]:
                      "use model type='virtio', or remove them", severity="warning", el=driver)
     for balloon in _each(guest, "memballoon"):
         stats = balloon.child("stats")
-        period = read(stats.get("period") or "", "i", 0) if stats is not None else None
+        period = field_value(stats, BALLOON_PERIOD)
         if period is not None and period <= 0:
             yield on(balloon, "option-dropped", f"libvirt 9.0 reads a statistics period of "
                      f"{period} as none: it drops <stats> when it defines the domain",
                      "give a period of 1 second or more", severity="warning", el=stats)
     for ctrl in _each(guest, "controller"):
         driver = ctrl.child("driver")
-        if driver is not None and read(driver.get("queues") or "", "uip", 10) == 0:
+        if field_value(driver, CONTROLLER_QUEUES) == 0:
             yield on(ctrl, "option-dropped", "libvirt 9.0 keeps no queues='0': it drops it "
                      "when it defines the domain", "remove queues=, or give 1 or more",
                      severity="warning", el=driver)

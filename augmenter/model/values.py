@@ -102,6 +102,38 @@ def target_option(target: Element | None, name: str) -> int | None:
     return read(text, f.reader, f.base)
 
 
+def field_value(el: Element | None, f: Field) -> int | None:
+    """Attribute ``f.name`` of ``el`` as libvirt reads it (``f``'s reader and base); None when
+    absent or unreadable (the table of parse-time rules reports that)."""
+    text = el.get(f.name) if el is not None else None
+    return None if text is None else read(text, f.reader, f.base)
+
+
+NUMA_CELL_ID = Field("id", "uip", 10, "virDomainNumaDefParseXML (numa_conf.c:922)")
+"""``<cpu><numa><cell id>``."""
+
+MEMNODE_CELLID = Field("cellid", "uip", 10, "virDomainNumatuneNodeParseXML (numa_conf.c:168)")
+"""``<numatune><memnode cellid>``."""
+
+CONTROLLER_PORTS = Field("ports", "i", 10, "virDomainControllerDefParseXML (domain_conf.c:8369)",
+                         nonnegative=True)
+"""A controller's ``ports`` (virtio-serial ports, an xHCI's root hub ports)."""
+
+CONTROLLER_QUEUES = Field("queues", "uip", 10,
+                          "virDomainControllerDefParseXML (domain_conf.c:8270)")
+"""A controller's ``<driver queues>``."""
+
+BOOT_MENU_TIMEOUT = Field("timeout", "uip", 10, "virDomainDefParseBootXML (domain_conf.c:15544)")
+"""``<os><bootmenu timeout>`` (read when ``enable='yes'``)."""
+
+BIOS_REBOOT_TIMEOUT = Field("rebootTimeout", "i", 10,
+                            "virDomainDefParseBootXML (domain_conf.c:15563)")
+"""``<os><bios rebootTimeout>``."""
+
+BALLOON_PERIOD = Field("period", "i", 0, "virDomainMemballoonDefParseXML (domain_conf.c:12204)")
+"""A memory balloon's ``<stats period>``."""
+
+
 ZPCI_FIELDS = _fields("virZPCIDeviceAddressParseXML (device_conf.c)", "uip", 0,
                       ("uid", 56), ("fid", 63))
 """A PCI address's ``<zpci>`` child (s390)."""

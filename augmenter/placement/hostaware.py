@@ -30,6 +30,7 @@ from ..errors import AugmentError
 from ..model.addresses import pci_at, wants_pci, write_pci
 from ..model.domain import Device
 from ..model.numbers import number
+from ..model.values import MEMNODE_CELLID, NUMA_CELL_ID, field_value
 from ..policy.devices import lowest_bus_nr
 from ..xml.document import Element, append_child, new_element
 from .guest import Guest, Together
@@ -152,7 +153,7 @@ def guest_cells(guest: Guest) -> list[int]:
     cells = guest.dom.root.findall("cpu/numa/cell")
     out: list[int] = []
     for n, cell in enumerate(cells):
-        ident = number(cell, "id", "uip", 10)  # virXMLPropUInt, base 10
+        ident = field_value(cell, NUMA_CELL_ID)
         out.append(n if ident is None else ident)
     return out
 
@@ -180,7 +181,7 @@ def cell_of_host_node(guest: Guest, cells: list[int]) -> dict[int, int]:
     number, when the guest has one."""
     out: dict[int, int] = {}
     for memnode in guest.dom.root.findall("numatune/memnode"):
-        cell = number(memnode, "cellid", "uip", 10)  # virXMLPropUInt, base 10
+        cell = field_value(memnode, MEMNODE_CELLID)
         if cell is None or cell not in cells:
             continue
         for node in sorted(parse_nodeset(memnode.get("nodeset") or "")):

@@ -32,8 +32,15 @@ from ..model.scaled import unit_scale
 from ..model.values import (
     ADDRESS_FIELDS,
     ADDRESS_TYPES,
+    BALLOON_PERIOD,
+    BIOS_REBOOT_TIMEOUT,
+    BOOT_MENU_TIMEOUT,
     CONTROLLER_INDEX,
+    CONTROLLER_PORTS,
+    CONTROLLER_QUEUES,
+    MEMNODE_CELLID,
     NO_TYPE,
+    NUMA_CELL_ID,
     PCI_TARGET_FIELDS,
     TYPE_SOURCES,
     UNKNOWN_TYPE,
@@ -148,6 +155,13 @@ def _field_entries(context: str, fields: tuple[Field, ...]) -> list[dict[str, ob
 
 FIELDS: Mapping[str, Field] = {
     "controller-index": CONTROLLER_INDEX,
+    "controller-ports": CONTROLLER_PORTS,
+    "controller-driver-queues": CONTROLLER_QUEUES,
+    "numa-cell-id": NUMA_CELL_ID,
+    "numatune-memnode-cellid": MEMNODE_CELLID,
+    "bootmenu-timeout": BOOT_MENU_TIMEOUT,
+    "bios-rebootTimeout": BIOS_REBOOT_TIMEOUT,
+    "memballoon-stats-period": BALLOON_PERIOD,
     **{f"pci-target-{name}": f for name, f in PCI_TARGET_FIELDS.items()},
 }
 """The single attributes the model declares, by the name a ``field`` entry gives."""
