@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from ..model.domain import Device
 from ..model.numbers import read
 from ..model.scaled import element_kib, kib
-from ..model.values import BIOS_REBOOT_TIMEOUT, BOOT_MENU_TIMEOUT, field_value
+from ..model.values import BIOS_REBOOT_TIMEOUT, BOOT_MENU_TIMEOUT, BOOT_ORDER, field_value
 from ..placement.guest import Guest
 from ..policy.machines import PPC64, X86
 from ..xml.document import Element
@@ -205,8 +205,7 @@ def check_boot(guest: Guest) -> Iterator[Finding]:
                 yield on(dev, "boot-order", f"invalid loadparm value '{upper}', expecting chars "
                          "in set of [a-zA-Z0-9.] and blank spaces",
                          "use letters, digits, dots and blanks", el=boot)
-        text = boot.get("order")
-        order = read(text, "uip", 10) if text is not None else None
+        order = field_value(boot, BOOT_ORDER)
         if not order:
             continue  # none, or a value problem
         key = str(order)

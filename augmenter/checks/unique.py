@@ -15,6 +15,7 @@ from collections.abc import Hashable, Iterator
 
 from ..model.domain import Device
 from ..model.numbers import read
+from ..model.values import AUDIO_ID, SOUND_AUDIO_ID, VNC_AUDIO_ID, field_value
 from ..placement.guest import Guest
 from ..xml.document import Element
 from .findings import Finding
@@ -201,17 +202,13 @@ def check_tunables(guest: Guest) -> Iterator[Finding]:
         seen.add(path)
 
 
-def _id(text: str | None) -> int | None:
-    return read(text, "uip", 10) if text is not None else None
-
-
 def check_audio_ids(guest: Guest) -> Iterator[Finding]:
     """virDomainAudioDefValidate and virDomainEnsureAudioID: audio ids are unique, and the ids
     that sound cards and VNC name exist."""
     audios = guest.dom.root.findall("devices/audio")
     ids: dict[int, Element] = {}
     for audio in audios:
-        ident = _id(audio.get("id"))
+        ident = field_value(audio, AUDIO_ID)
         if ident is None:
             continue
         if ident in ids:
@@ -219,11 +216,11 @@ def check_audio_ids(guest: Guest) -> Iterator[Finding]:
                      f"the other is on line {ids[ident].sourceline}; give each its own id")
             return
         ids[ident] = audio
-    refs = [s.child("audio") for s in guest.dom.of("sound")]
-    refs += [g.find("audio") for g in guest.dom.root.findall("devices/graphics")
+    refs = [(s.child("audio"), SOUND_AUDIO_ID) for s in guest.dom.of("sound")]
+    refs += [(g.find("audio"), VNC_AUDIO_ID) for g in guest.dom.root.findall("devices/graphics")
              if g.get("type") == "vnc"]
-    for ref in refs:
-        ident = _id(ref.get("id")) if ref is not None else None
+    for ref, field in refs:
+        ident = field_value(ref, field)
         if ident and ident not in ids:
             yield at(ref, "audio-id", f"no audio device with ID {ident}",
                      "add <audio id='N' type='...'/> to <devices>, or remove the reference")

@@ -34,14 +34,16 @@ class Field(Record):
     """One number attribute as libvirt's parser reads it: ``virXMLPropInt`` (reader ``i``),
     ``virXMLPropUInt`` (``uip``) or ``virXMLPropULongLong`` (``ullp``) in ``base`` (0:
     decimal, 0x-hex or 0-octal), ``required`` with ``VIR_XML_PROP_REQUIRED``, ``nonnegative``
-    with ``VIR_XML_PROP_NONNEGATIVE``; ``source``: the function and line that reads it."""
+    with ``VIR_XML_PROP_NONNEGATIVE``, ``nonzero`` with ``VIR_XML_PROP_NONZERO``; ``source``:
+    the function and line that reads it."""
 
-    __slots__ = ("base", "name", "nonnegative", "reader", "required", "source")
+    __slots__ = ("base", "name", "nonnegative", "nonzero", "reader", "required", "source")
 
     def __init__(self, name: str, reader: str, base: int, source: str,
-                 required: bool = False, nonnegative: bool = False) -> None:
+                 required: bool = False, nonnegative: bool = False,
+                 nonzero: bool = False) -> None:
         self.name, self.reader, self.base, self.source = name, reader, base, source
-        self.required, self.nonnegative = required, nonnegative
+        self.required, self.nonnegative, self.nonzero = required, nonnegative, nonzero
 
 
 def _fields(function: str, reader: str, base: int, *named: tuple[str, int],
@@ -129,6 +131,21 @@ BOOT_MENU_TIMEOUT = Field("timeout", "uip", 10, "virDomainDefParseBootXML (domai
 BIOS_REBOOT_TIMEOUT = Field("rebootTimeout", "i", 10,
                             "virDomainDefParseBootXML (domain_conf.c:15563)")
 """``<os><bios rebootTimeout>``."""
+
+BOOT_ORDER = Field("order", "uip", 10, "virDomainDeviceBootParseXML (domain_conf.c:5362)",
+                   required=True, nonzero=True)
+"""A device's ``<boot order>``."""
+
+AUDIO_ID = Field("id", "uip", 10, "virDomainAudioDefParseXML (domain_conf.c:11891)", nonzero=True)
+"""An ``<audio>`` device's ``id``."""
+
+SOUND_AUDIO_ID = Field("id", "uip", 10, "virDomainSoundDefParseXML (domain_conf.c:11674)",
+                       nonzero=True)
+"""The ``<audio id>`` a sound card names."""
+
+VNC_AUDIO_ID = Field("id", "uip", 10, "virDomainGraphicsDefParseXMLVNC (domain_conf.c:11194)",
+                     nonzero=True)
+"""The ``<audio id>`` a VNC display names."""
 
 BALLOON_PERIOD = Field("period", "i", 0, "virDomainMemballoonDefParseXML (domain_conf.c:12204)")
 """A memory balloon's ``<stats period>``."""

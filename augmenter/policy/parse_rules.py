@@ -32,9 +32,11 @@ from ..model.scaled import unit_scale
 from ..model.values import (
     ADDRESS_FIELDS,
     ADDRESS_TYPES,
+    AUDIO_ID,
     BALLOON_PERIOD,
     BIOS_REBOOT_TIMEOUT,
     BOOT_MENU_TIMEOUT,
+    BOOT_ORDER,
     CONTROLLER_INDEX,
     CONTROLLER_PORTS,
     CONTROLLER_QUEUES,
@@ -42,8 +44,10 @@ from ..model.values import (
     NO_TYPE,
     NUMA_CELL_ID,
     PCI_TARGET_FIELDS,
+    SOUND_AUDIO_ID,
     TYPE_SOURCES,
     UNKNOWN_TYPE,
+    VNC_AUDIO_ID,
     ZPCI_FIELDS,
     Field,
 )
@@ -140,12 +144,16 @@ def _field_entries(context: str, fields: tuple[Field, ...]) -> list[dict[str, ob
                                                          numbers.expected(f.reader))}
         if f.nonnegative:
             words["range"] = numbers.PROP_INVALID.replace("{expected}", "non-negative value")
+        if f.nonzero:
+            words["zero"] = numbers.PROP_ZERO
         number: dict[str, object] = {
             "context": context, "attr": f.name, "kind": "number", "type": ctype,
             "base": f.base, "sign": sign, "bits": numbers.READERS[f.reader].bits,
             "messages": words}
         if f.nonnegative:
             number["min"] = 0
+        if f.nonzero:
+            number["nonzero"] = True
         out.append({**number, "source": [f.source]})
         if f.required:
             out.append({"context": context, "attr": f.name, "kind": "required",
@@ -162,6 +170,10 @@ FIELDS: Mapping[str, Field] = {
     "bootmenu-timeout": BOOT_MENU_TIMEOUT,
     "bios-rebootTimeout": BIOS_REBOOT_TIMEOUT,
     "memballoon-stats-period": BALLOON_PERIOD,
+    "boot-order": BOOT_ORDER,
+    "audio-id": AUDIO_ID,
+    "sound-audio-id": SOUND_AUDIO_ID,
+    "vnc-audio-id": VNC_AUDIO_ID,
     **{f"pci-target-{name}": f for name, f in PCI_TARGET_FIELDS.items()},
 }
 """The single attributes the model declares, by the name a ``field`` entry gives."""
