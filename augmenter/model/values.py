@@ -114,7 +114,8 @@ def field_value(el: Element | None, f: Field) -> int | None:
 NUMA_CELL_ID = Field("id", "uip", 10, "virDomainNumaDefParseXML (numa_conf.c:922)")
 """``<cpu><numa><cell id>``."""
 
-MEMNODE_CELLID = Field("cellid", "uip", 10, "virDomainNumatuneNodeParseXML (numa_conf.c:168)")
+MEMNODE_CELLID = Field("cellid", "uip", 10, "virDomainNumatuneNodeParseXML (numa_conf.c:168)",
+                       required=True)
 """``<numatune><memnode cellid>``."""
 
 CONTROLLER_PORTS = Field("ports", "i", 10, "virDomainControllerDefParseXML (domain_conf.c:8369)",
@@ -132,19 +133,50 @@ BIOS_REBOOT_TIMEOUT = Field("rebootTimeout", "i", 10,
                             "virDomainDefParseBootXML (domain_conf.c:15563)")
 """``<os><bios rebootTimeout>``."""
 
+VCPU_CURRENT = Field("current", "uip", 10, "virDomainVcpuParse (domain_conf.c:16870)")
+"""``<vcpu current>``."""
+
+CPU_TOPOLOGY_FIELDS: dict[str, Field] = {
+    name: Field(name, "uip", 10, f"virCPUDefParseXML (cpu_conf.c:{line})",
+                required=name != "dies", nonzero=True)
+    for name, line in (("sockets", 575), ("dies", 581), ("cores", 589), ("threads", 595))}
+"""``<cpu><topology>``'s counts (``dies`` may be left out)."""
+
+IOTHREAD_ID = Field("id", "uip", 10, "virDomainIOThreadIDDefParseXML (domain_conf.c:15642)",
+                    required=True, nonzero=True)
+"""``<iothreadids><iothread id>``."""
+
+VCPUPIN_VCPU = Field("vcpu", "uip", 10, "virDomainVcpuPinDefParseXML (domain_conf.c:15755)",
+                     required=True)
+"""``<cputune><vcpupin vcpu>``."""
+
+IOTHREADPIN_IOTHREAD = Field("iothread", "uip", 10,
+                             "virDomainIOThreadPinDefParseXML (domain_conf.c:15801)",
+                             required=True, nonzero=True)
+"""``<cputune><iothreadpin iothread>``."""
+
+DISK_IOTHREAD = Field("iothread", "uip", 10, "virDomainDiskDefDriverParseXML (domain_conf.c:7716)",
+                      nonzero=True)
+"""A disk's ``<driver iothread>``."""
+
+CONTROLLER_IOTHREAD = Field("iothread", "uip", 10,
+                            "virDomainControllerDefParseXML (domain_conf.c:8287)")
+"""A controller's ``<driver iothread>``."""
+
 BOOT_ORDER = Field("order", "uip", 10, "virDomainDeviceBootParseXML (domain_conf.c:5362)",
                    required=True, nonzero=True)
 """A device's ``<boot order>``."""
 
-AUDIO_ID = Field("id", "uip", 10, "virDomainAudioDefParseXML (domain_conf.c:11891)", nonzero=True)
+AUDIO_ID = Field("id", "uip", 10, "virDomainAudioDefParseXML (domain_conf.c:11891)",
+                 required=True, nonzero=True)
 """An ``<audio>`` device's ``id``."""
 
 SOUND_AUDIO_ID = Field("id", "uip", 10, "virDomainSoundDefParseXML (domain_conf.c:11674)",
-                       nonzero=True)
+                       required=True, nonzero=True)
 """The ``<audio id>`` a sound card names."""
 
 VNC_AUDIO_ID = Field("id", "uip", 10, "virDomainGraphicsDefParseXMLVNC (domain_conf.c:11194)",
-                     nonzero=True)
+                     required=True, nonzero=True)
 """The ``<audio id>`` a VNC display names."""
 
 BALLOON_PERIOD = Field("period", "i", 0, "virDomainMemballoonDefParseXML (domain_conf.c:12204)")
