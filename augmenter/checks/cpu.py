@@ -29,6 +29,7 @@ from ..model.values import (
     DISK_IOTHREAD,
     IOTHREAD_ID,
     IOTHREADPIN_IOTHREAD,
+    MAX_MEMORY_SLOTS,
     MEMNODE_CELLID,
     NUMA_CELL_ID,
     VCPU_CURRENT,
@@ -572,7 +573,7 @@ def check_memory(guest: Guest) -> Iterator[Finding]:
         yield at(max_el, "memory-hotplug", "At least one numa node has to be configured when "
                  "enabling memory hotplug", "add <numa><cell .../></numa> to <cpu>")
         return
-    slots_n = _uint(max_el.get("slots"))
+    slots_n = field_value(max_el, MAX_MEMORY_SLOTS)
     if slots_n is not None and len(devices) > slots_n:
         yield on(devices[slots_n], "memory-hotplug", f"memory device count '{len(devices)}' "
                  f"exceeds slots count '{slots_n}'", "raise slots= of <maxMemory>")

@@ -35,15 +35,20 @@ class Field(Record):
     ``virXMLPropUInt`` (``uip``) or ``virXMLPropULongLong`` (``ullp``) in ``base`` (0:
     decimal, 0x-hex or 0-octal), ``required`` with ``VIR_XML_PROP_REQUIRED``, ``nonnegative``
     with ``VIR_XML_PROP_NONNEGATIVE``, ``nonzero`` with ``VIR_XML_PROP_NONZERO``; ``source``:
-    the function and line that reads it."""
+    the function and line that reads it. A function that reads the string itself and calls
+    ``virStrToLong_<reader>`` has its own ``message`` for a value it cannot read, and reads
+    ``''`` as absent when it takes the string through XPath (``empty_is_absent``)."""
 
-    __slots__ = ("base", "name", "nonnegative", "nonzero", "reader", "required", "source")
+    __slots__ = ("base", "empty_is_absent", "message", "name", "nonnegative", "nonzero",
+                 "reader", "required", "source")
 
     def __init__(self, name: str, reader: str, base: int, source: str,
                  required: bool = False, nonnegative: bool = False,
-                 nonzero: bool = False) -> None:
+                 nonzero: bool = False, message: str | None = None,
+                 empty_is_absent: bool = False) -> None:
         self.name, self.reader, self.base, self.source = name, reader, base, source
         self.required, self.nonnegative, self.nonzero = required, nonnegative, nonzero
+        self.message, self.empty_is_absent = message, empty_is_absent
 
 
 def _fields(function: str, reader: str, base: int, *named: tuple[str, int],
@@ -162,6 +167,30 @@ DISK_IOTHREAD = Field("iothread", "uip", 10, "virDomainDiskDefDriverParseXML (do
 CONTROLLER_IOTHREAD = Field("iothread", "uip", 10,
                             "virDomainControllerDefParseXML (domain_conf.c:8287)")
 """A controller's ``<driver iothread>``."""
+
+VIDEO_MODEL_FIELDS: dict[str, Field] = {
+    name: Field(name, "uip", 10, f"virDomainVideoDefParseXML (domain_conf.c:{line})",
+                message=f"cannot parse video {name} '{{value}}'", empty_is_absent=True)
+    for name, line in (("ram", 12842), ("vram64", 12858), ("vgamem", 12866), ("heads", 12874))}
+"""A video's ``<model>`` sizes and heads that the checks read."""
+
+NET_DRIVER_FIELDS: dict[str, Field] = {
+    name: Field(name, "uip", 10, f"virDomainNetDefParseXMLDriver (domain_conf.c:{line})")
+    for name, line in (("rx_queue_size", 8951), ("tx_queue_size", 8956))}
+"""An interface's ``<driver>`` queue sizes."""
+
+VSOCK_CID = Field("address", "uip", 10, "virDomainVsockDefParseXML (domain_conf.c:13592)",
+                  nonzero=True)
+"""A vsock's ``<cid address>``."""
+
+RECONNECT_TIMEOUT = Field("timeout", "uip", 10,
+                          "virDomainChrSourceReconnectDefParseXML (domain_conf.c:1513)",
+                          required=True)
+"""A character device source's ``<reconnect timeout>`` (read when ``enabled='yes'``)."""
+
+MAX_MEMORY_SLOTS = Field("slots", "uip", 10, "virDomainDefParseMemory (domain_conf.c:17734)",
+                         message="Failed to parse memory slot count", empty_is_absent=True)
+"""``<maxMemory slots>`` (virXPathUInt)."""
 
 BOOT_ORDER = Field("order", "uip", 10, "virDomainDeviceBootParseXML (domain_conf.c:5362)",
                    required=True, nonzero=True)

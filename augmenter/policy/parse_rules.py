@@ -45,16 +45,21 @@ from ..model.values import (
     DISK_IOTHREAD,
     IOTHREAD_ID,
     IOTHREADPIN_IOTHREAD,
+    MAX_MEMORY_SLOTS,
     MEMNODE_CELLID,
+    NET_DRIVER_FIELDS,
     NO_TYPE,
     NUMA_CELL_ID,
     PCI_TARGET_FIELDS,
+    RECONNECT_TIMEOUT,
     SOUND_AUDIO_ID,
     TYPE_SOURCES,
     UNKNOWN_TYPE,
     VCPU_CURRENT,
     VCPUPIN_VCPU,
+    VIDEO_MODEL_FIELDS,
     VNC_AUDIO_ID,
+    VSOCK_CID,
     ZPCI_FIELDS,
     Field,
 )
@@ -147,8 +152,8 @@ def _field_entries(context: str, fields: tuple[Field, ...]) -> list[dict[str, ob
     out: list[dict[str, object]] = []
     for f in fields:
         ctype, sign = _TYPES[f.reader]
-        words = {"invalid": numbers.PROP_INVALID.replace("{expected}",
-                                                         numbers.expected(f.reader))}
+        words = {"invalid": f.message or numbers.PROP_INVALID.replace(
+            "{expected}", numbers.expected(f.reader))}
         if f.nonnegative:
             words["range"] = numbers.PROP_INVALID.replace("{expected}", "non-negative value")
         if f.nonzero:
@@ -161,6 +166,8 @@ def _field_entries(context: str, fields: tuple[Field, ...]) -> list[dict[str, ob
             number["min"] = 0
         if f.nonzero:
             number["nonzero"] = True
+        if f.empty_is_absent:
+            number["empty_is_absent"] = True
         out.append({**number, "source": [f.source]})
         if f.required:
             out.append({"context": context, "attr": f.name, "kind": "required",
@@ -188,6 +195,11 @@ FIELDS: Mapping[str, Field] = {
     "iothreadpin-iothread": IOTHREADPIN_IOTHREAD,
     "disk-driver-iothread": DISK_IOTHREAD,
     "controller-driver-iothread": CONTROLLER_IOTHREAD,
+    **{f"video-model-{name}": f for name, f in VIDEO_MODEL_FIELDS.items()},
+    **{f"interface-driver-{name}": f for name, f in NET_DRIVER_FIELDS.items()},
+    "vsock-cid-address": VSOCK_CID,
+    "reconnect-timeout": RECONNECT_TIMEOUT,
+    "maxMemory-slots": MAX_MEMORY_SLOTS,
     **{f"pci-target-{name}": f for name, f in PCI_TARGET_FIELDS.items()},
 }
 """The single attributes the model declares, by the name a ``field`` entry gives."""
