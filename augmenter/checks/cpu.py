@@ -29,12 +29,15 @@ from ..model.values import (
     DISK_IOTHREAD,
     IOTHREAD_ID,
     IOTHREADPIN_IOTHREAD,
+    IOTHREADS_COUNT,
     MAX_MEMORY_SLOTS,
     MEMNODE_CELLID,
     NUMA_CELL_ID,
+    VCPU_COUNT,
     VCPU_CURRENT,
     VCPUPIN_VCPU,
     field_value,
+    text_value,
 )
 from ..placement.guest import Guest
 from ..xml.document import Element
@@ -71,7 +74,7 @@ def vcpus(guest: Guest) -> Vcpus | None:
     el = guest.dom.root.find("vcpu")
     if el is None:
         return Vcpus(None, 1, 1)
-    maximum = read(el.text, "ui", 10) if el.text is not None else None  # virDomainVcpuParse
+    maximum = text_value(el, VCPU_COUNT)
     if maximum is None:
         return None
     current_text = el.get("current")
@@ -334,7 +337,7 @@ def iothread_ids(guest: Guest) -> set[int] | None:
     ones up to the ``<iothreads>`` count (virDomainIOThreadIDDefArrayInit)."""
     root = guest.dom.root
     count_el = root.find("iothreads")
-    count = _uint(count_el.text) if count_el is not None else 0
+    count = text_value(count_el, IOTHREADS_COUNT) if count_el is not None else 0
     if count is None:
         return None
     explicit = []

@@ -116,6 +116,25 @@ def field_value(el: Element | None, f: Field) -> int | None:
     return None if text is None else read(text, f.reader, f.base)
 
 
+def text_value(el: Element | None, f: Field) -> int | None:
+    """The text of ``el`` as libvirt reads it (``f``, named ``#text``); None when absent or
+    unreadable (the table of parse-time rules reports that)."""
+    text = el.text if el is not None else None
+    return None if text is None else read(text, f.reader, f.base)
+
+
+VCPU_COUNT = Field("#text", "ui", 10, "virDomainVcpuParse (domain_conf.c:16863)",
+                   message="maximum vcpus count must be an integer")
+"""``<vcpu>``'s text: the maximum vCPU count (virStrToLong_ui: a '-' wraps)."""
+
+IOTHREADS_COUNT = Field("#text", "uip", 10, "virDomainDefParseIOThreads (domain_conf.c:15704)",
+                        message="invalid iothreads count '{value}'", empty_is_absent=True)
+"""``<iothreads>``'s text (virXPathUInt)."""
+
+CONTROLLER_NODE = Field("#text", "i", 10, "virDomainControllerDefParseXML (domain_conf.c:8354)",
+                        message="invalid NUMA node in target", empty_is_absent=True)
+"""A PCI controller's ``<target><node>`` text (virXPathInt)."""
+
 NUMA_CELL_ID = Field("id", "uip", 10, "virDomainNumaDefParseXML (numa_conf.c:922)")
 """``<cpu><numa><cell id>``."""
 
