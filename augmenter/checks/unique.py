@@ -15,7 +15,18 @@ from collections.abc import Hashable, Iterator
 
 from ..model.domain import Device
 from ..model.numbers import read
-from ..model.values import AUDIO_ID, SOUND_AUDIO_ID, VNC_AUDIO_ID, field_value
+from ..model.values import (
+    ADDRESS_FIELDS,
+    AUDIO_ID,
+    HOSTDEV_SCSI_FIELDS,
+    HOSTDEV_USB_FIELDS,
+    SOUND_AUDIO_ID,
+    USB_PRODUCT_ID,
+    USB_VENDOR_ID,
+    VNC_AUDIO_ID,
+    Field,
+    field_value,
+)
 from ..placement.guest import Guest
 from ..xml.document import Element
 from .findings import Finding
@@ -99,6 +110,13 @@ def _number(el: Element | None, attr: str) -> int | None:
     return 0 if text is None else read(text, "uip", 0)
 
 
+def _source(el: Element | None, f: Field) -> int | None:
+    """A host device's source number as the model declares it (:func:`field_value`), 0 when
+    absent."""
+    text = el.get(f.name) if el is not None else None
+    return 0 if text is None else field_value(el, f)
+
+
 def hostdev_key(dev: Device) -> Hashable | None:
     """What virDomainHostdevMatch compares for a host device: its source, per type."""
     source = dev.child("source")
@@ -112,14 +130,15 @@ def hostdev_key(dev: Device) -> Hashable | None:
         a = source.find("address")
         if a is None:
             return None
-        return ("pci", *(_number(a, k) for k in ("domain", "bus", "slot", "function")))
+        return ("pci", *(_source(a, f) for f in ADDRESS_FIELDS["pci"]))
     if kind == "usb":
         a = source.find("address")
-        bus, device = _number(a, "bus"), _number(a, "device")
+        bus = _source(a, HOSTDEV_USB_FIELDS["bus"])
+        device = _source(a, HOSTDEV_USB_FIELDS["device"])
         if bus and device:
             return ("usb-at", bus, device)
-        return ("usb-id", _number(source.find("vendor"), "id"),
-                _number(source.find("product"), "id"))
+        return ("usb-id", _source(source.find("vendor"), USB_VENDOR_ID),
+                _source(source.find("product"), USB_PRODUCT_ID))
     if kind == "scsi":
         if source.get("protocol") == "iscsi":
             host = source.find("host")
@@ -127,7 +146,8 @@ def hostdev_key(dev: Device) -> Hashable | None:
                     _number(host, "port"))
         adapter, a = source.find("adapter"), source.find("address")
         return ("scsi", adapter.get("name") if adapter is not None else None,
-                *(_number(a, k) for k in ("bus", "target", "unit")))
+                _source(a, HOSTDEV_SCSI_FIELDS["bus"]), _source(a, HOSTDEV_SCSI_FIELDS["target"]),
+                _number(a, "unit"))  # libvirt reads it with virXMLPropULongLong
     if kind == "scsi_host":
         return ("scsi_host", source.get("protocol"), source.get("wwpn"))
     if kind == "mdev":

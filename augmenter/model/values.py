@@ -211,6 +211,28 @@ MAX_MEMORY_SLOTS = Field("slots", "uip", 10, "virDomainDefParseMemory (domain_co
                          message="Failed to parse memory slot count", empty_is_absent=True)
 """``<maxMemory slots>`` (virXPathUInt)."""
 
+HOSTDEV_USB_FIELDS: dict[str, Field] = {
+    name: Field(name, "uip", 0, f"virDomainHostdevSubsysUSBDefParseXML (domain_conf.c:{line})",
+                required=True)
+    for name, line in (("bus", 5650), ("device", 5654))}
+"""A USB host device's ``<source><address>``."""
+
+USB_VENDOR_ID = Field("id", "uip", 0, "virDomainHostdevSubsysUSBDefParseXML (domain_conf.c:5625)",
+                      required=True, nonzero=True)
+"""A USB host device's ``<source><vendor id>``."""
+
+USB_PRODUCT_ID = Field("id", "uip", 0,
+                       "virDomainHostdevSubsysUSBDefParseXML (domain_conf.c:5638)",
+                       required=True)
+"""A USB host device's ``<source><product id>``."""
+
+HOSTDEV_SCSI_FIELDS: dict[str, Field] = {
+    name: Field(name, "uip", 0,
+                f"virDomainHostdevSubsysSCSIHostDefParseXML (domain_conf.c:{line})",
+                required=True)
+    for name, line in (("bus", 5854), ("target", 5858))}
+"""A SCSI host device's ``<source><address>`` bus and target (its unit is 64 bits)."""
+
 BOOT_ORDER = Field("order", "uip", 10, "virDomainDeviceBootParseXML (domain_conf.c:5362)",
                    required=True, nonzero=True)
 """A device's ``<boot order>``."""

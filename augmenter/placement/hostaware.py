@@ -29,8 +29,7 @@ from pathlib import Path
 from ..errors import AugmentError
 from ..model.addresses import pci_at, wants_pci, write_pci
 from ..model.domain import Device
-from ..model.numbers import number
-from ..model.values import MEMNODE_CELLID, NUMA_CELL_ID, field_value
+from ..model.values import ADDRESS_FIELDS, MEMNODE_CELLID, NUMA_CELL_ID, field_value
 from ..policy.devices import lowest_bus_nr
 from ..xml.document import Element, append_child, new_element
 from .guest import Guest, Together
@@ -95,9 +94,8 @@ def host_address(dev: Device) -> HostAddress | None:
     addr = source.find("address") if source is not None else None
     if addr is None or addr.get("type", "pci") != "pci":
         return None
-    # virPCIDeviceAddressParseXML: virXMLPropUInt, base 0; a field left out is 0
-    fields = [number(addr, k, "uip", 0) if addr.get(k) else 0
-              for k in ("domain", "bus", "slot", "function")]
+    # virPCIDeviceAddressParseXML (ADDRESS_FIELDS); a field left out is 0
+    fields = [field_value(addr, f) if addr.get(f.name) else 0 for f in ADDRESS_FIELDS["pci"]]
     if any(f is None for f in fields):
         return None
     domain, bus, slot, function = (f or 0 for f in fields)

@@ -44,6 +44,8 @@ from ..model.values import (
     CONTROLLER_QUEUES,
     CPU_TOPOLOGY_FIELDS,
     DISK_IOTHREAD,
+    HOSTDEV_SCSI_FIELDS,
+    HOSTDEV_USB_FIELDS,
     IOTHREAD_ID,
     IOTHREADPIN_IOTHREAD,
     IOTHREADS_COUNT,
@@ -57,6 +59,8 @@ from ..model.values import (
     SOUND_AUDIO_ID,
     TYPE_SOURCES,
     UNKNOWN_TYPE,
+    USB_PRODUCT_ID,
+    USB_VENDOR_ID,
     VCPU_COUNT,
     VCPU_CURRENT,
     VCPUPIN_VCPU,
@@ -206,6 +210,10 @@ FIELDS: Mapping[str, Field] = {
     "vcpu-count": VCPU_COUNT,
     "iothreads-count": IOTHREADS_COUNT,
     "controller-target-node": CONTROLLER_NODE,
+    **{f"hostdev-usb-{name}": f for name, f in HOSTDEV_USB_FIELDS.items()},
+    "hostdev-usb-vendor-id": USB_VENDOR_ID,
+    "hostdev-usb-product-id": USB_PRODUCT_ID,
+    **{f"hostdev-scsi-{name}": f for name, f in HOSTDEV_SCSI_FIELDS.items()},
     **{f"pci-target-{name}": f for name, f in PCI_TARGET_FIELDS.items()},
 }
 """The single attributes the model declares, by the name a ``field`` entry gives."""
