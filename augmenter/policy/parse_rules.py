@@ -9,7 +9,9 @@ document and applies it. The fields of every ``<address>`` and a controller's ``
 rules here too: libvirt's parser refuses them before anything else, and placement reads them
 later with the same number reader (``model/numbers.py``). The table says where libvirt reads an
 address (an ``address`` entry); the fields' syntax is the model's declaration
-(``model.values.ADDRESS_FIELDS``), expanded here into a rule per field (:func:`expand`).
+(``model.values.ADDRESS_FIELDS``), expanded here into a rule per field (:func:`expand`). So is
+every single number placement or a check reads again (:data:`FIELDS`: a ``field`` entry names
+the declaration, which placement and the checks read by with ``model.values.field_value``).
 
 A context such as ``domain/devices/graphics[@type=spice]/listen`` is a list of steps from the
 root; a step is an element name (``*``: any), ``[1]`` when libvirt reads only the first such
