@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
 import os
 import re
 import subprocess
 from collections import Counter
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -36,7 +38,14 @@ from augmenter.checks import values
 from augmenter.model import numbers
 from augmenter.model.values import ADDRESS_FIELDS, Unreadable, read_address
 from augmenter.pipeline import Options
-from augmenter.policy.parse_rules import Rule, judge_scaled, parse_context, table
+from augmenter.policy.parse_rules import (
+    DATA,
+    FIELDS,
+    Rule,
+    judge_scaled,
+    parse_context,
+    table,
+)
 
 EMBEDDED = Options(boards="embedded")
 
@@ -69,6 +78,20 @@ def test_address_fields_and_the_controller_index_are_read_as_the_parser_reads_th
     assert ("domain/devices/disk/address[1][@type=pci]", "multifunction", "enum") in rules
     assert ("domain/devices/disk/address[1][@type=]", "type", "required") in rules
     assert ("domain/devices/controller", "index", "number") in rules
+
+
+def test_a_declared_field_is_stated_by_the_model_alone() -> None:
+    """Each field the model declares (policy.parse_rules.FIELDS) stands in the JSON as field
+    entries only: no number or required rule of the same attribute and libvirt source is left
+    written out beside them (it would be a second statement of the same syntax), and every
+    declaration is used by an entry."""
+    entries = json.loads(resources.files("augmenter.data").joinpath(DATA).read_text())["rules"]
+    used = {e["field"] for e in entries if e["kind"] == "field"}
+    assert used == set(FIELDS)
+    declared = {(f.name, f.source) for f in FIELDS.values()}
+    for e in entries:
+        if e["kind"] in ("number", "required"):
+            assert (e["attr"], e["source"][0]) not in declared, (e["context"], e["attr"])
 
 
 def test_numbers_have_a_range_and_enums_their_values() -> None:

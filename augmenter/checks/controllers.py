@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..model.domain import Device
 from ..model.numbers import read
-from ..model.values import target_option
+from ..model.values import CONTROLLER_NODE, target_option, text_value
 from ..placement.guest import Guest
 from ..policy.devices import ROOT_MODELS, VIRTIO_SCSI_MODELS, default_model_name
 from ..xml.document import Element
@@ -105,8 +105,7 @@ def _pci_controller(guest: Guest, ctrl: Device, cells: int) -> Finding | None:
         return on(ctrl, "pci-controller", "pcie-expander-bus controllers are not supported "
                   "with this machine type", "use pci-expander-bus on pc machines")
     options = _options(ctrl)
-    node_text = options["node"].text if "node" in options else None
-    node = read(node_text, "i", 10) if node_text is not None else None  # virXPathInt
+    node = text_value(options.get("node"), CONTROLLER_NODE)
     if node is not None and node >= cells:
         return on(ctrl, "pci-controller", f"{model} with index {ctrl.index} is configured for "
                   f"a NUMA node ({node}) not present in the domain's <cpu><numa> array "

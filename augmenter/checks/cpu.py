@@ -23,6 +23,22 @@ from ..model.bitmap import parse_bitmap
 from ..model.domain import Device, disk_bus
 from ..model.numbers import read
 from ..model.scaled import attribute_kib, element_kib
+from ..model.values import (
+    CONTROLLER_IOTHREAD,
+    CPU_TOPOLOGY_FIELDS,
+    DISK_IOTHREAD,
+    IOTHREAD_ID,
+    IOTHREADPIN_IOTHREAD,
+    IOTHREADS_COUNT,
+    MAX_MEMORY_SLOTS,
+    MEMNODE_CELLID,
+    NUMA_CELL_ID,
+    VCPU_COUNT,
+    VCPU_CURRENT,
+    VCPUPIN_VCPU,
+    field_value,
+    text_value,
+)
 from ..placement.guest import Guest
 from ..xml.document import Element
 from .findings import Finding
@@ -58,11 +74,11 @@ def vcpus(guest: Guest) -> Vcpus | None:
     el = guest.dom.root.find("vcpu")
     if el is None:
         return Vcpus(None, 1, 1)
-    maximum = read(el.text, "ui", 10) if el.text is not None else None  # virDomainVcpuParse
+    maximum = text_value(el, VCPU_COUNT)
     if maximum is None:
         return None
     current_text = el.get("current")
-    current = _uint(current_text) if current_text is not None else maximum
+    current = field_value(el, VCPU_CURRENT) if current_text is not None else maximum
     if current is None:
         return None
     return Vcpus(el, maximum, current)
@@ -119,8 +135,8 @@ def _topology(guest: Guest) -> tuple[Element, int] | None:
     topo = guest.dom.root.find("cpu/topology")
     if topo is None:
         return None
-    parts = [_uint(topo.get(a)) for a in ("sockets", "cores", "threads")]
-    dies = _uint(topo.get("dies")) if topo.get("dies") is not None else 1
+    parts = [field_value(topo, CPU_TOPOLOGY_FIELDS[a]) for a in ("sockets", "cores", "threads")]
+    dies = field_value(topo, CPU_TOPOLOGY_FIELDS["dies"]) if topo.get("dies") is not None else 1
     if dies is None or any(p is None or p == 0 for p in parts) or dies == 0:
         return None  # refused for its values, not for the product
     total = dies
@@ -142,7 +158,7 @@ def check_topology(guest: Guest) -> Iterator[Finding]:
                  f"the topology makes {total} vCPUs and <vcpu> says {counts.maximum}; make "
                  "sockets x dies x cores x threads equal the <vcpu> count")
         return
-    threads = _uint(topo.get("threads")) or 1
+    threads = field_value(topo, CPU_TOPOLOGY_FIELDS["threads"]) or 1
     if guest.family is not None and guest.family.name == "pseries" and \
             counts.current % threads:
         where = topo if counts.element is None else counts.element
@@ -199,7 +215,7 @@ def check_numa(guest: Guest) -> Iterator[Finding]:
     cells: dict[int, Cell] = {}
     given: set[int] = set()  # every vCPU of the cells so far
     for n, el in enumerate(elements):
-        ident = _uint(el.get("id")) if el.get("id") is not None else n
+        ident = field_value(el, NUMA_CELL_ID) if el.get("id") is not None else n
         if ident is None:
             return  # a value problem
         if ident >= len(elements):
@@ -278,7 +294,7 @@ def check_numatune(guest: Guest) -> Iterator[Finding]:
         return
     seen: set[int] = set()
     for node in memnodes:
-        cellid = _uint(node.get("cellid"))
+        cellid = field_value(node, MEMNODE_CELLID)
         if cellid is None:
             return
         if cellid >= cells:
@@ -321,12 +337,12 @@ def iothread_ids(guest: Guest) -> set[int] | None:
     ones up to the ``<iothreads>`` count (virDomainIOThreadIDDefArrayInit)."""
     root = guest.dom.root
     count_el = root.find("iothreads")
-    count = _uint(count_el.text) if count_el is not None else 0
+    count = text_value(count_el, IOTHREADS_COUNT) if count_el is not None else 0
     if count is None:
         return None
     explicit = []
     for el in root.findall("iothreadids/iothread"):
-        ident = _uint(el.get("id"))
+        ident = field_value(el, IOTHREAD_ID)
         if ident is None:
             return None
         explicit.append(ident)
@@ -344,7 +360,7 @@ def check_iothreads(guest: Guest) -> Iterator[Finding]:
     """Duplicate iothread ids (virDomainDefParseIOThreads)."""
     seen: set[int] = set()
     for el in guest.dom.root.findall("iothreadids/iothread"):
-        ident = _uint(el.get("id"))
+        ident = field_value(el, IOTHREAD_ID)
         if ident is None:
             continue
         if ident in seen:
@@ -361,7 +377,7 @@ def check_cputune(guest: Guest) -> Iterator[Finding]:
     counts = vcpus(guest)
     pinned: set[int] = set()
     for pin in tune.findall("vcpupin"):
-        vcpu = _uint(pin.get("vcpu"))
+        vcpu = field_value(pin, VCPUPIN_VCPU)
         if vcpu is None or counts is None:
             continue
         if vcpu >= counts.maximum:
@@ -384,7 +400,7 @@ def check_cputune(guest: Guest) -> Iterator[Finding]:
     ids = iothread_ids(guest)
     pinned_threads: set[int] = set()
     for pin in tune.findall("iothreadpin"):
-        ident = _uint(pin.get("iothread"))
+        ident = field_value(pin, IOTHREADPIN_IOTHREAD)
         if ident is None or ident == 0 or ids is None:
             continue
         if ident not in ids:
@@ -472,8 +488,7 @@ def check_disk_iothreads(guest: Guest) -> Iterator[Finding]:
     ids = iothread_ids(guest)
     for disk in guest.dom.of("disk"):
         driver = disk.child("driver")
-        text = driver.get("iothread") if driver is not None else None
-        ident = _uint(text)
+        ident = field_value(driver, DISK_IOTHREAD)
         if driver is None or ident is None or ident == 0:
             continue
         bus = disk_bus(disk) or "ide"
@@ -492,7 +507,7 @@ def check_controller_iothreads(guest: Guest) -> Iterator[Finding]:
     ids = iothread_ids(guest)
     for ctrl in guest.dom.controllers:
         driver = ctrl.child("driver")
-        ident = _uint(driver.get("iothread")) if driver is not None else None
+        ident = field_value(driver, CONTROLLER_IOTHREAD)
         if driver is None or ident is None or ident == 0:
             continue
         virtio = ctrl.type == "scsi" and (ctrl.model or "").startswith("virtio")
@@ -561,7 +576,7 @@ def check_memory(guest: Guest) -> Iterator[Finding]:
         yield at(max_el, "memory-hotplug", "At least one numa node has to be configured when "
                  "enabling memory hotplug", "add <numa><cell .../></numa> to <cpu>")
         return
-    slots_n = _uint(max_el.get("slots"))
+    slots_n = field_value(max_el, MAX_MEMORY_SLOTS)
     if slots_n is not None and len(devices) > slots_n:
         yield on(devices[slots_n], "memory-hotplug", f"memory device count '{len(devices)}' "
                  f"exceeds slots count '{slots_n}'", "raise slots= of <maxMemory>")

@@ -20,6 +20,15 @@ from collections.abc import Iterator
 
 from ..model.domain import Device
 from ..model.numbers import read
+from ..model.values import (
+    BALLOON_PERIOD,
+    CONTROLLER_QUEUES,
+    NET_DRIVER_FIELDS,
+    RECONNECT_TIMEOUT,
+    VIDEO_MODEL_FIELDS,
+    VSOCK_CID,
+    field_value,
+)
 from ..placement.guest import Guest
 from ..policy import machines
 from ..policy.devices import PANIC_WITHOUT_ADDRESS, VIRTIO_MODELS
@@ -33,12 +42,6 @@ from .platform import is_arm_virt, is_pseries, is_q35
 NET_MODEL_CHARS = re.compile(r"[A-Za-z0-9_-]*$")
 MAC = re.compile(r"([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2}):"
                  r"([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})$")
-
-
-def _count(text: str | None) -> int | None:
-    """An unsigned number as ``virXMLPropUInt`` reads it (base 10), None when absent or refused
-    (the parse-time rules say so)."""
-    return read(text, "uip", 10) if text is not None else None
 
 
 def _each(guest: Guest, tag: str) -> list[Device]:
@@ -305,7 +308,7 @@ def _video(guest: Guest, video: Device, primary: bool) -> Finding | None:
     if model_el is None or kind is None:
         return None
     for attr in ("ram", "vram64", "vgamem"):
-        value = _count(model_el.get(attr))
+        value = field_value(model_el, VIDEO_MODEL_FIELDS[attr])
         if kind != "qxl" and value:
             return on(video, "video", f"{attr} attribute only supported for video type qxl",
                       f"remove {attr}=", el=model_el)
@@ -321,7 +324,7 @@ def _video(guest: Guest, video: Device, primary: bool) -> Finding | None:
         if not primary:
             return on(video, "video", f"video type '{kind}' is only valid as primary video "
                       "device", "only qxl and virtio can be secondary videos", el=model_el)
-        heads = _count(model_el.get("heads"))
+        heads = field_value(model_el, VIDEO_MODEL_FIELDS["heads"])
         if heads is not None and heads != 1:
             return on(video, "video", f"video type '{kind}' doesn't support multiple 'heads'",
                       "remove heads=", el=model_el)
@@ -406,7 +409,7 @@ def check_balloon_vsock_nvram(guest: Guest) -> Iterator[Finding]:
                      "supported by this version of qemu", "use model='virtio' or 'none'")
     for vsock in _each(guest, "vsock"):
         cid = vsock.child("cid")
-        address = _count(cid.get("address")) if cid is not None else None
+        address = field_value(cid, VSOCK_CID)
         if address is not None and 0 < address <= 2:
             yield on(vsock, "vsock", "guest CIDs must be >= 3", "use a CID of 3 or more, or "
                      "auto='yes'", el=cid)
@@ -597,7 +600,7 @@ def _chr_source(dev: Device, holder: Element, kind: str | None, source: Element 
                       "remove <reconnect>, or use mode='connect'", el=reconnect)
         timeout = reconnect.get("timeout")
         if reconnect.get("enabled") == "yes" and timeout is not None and \
-                _count(timeout) == 0:
+                field_value(reconnect, RECONNECT_TIMEOUT) == 0:
             return on(dev, "chardev", "chardev reconnect source timeout cannot be '0'",
                       "give a timeout of 1 second or more", el=reconnect)
     if kind in ("spicevmc", "spiceport") and not spice:
@@ -651,7 +654,7 @@ def _interface(nic: Device) -> Finding | None:
     driver = nic.child("driver")
     if virtio and driver is not None:
         for attr in ("rx_queue_size", "tx_queue_size"):
-            size = _count(driver.get(attr))
+            size = field_value(driver, NET_DRIVER_FIELDS[attr])
             if size and size & (size - 1):
                 return on(nic, "interface", f"{attr} has to be a power of two",
                           f"use 256, 512 or 1024 for {attr}", el=driver)
@@ -822,14 +825,14 @@ def check_dropped_options(guest: Guest) -> Iterator[Finding]:
                      "use model type='virtio', or remove them", severity="warning", el=driver)
     for balloon in _each(guest, "memballoon"):
         stats = balloon.child("stats")
-        period = read(stats.get("period") or "", "i", 0) if stats is not None else None
+        period = field_value(stats, BALLOON_PERIOD)
         if period is not None and period <= 0:
             yield on(balloon, "option-dropped", f"libvirt 9.0 reads a statistics period of "
                      f"{period} as none: it drops <stats> when it defines the domain",
                      "give a period of 1 second or more", severity="warning", el=stats)
     for ctrl in _each(guest, "controller"):
         driver = ctrl.child("driver")
-        if driver is not None and read(driver.get("queues") or "", "uip", 10) == 0:
+        if field_value(driver, CONTROLLER_QUEUES) == 0:
             yield on(ctrl, "option-dropped", "libvirt 9.0 keeps no queues='0': it drops it "
                      "when it defines the domain", "remove queues=, or give 1 or more",
                      severity="warning", el=driver)

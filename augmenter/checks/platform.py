@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from ..model.domain import Device
 from ..model.numbers import read
 from ..model.scaled import element_kib, kib
+from ..model.values import BIOS_REBOOT_TIMEOUT, BOOT_MENU_TIMEOUT, BOOT_ORDER, field_value
 from ..placement.guest import Guest
 from ..policy.machines import PPC64, X86
 from ..xml.document import Element
@@ -204,8 +205,7 @@ def check_boot(guest: Guest) -> Iterator[Finding]:
                 yield on(dev, "boot-order", f"invalid loadparm value '{upper}', expecting chars "
                          "in set of [a-zA-Z0-9.] and blank spaces",
                          "use letters, digits, dots and blanks", el=boot)
-        text = boot.get("order")
-        order = read(text, "uip", 10) if text is not None else None
+        order = field_value(boot, BOOT_ORDER)
         if not order:
             continue  # none, or a value problem
         key = str(order)
@@ -228,15 +228,13 @@ def check_boot(guest: Guest) -> Iterator[Finding]:
 def _boot_menu(guest: Guest) -> Iterator[Finding]:
     """virDomainDefBootValidate: boot menu timeout and BIOS reboot timeout ranges."""
     menu = guest.dom.root.find("os/bootmenu")
-    text = menu.get("timeout") if menu is not None else None
-    timeout = read(text, "uip", 10) if text is not None else None
+    timeout = field_value(menu, BOOT_MENU_TIMEOUT)
     if menu is not None and menu.get("enable") == "yes" and timeout is not None and \
             timeout > 65535:
         yield at(menu, "boot-menu", "invalid value for boot menu timeout, must be in range "
                  "[0,65535]", "the timeout is in milliseconds, at most 65535")
     bios = guest.dom.root.find("os/bios")
-    text = bios.get("rebootTimeout") if bios is not None else None
-    delay = read(text, "i", 10) if text is not None else None
+    delay = field_value(bios, BIOS_REBOOT_TIMEOUT)
     if delay is not None and not -1 <= delay <= 65535:
         yield at(bios, "boot-menu", "invalid value for rebootTimeout, must be in range "
                  "[-1,65535]", "-1 disables the reboot; at most 65535 ms")

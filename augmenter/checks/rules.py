@@ -14,8 +14,15 @@ from ..errors import AugmentError
 from ..model.addresses import PciAddress, pci_address
 from ..model.connect import KINDS, Connect, describe
 from ..model.domain import Device, disk_bus
-from ..model.numbers import number
-from ..model.values import DriveValue, Unreadable, UsbValue, VirtioSerialValue, target_option
+from ..model.values import (
+    CONTROLLER_PORTS,
+    DriveValue,
+    Unreadable,
+    UsbValue,
+    VirtioSerialValue,
+    field_value,
+    target_option,
+)
 from ..placement import pci, vserial
 from ..placement.defaults import implies_controller
 from ..placement.guest import Guest
@@ -105,7 +112,7 @@ def check_controllers(guest: Guest) -> Iterator[Finding]:
                           "Only a single IDE controller is supported",
                           "the PIIX3 IDE controller is index 0")
         if ctrl.type == "usb" and ctrl.model in XHCI_MODELS:
-            ports = number(ctrl.el, "ports")
+            ports = field_value(ctrl.el, CONTROLLER_PORTS)
             if ports is not None and ports > 15:
                 yield finding(ctrl, "usb-ports", f"'{ctrl.model}' controller only supports up "
                               "to '15' ports")

@@ -15,6 +15,18 @@ from collections.abc import Hashable, Iterator
 
 from ..model.domain import Device
 from ..model.numbers import read
+from ..model.values import (
+    ADDRESS_FIELDS,
+    AUDIO_ID,
+    HOSTDEV_SCSI_FIELDS,
+    HOSTDEV_USB_FIELDS,
+    SOUND_AUDIO_ID,
+    USB_PRODUCT_ID,
+    USB_VENDOR_ID,
+    VNC_AUDIO_ID,
+    Field,
+    field_value,
+)
 from ..placement.guest import Guest
 from ..xml.document import Element
 from .findings import Finding
@@ -98,6 +110,13 @@ def _number(el: Element | None, attr: str) -> int | None:
     return 0 if text is None else read(text, "uip", 0)
 
 
+def _source(el: Element | None, f: Field) -> int | None:
+    """A host device's source number as the model declares it (:func:`field_value`), 0 when
+    absent."""
+    text = el.get(f.name) if el is not None else None
+    return 0 if text is None else field_value(el, f)
+
+
 def hostdev_key(dev: Device) -> Hashable | None:
     """What virDomainHostdevMatch compares for a host device: its source, per type."""
     source = dev.child("source")
@@ -111,14 +130,15 @@ def hostdev_key(dev: Device) -> Hashable | None:
         a = source.find("address")
         if a is None:
             return None
-        return ("pci", *(_number(a, k) for k in ("domain", "bus", "slot", "function")))
+        return ("pci", *(_source(a, f) for f in ADDRESS_FIELDS["pci"]))
     if kind == "usb":
         a = source.find("address")
-        bus, device = _number(a, "bus"), _number(a, "device")
+        bus = _source(a, HOSTDEV_USB_FIELDS["bus"])
+        device = _source(a, HOSTDEV_USB_FIELDS["device"])
         if bus and device:
             return ("usb-at", bus, device)
-        return ("usb-id", _number(source.find("vendor"), "id"),
-                _number(source.find("product"), "id"))
+        return ("usb-id", _source(source.find("vendor"), USB_VENDOR_ID),
+                _source(source.find("product"), USB_PRODUCT_ID))
     if kind == "scsi":
         if source.get("protocol") == "iscsi":
             host = source.find("host")
@@ -126,7 +146,8 @@ def hostdev_key(dev: Device) -> Hashable | None:
                     _number(host, "port"))
         adapter, a = source.find("adapter"), source.find("address")
         return ("scsi", adapter.get("name") if adapter is not None else None,
-                *(_number(a, k) for k in ("bus", "target", "unit")))
+                _source(a, HOSTDEV_SCSI_FIELDS["bus"]), _source(a, HOSTDEV_SCSI_FIELDS["target"]),
+                _number(a, "unit"))  # libvirt reads it with virXMLPropULongLong
     if kind == "scsi_host":
         return ("scsi_host", source.get("protocol"), source.get("wwpn"))
     if kind == "mdev":
@@ -201,17 +222,13 @@ def check_tunables(guest: Guest) -> Iterator[Finding]:
         seen.add(path)
 
 
-def _id(text: str | None) -> int | None:
-    return read(text, "uip", 10) if text is not None else None
-
-
 def check_audio_ids(guest: Guest) -> Iterator[Finding]:
     """virDomainAudioDefValidate and virDomainEnsureAudioID: audio ids are unique, and the ids
     that sound cards and VNC name exist."""
     audios = guest.dom.root.findall("devices/audio")
     ids: dict[int, Element] = {}
     for audio in audios:
-        ident = _id(audio.get("id"))
+        ident = field_value(audio, AUDIO_ID)
         if ident is None:
             continue
         if ident in ids:
@@ -219,11 +236,11 @@ def check_audio_ids(guest: Guest) -> Iterator[Finding]:
                      f"the other is on line {ids[ident].sourceline}; give each its own id")
             return
         ids[ident] = audio
-    refs = [s.child("audio") for s in guest.dom.of("sound")]
-    refs += [g.find("audio") for g in guest.dom.root.findall("devices/graphics")
+    refs = [(s.child("audio"), SOUND_AUDIO_ID) for s in guest.dom.of("sound")]
+    refs += [(g.find("audio"), VNC_AUDIO_ID) for g in guest.dom.root.findall("devices/graphics")
              if g.get("type") == "vnc"]
-    for ref in refs:
-        ident = _id(ref.get("id")) if ref is not None else None
+    for ref, field in refs:
+        ident = field_value(ref, field)
         if ident and ident not in ids:
             yield at(ref, "audio-id", f"no audio device with ID {ident}",
                      "add <audio id='N' type='...'/> to <devices>, or remove the reference")

@@ -154,6 +154,8 @@ PROP_INVALID = ("Invalid value for attribute '{attr}' in element '{element}': '{
 :func:`expected` says of the reader)."""
 PROP_MISSING = "Missing required attribute '{attr}' in element '{element}'"
 """... and for a ``VIR_XML_PROP_REQUIRED`` attribute left out."""
+PROP_ZERO = "Invalid value for attribute '{attr}' in element '{element}': Zero is not permitted"
+"""... and for 0 in a ``VIR_XML_PROP_NONZERO`` attribute."""
 
 
 def expected(reader: str) -> str:

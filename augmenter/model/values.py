@@ -34,14 +34,21 @@ class Field(Record):
     """One number attribute as libvirt's parser reads it: ``virXMLPropInt`` (reader ``i``),
     ``virXMLPropUInt`` (``uip``) or ``virXMLPropULongLong`` (``ullp``) in ``base`` (0:
     decimal, 0x-hex or 0-octal), ``required`` with ``VIR_XML_PROP_REQUIRED``, ``nonnegative``
-    with ``VIR_XML_PROP_NONNEGATIVE``; ``source``: the function and line that reads it."""
+    with ``VIR_XML_PROP_NONNEGATIVE``, ``nonzero`` with ``VIR_XML_PROP_NONZERO``; ``source``:
+    the function and line that reads it. A function that reads the string itself and calls
+    ``virStrToLong_<reader>`` has its own ``message`` for a value it cannot read, and reads
+    ``''`` as absent when it takes the string through XPath (``empty_is_absent``)."""
 
-    __slots__ = ("base", "name", "nonnegative", "reader", "required", "source")
+    __slots__ = ("base", "empty_is_absent", "message", "name", "nonnegative", "nonzero",
+                 "reader", "required", "source")
 
     def __init__(self, name: str, reader: str, base: int, source: str,
-                 required: bool = False, nonnegative: bool = False) -> None:
+                 required: bool = False, nonnegative: bool = False,
+                 nonzero: bool = False, message: str | None = None,
+                 empty_is_absent: bool = False) -> None:
         self.name, self.reader, self.base, self.source = name, reader, base, source
-        self.required, self.nonnegative = required, nonnegative
+        self.required, self.nonnegative, self.nonzero = required, nonnegative, nonzero
+        self.message, self.empty_is_absent = message, empty_is_absent
 
 
 def _fields(function: str, reader: str, base: int, *named: tuple[str, int],
@@ -100,6 +107,150 @@ def target_option(target: Element | None, name: str) -> int | None:
         return None
     f = PCI_TARGET_FIELDS[name]
     return read(text, f.reader, f.base)
+
+
+def field_value(el: Element | None, f: Field) -> int | None:
+    """Attribute ``f.name`` of ``el`` as libvirt reads it (``f``'s reader and base); None when
+    absent or unreadable (the table of parse-time rules reports that)."""
+    text = el.get(f.name) if el is not None else None
+    return None if text is None else read(text, f.reader, f.base)
+
+
+def text_value(el: Element | None, f: Field) -> int | None:
+    """The text of ``el`` as libvirt reads it (``f``, named ``#text``); None when absent or
+    unreadable (the table of parse-time rules reports that)."""
+    text = el.text if el is not None else None
+    return None if text is None else read(text, f.reader, f.base)
+
+
+VCPU_COUNT = Field("#text", "ui", 10, "virDomainVcpuParse (domain_conf.c:16863)",
+                   message="maximum vcpus count must be an integer")
+"""``<vcpu>``'s text: the maximum vCPU count (virStrToLong_ui: a '-' wraps)."""
+
+IOTHREADS_COUNT = Field("#text", "uip", 10, "virDomainDefParseIOThreads (domain_conf.c:15704)",
+                        message="invalid iothreads count '{value}'", empty_is_absent=True)
+"""``<iothreads>``'s text (virXPathUInt)."""
+
+CONTROLLER_NODE = Field("#text", "i", 10, "virDomainControllerDefParseXML (domain_conf.c:8354)",
+                        message="invalid NUMA node in target", empty_is_absent=True)
+"""A PCI controller's ``<target><node>`` text (virXPathInt)."""
+
+NUMA_CELL_ID = Field("id", "uip", 10, "virDomainNumaDefParseXML (numa_conf.c:922)")
+"""``<cpu><numa><cell id>``."""
+
+MEMNODE_CELLID = Field("cellid", "uip", 10, "virDomainNumatuneNodeParseXML (numa_conf.c:168)",
+                       required=True)
+"""``<numatune><memnode cellid>``."""
+
+CONTROLLER_PORTS = Field("ports", "i", 10, "virDomainControllerDefParseXML (domain_conf.c:8369)",
+                         nonnegative=True)
+"""A controller's ``ports`` (virtio-serial ports, an xHCI's root hub ports)."""
+
+CONTROLLER_QUEUES = Field("queues", "uip", 10,
+                          "virDomainControllerDefParseXML (domain_conf.c:8270)")
+"""A controller's ``<driver queues>``."""
+
+BOOT_MENU_TIMEOUT = Field("timeout", "uip", 10, "virDomainDefParseBootXML (domain_conf.c:15544)")
+"""``<os><bootmenu timeout>`` (read when ``enable='yes'``)."""
+
+BIOS_REBOOT_TIMEOUT = Field("rebootTimeout", "i", 10,
+                            "virDomainDefParseBootXML (domain_conf.c:15563)")
+"""``<os><bios rebootTimeout>``."""
+
+VCPU_CURRENT = Field("current", "uip", 10, "virDomainVcpuParse (domain_conf.c:16870)")
+"""``<vcpu current>``."""
+
+CPU_TOPOLOGY_FIELDS: dict[str, Field] = {
+    name: Field(name, "uip", 10, f"virCPUDefParseXML (cpu_conf.c:{line})",
+                required=name != "dies", nonzero=True)
+    for name, line in (("sockets", 575), ("dies", 581), ("cores", 589), ("threads", 595))}
+"""``<cpu><topology>``'s counts (``dies`` may be left out)."""
+
+IOTHREAD_ID = Field("id", "uip", 10, "virDomainIOThreadIDDefParseXML (domain_conf.c:15642)",
+                    required=True, nonzero=True)
+"""``<iothreadids><iothread id>``."""
+
+VCPUPIN_VCPU = Field("vcpu", "uip", 10, "virDomainVcpuPinDefParseXML (domain_conf.c:15755)",
+                     required=True)
+"""``<cputune><vcpupin vcpu>``."""
+
+IOTHREADPIN_IOTHREAD = Field("iothread", "uip", 10,
+                             "virDomainIOThreadPinDefParseXML (domain_conf.c:15801)",
+                             required=True, nonzero=True)
+"""``<cputune><iothreadpin iothread>``."""
+
+DISK_IOTHREAD = Field("iothread", "uip", 10, "virDomainDiskDefDriverParseXML (domain_conf.c:7716)",
+                      nonzero=True)
+"""A disk's ``<driver iothread>``."""
+
+CONTROLLER_IOTHREAD = Field("iothread", "uip", 10,
+                            "virDomainControllerDefParseXML (domain_conf.c:8287)")
+"""A controller's ``<driver iothread>``."""
+
+VIDEO_MODEL_FIELDS: dict[str, Field] = {
+    name: Field(name, "uip", 10, f"virDomainVideoDefParseXML (domain_conf.c:{line})",
+                message=f"cannot parse video {name} '{{value}}'", empty_is_absent=True)
+    for name, line in (("ram", 12842), ("vram64", 12858), ("vgamem", 12866), ("heads", 12874))}
+"""A video's ``<model>`` sizes and heads that the checks read."""
+
+NET_DRIVER_FIELDS: dict[str, Field] = {
+    name: Field(name, "uip", 10, f"virDomainNetDefParseXMLDriver (domain_conf.c:{line})")
+    for name, line in (("rx_queue_size", 8951), ("tx_queue_size", 8956))}
+"""An interface's ``<driver>`` queue sizes."""
+
+VSOCK_CID = Field("address", "uip", 10, "virDomainVsockDefParseXML (domain_conf.c:13592)",
+                  nonzero=True)
+"""A vsock's ``<cid address>``."""
+
+RECONNECT_TIMEOUT = Field("timeout", "uip", 10,
+                          "virDomainChrSourceReconnectDefParseXML (domain_conf.c:1513)",
+                          required=True)
+"""A character device source's ``<reconnect timeout>`` (read when ``enabled='yes'``)."""
+
+MAX_MEMORY_SLOTS = Field("slots", "uip", 10, "virDomainDefParseMemory (domain_conf.c:17734)",
+                         message="Failed to parse memory slot count", empty_is_absent=True)
+"""``<maxMemory slots>`` (virXPathUInt)."""
+
+HOSTDEV_USB_FIELDS: dict[str, Field] = {
+    name: Field(name, "uip", 0, f"virDomainHostdevSubsysUSBDefParseXML (domain_conf.c:{line})",
+                required=True)
+    for name, line in (("bus", 5650), ("device", 5654))}
+"""A USB host device's ``<source><address>``."""
+
+USB_VENDOR_ID = Field("id", "uip", 0, "virDomainHostdevSubsysUSBDefParseXML (domain_conf.c:5625)",
+                      required=True, nonzero=True)
+"""A USB host device's ``<source><vendor id>``."""
+
+USB_PRODUCT_ID = Field("id", "uip", 0,
+                       "virDomainHostdevSubsysUSBDefParseXML (domain_conf.c:5638)",
+                       required=True)
+"""A USB host device's ``<source><product id>``."""
+
+HOSTDEV_SCSI_FIELDS: dict[str, Field] = {
+    name: Field(name, "uip", 0,
+                f"virDomainHostdevSubsysSCSIHostDefParseXML (domain_conf.c:{line})",
+                required=True)
+    for name, line in (("bus", 5854), ("target", 5858))}
+"""A SCSI host device's ``<source><address>`` bus and target (its unit is 64 bits)."""
+
+BOOT_ORDER = Field("order", "uip", 10, "virDomainDeviceBootParseXML (domain_conf.c:5362)",
+                   required=True, nonzero=True)
+"""A device's ``<boot order>``."""
+
+AUDIO_ID = Field("id", "uip", 10, "virDomainAudioDefParseXML (domain_conf.c:11891)",
+                 required=True, nonzero=True)
+"""An ``<audio>`` device's ``id``."""
+
+SOUND_AUDIO_ID = Field("id", "uip", 10, "virDomainSoundDefParseXML (domain_conf.c:11674)",
+                       required=True, nonzero=True)
+"""The ``<audio id>`` a sound card names."""
+
+VNC_AUDIO_ID = Field("id", "uip", 10, "virDomainGraphicsDefParseXMLVNC (domain_conf.c:11194)",
+                     required=True, nonzero=True)
+"""The ``<audio id>`` a VNC display names."""
+
+BALLOON_PERIOD = Field("period", "i", 0, "virDomainMemballoonDefParseXML (domain_conf.c:12204)")
+"""A memory balloon's ``<stats period>``."""
 
 
 ZPCI_FIELDS = _fields("virZPCIDeviceAddressParseXML (device_conf.c)", "uip", 0,

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from ..model.addresses import write_address
 from ..model.domain import Device, disk_bus, disk_index
-from ..model.numbers import number
 from ..model.numbers import read as read_number
-from ..model.values import CcidValue, DimmValue, DriveValue, VirtioSerialValue
+from ..model.values import (
+    MAX_MEMORY_SLOTS,
+    CcidValue,
+    DimmValue,
+    DriveValue,
+    VirtioSerialValue,
+    field_value,
+)
 from ..policy.devices import (
     DRIVE_BUSES,
     ICH9_COMPANIONS,
@@ -442,8 +448,7 @@ def add_ich9_masters(guest: Guest) -> None:
 def assign_dimm_slots(guest: Guest) -> None:
     """Memory modules without an address take the lowest free DIMM slot (docs/placement.md §19)."""
     max_mem = guest.dom.root.find("maxMemory")
-    # virXPathUInt: virStrToLong_uip, base 10
-    slots = (number(max_mem, "slots", "uip") or 0) if max_mem is not None else 0
+    slots = field_value(max_mem, MAX_MEMORY_SLOTS) or 0
     dimms = [m for m in guest.dom.of("memory") if m.model in ("dimm", "nvdimm")]
     used = {value.slot for m in dimms if isinstance(value := m.addr, DimmValue)}
     lowest = 0  # no slot below it is free (slots are only taken): the search starts there

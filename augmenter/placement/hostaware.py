@@ -29,7 +29,7 @@ from pathlib import Path
 from ..errors import AugmentError
 from ..model.addresses import pci_at, wants_pci, write_pci
 from ..model.domain import Device
-from ..model.numbers import number
+from ..model.values import ADDRESS_FIELDS, MEMNODE_CELLID, NUMA_CELL_ID, field_value
 from ..policy.devices import lowest_bus_nr
 from ..xml.document import Element, append_child, new_element
 from .guest import Guest, Together
@@ -94,9 +94,8 @@ def host_address(dev: Device) -> HostAddress | None:
     addr = source.find("address") if source is not None else None
     if addr is None or addr.get("type", "pci") != "pci":
         return None
-    # virPCIDeviceAddressParseXML: virXMLPropUInt, base 0; a field left out is 0
-    fields = [number(addr, k, "uip", 0) if addr.get(k) else 0
-              for k in ("domain", "bus", "slot", "function")]
+    # virPCIDeviceAddressParseXML (ADDRESS_FIELDS); a field left out is 0
+    fields = [field_value(addr, f) if addr.get(f.name) else 0 for f in ADDRESS_FIELDS["pci"]]
     if any(f is None for f in fields):
         return None
     domain, bus, slot, function = (f or 0 for f in fields)
@@ -152,7 +151,7 @@ def guest_cells(guest: Guest) -> list[int]:
     cells = guest.dom.root.findall("cpu/numa/cell")
     out: list[int] = []
     for n, cell in enumerate(cells):
-        ident = number(cell, "id", "uip", 10)  # virXMLPropUInt, base 10
+        ident = field_value(cell, NUMA_CELL_ID)
         out.append(n if ident is None else ident)
     return out
 
@@ -180,7 +179,7 @@ def cell_of_host_node(guest: Guest, cells: list[int]) -> dict[int, int]:
     number, when the guest has one."""
     out: dict[int, int] = {}
     for memnode in guest.dom.root.findall("numatune/memnode"):
-        cell = number(memnode, "cellid", "uip", 10)  # virXMLPropUInt, base 10
+        cell = field_value(memnode, MEMNODE_CELLID)
         if cell is None or cell not in cells:
             continue
         for node in sorted(parse_nodeset(memnode.get("nodeset") or "")):

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 
 from ..model.addresses import write_address
 from ..model.domain import Device
-from ..model.numbers import number
-from ..model.values import CcidValue, UsbValue
+from ..model.values import CONTROLLER_PORTS, CcidValue, UsbValue, field_value
 from ..policy.devices import KINDS, USB_ORDER, XHCI_MODELS, usb_model
 from ..policy.messages import SMARTCARD_NOT_CCID, USB_DISABLED, usb_bus_missing, usb_duplicate
 from .guest import Guest
@@ -37,7 +36,7 @@ def usb_devices(guest: Guest) -> list[Device]:
 def _root_ports(ctrl: Device) -> int:
     """Ports of a USB controller's root hub (virDomainUSBAddressControllerModelToPorts): an
     xHCI's ``ports`` when written, else its model's."""
-    written = number(ctrl.el, "ports") if ctrl.model in XHCI_MODELS else None
+    written = field_value(ctrl.el, CONTROLLER_PORTS) if ctrl.model in XHCI_MODELS else None
     return usb_model(ctrl).root_ports if written is None else written
 
 

@@ -7,9 +7,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 from ..model.addresses import write_address
 from ..model.domain import Device
-from ..model.numbers import number
 from ..model.record import Record
-from ..model.values import VirtioSerialValue
+from ..model.values import CONTROLLER_PORTS, VirtioSerialValue, field_value
 from ..policy.messages import vserial_no_port, vserial_port_taken
 from .guest import Guest
 
@@ -19,7 +18,7 @@ DEFAULT_PORTS = 31
 def port_count(ctrl: Device) -> int:
     """A virtio-serial controller's ports: its ``ports``, else 31
     (virDomainVirtioSerialAddrSetAddController)."""
-    written = number(ctrl.el, "ports")
+    written = field_value(ctrl.el, CONTROLLER_PORTS)
     return DEFAULT_PORTS if written is None else written
 
 

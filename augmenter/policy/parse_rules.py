@@ -9,7 +9,9 @@ document and applies it. The fields of every ``<address>`` and a controller's ``
 rules here too: libvirt's parser refuses them before anything else, and placement reads them
 later with the same number reader (``model/numbers.py``). The table says where libvirt reads an
 address (an ``address`` entry); the fields' syntax is the model's declaration
-(``model.values.ADDRESS_FIELDS``), expanded here into a rule per field (:func:`expand`).
+(``model.values.ADDRESS_FIELDS``), expanded here into a rule per field (:func:`expand`). So is
+every single number placement or a check reads again (:data:`FIELDS`: a ``field`` entry names
+the declaration, which placement and the checks read by with ``model.values.field_value``).
 
 A context such as ``domain/devices/graphics[@type=spice]/listen`` is a list of steps from the
 root; a step is an element name (``*``: any), ``[1]`` when libvirt reads only the first such
@@ -32,11 +34,41 @@ from ..model.scaled import unit_scale
 from ..model.values import (
     ADDRESS_FIELDS,
     ADDRESS_TYPES,
+    AUDIO_ID,
+    BALLOON_PERIOD,
+    BIOS_REBOOT_TIMEOUT,
+    BOOT_MENU_TIMEOUT,
+    BOOT_ORDER,
     CONTROLLER_INDEX,
+    CONTROLLER_IOTHREAD,
+    CONTROLLER_NODE,
+    CONTROLLER_PORTS,
+    CONTROLLER_QUEUES,
+    CPU_TOPOLOGY_FIELDS,
+    DISK_IOTHREAD,
+    HOSTDEV_SCSI_FIELDS,
+    HOSTDEV_USB_FIELDS,
+    IOTHREAD_ID,
+    IOTHREADPIN_IOTHREAD,
+    IOTHREADS_COUNT,
+    MAX_MEMORY_SLOTS,
+    MEMNODE_CELLID,
+    NET_DRIVER_FIELDS,
     NO_TYPE,
+    NUMA_CELL_ID,
     PCI_TARGET_FIELDS,
+    RECONNECT_TIMEOUT,
+    SOUND_AUDIO_ID,
     TYPE_SOURCES,
     UNKNOWN_TYPE,
+    USB_PRODUCT_ID,
+    USB_VENDOR_ID,
+    VCPU_COUNT,
+    VCPU_CURRENT,
+    VCPUPIN_VCPU,
+    VIDEO_MODEL_FIELDS,
+    VNC_AUDIO_ID,
+    VSOCK_CID,
     ZPCI_FIELDS,
     Field,
 )
@@ -129,16 +161,22 @@ def _field_entries(context: str, fields: tuple[Field, ...]) -> list[dict[str, ob
     out: list[dict[str, object]] = []
     for f in fields:
         ctype, sign = _TYPES[f.reader]
-        words = {"invalid": numbers.PROP_INVALID.replace("{expected}",
-                                                         numbers.expected(f.reader))}
+        words = {"invalid": f.message or numbers.PROP_INVALID.replace(
+            "{expected}", numbers.expected(f.reader))}
         if f.nonnegative:
             words["range"] = numbers.PROP_INVALID.replace("{expected}", "non-negative value")
+        if f.nonzero:
+            words["zero"] = numbers.PROP_ZERO
         number: dict[str, object] = {
             "context": context, "attr": f.name, "kind": "number", "type": ctype,
             "base": f.base, "sign": sign, "bits": numbers.READERS[f.reader].bits,
             "messages": words}
         if f.nonnegative:
             number["min"] = 0
+        if f.nonzero:
+            number["nonzero"] = True
+        if f.empty_is_absent:
+            number["empty_is_absent"] = True
         out.append({**number, "source": [f.source]})
         if f.required:
             out.append({"context": context, "attr": f.name, "kind": "required",
@@ -148,6 +186,36 @@ def _field_entries(context: str, fields: tuple[Field, ...]) -> list[dict[str, ob
 
 FIELDS: Mapping[str, Field] = {
     "controller-index": CONTROLLER_INDEX,
+    "controller-ports": CONTROLLER_PORTS,
+    "controller-driver-queues": CONTROLLER_QUEUES,
+    "numa-cell-id": NUMA_CELL_ID,
+    "numatune-memnode-cellid": MEMNODE_CELLID,
+    "bootmenu-timeout": BOOT_MENU_TIMEOUT,
+    "bios-rebootTimeout": BIOS_REBOOT_TIMEOUT,
+    "memballoon-stats-period": BALLOON_PERIOD,
+    "boot-order": BOOT_ORDER,
+    "audio-id": AUDIO_ID,
+    "sound-audio-id": SOUND_AUDIO_ID,
+    "vnc-audio-id": VNC_AUDIO_ID,
+    "vcpu-current": VCPU_CURRENT,
+    **{f"cpu-topology-{name}": f for name, f in CPU_TOPOLOGY_FIELDS.items()},
+    "iothread-id": IOTHREAD_ID,
+    "vcpupin-vcpu": VCPUPIN_VCPU,
+    "iothreadpin-iothread": IOTHREADPIN_IOTHREAD,
+    "disk-driver-iothread": DISK_IOTHREAD,
+    "controller-driver-iothread": CONTROLLER_IOTHREAD,
+    **{f"video-model-{name}": f for name, f in VIDEO_MODEL_FIELDS.items()},
+    **{f"interface-driver-{name}": f for name, f in NET_DRIVER_FIELDS.items()},
+    "vsock-cid-address": VSOCK_CID,
+    "reconnect-timeout": RECONNECT_TIMEOUT,
+    "maxMemory-slots": MAX_MEMORY_SLOTS,
+    "vcpu-count": VCPU_COUNT,
+    "iothreads-count": IOTHREADS_COUNT,
+    "controller-target-node": CONTROLLER_NODE,
+    **{f"hostdev-usb-{name}": f for name, f in HOSTDEV_USB_FIELDS.items()},
+    "hostdev-usb-vendor-id": USB_VENDOR_ID,
+    "hostdev-usb-product-id": USB_PRODUCT_ID,
+    **{f"hostdev-scsi-{name}": f for name, f in HOSTDEV_SCSI_FIELDS.items()},
     **{f"pci-target-{name}": f for name, f in PCI_TARGET_FIELDS.items()},
 }
 """The single attributes the model declares, by the name a ``field`` entry gives."""
