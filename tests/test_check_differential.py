@@ -112,6 +112,7 @@ def outcomes(items: list[Mutation], verdicts: dict[str, LibvirtVerdict]) -> list
     return out
 
 
+@pytest.mark.slow  # the 2,800 mutations: 8 s of the fast tier
 def test_the_set_is_large_enough_and_covers_every_kind(items: list[Mutation]) -> None:
     assert len(items) >= 2000
     assert len({m.id for m in items}) == len(items), "two mutations are the same guest"
@@ -131,6 +132,7 @@ def test_every_base_guest_is_kept_whole_by_libvirt_and_passes_check(
     assert not bad, "\n".join(bad)
 
 
+@pytest.mark.slow  # the 2,800 mutations: 8 s of the fast tier
 def test_agreement_with_libvirt_does_not_fall(outcomes: list[Outcome]) -> None:
     figures = tallies(outcomes)
     rate = figures["all"].rate
@@ -139,6 +141,7 @@ def test_agreement_with_libvirt_does_not_fall(outcomes: list[Outcome]) -> None:
                                + "\n".join(table(figures)))
 
 
+@pytest.mark.slow  # the 2,800 mutations: 8 s of the fast tier
 def test_disagreements_are_the_listed_ones(outcomes: list[Outcome]) -> None:
     """New disagreements fail; fixed ones must leave the list (strict-xfail-like)."""
     listed = read_listed()
@@ -165,6 +168,7 @@ def _sample_seed() -> int:
     return datetime.date.today().toordinal()
 
 
+@pytest.mark.slow  # the 2,800 mutations: 8 s of the fast tier
 def test_cached_verdicts_are_what_libvirtd_says_now(items: list[Mutation],
                                                     verdicts: dict[str, LibvirtVerdict]) -> None:
     """A sample of the cache (all of it with AUGMENTER_SLOW=1) defined in libvirtd again."""

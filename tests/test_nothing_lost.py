@@ -171,6 +171,7 @@ def _conformance_inputs() -> list[Path]:
     return sorted(CONFORMANCE.glob("*/input.xml")) if CONFORMANCE.is_dir() else []
 
 
+@pytest.mark.slow  # every corpus input, written twice
 def test_every_conformance_input_round_trips() -> None:
     inputs = _conformance_inputs()
     if not inputs:
