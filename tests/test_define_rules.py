@@ -567,67 +567,9 @@ MODEL_RULES = [
          devices="    <interface type='user'>\n      <model type='e1000'/>\n"
                  "      <driver queues='4'/> <<<\n    </interface>",
          fixed=("<model type='e1000'/>", "<model type='virtio'/>")),
-    Rule("missing-element", "unknown target type '(null)' specified for character device",
-         devices="    <channel type='pty'>\n      <target name='a.b'/> <<<\n    </channel>",
-         fixed=("<target name", "<target type='virtio' name")),
-    Rule("channel-target", "spicevmc device type only supports virtio",
-         devices="    <channel type='spicevmc'>\n      <target type='guestfwd' "
-                 "address='10.0.2.1' port='4600'/> <<<\n    </channel>"),
-    Rule("controller-children", "Multiple <target> elements in controller definition not "
-         "allowed", devices="    <controller type='pci' index='1' model='pcie-root-port'>\n"
-         "      <target chassis='1' port='0x10'/>\n      <target chassis='2'/> <<<\n"
-         "    </controller>"),
-    Rule("disk-target", "Unknown disk name 'vdzzzzzzz' and no address specified",
-         devices="    <disk type='file' device='disk'>\n"
-                 "      <source file='/var/lib/libvirt/images/x.img'/>\n"
-                 "      <target dev='vdzzzzzzz' bus='virtio'/> <<<\n    </disk>",
-         fixed=("vdzzzzzzz", "vdzzzzzz")),
-    Rule("missing-element", "Missing <address> element",
-         devices="    <hostdev mode='subsystem' type='mdev' model='vfio-pci'> <<<\n"
-                 "      <source/>\n    </hostdev>"),
-    Rule("missing-element", "missing element or attribute './size'", top=VCPU4,
-         memory="<maxMemory slots='4' unit='MiB'>2048</maxMemory>\n"
-                "  <memory unit='MiB'>512</memory>",
-         rest="  <cpu><numa><cell id='0' cpus='0-3' memory='512' unit='MiB'/></numa></cpu>",
-         devices="    <memory model='dimm'>\n      <target> <<<\n        <node>0</node>\n"
-                 "      </target>\n    </memory>"),
-    Rule("iothread", "virtio-scsi IOThreads only available for virtio pci and virtio ccw "
-         "controllers", top="  <iothreads>1</iothreads>",
-         devices="    <controller type='scsi' index='0' model='virtio-scsi'>\n"
-                 "      <driver iothread='1'/>\n      <address type='drive' controller='0' "
-                 "bus='0' target='0' unit='1'/> <<<\n    </controller>"),
     Rule("option-dropped", "", severity="warning", id="option-dropped-balloon-period",
          devices="    <memballoon model='virtio'>\n      <stats period='-5'/> <<<\n"
                  "    </memballoon>", fixed=("'-5'", "'5'")),
-    Rule("missing-element", "unknown target type '(null)' specified for character device",
-         devices="    <channel type='pty'>\n      <target name='a.b'/> <<<\n    </channel>",
-         fixed=("<target name", "<target type='virtio' name")),
-    Rule("channel-target", "spicevmc device type only supports virtio",
-         devices="    <channel type='spicevmc'>\n      <target type='guestfwd' "
-                 "address='10.0.2.1' port='4600'/> <<<\n    </channel>"),
-    Rule("controller-children", "Multiple <target> elements in controller definition not "
-         "allowed", devices="    <controller type='pci' index='1' model='pcie-root-port'>\n"
-         "      <target chassis='1' port='0x10'/>\n      <target chassis='2'/> <<<\n"
-         "    </controller>"),
-    Rule("disk-target", "Unknown disk name 'vdzzzzzzz' and no address specified",
-         devices="    <disk type='file' device='disk'>\n"
-                 "      <source file='/var/lib/libvirt/images/x.img'/>\n"
-                 "      <target dev='vdzzzzzzz' bus='virtio'/> <<<\n    </disk>",
-         fixed=("vdzzzzzzz", "vdzzzzzz")),
-    Rule("missing-element", "Missing <address> element",
-         devices="    <hostdev mode='subsystem' type='mdev' model='vfio-pci'> <<<\n"
-                 "      <source/>\n    </hostdev>"),
-    Rule("missing-element", "missing element or attribute './size'", top=VCPU4,
-         memory="<maxMemory slots='4' unit='MiB'>2048</maxMemory>\n"
-                "  <memory unit='MiB'>512</memory>",
-         rest="  <cpu><numa><cell id='0' cpus='0-3' memory='512' unit='MiB'/></numa></cpu>",
-         devices="    <memory model='dimm'>\n      <target> <<<\n        <node>0</node>\n"
-                 "      </target>\n    </memory>"),
-    Rule("iothread", "virtio-scsi IOThreads only available for virtio pci and virtio ccw "
-         "controllers", top="  <iothreads>1</iothreads>",
-         devices="    <controller type='scsi' index='0' model='virtio-scsi'>\n"
-                 "      <driver iothread='1'/>\n      <address type='drive' controller='0' "
-                 "bus='0' target='0' unit='1'/> <<<\n    </controller>"),
     Rule("option-dropped", "", severity="warning", id="option-dropped-queues-0",
          devices="    <controller type='scsi' index='0' model='virtio-scsi'>\n"
                  "      <driver queues='0'/> <<<\n    </controller>",
