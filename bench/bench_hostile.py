@@ -36,6 +36,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from augmenter.model.domain import disk_name
+
 HERE = Path(__file__).resolve().parent
 REPORT = HERE / "HOSTILE.md"
 AUGMENT = [sys.executable, "-m", "augmenter", "--boards", "embedded"]
@@ -60,14 +62,6 @@ def _fill(per: Callable[[int], str], lt_each: int, machine: str = "q35", arch: s
                                             (MAX_BYTES - len(head + TAIL)) // widest)
     body = "".join(f"    {per(i)}\n" for i in range(n))
     return (head + body + TAIL).encode()
-
-
-def _disk_name(prefix: str, i: int) -> str:
-    letters, n = "", i + 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        letters = chr(97 + rem) + letters
-    return prefix + letters
 
 
 def _attrs(n: int) -> bytes:
@@ -103,7 +97,7 @@ def _big_text() -> bytes:
 
 def _sixteen_mib() -> bytes:
     guest = _fill(lambda i: f"<disk type='file' device='disk'><source file='/i/{i}.qcow2'/>"
-                  f"<target dev='{_disk_name('vd', i)}' bus='virtio'/></disk>", 4, count=20)
+                  f"<target dev='{disk_name('vd', i)}' bus='virtio'/></disk>", 4, count=20)
     room = MAX_BYTES - len(guest) - 100
     chunk = b"<z>" + b"z" * ((1 << 20) - 7) + b"</z>"  # text nodes stay under libxml2's 10M
     meta = (b"<metadata><m:x xmlns:m='urn:x'>" + chunk * (room // len(chunk))
@@ -137,22 +131,22 @@ def _single_quoted_big() -> bytes:
     """What `virsh dumpxml` of a huge guest looks like: single quotes everywhere."""
     return _fill(lambda i: f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
                  f"<source file='/var/lib/libvirt/images/{i}.qcow2'/>"
-                 f"<target dev='{_disk_name('sd', i)}' bus='scsi'/></disk>", 5, count=40_000)
+                 f"<target dev='{disk_name('sd', i)}' bus='scsi'/></disk>", 5, count=40_000)
 
 
 # one device kind: (its element, numbered i; its '<' each; the machine)
 KINDS: dict[str, tuple[Callable[[int], str], int, str]] = {
     "disk virtio": (lambda i: f"<disk type='file' device='disk'><target dev="
-        f"'{_disk_name('vd', i)}' bus='virtio'/></disk>",
+        f"'{disk_name('vd', i)}' bus='virtio'/></disk>",
         3, "q35"),
     "disk sata": (lambda i: f"<disk type='file' device='disk'><target dev="
-        f"'{_disk_name('sd', i)}' bus='sata'/></disk>",
+        f"'{disk_name('sd', i)}' bus='sata'/></disk>",
         3, "q35"),
     "disk scsi": (lambda i: f"<disk type='file' device='disk'><target dev="
-        f"'{_disk_name('sd', i)}' bus='scsi'/></disk>",
+        f"'{disk_name('sd', i)}' bus='scsi'/></disk>",
         3, "q35"),
     "disk ide (pc)": (lambda i: f"<disk type='file' device='cdrom'><target dev="
-        f"'{_disk_name('hd', i)}' bus='ide'/></disk>",
+        f"'{disk_name('hd', i)}' bus='ide'/></disk>",
         3, "pc"),
     "controller pcie-root-port": (lambda i: "<controller type='pci' model='pcie-root-port'/>",
         1, "q35"),
@@ -252,7 +246,7 @@ SHAPES: dict[str, Callable[[], bytes]] = {
     "issue: 100,000 channels": lambda: _fill(
         lambda i: "<channel type='pty'><target type='virtio'/></channel>", 3, count=100_000),
     "issue: 100,000 SATA disks": lambda: _fill(
-        lambda i: f"<disk type='file' device='disk'><target dev='{_disk_name('sd', i)}' "
+        lambda i: f"<disk type='file' device='disk'><target dev='{disk_name('sd', i)}' "
         "bus='sata'/></disk>", 3, count=100_000),
     # other shapes
     "45,000 findings in 15 MB": lambda: _findings(45_000),

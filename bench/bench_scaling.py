@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from augmenter.model.domain import disk_name
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 REPORT = HERE / "SCALING.md"
@@ -41,15 +43,6 @@ GOAL_S = 10.0
 HEAD = ("<domain type='kvm'>\n  <name>scaling</name>\n  <memory unit='GiB'>4</memory>\n"
         "  <os><type arch='{arch}' machine='{machine}'>hvm</type></os>\n  <devices>\n")
 TAIL = "  </devices>\n</domain>\n"
-
-
-def disk_name(prefix: str, i: int) -> str:
-    """``vda``, ``vdb``, ... ``vdaa``: libvirt's target names, the i-th."""
-    letters, n = "", i + 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        letters = chr(97 + rem) + letters
-    return prefix + letters
 
 
 @dataclass(frozen=True)

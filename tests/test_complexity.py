@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from hardening import EMBEDDED, PROBE_WALL_S, assert_clean_end, probe
 
+from augmenter.model.domain import disk_name
+
 HEAD = ("<domain type='kvm'>\n  <name>g</name>\n  <memory>65536</memory>\n"
         "  <os><type arch='x86_64' machine='{machine}'>"
         "hvm</type></os>\n  <devices>\n")
@@ -92,18 +94,10 @@ REPEATED = {
 }
 
 
-def _letters(i: int) -> str:
-    out, n = "", i + 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        out = chr(97 + rem) + out
-    return out
-
-
 @pytest.mark.parametrize("name", sorted(REPEATED))
 def test_repeated_devices_are_placed_or_refused_quickly(name: str, tmp_path: Path) -> None:
     one, count = REPEATED[name]
-    devices = "".join(f"    {one.format(name=_letters(i))}\n" for i in range(count))
+    devices = "".join(f"    {one.format(name=disk_name('', i))}\n" for i in range(count))
     _run(tmp_path, _guest(devices), codes=(0, 1), lines=count)
 
 
@@ -159,7 +153,7 @@ WHOLE: dict[str, tuple[str, list[str]]] = {
     # each disk moved to SATA counted the names of every disk again
     "8,000 IDE disks converted to q35": (_guest("".join(
         f"    <disk type='file' device='disk'><source file='/i/{i}'/><target "
-        f"dev='hd{_letters(i)}' bus='ide'/></disk>\n" for i in range(8_000)), "pc"),
+        f"dev='hd{disk_name('', i)}' bus='ide'/></disk>\n" for i in range(8_000)), "pc"),
         ["--convert-to", "q35"]),
 }
 
