@@ -102,11 +102,7 @@ or a check needs one, and rules of the table of parse-time rules (``field`` entr
 def target_option(target: Element | None, name: str) -> int | None:
     """A PCI controller's ``<target>`` option as libvirt reads it (:data:`PCI_TARGET_FIELDS`);
     None when absent or unreadable (the table of parse-time rules reports that)."""
-    text = target.get(name) if target is not None else None
-    if text is None:
-        return None
-    f = PCI_TARGET_FIELDS[name]
-    return read(text, f.reader, f.base)
+    return field_value(target, PCI_TARGET_FIELDS[name])
 
 
 def field_value(el: Element | None, f: Field) -> int | None:
