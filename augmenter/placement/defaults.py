@@ -399,17 +399,16 @@ def fill_serial_targets(guest: Guest, serials: list[Device] | None = None) -> No
         kind = serial_target(family, arch, written)
         model = serial_model(family, kind)
         port = _port(dev)
-        target = dev.child("target")
-        if target is None or (kind is not None and kind != written) or port is None or (
-                model is not None and first_child(target, "model") is None):
-            target = _target(dev)  # the target is read once per port: thousands of ports
-            if kind is not None and kind != written:
-                target.set("type", kind)
-            if model is not None and first_child(target, "model") is None:
-                sub_element(target, "model", {"name": model})
-            if port is None:
-                highest += 1
-                target.set("port", str(highest))
+        # the target looked up once per port (there may be thousands); one is made only
+        # for a port without a target, which has no port number either and needs one anyway
+        target = _target(dev)
+        if kind is not None and kind != written:
+            target.set("type", kind)
+        if model is not None and first_child(target, "model") is None:
+            sub_element(target, "model", {"name": model})
+        if port is None:
+            highest += 1
+            target.set("port", str(highest))
 
 
 def fill_console_targets(guest: Guest) -> None:
