@@ -202,10 +202,11 @@ def place(guest: Guest, options: Options = Options()) -> None:
     transports.prime(guest)
     ccw.assign(guest)
     host_aware(guest, options)
+    needs = pci.Needs(guest)  # each device's PCI class and flags, for both placements
     try:
-        pci.assign(guest)
+        pci.assign(guest, needs)
     except pci.Exhausted as why:  # where libvirt gives up (docs/placement.md §20)
-        dense.assign(guest, why)
+        dense.assign(guest, why, needs)
     if options.lock_occupied:
         hotplug.lock_occupied(guest)
     hotplug.report(guest)

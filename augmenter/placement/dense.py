@@ -245,7 +245,7 @@ class Builder:
             mask = bus.used.get(slot, 0)
             if mask == 0:
                 return pci_at(bus.index, slot, 0)
-            if flags & Connect.AGGREGATE and slot in bus.aggregate and mask != 0xFF:
+            if flags & Connect.AGGREGATE and bus.shared(slot) and mask != 0xFF:
                 function = next(f for f in range(FUNCTIONS) if not mask & (1 << f))
                 return pci_at(bus.index, slot, function)
         return None
@@ -330,39 +330,44 @@ def resources(guest: Guest, topo: Topology) -> Resources:
             mask = root.used.get(slot, 0)
             if mask == 0:
                 functions += FUNCTIONS
-            elif slot in root.aggregate:
+            elif root.shared(slot):
                 functions += FUNCTIONS - bin(mask).count("1")
     return Resources(pcie_root, native, conventional, host, functions,
                      _bus_numbers_left(guest, topo))
 
 
+# Plain integers for the tests made per device: IntFlag arithmetic costs a microsecond.
+_PCIE, _INTEGRATED = int(Connect.PCIE), int(Connect.INTEGRATED)
+
+
 def _is_pcie_endpoint(flags: Connect, pcie_root: bool) -> bool:
-    return pcie_root and bool(flags & Connect.PCIE) and not flags & Connect.INTEGRATED
+    return pcie_root and int(flags) & (_PCIE | _INTEGRATED) == _PCIE
 
 
 def _is_other(dev: Device, flags: Connect) -> bool:
     """Devices placed first, the way libvirt places them: PCI controllers (their own kinds
     decide where they go) and integrated devices (bus 0 only)."""
-    return (dev.tag == "controller" and dev.type == "pci") or bool(flags & Connect.INTEGRATED)
+    return (dev.tag == "controller" and dev.type == "pci") or bool(int(flags) & _INTEGRATED)
 
 
 def demand(guest: Guest, todo: list[Device], needs: Needs, free_ports: int) -> Demand:
     pcie = conventional = 0
     sets: set[int] = set()
     groups: set[int] = set()
+    pcie_root, together, flags_of = guest.pcie_root, guest.together, needs.flags
     for dev in todo:
-        flags = needs.flags(dev)
+        flags = flags_of(dev)
         if _is_other(dev, flags):
             continue
         if dev.tag == "controller" and dev.model in ICH9_USB2:
             if dev.index in sets:
                 continue
             sets.add(dev.index)
-        if dev in guest.together:  # one slot for the functions of one host slot
-            if id(guest.together[dev]) in groups:
+        if together and dev in together:  # one slot for the functions of one host slot
+            if id(together[dev]) in groups:
                 continue
-            groups.add(id(guest.together[dev]))
-        if _is_pcie_endpoint(flags, guest.pcie_root):
+            groups.add(id(together[dev]))
+        if _is_pcie_endpoint(flags, pcie_root):
             pcie += 1
         else:
             conventional += 1
@@ -420,8 +425,9 @@ def _place_all(layout: Pass, todo: list[Device], native_left: int) -> None:
 def _others(layout: Pass, todo: list[Device]) -> list[Device]:
     """Place the PCI controllers and integrated devices first; the devices left to plan."""
     rest: list[Device] = []
+    flags_of = layout.needs.flags
     for dev in todo:
-        if _is_other(dev, layout.needs.flags(dev)):
+        if _is_other(dev, flags_of(dev)):
             layout.place(dev)
         else:
             rest.append(dev)
@@ -444,12 +450,13 @@ def _describe(built: Builder, plan: Plan, why: Exhausted, tree: BusTree) -> Iter
         yield f"{left} PCI slots left free in the whole tree"
 
 
-def assign(guest: Guest, why: Exhausted) -> None:
+def assign(guest: Guest, why: Exhausted, needs: Needs | None = None) -> None:
     """Place a guest libvirt's algorithm gave up on, then let libvirt's passes write the rest
-    (model names, chassis and port numbers, multifunction) over the now complete topology."""
+    (model names, chassis and port numbers, multifunction) over the now complete topology.
+    ``needs``: the devices' classes and flags, as libvirt's passes worked them out."""
     if guest.family is None or guest.family.phb or guest.family.zpci or not guest.supports_pci:
         raise why
-    needs = Needs(guest)
+    needs = needs if needs is not None else Needs(guest)
     nbuses = max((c.index for c in _pci_controllers(guest)), default=-1) + 1
     layout = Pass(guest, build_topology(guest, nbuses), dry=True, needs=needs)
     layout.reserve_explicit()
@@ -470,7 +477,7 @@ def assign(guest: Guest, why: Exhausted) -> None:
     native = min(want.pcie, res.free_native) + found.native
     _place_all(layout, todo, native)
     guest.notes.extend(_describe(built, found, why, tree))
-    assign_as_libvirt(guest)
+    assign_as_libvirt(guest, needs)
 
 
 def _too_big(guest: Guest, why: Exhausted, want: Demand, res: Resources) -> PlacementError:

@@ -105,10 +105,11 @@ def build_topology(guest: Guest, nbuses: int) -> Topology:
 
 
 class Needs:
-    """Each device's PCI class and connection flags, worked out once per :func:`assign`.
+    """Each device's PCI class and connection flags, worked out once per guest.
 
-    Cached: both passes and :func:`first_fit_order` ask about every device, some tens of times.
-    The answers cannot change meanwhile: models and types are filled in before placement starts,
+    Cached: the passes of :func:`assign`, :func:`first_fit_order` and
+    :func:`augmenter.placement.dense.assign` ask about every device, some tens of times. The
+    answers cannot change meanwhile: models and types are filled in before placement starts,
     and placement itself writes only addresses, new controllers and controller options."""
 
     def __init__(self, guest: Guest) -> None:
@@ -131,6 +132,16 @@ class Needs:
             found = self._flags[dev] = class_flags(
                 dev, self.pci_class(dev), self.pcie_root, self.virtio_pcie)
         return found
+
+    def wanting(self, devs: Sequence[Device]) -> Iterator[Device]:
+        """The devices of ``devs`` that have a PCI class and want an address (:func:`wants_pci`),
+        in their order; lazily, since libvirt's passes may stop at a device that finds no
+        room."""
+        classes = self._classes
+        for dev in devs:
+            cls = classes[dev] if dev in classes else self.pci_class(dev)
+            if cls is not None and wants_pci(dev):
+                yield dev
 
 
 class Pass:
@@ -204,7 +215,7 @@ class Pass:
             if addr is None:
                 raise Exhausted(f"{dev.name()}: cannot place device after adding a bus",
                                 line=dev.line or None)
-        self.reserve(dev, addr, flags, explicit=False)
+        self.topo.occupy(addr, int(flags), dev)  # what find gives, reserve would take
         if not self.dry:
             write_pci(dev, addr, multi)
             dev.why_placed = f"first free slot of a bus that takes a {describe(flags)}"
@@ -308,7 +319,7 @@ class Pass:
         for dev in first_fit_order(self.guest, self.needs):
             if dev.tag == "controller" and dev.model in ICH9_USB2:
                 self.place_companion(dev)
-            elif dev in together:
+            elif together and dev in together:
                 if id(together[dev]) not in done:  # where the first of them comes
                     done.add(id(together[dev]))
                     self.place_together(together[dev])
@@ -379,11 +390,7 @@ def first_fit_order(guest: Guest, needs: Needs | None = None) -> Iterator[Device
     """Devices that want a PCI address, in libvirt's order (docs/placement.md §7)."""
     dom = guest.dom
     classes = needs if needs is not None else Needs(guest)
-
-    def wanting(devs: Sequence[Device]) -> Iterator[Device]:
-        for d in devs:
-            if classes.pci_class(d) is not None and wants_pci(d):
-                yield d
+    wanting = classes.wanting
 
     yield from wanting([c for c in dom.controllers
                         if c.type == "pci" and c.model not in ROOT_MODELS])
@@ -413,15 +420,17 @@ def _append_pci_controller(guest: Guest, index: int, model: str) -> Device:
     return guest.dom.add("controller", {"type": "pci", "index": str(index), "model": model})
 
 
-def assign(guest: Guest) -> None:
+def assign(guest: Guest, needs: Needs | None = None) -> None:
     """Both passes: grow the topology, then write every PCI address.
 
     Raises :class:`Exhausted` when libvirt's algorithm gives up, with the guest as it was
-    before (the controllers the dry run added are taken out again)."""
+    before (the controllers the dry run added are taken out again). ``needs``: the devices'
+    classes and flags, when the caller keeps them for a placement of its own after this one
+    (:func:`augmenter.placement.dense.assign`)."""
     ctrls = _pci_controllers(guest)
     max_idx = max((c.index for c in ctrls), default=-1)
     nbuses = max_idx + 1
-    needs = Needs(guest)
+    needs = needs if needs is not None else Needs(guest)
     if nbuses > 0:
         added: list[Device] = []
         try:

@@ -15,7 +15,6 @@ costs the command a tenth of a second at start-up, too).
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from ..model.addresses import PciAddress, pci_at
@@ -27,34 +26,46 @@ if TYPE_CHECKING:
     import networkx as nx
 
 
-@dataclass(eq=False, slots=True)
 class Bus:
     """One PCI bus: what it accepts, its slot range and which functions are taken.
 
     Compared by identity: it is one bus of one topology, and :attr:`Topology.open` membership
-    is asked on every reservation (field-by-field equality compared the slot maps too)."""
+    is asked on every reservation. Written out rather than a dataclass: libvirt's dry run
+    adds one per device when each takes a root port of its own (hundreds of thousands in a
+    large guest), and this ``__init__`` costs half of a generated one."""
 
-    index: int
-    model: str
-    flags: Connect
-    min_slot: int
-    max_slot: int
-    used: dict[int, int] = field(default_factory=dict)  # slot -> function bit mask
-    aggregate: set[int] = field(default_factory=set)
-    free: int = -1  # empty slots left in range; kept by Topology.reserve
-    # No slot below this one is empty (slots are never given back): where a search for an
-    # empty slot starts, so that filling a bus does not rescan its full slots each time.
-    first_empty: int = -1
-    accepts: int = field(init=False, default=0)  # ``flags`` as a plain int, for the searches
-    # shared (aggregate) slots with a free function, and whether the bus is in
-    # Topology.open: both kept by Topology.reserve, so that a full bus costs nothing to ask
-    aggregate_room: int = field(init=False, default=0)
-    is_open: bool = field(init=False, default=False)
+    __slots__ = ("accepts", "aggregate", "aggregate_room", "first_empty", "flags", "free",
+                 "index", "is_open", "max_slot", "min_slot", "model", "used")
 
-    def __post_init__(self) -> None:
-        self.free = max(self.max_slot - self.min_slot + 1, 0)
-        self.first_empty = self.min_slot
-        self.accepts = int(self.flags)
+    def __init__(self, index: int, model: str, flags: Connect, min_slot: int,
+                 max_slot: int) -> None:
+        self.index = index
+        self.model = model
+        self.flags = flags
+        self.min_slot = min_slot
+        self.max_slot = max_slot
+        self.used: dict[int, int] = {}  # slot -> function bit mask
+        # the shared (aggregate) slots, one bit per slot: a slot is shared when its first
+        # function went to a device that aggregates (virDomainPCIAddressReserveAddrInternal)
+        self.aggregate = 0
+        self.free = max(max_slot - min_slot + 1, 0)  # empty slots left in range; kept by
+        # Topology.occupy. No slot below ``first_empty`` is empty (slots are never given
+        # back): where a search for an empty slot starts, so that filling a bus does not
+        # rescan its full slots each time.
+        self.first_empty = min_slot
+        self.accepts = int(flags)  # ``flags`` as a plain int, for the searches
+        # shared slots with a free function, and whether the bus is in Topology.open: both
+        # kept by Topology.occupy, so that a full bus costs nothing to ask
+        self.aggregate_room = 0
+        self.is_open = False
+
+    def __repr__(self) -> str:
+        return (f"Bus(index={self.index}, model={self.model!r}, flags={self.flags!r}, "
+                f"min_slot={self.min_slot}, max_slot={self.max_slot})")
+
+    def shared(self, slot: int) -> bool:
+        """Whether ``slot`` is shared: its functions go to devices that aggregate."""
+        return bool(self.aggregate >> slot & 1)
 
     def empty(self) -> bool:
         return not any(self.used.values())
@@ -277,18 +288,27 @@ class Topology:
         if slot > bus.max_slot:
             raise Conflict(f"invalid PCI address {addr}: slot must be <= {bus.max_slot:#x}",
                            "slot-high", bus)
-        mask = bus.used.get(slot, 0)
-        if mask & (1 << function):
+        if bus.used.get(slot, 0) & (1 << function):
             other = self._owner_of(addr.bus, slot, function)
             raise Conflict(double_use(addr), "taken", bus, other=other)
+        self.occupy(addr, flags, owner)
+
+    def occupy(self, addr: PciAddress, flags: int, owner: Occupant) -> None:
+        """Take one function :meth:`reserve` has found free and fitting, or one :meth:`find`
+        returned (it only returns those): the bookkeeping half of :meth:`reserve`, without
+        its tests, for the first-fit passes that take every address :meth:`find` gives.
+        ``flags``: the device's, as a plain int."""
+        bus = self.buses[addr.bus]
+        slot, function = addr.slot, addr.function
+        mask = bus.used.get(slot, 0)
         if mask == 0:
             bus.free -= 1
             if flags & _AGGREGATE:
-                bus.aggregate.add(slot)
+                bus.aggregate |= 1 << slot
                 bus.aggregate_room += 1
         mask |= 1 << function
         bus.used[slot] = mask
-        if mask == 0xFF and slot in bus.aggregate:
+        if mask == 0xFF and bus.shared(slot):
             bus.aggregate_room -= 1
         self._taken.append((addr.bus, owner, slot, function))
         if self._owners is not None:
@@ -320,7 +340,7 @@ class Topology:
                 if mask == 0:
                     bus.first_empty = slot  # every slot before it was full
                     return pci_at(bus.index, slot, want)
-                if aggregate and slot in bus.aggregate:
+                if aggregate and bus.shared(slot):
                     if function is not None:
                         if not mask & (1 << function):
                             return pci_at(bus.index, slot, function)
