@@ -120,6 +120,40 @@ def test_a_guest_too_big_for_the_board_says_why() -> None:
         run("q35", 8000)
 
 
+def _many(machine: str, element: str, count: int) -> str:
+    return (f"<domain type='kvm'><name>many</name><memory unit='GiB'>4</memory><os><type "
+            f"arch='x86_64' machine='{machine}'>hvm</type></os><devices>{element * count}"
+            "</devices></domain>")
+
+
+@pytest.mark.parametrize(("machine", "element", "count", "message"), [
+    # libvirt's dry run adds a pci-bridge per 31 devices, and stops at the first it cannot plug
+    ("q35", "<controller type='sata'/>", 8100,
+     "controller pci 26: a PCI slot is needed to connect a PCI controller model=pci-bridge, "
+     "but none is available, and it cannot be automatically added; nor does any other "
+     "topology hold 8101 PCI devices (240 pcie-root functions and 255 of 256 bus numbers "
+     "left)"),
+    # ... a root port per device, and runs out of pcie-root functions
+    ("q35", "<input type='keyboard' bus='virtio'/>", 8000,
+     "controller pci 241: a PCI slot is needed to connect a PCI controller "
+     "model=pcie-root-port, but none is available, and it cannot be automatically added; nor "
+     "does any other topology hold 8002 PCI devices (240 pcie-root functions and 255 of 256 "
+     "bus numbers left)"),
+    ("pc", "<controller type='usb' model='qemu-xhci'/>", 8000,
+     "controller pci 27: a PCI slot is needed to connect a PCI controller model=pci-bridge, "
+     "but none is available, and it cannot be automatically added; nor does any other "
+     "topology hold 8001 PCI devices (30 free slots and 255 of 256 bus numbers left)"),
+])
+def test_a_refusal_names_where_libvirt_stopped_and_what_no_topology_holds(
+        machine: str, element: str, count: int, message: str) -> None:
+    """libvirt's passes and the planned topology share what each device needs
+    (``pci.Needs``): the refusal still names the controller libvirt's dry run could not plug
+    and counts every device (with the implicit balloon and controllers) for the plan."""
+    with pytest.raises(augmenter.AugmentError) as err:
+        augmenter.run(_many(machine, element, count), OPTIONS)
+    assert err.value.message == message
+
+
 # -- the plan, as a pure function ----------------------------------------------------------------
 @st.composite
 def cases(draw: st.DrawFn) -> tuple[dense.Demand, dense.Resources]:
@@ -155,6 +189,22 @@ def test_a_plan_fits_the_bus_numbers_and_holds_the_demand(
         assert slots >= demand.conventional + overflow
     else:
         assert slots >= demand.conventional + max(demand.ports, 1)
+
+
+@settings(max_examples=500, deadline=None)
+@given(cases())
+def test_a_plan_gives_ports_to_the_most_endpoints_that_fit(
+        case: tuple[dense.Demand, dense.Resources]) -> None:
+    """The plan is the first that fits of every count of endpoints on ports, most first: the
+    search skips only the counts whose ports alone outnumber the bus numbers left."""
+    demand, res = case
+    if not res.pcie_root:
+        return
+    wanted = max(0, demand.pcie - res.free_native)
+    ports = max(0, demand.ports - max(0, res.free_native - demand.pcie))
+    every = (dense._pcie_plan(native, wanted - native, ports, demand.conventional, res)
+             for native in range(wanted, -1, -1))
+    assert dense.plan(demand, res) == next((p for p in every if p is not None), None)
 
 
 @settings(max_examples=300, deadline=None)

@@ -155,7 +155,9 @@ def plan(demand: Demand, res: Resources) -> Plan | None:
         return Plan(0, 0, 0, 0, conv[1], 0)
     wanted = max(0, demand.pcie - res.free_native)
     ports = max(0, demand.ports - max(0, res.free_native - demand.pcie))
-    for native in range(wanted, -1, -1):
+    # a plan with ``native`` endpoints on new ports has a bus for each and for each free port
+    # at least (Plan.buses): no more of them than the bus numbers left can fit
+    for native in range(min(wanted, res.buses - ports), -1, -1):
         found = _pcie_plan(native, wanted - native, ports, demand.conventional, res)
         if found is not None:
             return found

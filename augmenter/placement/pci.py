@@ -115,32 +115,33 @@ class Needs:
     def __init__(self, guest: Guest) -> None:
         self.pcie_root = guest.pcie_root
         self.virtio_pcie = guest.virtio_pcie
-        self._classes: dict[Device, PciClass | None] = {}
-        self._flags: dict[Device, Connect] = {}
+        # device -> (class, flags); the few distinct pairs shared, not one per device
+        self._known: dict[Device, tuple[PciClass | None, Connect]] = {}
+        self._pairs: dict[tuple[PciClass | None, Connect], tuple[PciClass | None, Connect]] = {}
+
+    def _of(self, dev: Device) -> tuple[PciClass | None, Connect]:
+        found = self._known.get(dev)
+        if found is None:
+            cls = pci_class(dev)
+            pair = (cls, class_flags(dev, cls, self.pcie_root, self.virtio_pcie))
+            found = self._known[dev] = self._pairs.setdefault(pair, pair)
+        return found
 
     def pci_class(self, dev: Device) -> PciClass | None:
         """:func:`rules.pci_class`."""
-        if dev in self._classes:
-            return self._classes[dev]
-        cls = self._classes[dev] = pci_class(dev)
-        return cls
+        return self._of(dev)[0]
 
     def flags(self, dev: Device) -> Connect:
         """:func:`rules.device_flags` on this guest's board."""
-        found = self._flags.get(dev)
-        if found is None:
-            found = self._flags[dev] = class_flags(
-                dev, self.pci_class(dev), self.pcie_root, self.virtio_pcie)
-        return found
+        return self._of(dev)[1]
 
     def wanting(self, devs: Sequence[Device]) -> Iterator[Device]:
         """The devices of ``devs`` that have a PCI class and want an address (:func:`wants_pci`),
         in their order; lazily, since libvirt's passes may stop at a device that finds no
         room."""
-        classes = self._classes
+        known = self._known
         for dev in devs:
-            cls = classes[dev] if dev in classes else self.pci_class(dev)
-            if cls is not None and wants_pci(dev):
+            if (known.get(dev) or self._of(dev))[0] is not None and wants_pci(dev):
                 yield dev
 
 

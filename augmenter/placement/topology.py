@@ -48,7 +48,8 @@ class Bus:
         # the shared (aggregate) slots, one bit per slot: a slot is shared when its first
         # function went to a device that aggregates (virDomainPCIAddressReserveAddrInternal)
         self.aggregate = 0
-        self.free = max(max_slot - min_slot + 1, 0)  # empty slots left in range; kept by
+        slots = max_slot - min_slot + 1
+        self.free = slots if slots > 0 else 0  # empty slots left in range; kept by
         # Topology.occupy. No slot below ``first_empty`` is empty (slots are never given
         # back): where a search for an empty slot starts, so that filling a bus does not
         # rescan its full slots each time.
@@ -253,8 +254,8 @@ class Topology:
         bus = Bus(len(self.buses), model, flags, min_slot, max_slot)
         self.buses.append(bus)
         self._bus_marks.append(len(self._taken))
-        self._offered |= int(flags)
-        if bus.max_slot >= bus.min_slot:
+        self._offered |= bus.accepts
+        if max_slot >= min_slot:
             self.open.append(bus)
             bus.is_open = True
         if self._graph is not None:
