@@ -25,7 +25,7 @@ CODE = "qemu-capability"
 def lacks(guest: Guest, kind: str, value: str | None) -> Needs | None:
     """What ``(kind, value)`` needs when the guest's QEMU has none of it, else None."""
     needs = NEEDS.get((kind, value or ""))
-    if needs is None or any(guest.has(t) for t in needs.types):
+    if needs is None or guest.emulator.has_any_device(needs.types):
         return None
     return needs
 
@@ -83,7 +83,8 @@ def check_device_types(guest: Guest) -> Iterator[Finding]:
         found.append(refusal(guest, shmem, "shmem", kind or "ivshmem"))
     for sound in _each(guest, "sound"):
         found.append(refusal(guest, sound, "sound", sound.model))
-        if sound.model in ("ich6", "ich9"):  # virDomainSoundModelSupportsCodecs
+        # virDomainSoundModelSupportsCodecs (a sound without children has no codec to read)
+        if sound.model in ("ich6", "ich9") and len(sound.el):
             found += [refusal(guest, sound, "codec", c.get("type"), c)
                       for c in sound.el.findall("codec")]
     found += [refusal(guest, v, "vsock", "vsock") for v in _each(guest, "vsock")]

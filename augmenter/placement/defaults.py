@@ -86,15 +86,19 @@ def fill_controller_indexes(guest: Guest) -> None:
     used: dict[str | None, set[int]] = {}
     lowest: dict[str | None, int] = {}
     written: set[tuple[str | None, int]] = set()  # (model, index) of ICH9 USB2 models indexed
-    for c in controllers:
-        if c.el.get("index") is not None:
-            used.setdefault(c.type, set()).add(c.index)
-            if c.model in ICH9_USB2:
-                written.add((c.model, c.index))
-    for pos, ctrl in enumerate(controllers):
-        if ctrl.el.get("index") is not None:
+    unindexed: list[int] = []  # positions of the controllers written without one
+    for pos, c in enumerate(controllers):
+        if c.el.get("index") is None:
+            unindexed.append(pos)
             continue
-        taken = used.setdefault(ctrl.type, set())
+        used.setdefault(c.type, set()).add(c.index)
+        if c.model in ICH9_USB2:
+            written.add((c.model, c.index))
+    for pos in unindexed:
+        ctrl = controllers[pos]
+        taken = used.get(ctrl.type)
+        if taken is None:
+            taken = used[ctrl.type] = set()
         if ctrl.type == "usb" and ctrl.model in ICH9_USB2 and pos > 0:
             prev = controllers[pos - 1]
             if (prev.type == "usb" and prev.model in ICH9_USB2
@@ -119,7 +123,9 @@ def add_machine_defaults(guest: Guest) -> None:
     dom, family = guest.dom, guest.family
     if family is None:
         return
-    if family.add_usb and dom.controller("usb", 0) is None:
+    # the types with a controller 0, from one walk (dom.controller walks every controller)
+    firsts = {c.type for c in dom.controllers if c.index == 0}
+    if family.add_usb and "usb" not in firsts:
         model = default_usb_model(family, guest.emulator, dom.arch)
         if model is not None or not family.usb_defaults:
             attrib = {"type": "usb", "index": "0"} | ({"model": model} if model else {})
@@ -129,11 +135,11 @@ def add_machine_defaults(guest: Guest) -> None:
                     dom.add("controller", {"type": "usb", "index": "0", "model": companion},
                             [new_element("master", {"startport": str(port)})],
                             why="companion of the default ICH9 EHCI controller")
-    if family.implicit_sata and dom.controller("sata", 0) is None:
+    if family.implicit_sata and "sata" not in firsts:
         dom.add("controller", {"type": "sata", "index": "0"},
                 why=f"{family.name} always has its built-in SATA controller")
     root = guest.root_model
-    if root and dom.controller("pci", 0) is None:
+    if root and "pci" not in firsts:
         dom.add("controller", {"type": "pci", "index": "0", "model": root},
                 why="the root PCI bus of the machine")
     if family.balloon and not dom.of("memballoon"):

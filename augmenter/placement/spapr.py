@@ -17,12 +17,10 @@ def _vio_devices(guest: Guest) -> list[tuple[Device, int]]:
     kind puts them there, and any other of these kinds written with a spapr-vio address
     (qemuDomainAssignSpaprVIOAddresses, on every machine)."""
     pseries = guest.family is not None and guest.family.spapr_vio
-
-    def on(dev: Device, moves: bool) -> bool:
-        return (moves and dev.address is None) or dev.address_type == "spapr-vio"
-
+    # an address-less device goes there when its kind's rule says so; one with an address,
+    # when that is a spapr-vio one (the rule asked only when it decides)
     return [(d, reg) for tag, rule, reg in SPAPR_VIO for d in guest.dom.each(tag)
-            if on(d, rule(d, pseries))]
+            if (rule(d, pseries) if d.address is None else d.address_type == "spapr-vio")]
 
 
 def assign(guest: Guest) -> None:
