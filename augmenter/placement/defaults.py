@@ -307,8 +307,18 @@ def add_implicit_controllers(guest: Guest) -> None:
     """Controllers implied by disks, channels and smartcards, appended in libvirt's order."""
     dom = guest.dom
     # (type, index) of every controller, kept as controllers are added: dom.controller()
-    # walks them all, once per index here (issue 18: once per channel was quadratic)
-    have = {(c.type, c.index) for c in dom.controllers}
+    # walks them all, once per index here (issue 18: once per channel was quadratic). Read
+    # when first asked: most guests imply no controller, and the walk is over all of them.
+    have: set[tuple[str | None, int]] = set()
+    walked = False
+
+    def missing(type_: str, index: int) -> bool:
+        nonlocal walked
+        if not walked:
+            have.update((c.type, c.index) for c in dom.controllers)
+            walked = True
+        return (type_, index) not in have
+
     for bus in IMPLICIT_DRIVE_CONTROLLERS:
         owners = drive_owners(guest, bus)
         too_far = next(((d, i) for d, i in owners if i > MAX_IMPLIED_INDEX), None)
@@ -318,7 +328,7 @@ def add_implicit_controllers(guest: Guest) -> None:
                                   f"{index + 1} {bus} controllers; at most "
                                   f"{MAX_IMPLIED_INDEX + 1} fit in a guest")
         for i in range(max((i for _, i in owners), default=-1) + 1):
-            if (bus, i) not in have:  # IDE where allowed: validate_drive_buses
+            if missing(bus, i):  # IDE where allowed: validate_drive_buses
                 attrib = {"type": bus, "index": str(i)}
                 ctrl = dom.add("controller", attrib, why=f"implied by {bus} disks")
                 have.add((bus, i))
@@ -331,14 +341,14 @@ def add_implicit_controllers(guest: Guest) -> None:
             value = dev.addr
             vserial.append(value.controller if isinstance(value, VirtioSerialValue) else 0)
     for i in dict.fromkeys(vserial):  # each index once, in the order first named
-        if ("virtio-serial", i) not in have:
+        if missing("virtio-serial", i):
             dom.add("controller", {"type": "virtio-serial", "index": str(i)},
                     why="implied by virtio channels or consoles")
             have.add(("virtio-serial", i))
     for card in dom.of("smartcard"):
         value = card.addr
         i = value.controller if isinstance(value, CcidValue) else 0
-        if ("ccid", i) not in have:
+        if missing("ccid", i):
             dom.add("controller", {"type": "ccid", "index": str(i)},
                     why="implied by a smartcard")
             have.add(("ccid", i))
