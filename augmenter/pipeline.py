@@ -245,7 +245,8 @@ def augment_tree(tree: etree._ElementTree,
             raise InvalidDomain([*invalid, from_error(err)]) from None
         raise
     prepare(guest)
-    findings = ordered([*invalid, *run_checks(guest)])
+    checked = run_checks(guest)  # in order already: sorted again only beside the schema's
+    findings = ordered([*invalid, *checked]) if invalid else checked
     if any(f.severity == "error" for f in findings):
         raise InvalidDomain(findings)
     try:

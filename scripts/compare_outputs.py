@@ -199,7 +199,7 @@ def main() -> int:
         diff = difflib.unified_diff(str(before).splitlines(), str(after).splitlines(),
                                     args.old, args.new, lineterm="", n=1)
         print("\n".join(itertools.islice(diff, 20)))
-    runs = len(inputs) * 4
+    runs = sum(len(old[name]) for name, _ in inputs)
     kinds = {}
     for name, _ in inputs:
         kinds[name.split("/")[0]] = kinds.get(name.split("/")[0], 0) + 1
