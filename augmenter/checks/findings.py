@@ -72,9 +72,13 @@ def _json_value(value: str | int | None) -> str:
     return json.dumps(value)
 
 
-def json_record(filename: str, finding: Finding) -> str:
-    """One finding as a record of :func:`json_report`, indented as an element of its list."""
-    return _RECORD % (encode_basestring_ascii(filename), *map(_json_value, finding))
+class _Encoded(dict[str | None, str]):
+    """Text fields as JSON, each distinct one encoded once: a block's findings mostly share
+    their code, message, device and hint."""
+
+    def __missing__(self, key: str | None) -> str:
+        value = self[key] = _json_value(key)
+        return value
 
 
 def json_report(files: Iterable[tuple[str, Sequence[Finding]]],
@@ -85,8 +89,14 @@ def json_report(files: Iterable[tuple[str, Sequence[Finding]]],
     for filename, findings in files:
         name = encode_basestring_ascii(filename)
         for i in range(0, len(findings), BLOCK):
-            block = ",\n".join([_RECORD % (name, *map(_json_value, f))
-                                for f in findings[i:i + BLOCK]])
+            text = _Encoded()
+            block = ",\n".join([
+                _RECORD % (name, text[code], text[severity], text[message],
+                           int.__repr__(line) if type(line) is int else _json_value(line),
+                           int.__repr__(column) if type(column) is int else _json_value(column),
+                           text[device], text[hint])
+                for code, severity, message, line, column, device, hint
+                in findings[i:i + BLOCK]])
             write((",\n" if started else "[\n") + block)
             started = True
     write("\n]\n" if started else "[]\n")
