@@ -273,7 +273,7 @@ def _print_findings(label: str, data: bytes, findings: list[Finding], fmt: str,
     """Every finding, one line each as ``FILE:LINE:COL: severity: message (hint: ...)``, or
     kept for ``--format json``'s records: the one way a problem is reported, whichever command
     found it. Text goes out a block of lines at a time."""
-    shown = [f for f in findings if not (quiet and f.severity != "error")]
+    shown = [f for f in findings if f.severity == "error"] if quiet else findings
     if not shown:
         return
     shown = with_columns(shown, data)
