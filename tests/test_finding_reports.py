@@ -118,3 +118,19 @@ def test_check_json_of_many_findings_is_the_records_of_check(tmp_path: Path) -> 
     text = subprocess.run([*AUGMENT, "--boards", "embedded", "--check", str(guest)],
                           capture_output=True, text=True, check=False, timeout=120)
     assert text.stderr == "".join(f.render(str(guest)) + "\n" for f in findings)
+
+
+def shmems(count: int) -> str:
+    """A q35 guest with ``count`` shmem devices: the embedded QEMU has no ivshmem."""
+    body = "".join(f"    <shmem name='s{i}'/>\n" for i in range(count))
+    return panics(0).replace("  </devices>", body + "  </devices>")
+
+
+def test_refusals_of_one_kind_share_their_words() -> None:
+    """Half a million devices refused for one reason hold one copy of its words, not one
+    each (about 115 MB at that size)."""
+    for guest, count in ((panics(50), 49), (shmems(50), 50)):
+        findings = check(guest.encode())
+        assert len(findings) == count
+        for field in ("message", "device", "hint"):
+            assert len({id(getattr(f, field)) for f in findings}) == 1, field
