@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from array import array
 from dataclasses import dataclass, field
 
 from ..errors import AugmentError
@@ -112,7 +113,7 @@ def prolog_end(text: str) -> int:
 
 # ---- the nodes of the root element ------------------------------------------------------------
 
-_TOKEN = re.compile(
+TOKEN = re.compile(
     r"<(?:!--.*?-->"  # comment
     r"|\?.*?\?>"  # processing instruction
     r"|!\[CDATA\[.*?\]\]>"  # CDATA section (part of a text)
@@ -132,19 +133,25 @@ class Layout:
     ``end[i]`` the end of the node. An element's text runs from ``head[i]`` to ``text_end[i]``
     (its first child, or its end tag); a node's tail from ``end[i]`` to ``tail_end[i]`` (its
     next sibling, or its parent's end tag). ``first[i]`` is its first child and ``next[i]`` its
-    next sibling (-1: none)."""
+    next sibling (-1: none). ``line[i]`` is the line libxml2 gives the node (its
+    ``sourceline``: the line its start tag, comment or PI ends on; a lone CR starts none), when
+    :func:`scan` was asked for lines.
+
+    Arrays of machine integers, not lists: a list holds an int object per entry, and a document
+    at the limits has 500,000 nodes (the lists were 160 MB)."""
 
     root_start: int
     root_end: int
-    kind: list[int] = field(default_factory=list)
-    start: list[int] = field(default_factory=list)
-    head: list[int] = field(default_factory=list)
-    close: list[int] = field(default_factory=list)
-    end: list[int] = field(default_factory=list)
-    text_end: list[int] = field(default_factory=list)
-    tail_end: list[int] = field(default_factory=list)
-    first: list[int] = field(default_factory=list)
-    next: list[int] = field(default_factory=list)
+    kind: array[int] = field(default_factory=lambda: array("q"))
+    start: array[int] = field(default_factory=lambda: array("q"))
+    head: array[int] = field(default_factory=lambda: array("q"))
+    close: array[int] = field(default_factory=lambda: array("q"))
+    end: array[int] = field(default_factory=lambda: array("q"))
+    text_end: array[int] = field(default_factory=lambda: array("q"))
+    tail_end: array[int] = field(default_factory=lambda: array("q"))
+    first: array[int] = field(default_factory=lambda: array("q"))
+    next: array[int] = field(default_factory=lambda: array("q"))
+    line: array[int] = field(default_factory=lambda: array("q"))
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -159,18 +166,21 @@ class Layout:
         return out
 
 
-def scan(text: str) -> Layout | None:
+def scan(text: str, *, lines: bool = False) -> Layout | None:
     """The layout of a well-formed document's root element, or None when the text does not
-    hold one (the caller then writes the document without it)."""
+    hold one (the caller then writes the document without it). ``lines``: also each node's
+    line (:attr:`Layout.line`)."""
     at = prolog_end(text)
     if not text.startswith("<", at) or text.startswith(("<!", "<?", "</"), at):
         return None
     out = Layout(at, len(text))
     kind, start, head, close, end = out.kind, out.start, out.head, out.close, out.end
     text_end, tail_end, first, next_ = out.text_end, out.tail_end, out.first, out.next
+    line = out.line
+    counted, newlines = 0, 0  # newlines before text[counted]
     open_: list[int] = []  # elements whose end tag is still to come
     last_child: list[int] = []  # for each open element, its latest child (-1: none yet)
-    for token in _TOKEN.finditer(text, at):
+    for token in TOKEN.finditer(text, at):
         s, e = token.span()
         second = text[s + 1]
         if second == "/":
@@ -202,6 +212,10 @@ def scan(text: str) -> Layout | None:
         tail_end.append(e)
         first.append(-1)
         next_.append(-1)
+        if lines:
+            newlines += text.count("\n", counted, e)
+            counted = e
+            line.append(newlines + 1)
         if open_:
             parent, previous = open_[-1], last_child[-1]
             if previous < 0:
