@@ -137,21 +137,22 @@ class Layout:
     ``sourceline``: the line its start tag, comment or PI ends on; a lone CR starts none), when
     :func:`scan` was asked for lines.
 
-    Arrays of machine integers, not lists: a list holds an int object per entry, and a document
-    at the limits has 500,000 nodes (the lists were 160 MB)."""
+    Arrays of 32-bit integers, not lists: a list holds an int object per entry, and a document
+    at the limits has 500,000 nodes (the lists were 160 MB). Offsets stay far below 2**31: a
+    document is at most 16 MiB, and lxml's writing of it at most a few times longer."""
 
     root_start: int
     root_end: int
-    kind: array[int] = field(default_factory=lambda: array("q"))
-    start: array[int] = field(default_factory=lambda: array("q"))
-    head: array[int] = field(default_factory=lambda: array("q"))
-    close: array[int] = field(default_factory=lambda: array("q"))
-    end: array[int] = field(default_factory=lambda: array("q"))
-    text_end: array[int] = field(default_factory=lambda: array("q"))
-    tail_end: array[int] = field(default_factory=lambda: array("q"))
-    first: array[int] = field(default_factory=lambda: array("q"))
-    next: array[int] = field(default_factory=lambda: array("q"))
-    line: array[int] = field(default_factory=lambda: array("q"))
+    kind: array[int] = field(default_factory=lambda: array("i"))
+    start: array[int] = field(default_factory=lambda: array("i"))
+    head: array[int] = field(default_factory=lambda: array("i"))
+    close: array[int] = field(default_factory=lambda: array("i"))
+    end: array[int] = field(default_factory=lambda: array("i"))
+    text_end: array[int] = field(default_factory=lambda: array("i"))
+    tail_end: array[int] = field(default_factory=lambda: array("i"))
+    first: array[int] = field(default_factory=lambda: array("i"))
+    next: array[int] = field(default_factory=lambda: array("i"))
+    line: array[int] = field(default_factory=lambda: array("i"))
 
     def __len__(self) -> int:
         return len(self.kind)
