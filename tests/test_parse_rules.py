@@ -41,6 +41,7 @@ from augmenter.pipeline import Options
 from augmenter.policy.parse_rules import (
     DATA,
     FIELDS,
+    Node,
     Rule,
     judge_scaled,
     parse_context,
@@ -540,3 +541,50 @@ def test_an_address_field_libvirt_cannot_read_is_refused_once_in_the_models_word
             read_address(address)
         found = [f.message for f in values.findings(root)]
         assert found == [refused.value.message], (kind, field.name)
+
+
+# ---- the walk's plan: a lookup that answers as testing every context would ------------------
+
+_CONTEXT_DOCS = st.builds(
+    lambda kind, attrs, child: (
+        f"<domain type='kvm'><devices><{kind}"
+        + "".join(f" {n}='{v}'" for n, v in attrs.items())
+        + f">{child}</{kind}></devices></domain>"),
+    st.sampled_from(["graphics", "smartcard", "hostdev", "tpm", "interface", "controller"]),
+    st.dictionaries(st.sampled_from(["type", "mode", "passwd", "model", "connected", "managed"]),
+                    st.sampled_from(["vnc", "spice", "passthrough", "unix", "tcp", "subsystem",
+                                     "usb", "scsi", "pci", "hostdev", "external", "x", ""]),
+                    max_size=4),
+    st.sampled_from(["", "<source type='unix' mode='x'/>", "<backend type='external'/>",
+                     "<source><address type='usb'/><vendor id='x'/></source>",
+                     "<address type='pci' bus='x'/>", "<protocol type='x'/>"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_CONTEXT_DOCS)
+def test_the_walk_finds_the_rules_testing_every_context_in_full_finds(doc: str) -> None:
+    """``Plan`` looks most contexts up by one attribute's value and tests only what is left:
+    the rules it finds at each element are those of testing each context whole."""
+    root = etree.fromstring(doc)
+    walked: dict[etree._Element, list[int]] = {}
+    for el, _, groups in values._walk(root, table()):
+        walked.setdefault(el, []).extend(id(r) for g in groups for r in g)
+    full: dict[etree._Element, list[int]] = {}
+
+    def visit(el: etree._Element, nodes: list[Node], chain: list[tuple[etree._Element, bool]]
+              ) -> None:
+        for n in nodes:
+            for steps, rules in n.tests:
+                if values._holds_here(steps, chain):
+                    full.setdefault(el, []).extend(id(r) for r in rules)
+        names: set[str] = set()
+        for child in el:
+            tag = str(child.tag)
+            reached = [c for n in nodes for c in n.step(tag)]
+            if reached:
+                visit(child, reached, [*chain, (child, tag not in names)])
+            names.add(tag)
+
+    visit(root, table().root.step("domain"), [(root, True)])
+    assert {el: sorted(ids) for el, ids in walked.items()} == \
+        {el: sorted(ids) for el, ids in full.items()}

@@ -243,3 +243,28 @@ def test_generated_guests_are_schema_valid(guest: Guest, domain_rng: etree.Relax
     xml, _machine = guest
     if not domain_rng.validate(parse(xml)):
         pytest.fail("\n".join(str(e) for e in domain_rng.error_log))
+
+
+@PROPERTY_SETTINGS
+@given(random_guest())
+def test_an_address_written_with_its_value_reads_back_as_that_value(guest: Guest) -> None:
+    """Placement hands ``write_address`` the value it wrote, so as not to read half a million
+    new addresses back: each kept value is what reading the written element gives."""
+    from augmenter.model.numbers import InvalidValue
+    from augmenter.model.values import read_address
+    from augmenter.pipeline import Options, augment_tree
+    from augmenter.xml.document import parse_document
+
+    xml, _ = guest
+    try:
+        placed, _ = augment_tree(parse_document(xml.encode()), Options(boards="embedded"))
+    except augmenter.AugmentError:
+        return
+    for dev in placed.dom.devices:
+        if dev.address is None:
+            continue
+        try:
+            written = read_address(dev.address)
+        except InvalidValue:
+            continue
+        assert dev.addr_value() == written, describe(dev.el)

@@ -28,7 +28,7 @@ from ..model.values import (
     field_value,
 )
 from ..placement.guest import Guest
-from ..xml.document import Element
+from ..xml.document import Element, first_child
 from .findings import Finding
 from .located import at, on
 
@@ -236,10 +236,13 @@ def check_audio_ids(guest: Guest) -> Iterator[Finding]:
                      f"the other is on line {ids[ident].sourceline}; give each its own id")
             return
         ids[ident] = audio
+    # the references that are written (a guest may hold half a million cards without one)
     refs = [(s.child("audio"), SOUND_AUDIO_ID) for s in guest.dom.of("sound")]
-    refs += [(g.find("audio"), VNC_AUDIO_ID) for g in guest.dom.root.findall("devices/graphics")
-             if g.get("type") == "vnc"]
+    refs += [(first_child(g, "audio"), VNC_AUDIO_ID)
+             for g in guest.dom.devices_el.iterchildren("graphics") if g.get("type") == "vnc"]
     for ref, field in refs:
+        if ref is None:
+            continue
         ident = field_value(ref, field)
         if ident and ident not in ids:
             yield at(ref, "audio-id", f"no audio device with ID {ident}",

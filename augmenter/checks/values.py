@@ -90,6 +90,12 @@ def _groups_here(plan: Plan, el: Element, chain: Sequence[tuple[Element, bool]]
         else:
             hits += index.get(value, ())
             hits += index.get("*", ())
+    for attr, narrowed in plan.narrowed.items():
+        value = el.get(attr)
+        for position, tests, group in (narrowed.get("", ()) if value is None else
+                                       (*narrowed.get(value, ()), *narrowed.get("*", ()))):
+            if _holds_here(tests, chain):
+                hits.append((position, group))
     for position, tests, group in plan.general:
         if _holds_here(tests, chain):
             hits.append((position, group))

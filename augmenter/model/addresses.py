@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from ..xml.document import new_element, new_element_of, replace_child
 from .domain import Device
-from .values import PciValue, VirtioSerialValue
+from .values import AddressValue, PciValue, VirtioSerialValue
 
 
 @dataclass(frozen=True, order=True)
@@ -86,10 +86,14 @@ def _pci_attributes(bus: int, slot: int, function: int,
     return attrib if multi is None else (*attrib, ("multifunction", multi))
 
 
-def write_address(dev: Device, type_: str, **fields: str | int) -> None:
+def write_address(dev: Device, type_: str, value: AddressValue | None = None,
+                  **fields: str | int) -> None:
+    """Write ``dev``'s ``<address type=type_>`` with ``fields`` in their order. ``value``:
+    the address as read back, when the caller has it (placement asks for it again, and
+    half a million devices would each read their new address once more)."""
     attrib = {"type": type_}
     attrib.update({k: str(v) for k, v in fields.items()})
-    dev.set_address(replace_child(dev.el, dev.address, new_element("address", attrib)))
+    dev.set_address(replace_child(dev.el, dev.address, new_element("address", attrib)), value)
 
 
 # Fields libvirt always writes, with the value it gives a field left out.

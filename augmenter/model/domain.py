@@ -122,7 +122,10 @@ class Device:
             return self._model
         if self.tag == "interface" or self.tag == "video":
             m = self.child("model")
-            return m.get("type") if m is not None else None
+            value = m.get("type") if m is not None else None
+            if value is not None:  # kept once written: defaults may still add one
+                self._model, self._model_read = value, True
+            return value
         self._model = self.el.get("model")
         self._model_read = True
         return self._model

@@ -218,7 +218,8 @@ def assign_drive_addresses(guest: Guest) -> None:
         if addr is None:
             raise guest.fail(disk, unknown_disk_name(disk.target("dev")))
         ctrl, b, target, unit = addr
-        write_address(disk, "drive", controller=ctrl, bus=b, target=target, unit=unit)
+        write_address(disk, "drive", DriveValue(ctrl, b, target, unit),
+                      controller=ctrl, bus=b, target=target, unit=unit)
 
 
 INT_MAX = 2**31 - 1
@@ -259,7 +260,8 @@ def assign_scsi_hostdev_addresses(guest: Guest) -> None:
                             None)) is None:
             controller += 1
         used.add((controller, 0, 0, unit))
-        write_address(host, "drive", controller=controller, bus=0, target=0, unit=unit)
+        write_address(host, "drive", DriveValue(controller, 0, 0, unit),
+                      controller=controller, bus=0, target=0, unit=unit)
 
 
 def _drive_controller(disk: Device) -> int | None:

@@ -156,4 +156,4 @@ def assign_ccid(guest: Guest) -> None:
             continue
         slot = max(slots) + 1 if slots else 0
         slots.append(slot)
-        write_address(card, "ccid", controller=0, slot=slot)
+        write_address(card, "ccid", CcidValue(0, slot), controller=0, slot=slot)

@@ -147,4 +147,5 @@ def assign(guest: Guest) -> None:
             by_index.setdefault(index, []).append(added)
             chosen = (index, 1)
         used.setdefault(chosen[0], set()).add(chosen[1])
-        write_address(dev, "virtio-serial", controller=chosen[0], bus=0, port=chosen[1])
+        write_address(dev, "virtio-serial", VirtioSerialValue(chosen[0], 0, chosen[1]),
+                      controller=chosen[0], bus=0, port=chosen[1])

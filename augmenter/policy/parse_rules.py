@@ -353,12 +353,16 @@ class Plan:
     """A node's tests, sorted by what they read, so that the walk does not test every context
     against every element: 200,000 controllers each met nine contexts that differ only in the
     controller's ``type``. Most contexts test one attribute of the element itself; those are
-    looked up by the attribute's value. The rest are tested in full."""
+    looked up by the attribute's value. A context that tests that and more (``<graphics
+    type='vnc' passwd=...>``) is looked up the same way and then tested for the rest; the
+    others are tested in full."""
 
     always: list[Tested]  # contexts with nothing left to test
     # attribute -> its value ("" absent, "*" any written) -> the contexts that accept it
     by_value: dict[str, dict[str, list[Tested]]]
-    general: list[tuple[int, tuple[tuple[int, Step], ...], list[Rule]]]
+    general: list[Context]
+    # as by_value, each with the tests left once the value is looked up
+    narrowed: dict[str, dict[str, list[Context]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, tests: list[tuple[tuple[tuple[int, Step], ...], list[Rule]]],
@@ -368,14 +372,41 @@ class Plan:
             attr = _own_attribute(steps, depth)
             if not steps:
                 plan.always.append((position, rules))
-            elif attr is None:
-                plan.general.append((position, steps, rules))
-            else:
+            elif attr is not None:
                 values = steps[0][1].where[0][1]
                 index = plan.by_value.setdefault(attr, {})
                 for value in values:
                     index.setdefault(value, []).append((position, rules))
+            elif (key := _key_attribute(steps, depth)) is not None:
+                name, values, rest = key
+                narrowed = plan.narrowed.setdefault(name, {})
+                for value in values:
+                    narrowed.setdefault(value, []).append((position, rest, rules))
+            else:
+                plan.general.append((position, steps, rules))
         return plan
+
+
+Context = tuple[int, tuple[tuple[int, "Step"], ...], list["Rule"]]
+"""A group of rules, its place among its node's tests, and the steps it still tests."""
+
+
+def _key_attribute(steps: tuple[tuple[int, Step], ...], depth: int
+                   ) -> tuple[str, frozenset[str], tuple[tuple[int, Step], ...]] | None:
+    """A plain attribute of the element itself that a context tests besides others (its
+    ``type`` when it tests that), its accepted values, and the steps left to test; None
+    when the context tests no plain attribute of the element itself."""
+    own = [(k, step) for k, (i, step) in enumerate(steps) if i == depth and step.tag != "*"]
+    if len(own) != 1:
+        return None
+    k, step = own[0]
+    plain = [c for c in step.where if "@" not in c[0] and not c[0].startswith("#")]
+    if not plain:
+        return None
+    name, values = next((c for c in plain if c[0] == "type"), plain[0])
+    left = Step(step.tag, step.first, tuple(c for c in step.where if c[0] != name))
+    rest = steps[:k] + (((depth, left),) if left.first or left.where else ()) + steps[k + 1:]
+    return name, values, rest
 
 
 def _own_attribute(steps: tuple[tuple[int, Step], ...], depth: int) -> str | None:
