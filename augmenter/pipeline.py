@@ -35,7 +35,7 @@ from .placement import (
 from .placement.guest import Guest
 from .policy.machines import UNOFFERED_MACHINES, family_of, preferred_machine
 from .xml.document import parse_document
-from .xml.write import serialize, written
+from .xml.write import Written, serialize, written
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Result:
     guest: Guest
     original: bytes
     findings: list[Finding] = field(default_factory=list)  # warnings only: errors raise
-    before: str | None = None  # the tree as lxml wrote it when parsed (xml.write.written)
+    before: Written | None = None  # the tree as parsed, for the writer (xml.write.written)
 
     def to_bytes(self) -> bytes:
         return serialize(self.tree, self.original, before=self.before)

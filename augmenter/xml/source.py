@@ -133,9 +133,7 @@ class Layout:
     ``end[i]`` the end of the node. An element's text runs from ``head[i]`` to ``text_end[i]``
     (its first child, or its end tag); a node's tail from ``end[i]`` to ``tail_end[i]`` (its
     next sibling, or its parent's end tag). ``first[i]`` is its first child and ``next[i]`` its
-    next sibling (-1: none). ``line[i]`` is the line libxml2 gives the node (its
-    ``sourceline``: the line its start tag, comment or PI ends on; a lone CR starts none), when
-    :func:`scan` was asked for lines.
+    next sibling (-1: none).
 
     Arrays of 32-bit integers, not lists: a list holds an int object per entry, and a document
     at the limits has 500,000 nodes (the lists were 160 MB). Offsets stay far below 2**31: a
@@ -152,7 +150,6 @@ class Layout:
     tail_end: array[int] = field(default_factory=lambda: array("i"))
     first: array[int] = field(default_factory=lambda: array("i"))
     next: array[int] = field(default_factory=lambda: array("i"))
-    line: array[int] = field(default_factory=lambda: array("i"))
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -167,18 +164,15 @@ class Layout:
         return out
 
 
-def scan(text: str, *, lines: bool = False) -> Layout | None:
+def scan(text: str) -> Layout | None:
     """The layout of a well-formed document's root element, or None when the text does not
-    hold one (the caller then writes the document without it). ``lines``: also each node's
-    line (:attr:`Layout.line`)."""
+    hold one (the caller then writes the document without it)."""
     at = prolog_end(text)
     if not text.startswith("<", at) or text.startswith(("<!", "<?", "</"), at):
         return None
     out = Layout(at, len(text))
     kind, start, head, close, end = out.kind, out.start, out.head, out.close, out.end
     text_end, tail_end, first, next_ = out.text_end, out.tail_end, out.first, out.next
-    line = out.line
-    counted, newlines = 0, 0  # newlines before text[counted]
     open_: list[int] = []  # elements whose end tag is still to come
     last_child: list[int] = []  # for each open element, its latest child (-1: none yet)
     for token in TOKEN.finditer(text, at):
@@ -213,10 +207,6 @@ def scan(text: str, *, lines: bool = False) -> Layout | None:
         tail_end.append(e)
         first.append(-1)
         next_.append(-1)
-        if lines:
-            newlines += text.count("\n", counted, e)
-            counted = e
-            line.append(newlines + 1)
         if open_:
             parent, previous = open_[-1], last_child[-1]
             if previous < 0:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import copy
 import re
+from array import array
+from dataclasses import dataclass
 from typing import TypeAlias, cast
 
 from lxml import etree
@@ -38,12 +40,12 @@ _RAW_ATTR = re.compile(r"""(?P<ws>\s+)(?P<name>[^\s=/>]+)(?P<eq>\s*=\s*)"""
 
 
 def serialize(tree: etree._ElementTree, original: bytes, *, keep_spelling: bool = True,
-              before: str | None = None) -> bytes:
+              before: Written | None = None) -> bytes:
     """The document as bytes, in the original's encoding, with the original's byte order mark,
     prolog and epilogue. ``keep_spelling`` (the default): everything augmenter did not change
     as it was written (see the module docstring); off, the root element as lxml writes it.
-    ``before``: the root as lxml wrote it when parsed (:func:`written`), taken before
-    augmenter changed anything; without it the original is parsed again to have it."""
+    ``before``: the tree as parsed (:func:`written`), taken before augmenter changed
+    anything; without it the original is parsed again to have it."""
     bom, wide, _ = decode(original)
     rest = original[len(bom):]
     codec = wide or _codec(tree.docinfo.encoding)
@@ -53,7 +55,7 @@ def serialize(tree: etree._ElementTree, original: bytes, *, keep_spelling: bool 
         text = None
     if codec is None or text is None:  # not for a document parse_document accepted
         return _bytes_level(tree, original)
-    layout = scan(text, lines=keep_spelling)
+    layout = scan(text)
     if layout is None:
         return _bytes_level(tree, original)
     newline = _newline(text, layout.root_start, layout.root_end)
@@ -71,21 +73,35 @@ def serialize(tree: etree._ElementTree, original: bytes, *, keep_spelling: bool 
                      *body, text[layout.root_end:].encode(codec, errors="xmlcharrefreplace")])
 
 
-def written(tree: etree._ElementTree) -> str:
-    """The root element as lxml writes it: what :func:`serialize` compares the augmented tree
-    with. Taken when the document is parsed, it costs a string the size of the document;
-    later, a second parse of the original (as large as the tree itself)."""
-    return etree.tostring(tree.getroot(), encoding="unicode")
+@dataclass(frozen=True)
+class Written:
+    """The tree as parsed, as :func:`serialize` compares the augmented tree with it: the root
+    as lxml writes it, and each node's source line (in the order of ``root.iter()``; the
+    writer pairs a node with its original by it). A string the size of the document and four
+    bytes a node: the writer held a second tree for this, as large as the first."""
+
+    text: str
+    lines: array[int]
 
 
-def _written_again(text: str, layout: Layout) -> str | None:
-    """The original's root as lxml writes it, parsed again (None: it cannot be)."""
+def written(tree: etree._ElementTree) -> Written:
+    """:class:`Written` of a tree augmenter has not changed yet."""
+    root = tree.getroot()
+    # libxml2's own lines: past line 65535 it derives them from neighbouring nodes
+    return Written(etree.tostring(root, encoding="unicode"),
+                   array("i", (node.sourceline or 0 for node in root.iter())))
+
+
+def _written_again(text: str, layout: Layout) -> Written | None:
+    """:class:`Written` of the original, parsed again (None: it cannot be)."""
+    # the prolog as its line ends only: the same source lines as the first parse
+    prolog = re.sub(r"[^\r\n]", "", text[:layout.root_start])
     try:
-        root = etree.fromstring(text[layout.root_start:layout.root_end].encode("utf-8"),
-                                parser())
+        root = etree.fromstring(
+            (prolog + text[layout.root_start:layout.root_end]).encode("utf-8"), parser())
     except etree.XMLSyntaxError:
         return None
-    return etree.tostring(root, encoding="unicode")
+    return written(etree.ElementTree(root))
 
 
 def _codec(label: str | None) -> str | None:
@@ -238,6 +254,64 @@ class _Queue:
         return self.items[pick]
 
 
+LINE_KEPT = 65535
+"""libxml2 keeps 16 bits of a node's line; ``xmlGetLineNo`` derives a larger one from the nodes
+around it (a text node's own line), which augmenter may have replaced (then lxml gives none,
+and the node is written as new). Past it, two lines are taken for the same in the original's
+order (a wrong pairing costs spelling, never content)."""
+
+
+def _same_line(one: int, other: int) -> bool:
+    return one == other or (one >= LINE_KEPT and other >= LINE_KEPT)
+
+
+class _Siblings:
+    """The original children of one element (layout indexes), as they are paired: in order
+    while the children come in order, else looked up by kind and line."""
+
+    def __init__(self, olds: list[int]) -> None:
+        self.olds = olds
+        self.next_old = 0  # olds[:next_old] are taken, or waiting
+        self.waiting: dict[tuple[int, int], int | _Queue] | None = None
+
+    def take(self, code: int, sourceline: int, opened: str, before: str, kind: array[int],
+             line: array[int], old: Layout) -> int:
+        """The original child for one of kind ``code`` on line ``sourceline`` that opens
+        with ``opened`` (as lxml writes it), or -1 (``kind`` and ``line``: of every original
+        node; ``old``: where each is in ``before``)."""
+        olds = self.olds
+        key = (code, sourceline)
+        if self.waiting is None and self.next_old < len(olds):
+            j = olds[self.next_old]
+            if kind[j] == code and _same_line(line[j], sourceline) and (
+                    # the next original is another on the same line: as a _Queue does
+                    self.next_old + 1 == len(olds)
+                    or (kind[olds[self.next_old + 1]], line[olds[self.next_old + 1]]) != key
+                    or _opens_alike(opened, before[old.start[j]:old.head[j]])):
+                self.next_old += 1
+                return j
+        if self.next_old >= len(olds):
+            return -1
+        if self.waiting is None:
+            waiting: dict[tuple[int, int], int | _Queue] = {}
+            self.waiting = waiting
+            for j in olds[self.next_old:]:
+                there = waiting.get((kind[j], line[j]))
+                if there is None:
+                    waiting[(kind[j], line[j])] = j
+                elif isinstance(there, _Queue):
+                    there.items.append(j)
+                else:
+                    waiting[(kind[j], line[j])] = _Queue([there, j])
+        got = self.waiting.pop(key, None)
+        if isinstance(got, _Queue):
+            queue = got
+            got = queue.take(opened, before, old)
+            if queue.left():
+                self.waiting[key] = queue
+        return -1 if got is None else got
+
+
 class _Respeller:
     """One document's writing: see the module docstring.
 
@@ -255,10 +329,10 @@ class _Respeller:
     # (a new <target> in each of 500,000 serial ports) costs several times the output
 
     def __init__(self, tree: etree._ElementTree, text: str, layout: Layout, newline: str,
-                 quote: str, before: str, codec: str) -> None:
+                 quote: str, before: Written, codec: str) -> None:
         self.root = tree.getroot()
         self.text, self.layout, self.newline, self.quote = text, layout, newline, quote
-        self.before, self.codec = before, codec
+        self.before, self.lines, self.codec = before.text, before.lines, codec
         self.after = ""
         self.at = 0  # the cursor in ``after``
         self.pieces: list[str] = []
@@ -271,7 +345,7 @@ class _Respeller:
         serialization)."""
         old = scan(self.before)
         layout = self.layout
-        if old is None or old.kind != layout.kind:
+        if old is None or old.kind != layout.kind or len(self.lines) != len(layout):
             return None
         self.old = old
         self.after = etree.tostring(self.root, encoding="unicode")
@@ -279,7 +353,7 @@ class _Respeller:
         self._put("")
         self._flush()
         self.after = ""  # let go of both serializations before the parts are joined
-        del self.old, self.before
+        del self.old, self.before, self.lines
         return self.chunks
 
     # ---- output ----
@@ -405,77 +479,86 @@ class _Respeller:
             name = _NAME.match(tag)
             self._put(f"</{name[1] if name else str(node.tag)}>")
 
+    RUN = 256  # children in order compared at once (their serializations in one string)
+
     def _children(self, node: Node, i: int) -> None:
         """The children of ``node`` (paired with node ``i``), each paired with the original
-        child of its kind and source line (nodes augmenter made have none), in order while
-        they come in order, else looked up; the cursor left at ``node``'s end tag."""
-        layout, old, before, after = self.layout, self.old, self.before, self.after
-        kind, line = layout.kind, layout.line
-        olds = layout.children(i)
-        next_old = 0  # olds[:next_old] are taken, or waiting
-        waiting: dict[tuple[int, int], int | _Queue] | None = None
+        child of its kind and source line (nodes augmenter made have none); the cursor left at
+        ``node``'s end tag. Children that come in the original's order are compared a run at
+        a time: an unchanged run of them, tails included, is one comparison and one copy
+        (a <devices> may hold hundreds of thousands of children, most of them unchanged)."""
+        layout = self.layout
+        kind, line = layout.kind, self.lines
+        siblings = _Siblings(layout.children(i))
+        olds = siblings.olds
+        run: list[tuple[Node, int]] = []
         for child in node:
-            at = self.at
             sourceline = child.sourceline
             tag = child.tag
             code = ELEMENT if isinstance(tag, str) else \
                 COMMENT if cast(object, tag) is etree.Comment else PI
-            found = -1
-            if sourceline is not None:
-                head = self._token_end(at)
-                if waiting is None and next_old < len(olds):
-                    j = olds[next_old]
-                    if kind[j] == code and line[j] == sourceline and (
-                            # the next original is another on the same line: as a _Queue does
-                            next_old + 1 == len(olds)
-                            or (kind[olds[next_old + 1]], line[olds[next_old + 1]])
-                            != (code, sourceline)
-                            or _opens_alike(after[at:head], before[old.start[j]:old.head[j]])):
-                        found = j
-                        next_old += 1
-                if found < 0 and next_old < len(olds):
-                    if waiting is None:
-                        waiting = {}
-                        for j in olds[next_old:]:
-                            key = (kind[j], line[j])
-                            there = waiting.get(key)
-                            if there is None:
-                                waiting[key] = j
-                            else:
-                                if not isinstance(there, _Queue):
-                                    there = waiting[key] = _Queue([there])
-                                there.items.append(j)
-                    key = (code, sourceline)
-                    got = waiting.pop(key, None)
-                    if isinstance(got, _Queue):
-                        queue = got
-                        got = queue.take(after[at:head], before, old)
-                        if queue.left():
-                            waiting[key] = queue
-                    found = -1 if got is None else got
-            if found < 0:
+            at = siblings.next_old + len(run)
+            if sourceline is not None and siblings.waiting is None and at < len(olds) \
+                    and kind[olds[at]] == code and _same_line(line[olds[at]], sourceline):
+                run.append((child, code))
+                if len(run) == self.RUN:
+                    self._run(run, siblings)
+                    run = []
+                continue
+            if run:
+                self._run(run, siblings)
+                run = []
+            self._child(child, code, siblings)
+        if run:
+            self._run(run, siblings)
+
+    def _run(self, run: list[tuple[Node, int]], siblings: _Siblings) -> None:
+        """Children that come in the original's order from ``siblings.next_old`` on: copied
+        whole when they and their tails are unchanged, else paired one by one."""
+        old, layout = self.old, self.layout
+        first = siblings.olds[siblings.next_old]
+        last = siblings.olds[siblings.next_old + len(run) - 1]
+        same = self.before[old.start[first]:old.tail_end[last]]
+        if self.after.startswith(same, self.at):
+            self._copy(layout.start[first], layout.tail_end[last])
+            self.at += len(same)
+            siblings.next_old += len(run)
+            return
+        for child, code in run:
+            self._child(child, code, siblings)
+
+    def _child(self, child: Node, code: int, siblings: _Siblings) -> None:
+        """One child, the cursor at its start: paired, then copied, taken apart or written."""
+        layout, old, before, after = self.layout, self.old, self.before, self.after
+        at = self.at
+        sourceline = child.sourceline
+        found = -1
+        if sourceline is not None:
+            found = siblings.take(code, sourceline, after[at:self._token_end(at)], before,
+                                  layout.kind, self.lines, old)
+        if found < 0:
+            end = self._node_end(at)
+            self._put_after(at, end)
+            self.at = end
+        else:
+            j = found
+            same = before[old.start[j]:old.end[j]]
+            if after.startswith(same, at):
+                self._copy(layout.start[j], layout.end[j])
+                self.at = at + len(same)
+            elif code == ELEMENT:
+                self._write(child, j)
+            else:
                 end = self._node_end(at)
                 self._put_after(at, end)
                 self.at = end
-            else:
-                j = found
-                same = before[old.start[j]:old.end[j]]
-                if after.startswith(same, at):
-                    self._copy(layout.start[j], layout.end[j])
-                    self.at = at + len(same)
-                elif code == ELEMENT:
-                    self._write(child, j)
-                else:
-                    end = self._node_end(at)
-                    self._put_after(at, end)
-                    self.at = end
-            at = self.at
-            tail_end = self._text_end(at)
-            if found >= 0 and after[at:tail_end] == before[old.end[found]:old.tail_end[found]]:
-                self._copy(layout.end[found], layout.tail_end[found])
-            else:
-                self._put_after(at, tail_end)
-            self.at = tail_end
+        at = self.at
+        tail_end = self._text_end(at)
+        if found >= 0 and after[at:tail_end] == before[old.end[found]:old.tail_end[found]]:
+            self._copy(layout.end[found], layout.tail_end[found])
+        else:
+            self._put_after(at, tail_end)
+        self.at = tail_end
 
     def _start_tag(self, opened: str, opened_before: str, raw: str) -> str | None:
         """The start tag ``opened`` (lxml's, now) in the spelling of ``raw`` (the original's,
