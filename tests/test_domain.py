@@ -94,8 +94,11 @@ def _kept_fields_agree(dom: Domain) -> None:
         assert dev.type == dev.el.get("type"), dev.name()
         assert dev.address is first_child(dev.el, "address"), dev.name()
         if dev._model_read:
-            assert dev._model == dev.el.get("model"), dev.name()
-        for tag, kept in dev._children.items():
+            holder = (first_child(dev.el, "model") if dev.tag in ("interface", "video")
+                      else dev.el)
+            attr = "type" if dev.tag in ("interface", "video") else "model"
+            assert holder is not None and dev._model == holder.get(attr), dev.name()
+        for tag, kept in dev._children or ():
             assert kept is first_child(dev.el, tag), (dev.name(), tag)
     if dom._by_tag is not None:
         rebuilt: dict[str, list[Device]] = {}

@@ -46,6 +46,9 @@ ITERATION_ORDER = (
 
 NOT_DEVICES = {"emulator", "audio", "graphics", "lease", "redirfilter", "crypto"}
 
+_TAGS = {tag: tag for tag in (*DEVICE_ORDER, *ITERATION_ORDER)}
+"""One string per device tag, shared by the records (lxml makes a new one per read)."""
+
 
 @dataclass(eq=False, slots=True)
 class Device:
@@ -83,8 +86,9 @@ class Device:
     # every write of a new <address> goes through :meth:`set_address`.
     type: str | None = field(init=False, default=None)
     address: Element | None = field(init=False, default=None, repr=False)
-    # Children found by :meth:`child`, by tag.
-    _children: dict[str, Element] = field(default_factory=dict, repr=False)
+    # Children found by :meth:`child`: (tag, element) pairs, a few at most. Not a dict: an
+    # empty one per device costs 64 bytes and one with a key 184, times half a million.
+    _children: list[tuple[str, Element]] | None = field(default=None, repr=False)
     _addr: AddressValue | None = field(init=False, default=None, repr=False)
     _addr_read: bool = field(init=False, default=False, repr=False)
     refused: InvalidValue | None = field(init=False, default=None, repr=False)  # the address
@@ -93,6 +97,7 @@ class Device:
     _model_read: bool = field(init=False, default=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.tag = _TAGS.get(self.tag, self.tag)  # lxml makes a new string per read
         self.type = self.el.get("type")
         self.address = first_child(self.el, "address")
 
@@ -160,11 +165,17 @@ class Device:
         Cached: placement asks for a disk's ``<target>`` tens of times. Only a found element is
         remembered, because defaults and placement may add one later (a NIC's ``<model>``, a
         PCI controller's ``<target>``); none of them removes or replaces one."""
-        found = self._children.get(tag)
-        if found is None:
-            found = first_child(self.el, tag)
-            if found is not None:
-                self._children[tag] = found
+        kept = self._children
+        if kept is not None:
+            for name, el in kept:
+                if name == tag:
+                    return el
+        found = first_child(self.el, tag)
+        if found is not None:
+            if kept is None:
+                self._children = [(tag, found)]
+            else:
+                kept.append((tag, found))
         return found
 
     def child_text(self, tag: str) -> str | None:
