@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from augmenter.xml.document import append_child, parse_document
-from augmenter.xml.write import _lxml_text, serialize
+from augmenter.xml.write import _TAG, _lxml_text, _single_quoted, _single_quoted_tags, serialize
 
 NAMES = st.sampled_from(["target", "address", "model", "alias", "a-b", "x.y", "_z"])
 TEXT = st.text(
@@ -43,3 +43,13 @@ def test_a_new_element_is_written_as_lxml_writes_it(el: etree._Element, quote: s
     append_child(tree.getroot()[0], el)  # as augmenter adds a device
     written = serialize(tree, original).decode()
     assert written == head + f"{newline}    " + _lxml_text(el, newline, quote) + foot
+
+
+@settings(max_examples=200, deadline=None)
+@given(trees())
+def test_requoting_a_whole_subtree_at_once_is_requoting_each_attribute(
+        el: etree._Element) -> None:
+    # the writer's quick path (one replace when no value or text holds a quote) against the
+    # rewrite of each attribute value
+    written = etree.tostring(el, encoding="unicode")
+    assert _single_quoted_tags(written) == _TAG.sub(_single_quoted, written)

@@ -159,7 +159,14 @@ def _single_quoted_tags(written: str) -> str:
     leaves it.)"""
     if "<!" in written or "<?" in written:
         return _TAG.sub(_single_quoted, written)
-    return _TAG.sub(_single_quoted_plainly, written)
+    first = written.find("<")
+    if "'" in written or "&quot;" in written or _QUOTE_IN_TEXT.search(written) \
+            or '"' in (written if first < 0 else written[:first]):
+        return _TAG.sub(_single_quoted_plainly, written)
+    return written.replace('"', "'")  # every '"' delimits a value (lxml escapes '>' in one)
+
+
+_QUOTE_IN_TEXT = re.compile(r'>[^<"]*"')
 
 
 def _quote(text: str, start: int, end: int) -> str:
