@@ -191,23 +191,6 @@ def _bytes_level(tree: etree._ElementTree, original: bytes) -> bytes:
     return bom + rest[:start] + body + rest[end:]
 
 
-# ---- escaping as lxml does --------------------------------------------------------------------
-
-
-def _text(value: str | None, newline: str) -> str:
-    if not value:
-        return ""
-    out = (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-           .replace("\r", "&#13;"))
-    return out if newline == "\n" else out.replace("\n", newline)
-
-
-def _attr(value: str, quote: str) -> str:
-    value = (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-             .replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;"))
-    return value.replace(quote, "&quot;" if quote == '"' else "&apos;")
-
-
 # ---- pairing and writing ----------------------------------------------------------------------
 
 
