@@ -372,8 +372,8 @@ def _target(dev: Device) -> Element:
 
 def _port(dev: Device) -> int | None:
     """A serial target's port as virDomainChrDefParseTargetXML reads it (virXMLPropInt)."""
-    text = dev.target("port")
-    return None if text is None else read_number(text, "i", 10)
+    target = dev.child("target")
+    return None if target is None else _target_port(target)
 
 
 def fill_serial_targets(guest: Guest, serials: list[Device] | None = None) -> None:
@@ -384,33 +384,49 @@ def fill_serial_targets(guest: Guest, serials: list[Device] | None = None) -> No
     and one more than the highest port of any serial."""
     every = guest.dom.of("serial")
     todo = every if serials is None else serials
-    isa_used = {p for d in every if d.target("type") == "isa-serial"
-                and (p := _port(d)) is not None}
+    # each target looked at once per pass (there may be hundreds of thousands of ports)
+    isa_used: set[int] = set()
+    highest = -1  # one more than the highest port of any serial, kept as each port is given
+    for d in every:
+        target = d.child("target")
+        if target is not None and (p := _target_port(target)) is not None:
+            highest = max(highest, p)
+            if target.get("type") == "isa-serial":
+                isa_used.add(p)
     for dev in todo:
-        if dev.target("type") == "isa-serial" and _port(dev) is None:
+        target = dev.child("target")
+        if target is not None and target.get("type") == "isa-serial" \
+                and _target_port(target) is None:
             free = next((p for p in range(MAX_ISA_SERIAL_PORTS) if p not in isa_used), None)
             if free is not None:
                 isa_used.add(free)
-                _target(dev).set("port", str(free))
-    # one more than the highest port of any serial, kept as each port is given (a rescan of
-    # every serial per serial was quadratic)
-    highest = max((p for d in every if (p := _port(d)) is not None), default=-1)
+                highest = max(highest, free)
+                target.set("port", str(free))
     family, arch = guest.family, guest.dom.arch
     for dev in todo:
-        written = dev.target("type")
+        target = dev.child("target")
+        written = None if target is None else target.get("type")
         kind = serial_target(family, arch, written)
         model = serial_model(family, kind)
-        port = _port(dev)
-        # the target looked up once per port (there may be thousands); one is made only
-        # for a port without a target, which has no port number either and needs one anyway
-        target = _target(dev)
+        port = None if target is None else _target_port(target)
+        # one is made only for a port without a target, which has no port number either and
+        # needs one anyway
+        made = target is None
+        if target is None:
+            target = _target(dev)
         if kind is not None and kind != written:
             target.set("type", kind)
-        if model is not None and first_child(target, "model") is None:
+        if model is not None and (made or first_child(target, "model") is None):
             sub_element(target, "model", {"name": model})
         if port is None:
             highest += 1
             target.set("port", str(highest))
+
+
+def _target_port(target: Element) -> int | None:
+    """:func:`_port` of the ``<target>`` itself."""
+    text = target.get("port")
+    return None if text is None else read_number(text, "i", 10)
 
 
 def fill_console_targets(guest: Guest) -> None:
