@@ -358,16 +358,16 @@ def add_console_compat(guest: Guest) -> None:
 MAX_ISA_SERIAL_PORTS = 4  # VIR_MAX_ISA_SERIAL_PORTS
 
 
-def _target(dev: Device) -> Element:
+def _target(dev: Device, attrib: dict[str, str] | None = None) -> Element:
     """The device's ``<target>``, added where libvirt writes it (before ``<alias>`` and
-    ``<address>``) when there is none."""
+    ``<address>``) when there is none, with ``attrib`` then."""
     target = dev.child("target")
     if target is not None:
         return target
     before = next((c for c in dev.el if c.tag in ("alias", "address")), None)
     if before is not None:
-        return insert_before(dev.el, before, new_element("target"))
-    return sub_element(dev.el, "target")
+        return insert_before(dev.el, before, new_element("target", attrib))
+    return sub_element(dev.el, "target", attrib)
 
 
 def _port(dev: Device) -> int | None:
@@ -433,6 +433,9 @@ def fill_console_targets(guest: Guest) -> None:
     """A console's target type is ``serial`` when none is written, and its port is its
     place among the consoles (virDomainDefParseXML sets it, whatever is written)."""
     for i, con in enumerate(guest.dom.of("console")):
+        if con.child("target") is None:  # written whole: half a million consoles may lack one
+            _target(con, {"type": "serial", "port": str(i)})
+            continue
         target = _target(con)
         if target.get("type") is None:
             target.set("type", "serial")
