@@ -20,7 +20,9 @@ from dataclasses import dataclass
 # forged second line, a carriage return rewrite this one), DEL, C1 controls (U+009B is an 8-bit
 # CSI), Unicode's line and paragraph separators and next line, and the bidirectional
 # overrides that make text read other than it is stored.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_BEYOND_C0 = "\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069"
+_UNPRINTABLE = re.compile(f"[\x00-\x1f{_BEYOND_C0}]")
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -31,6 +33,21 @@ def printable(text: str) -> str:
     if _UNPRINTABLE.search(text) is None:
         return text
     return _UNPRINTABLE.sub(_escaped, text)
+
+
+def printable_lines(lines: list[str]) -> str:
+    """Each line :func:`printable`, each ended by a line feed: the block scanned once when
+    it is printable ASCII (a report of half a million findings, issue 18), else line by
+    line."""
+    if not lines:
+        return ""
+    text = "\n".join(lines)
+    # ASCII whose every byte but the line feeds joining the lines is printable: deleting the
+    # printable bytes is three times as fast as the pattern's search
+    if text.isascii() and len(text.encode("ascii").translate(None, _PRINTABLE_ASCII)) == \
+            len(lines) - 1:
+        return text + "\n"
+    return "".join([printable(line) + "\n" for line in lines])
 
 
 def _escaped(match: re.Match[str]) -> str:

@@ -35,7 +35,7 @@ from .placement import (
 from .placement.guest import Guest
 from .policy.machines import UNOFFERED_MACHINES, family_of, preferred_machine
 from .xml.document import parse_document
-from .xml.write import serialize
+from .xml.write import Written, serialize, written
 
 
 @dataclass
@@ -46,9 +46,10 @@ class Result:
     guest: Guest
     original: bytes
     findings: list[Finding] = field(default_factory=list)  # warnings only: errors raise
+    before: Written | None = None  # the tree as parsed, for the writer (xml.write.written)
 
     def to_bytes(self) -> bytes:
-        return serialize(self.tree, self.original)
+        return serialize(self.tree, self.original, before=self.before)
 
     def to_string(self) -> str:
         return self.to_bytes().decode(self.tree.docinfo.encoding or "utf-8")
@@ -246,7 +247,8 @@ def augment_tree(tree: etree._ElementTree,
             raise InvalidDomain([*invalid, from_error(err)]) from None
         raise
     prepare(guest)
-    findings = ordered([*invalid, *run_checks(guest)])
+    checked = run_checks(guest)  # in order already: sorted again only beside the schema's
+    findings = ordered([*invalid, *checked]) if invalid else checked
     if any(f.severity == "error" for f in findings):
         raise InvalidDomain(findings)
     try:
@@ -287,5 +289,6 @@ def run(data: bytes | str, options: Options = Options()) -> Result:
         decl_end = raw.index(b"?>") + 2
         parse_from = b'<?xml version="1.0" encoding="UTF-8"?>' + raw[decl_end:]
     tree = parse_document(parse_from)
+    before = written(tree)  # what the writer compares with: far smaller than a second tree
     guest, findings = augment_tree(tree, options)
-    return Result(tree, guest, raw, findings)
+    return Result(tree, guest, raw, findings, before)

@@ -2,10 +2,10 @@
 """Compare what two versions of augmenter print, byte for byte, over every input we have.
 
 A change meant to leave behaviour alone (moving modules, renaming, typing) must show no
-difference here. For each input the ``augment`` command is run in four ways:
+difference here. For each input the ``augment`` command is run in five ways:
 
 * plain: the augmented document on stdout, or the error text, and the exit status;
-* ``--check --format json``;
+* ``--check --format json``, and ``--check`` (its text on stderr);
 * ``--explain --format json``;
 * ``--graph FILE.dot``: the DOT text (and what the command printed).
 
@@ -81,6 +81,7 @@ for name, path in json.load(open(inputs_file)):
     one = {
         "augment": command([*base, path]),
         "check": command([*base, "--check", "--format", "json", path]),
+        "check-text": command([*base, "--check", path]),
         "explain": command([*base, "--explain", "--format", "json", path]),
     }
     with contextlib.suppress(FileNotFoundError):
@@ -198,7 +199,7 @@ def main() -> int:
         diff = difflib.unified_diff(str(before).splitlines(), str(after).splitlines(),
                                     args.old, args.new, lineterm="", n=1)
         print("\n".join(itertools.islice(diff, 20)))
-    runs = len(inputs) * 4
+    runs = sum(len(old[name]) for name, _ in inputs)
     kinds = {}
     for name, _ in inputs:
         kinds[name.split("/")[0]] = kinds.get(name.split("/")[0], 0) + 1

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 
+from augmenter.xml import document
 from augmenter.xml.document import first_element, last_child_of, next_element
 
 TAGS = frozenset({"disk", "controller"})
@@ -34,3 +37,28 @@ def test_first_and_next_element_skip_comments() -> None:
     assert last.tag == "interface"
     assert next_element(last) is None
     assert first_element(etree.fromstring("<devices><!-- only a comment --></devices>")) is None
+
+
+@given(st.lists(st.tuples(st.sampled_from(["address", "target", "model"]),
+                          st.dictionaries(st.sampled_from(["type", "port", "bus", "slot"]),
+                                          st.text("0x1a", max_size=4), max_size=4)),
+                max_size=20))
+def test_a_new_element_is_the_same_made_from_a_prototype_or_directly(
+        made: list[tuple[str, dict[str, str]]]) -> None:
+    """Past :data:`~augmenter.xml.document.PROTOTYPES` kept prototypes, elements are made
+    directly: appended to a document, they write the same."""
+    def written(limit: int) -> bytes:
+        saved = document.PROTOTYPES, dict(document._PROTOTYPES)
+        document.PROTOTYPES = limit
+        document._PROTOTYPES.clear()
+        try:
+            root = etree.fromstring(b"<devices>\n  <disk/>\n</devices>")
+            for tag, attrib in made:
+                document.append_child(root, document.new_element(tag, attrib))
+            return bytes(etree.tostring(root))
+        finally:
+            document.PROTOTYPES = saved[0]
+            document._PROTOTYPES.clear()
+            document._PROTOTYPES.update(saved[1])
+
+    assert written(0) == written(1024) == written(3)

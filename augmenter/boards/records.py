@@ -309,10 +309,6 @@ class Emulator:
     def has_device(self, qemu_type: str) -> bool:
         return qemu_type in self.device_types
 
-    def has_any_device(self, qemu_types: tuple[str, ...]) -> bool:
-        """Whether it has one of ``qemu_types`` (asked once per device the checks read)."""
-        return not self.device_types.isdisjoint(qemu_types)
-
     def max_cpus(self, machine: str) -> int | None:
         """The most vCPUs ``machine`` (canonical name) takes, or None when QEMU did not say."""
         return self.max_cpus_by_machine.get(self.canonical(machine)) or None

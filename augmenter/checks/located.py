@@ -8,6 +8,8 @@ there is one.
 
 from __future__ import annotations
 
+import functools
+
 from ..model.domain import Device
 from ..xml.document import Element
 from .findings import Finding
@@ -25,6 +27,13 @@ def on(dev: Device, code: str, message: str, hint: str | None = None,
     """A finding about a device, at the line of ``el`` (the child with the problem) or of the
     device, its name at the head of the message."""
     line = (el.sourceline if el is not None and el.sourceline else None) or dev.line or None
-    name = dev.name()
-    text = message if message.startswith(name) else f"{name}: {message}"
+    name, text = named(dev.name(), message)
     return Finding(code, severity, text, line, None, name, hint)
+
+
+@functools.lru_cache(maxsize=1024)
+def named(name: str, message: str) -> tuple[str, str]:
+    """A device's name and ``message`` headed by it: one copy of each, shared by every device
+    of that name refused for that reason (500,000 duplicate panics are 500,000 findings,
+    issue 18)."""
+    return name, (message if message.startswith(name) else f"{name}: {message}")

@@ -61,6 +61,7 @@ from ..policy.messages import (
 from ..xml.document import Element
 from . import capabilities, controllers, cpu, disks, models, platform, unique
 from .findings import Finding
+from .located import named
 from .names import check_names
 
 Check = Callable[[Guest], Iterator[Finding]]
@@ -75,9 +76,7 @@ def finding(dev: Device | None, code: str, message: str, hint: str | None = None
     if dev is not None:
         addr = at if at is not None else dev.address
         line = (addr.sourceline if addr is not None and addr.sourceline else dev.line) or None
-        name = dev.name()
-        if not message.startswith(name):
-            message = f"{name}: {message}"
+        name, message = named(dev.name(), message)
     return Finding(code, severity, message, line, None, name, hint)
 
 

@@ -200,14 +200,16 @@ def check_videos(guest: Guest) -> Iterator[Finding]:
 
 def check_panics(guest: Guest) -> Iterator[Finding]:
     """virDomainDefRejectDuplicatePanics: one panic device per model."""
-    seen: dict[str, Device] = {}
+    first: dict[str, tuple[str, str]] = {}  # model -> the message and hint of a second one
     default = (guest.family.panic if guest.family else None) or "isa"
     for panic in _written(guest, "panic"):
         model = panic.model or default
-        if model in seen:
-            yield on(panic, "duplicate-device", f"Multiple panic devices with model '{model}'",
-                     f"the first is on line {seen[model].line}; keep one")
-        seen.setdefault(model, panic)
+        words = first.get(model)
+        if words is None:
+            first[model] = (f"Multiple panic devices with model '{model}'",
+                            f"the first is on line {panic.line}; keep one")
+        else:
+            yield on(panic, "duplicate-device", *words)
 
 
 def check_tunables(guest: Guest) -> Iterator[Finding]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..checks.findings import Finding
+from ..checks.findings import BLOCK, Finding, json_report, render_lines
 from ..errors import AugmentError, printable
 from ..process.workers import available_cpus, ordered_map
 from .guard import abandon_stdout
@@ -240,34 +240,48 @@ def say(line: str) -> None:
     sys.stderr.write(printable(line) + "\n")
 
 
-def with_column(f: Finding, lines: list[bytes]) -> Finding:
-    """Point at the first element on the finding's line (lxml keeps lines, not columns); the
-    line is searched as bytes and only what comes before the element is decoded."""
-    if not f.line or f.line > len(lines):
-        return f
-    raw = lines[f.line - 1]
-    at = raw.find(b"<address")
-    if at < 0:
-        at = raw.find(b"<")
-    column = len(raw[:at].decode("utf-8", "replace")) + 1 if at >= 0 else None
-    return Finding(f.code, f.severity, f.message, f.line, column, f.device, f.hint)
+def with_columns(findings: list[Finding], data: bytes) -> list[Finding]:
+    """Each finding pointed at the first element on its line (lxml keeps lines, not columns).
+    The document is split into lines once, however many findings there are; a line is
+    searched as bytes and only what comes before the element is decoded."""
+    if not any(f.line for f in findings):
+        return findings
+    lines = data.split(b"\n")
+    count = len(lines)
+    out = []
+    for f in findings:
+        line = f.line
+        if not line or line > count:
+            out.append(f)
+            continue
+        raw = lines[line - 1]
+        at = raw.find(b"<address")
+        if at < 0:
+            at = raw.find(b"<")
+        column = None
+        if at >= 0:
+            column = at + 1 if raw.isascii() else len(raw[:at].decode("utf-8", "replace")) + 1
+        out.append(Finding(f.code, f.severity, f.message, line, column, f.device, f.hint))
+    return out
+
+
+Records = list[tuple[str, list[Finding]]]  # --format json's findings: (file, its findings)
 
 
 def _print_findings(label: str, data: bytes, findings: list[Finding], fmt: str,
-                    sink: list[dict[str, object]], quiet: bool = False) -> None:
+                    sink: Records, quiet: bool = False) -> None:
     """Every finding, one line each as ``FILE:LINE:COL: severity: message (hint: ...)``, or
-    as records for ``--format json``: the one way a problem is reported, whichever command
-    found it. The document is split into lines once, however many findings there are."""
-    shown = [f for f in findings if not (quiet and f.severity != "error")]
+    kept for ``--format json``'s records: the one way a problem is reported, whichever command
+    found it. Text goes out a block of lines at a time."""
+    shown = [f for f in findings if f.severity == "error"] if quiet else findings
     if not shown:
         return
-    lines = data.split(b"\n") if any(f.line for f in shown) else []
-    for f in shown:
-        f = with_column(f, lines)
-        if fmt == "json":
-            sink.append({"file": label, **f.as_dict()})
-        else:
-            sys.stderr.write(f.render(label) + "\n")
+    shown = with_columns(shown, data)
+    if fmt == "json":
+        sink.append((label, shown))
+        return
+    for i in range(0, len(shown), BLOCK):
+        sys.stderr.write(render_lines(label, shown[i:i + BLOCK]))
 
 
 def _read_or_report(name: str, label: str) -> bytes | None:
@@ -291,7 +305,7 @@ class Done:
     messages: str  # for stderr, as a one-process run prints them
     status: int
     output: bytes | None = None  # the augmented document
-    records: tuple[dict[str, object], ...] = ()  # findings for --format json
+    records: tuple[tuple[str, list[Finding]], ...] = ()  # findings for --format json
 
 
 def print_conversion(label: str, outcome: Result, fmt: str) -> None:
@@ -410,7 +424,7 @@ def _checked(name: str, fmt: str, strict: bool, options: Options, quiet: bool = 
     from ..pipeline import check as check_document
 
     label = "<stdin>" if name == "-" else name
-    sink: list[dict[str, object]] = []
+    sink: Records = []
     with contextlib.redirect_stderr(io.StringIO()) as messages:
         data = _read_or_report(name, label)
         if data is None:
@@ -425,7 +439,7 @@ def _check_files(files: list[str], fmt: str, strict: bool, options: Options, job
                  quiet: bool = False) -> int:
     """``--check``: every finding of every file; 0 clean, 1 errors, 2 unreadable."""
     status = 0
-    sink: list[dict[str, object]] = []
+    sink: Records = []
     work = functools.partial(_checked, fmt=fmt, strict=strict, options=options, quiet=quiet)
     with contextlib.closing(ordered_map(work, files, jobs)) as results:
         for done in results:
@@ -433,7 +447,7 @@ def _check_files(files: list[str], fmt: str, strict: bool, options: Options, job
             sink.extend(done.records)
             status = max(status, done.status)
     if fmt == "json":
-        sys.stdout.write(json.dumps(sink, indent=1) + "\n")
+        json_report(sink, sys.stdout.write)
     return status
 
 

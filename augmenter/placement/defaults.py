@@ -374,22 +374,22 @@ def add_console_compat(guest: Guest) -> None:
 MAX_ISA_SERIAL_PORTS = 4  # VIR_MAX_ISA_SERIAL_PORTS
 
 
-def _target(dev: Device) -> Element:
+def _target(dev: Device, attrib: dict[str, str] | None = None) -> Element:
     """The device's ``<target>``, added where libvirt writes it (before ``<alias>`` and
-    ``<address>``) when there is none."""
+    ``<address>``) when there is none, with ``attrib`` then."""
     target = dev.child("target")
     if target is not None:
         return target
     before = next((c for c in dev.el if c.tag in ("alias", "address")), None)
     if before is not None:
-        return insert_before(dev.el, before, new_element("target"))
-    return sub_element(dev.el, "target")
+        return insert_before(dev.el, before, new_element("target", attrib))
+    return sub_element(dev.el, "target", attrib)
 
 
 def _port(dev: Device) -> int | None:
     """A serial target's port as virDomainChrDefParseTargetXML reads it (virXMLPropInt)."""
-    text = dev.target("port")
-    return None if text is None else read_number(text, "i", 10)
+    target = dev.child("target")
+    return None if target is None else _target_port(target)
 
 
 def fill_serial_targets(guest: Guest, serials: list[Device] | None = None) -> None:
@@ -400,39 +400,58 @@ def fill_serial_targets(guest: Guest, serials: list[Device] | None = None) -> No
     and one more than the highest port of any serial."""
     every = guest.dom.of("serial")
     todo = every if serials is None else serials
-    isa_used = {p for d in every if d.target("type") == "isa-serial"
-                and (p := _port(d)) is not None}
+    # each target looked at once per pass (there may be hundreds of thousands of ports)
+    isa_used: set[int] = set()
+    highest = -1  # one more than the highest port of any serial, kept as each port is given
+    for d in every:
+        target = d.child("target")
+        if target is not None and (p := _target_port(target)) is not None:
+            highest = max(highest, p)
+            if target.get("type") == "isa-serial":
+                isa_used.add(p)
     for dev in todo:
-        if dev.target("type") == "isa-serial" and _port(dev) is None:
+        target = dev.child("target")
+        if target is not None and target.get("type") == "isa-serial" \
+                and _target_port(target) is None:
             free = next((p for p in range(MAX_ISA_SERIAL_PORTS) if p not in isa_used), None)
             if free is not None:
                 isa_used.add(free)
-                _target(dev).set("port", str(free))
-    # one more than the highest port of any serial, kept as each port is given (a rescan of
-    # every serial per serial was quadratic)
-    highest = max((p for d in every if (p := _port(d)) is not None), default=-1)
+                highest = max(highest, free)
+                target.set("port", str(free))
     family, arch = guest.family, guest.dom.arch
     for dev in todo:
-        written = dev.target("type")
+        target = dev.child("target")
+        written = None if target is None else target.get("type")
         kind = serial_target(family, arch, written)
         model = serial_model(family, kind)
-        port = _port(dev)
-        # the target looked up once per port (there may be thousands); one is made only
-        # for a port without a target, which has no port number either and needs one anyway
-        target = _target(dev)
+        port = None if target is None else _target_port(target)
+        # one is made only for a port without a target, which has no port number either and
+        # needs one anyway
+        made = target is None
+        if target is None:
+            target = _target(dev)
         if kind is not None and kind != written:
             target.set("type", kind)
-        if model is not None and first_child(target, "model") is None:
+        if model is not None and (made or first_child(target, "model") is None):
             sub_element(target, "model", {"name": model})
         if port is None:
             highest += 1
             target.set("port", str(highest))
 
 
+def _target_port(target: Element) -> int | None:
+    """:func:`_port` of the ``<target>`` itself."""
+    text = target.get("port")
+    return None if text is None else read_number(text, "i", 10)
+
+
 def fill_console_targets(guest: Guest) -> None:
     """A console's target type is ``serial`` when none is written, and its port is its
     place among the consoles (virDomainDefParseXML sets it, whatever is written)."""
     for i, con in enumerate(guest.dom.of("console")):
+        if con.child("target") is None:  # written whole: half a million consoles may lack one
+            _target(con, {"type": "serial", "port": str(i)})
+            continue
         target = _target(con)
         if target.get("type") is None:
             target.set("type", "serial")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import lru_cache
 from typing import TypeAlias
 
 from lxml import etree
@@ -180,27 +179,38 @@ def remove_child(parent: Element, child: Element) -> None:
 
 
 def new_element(tag: str, attrib: dict[str, str] | None = None) -> Element:
-    """A new element, its attributes in the order of ``attrib``.
-
-    A copy of a cached prototype: lxml checks every attribute it is given (about 0.5 us
-    each), and augmenter writes the same few addresses and controllers again and again."""
-    return _copy(_prototype(tag, tuple(attrib.items()) if attrib else ()))
+    """A new element, its attributes in the order of ``attrib``: see :func:`new_element_of`."""
+    return new_element_of(tag, tuple(attrib.items()) if attrib else ())
 
 
 def new_element_of(tag: str, attrib: tuple[tuple[str, str], ...]) -> Element:
-    """:func:`new_element` with the attributes as (name, value) pairs, for callers that keep
-    them (hashable, so a caller can cache them too)."""
-    return _copy(_prototype(tag, attrib))
+    """A new element with the attributes as (name, value) pairs (hashable, so a caller can
+    cache them too).
 
+    A copy of a kept prototype while there is room for one: lxml checks every attribute it
+    is given (about 0.5 us each), and augmenter writes the same few models and controllers
+    again and again. Once :data:`PROTOTYPES` are kept, an element is made directly, in a
+    document kept for the purpose (not one of its own per element, as a copy gets): half a
+    million addresses that differ in a port would each cost a prototype and a copy."""
+    key = (tag, attrib)
+    prototype = _PROTOTYPES.get(key)
+    if prototype is not None:
+        return _copy(prototype)
+    if len(_PROTOTYPES) < PROTOTYPES:
+        prototype = _PROTOTYPES[key] = etree.Element(tag, dict(attrib))
+        return _copy(prototype)
+    return _make(tag, dict(attrib))
+
+
+PROTOTYPES = 1024
+_PROTOTYPES: dict[tuple[str, tuple[tuple[str, str], ...]], Element] = {}
+"""The elements :func:`new_element_of` copies. Never attached or changed: only copied."""
 
 _copy: Callable[[Element], Element] = etree._Element.__copy__  # type: ignore[attr-defined]
 """A shallow copy of an element (lxml has ``__copy__``; the stubs do not list it)."""
 
-
-@lru_cache(maxsize=1024)
-def _prototype(tag: str, attrib: tuple[tuple[str, str], ...]) -> Element:
-    """The element :func:`new_element` copies. Never attached or changed: only copied."""
-    return etree.Element(tag, dict(attrib))
+_make: Callable[[str, dict[str, str]], Element] = etree.Element("factory").makeelement
+"""A free element in one document kept for making elements (appending it moves it)."""
 
 
 def first_child(el: Element, tag: str) -> Element | None:

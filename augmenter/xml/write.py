@@ -5,28 +5,31 @@ attribute order and the whitespace inside tags, character references, ``<a></a>`
 comments and processing instructions, the prolog and the epilogue, and the line ends (LF,
 CRLF or CR). What augmenter added is written as lxml writes it, with the document's line end.
 
-How: the original text is scanned once (:func:`augmenter.xml.source.scan`) and parsed again.
-From the root down, each child of a changed element is paired with the child it was parsed
-from (by tag and source line; nodes augmenter made have no source line) and compared with it
-as lxml writes both: an equal subtree is copied from the original text whole. A changed
-element keeps its start tag as written, with only the changed attributes rewritten (in their
-own quotes) and the new ones appended, and the parts of its content that did not change. A
-pairing is used only as far as the comparison holds, so a wrong one costs spelling, never
-content. The work is one pass over the document plus the subtrees of the changed elements
-(``bench/bench_hostile.py``: 100,000 attributes on one element take about a second for the
-whole run).
+How: the original text is scanned once (:func:`augmenter.xml.source.scan`). The tree as
+parsed, serialized by lxml once (:func:`written`, taken before augmenter changes anything), and
+the augmented tree, serialized once, are compared part by part: from the root down, each child
+of a changed element is paired with the child it was parsed from (by kind and source line;
+nodes augmenter made have no source line), and an equal subtree is copied from the original
+text whole. A changed element keeps its start tag as written, with only the changed attributes
+rewritten (in their own quotes) and the new ones appended, and the parts of its content that
+did not change. A pairing is used only as far as the comparison holds, so a wrong one costs
+spelling, never content. The work is one pass over the document plus the subtrees of the
+changed elements, and no second tree is held (``bench/bench_hostile.py``: 100,000 attributes
+on one element take about a second for the whole run).
 """
 
 from __future__ import annotations
 
 import copy
 import re
+from array import array
+from dataclasses import dataclass
 from typing import TypeAlias, cast
 
 from lxml import etree
 
 from .document import parser
-from .source import Layout, decode, prolog_end, scan
+from .source import COMMENT, ELEMENT, PI, TOKEN, Layout, decode, prolog_end, scan
 
 Node: TypeAlias = etree._Element
 """An lxml element, comment or processing instruction (both are elements to lxml)."""
@@ -36,10 +39,13 @@ _RAW_ATTR = re.compile(r"""(?P<ws>\s+)(?P<name>[^\s=/>]+)(?P<eq>\s*=\s*)"""
                        r"""(?P<q>["'])(?P<v>.*?)(?P=q)""", re.S)
 
 
-def serialize(tree: etree._ElementTree, original: bytes, *, keep_spelling: bool = True) -> bytes:
+def serialize(tree: etree._ElementTree, original: bytes, *, keep_spelling: bool = True,
+              before: Written | None = None) -> bytes:
     """The document as bytes, in the original's encoding, with the original's byte order mark,
     prolog and epilogue. ``keep_spelling`` (the default): everything augmenter did not change
-    as it was written (see the module docstring); off, the root element as lxml writes it."""
+    as it was written (see the module docstring); off, the root element as lxml writes it.
+    ``before``: the tree as parsed (:func:`written`), taken before augmenter changed
+    anything; without it the original is parsed again to have it."""
     bom, wide, _ = decode(original)
     rest = original[len(bom):]
     codec = wide or _codec(tree.docinfo.encoding)
@@ -54,11 +60,48 @@ def serialize(tree: etree._ElementTree, original: bytes, *, keep_spelling: bool 
         return _bytes_level(tree, original)
     newline = _newline(text, layout.root_start, layout.root_end)
     quote = _quote(text, layout.root_start, layout.root_end) if keep_spelling else '"'
-    body = _Respeller(tree, text, layout, newline, quote).document() if keep_spelling else None
+    body = None
+    if keep_spelling:
+        if before is None:
+            before = _written_again(text, layout)
+        if before is not None:
+            body = _Respeller(tree, text, layout, newline, quote, before, codec).document()
+            before = None
     if body is None:
-        body = _lxml_text(tree.getroot(), newline)
-    out = text[:layout.root_start] + body + text[layout.root_end:]
-    return bom + out.encode(codec, errors="xmlcharrefreplace")
+        body = [_lxml_text(tree.getroot(), newline).encode(codec, errors="xmlcharrefreplace")]
+    return b"".join([bom, text[:layout.root_start].encode(codec, errors="xmlcharrefreplace"),
+                     *body, text[layout.root_end:].encode(codec, errors="xmlcharrefreplace")])
+
+
+@dataclass(frozen=True)
+class Written:
+    """The tree as parsed, as :func:`serialize` compares the augmented tree with it: the root
+    as lxml writes it, and each node's source line (in the order of ``root.iter()``; the
+    writer pairs a node with its original by it). A string the size of the document and four
+    bytes a node: the writer held a second tree for this, as large as the first."""
+
+    text: str
+    lines: array[int]
+
+
+def written(tree: etree._ElementTree) -> Written:
+    """:class:`Written` of a tree augmenter has not changed yet."""
+    root = tree.getroot()
+    # libxml2's own lines: past line 65535 it derives them from neighbouring nodes
+    return Written(etree.tostring(root, encoding="unicode"),
+                   array("i", (node.sourceline or 0 for node in root.iter())))
+
+
+def _written_again(text: str, layout: Layout) -> Written | None:
+    """:class:`Written` of the original, parsed again (None: it cannot be)."""
+    # the prolog as its line ends only: the same source lines as the first parse
+    prolog = re.sub(r"[^\r\n]", "", text[:layout.root_start])
+    try:
+        root = etree.fromstring(
+            (prolog + text[layout.root_start:layout.root_end]).encode("utf-8"), parser())
+    except etree.XMLSyntaxError:
+        return None
+    return written(etree.ElementTree(root))
 
 
 def _codec(label: str | None) -> str | None:
@@ -86,39 +129,8 @@ def _lxml_text(node: Node, newline: str, quote: str = '"') -> str:
     lone = copy.deepcopy(node) if node.getparent() is not None else node
     written: str = etree.tostring(lone, encoding="unicode", with_tail=False)
     if quote == "'":
-        written = _TAG.sub(_single_quoted, written)
+        written = _single_quoted_tags(written)
     return written if newline == "\n" else written.replace("\n", newline)
-
-
-def _plain_text(node: Node, newline: str, quote: str, out: list[str]) -> bool:
-    """``node`` written into ``out`` as :func:`_lxml_text` writes it, when its subtree is
-    plain: elements only, none in a namespace, few attributes (what augmenter adds). False
-    (``out`` then holds a part) when it is not. Several times cheaper than lxml's copy,
-    serialization and requoting for the small elements a large guest gets by the thousand;
-    only used in a document with no namespace declaration, which a copy would carry."""
-    tag = node.tag
-    if not isinstance(tag, str) or tag[0] == "{":
-        return False
-    attrib = node.attrib
-    if len(attrib) > 16:
-        return False
-    out.append("<" + tag)
-    for name, value in attrib.items():
-        if name[0] == "{":
-            return False
-        out.append(f" {name}={quote}{_attr(value, quote)}{quote}")
-    text = node.text
-    if text is None and not len(node):
-        out.append("/>")
-        return True
-    out.append(">")
-    out.append(_text(text, newline))
-    for child in node:
-        if not _plain_text(child, newline, quote, out):
-            return False
-        out.append(_text(child.tail, newline))
-    out.append(f"</{tag}>")
-    return True
 
 
 _TAG = re.compile(r"<[^!?/][^>]*>")
@@ -130,6 +142,31 @@ def _single_quoted(tag: re.Match[str]) -> str:
     return _DOUBLE_QUOTED.sub(
         lambda a: f"{a[1]}'{a[2].replace(chr(39), '&apos;').replace('&quot;', chr(34))}'",
         tag[0])
+
+
+def _single_quoted_plainly(tag: re.Match[str]) -> str:
+    """:func:`_single_quoted` for a start tag with no ' and no &quot; in its values (so every
+    '"' in it delimits one): a tenth of the cost, for the many small ones augmenter adds."""
+    written = tag[0]
+    if "'" in written or "&quot;" in written:
+        return _single_quoted(tag)
+    return written.replace('"', "'")
+
+
+def _single_quoted_tags(written: str) -> str:
+    """Nodes lxml wrote, the attribute values of their start tags in single quotes. (In a
+    comment, PI or CDATA section, what looks like a tag is left as :func:`_single_quoted`
+    leaves it.)"""
+    if "<!" in written or "<?" in written:
+        return _TAG.sub(_single_quoted, written)
+    first = written.find("<")
+    if "'" in written or "&quot;" in written or _QUOTE_IN_TEXT.search(written) \
+            or '"' in (written if first < 0 else written[:first]):
+        return _TAG.sub(_single_quoted_plainly, written)
+    return written.replace('"', "'")  # every '"' delimits a value (lxml escapes '>' in one)
+
+
+_QUOTE_IN_TEXT = re.compile(r'>[^<"]*"')
 
 
 def _quote(text: str, start: int, end: int) -> str:
@@ -154,69 +191,25 @@ def _bytes_level(tree: etree._ElementTree, original: bytes) -> bytes:
     return bom + rest[:start] + body + rest[end:]
 
 
-# ---- escaping as lxml does --------------------------------------------------------------------
-
-
-def _text(value: str | None, newline: str) -> str:
-    if not value:
-        return ""
-    out = (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-           .replace("\r", "&#13;"))
-    return out if newline == "\n" else out.replace("\n", newline)
-
-
-def _attr(value: str, quote: str) -> str:
-    value = (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-             .replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;"))
-    return value.replace(quote, "&quot;" if quote == '"' else "&apos;")
-
-
 # ---- pairing and writing ----------------------------------------------------------------------
 
 
-def attributes(node: Node) -> list[tuple[str, str]]:
-    """An element's attributes as (name, value) pairs in document order, in time linear in
-    their number: lxml's ``attrib.items()`` looks each value up by name again, which is
-    quadratic (100,000 attributes: minutes); XPath's attribute axis walks them once."""
-    if len(node.attrib) <= 16:
-        return list(node.attrib.items())
-    return [(a.attrname, str(a)) for a in node.xpath("@*")]
+def _opens_alike(one: str, other: str) -> bool:
+    """Whether two start tags lxml wrote open alike (one may be written empty, ``<x/>``)."""
+    return _opening(one) == _opening(other)
 
 
-def same_attributes(one: Node, other: Node) -> bool:
-    """Whether two elements have the same attributes, values and order (linear, as above:
-    many attributes are compared as lxml writes the two start tags, in C)."""
-    count = len(one.attrib)
-    if count != len(other.attrib):
-        return False
-    if count > 16:
-        return _start_written(one) == _start_written(other)
-    return list(one.attrib.items()) == list(other.attrib.items())
-
-
-def _start_written(node: Node) -> bytes:
-    """The element as lxml writes it with no content: its tag, namespaces and attributes."""
-    bare = copy.copy(node)
-    bare[:] = []
-    bare.text = None
-    written: bytes = etree.tostring(bare, with_tail=False)
-    return written
-
-
-def _serialized(node: Node) -> bytes:
-    """A node as lxml writes it, without its tail: two nodes that write alike are alike."""
-    written: bytes = etree.tostring(node, with_tail=False)
-    return written
+def _opening(tag: str) -> str:
+    return tag[:-2] if tag.endswith("/>") else tag[:-1] if tag.endswith(">") else tag
 
 
 class _Queue:
-    """Original children of one tag on one line (with their layout indexes), taken in order:
-    the first one that opens like the child being paired among the next few, else the first
-    left."""
+    """Original children of one kind on one line (their layout indexes), taken in order: the
+    first one that opens like the child being paired among the next few, else the first left."""
 
     LOOK_AHEAD = 8
 
-    def __init__(self, items: list[tuple[Node, int]]) -> None:
+    def __init__(self, items: list[int]) -> None:
         self.items = items
         self.taken: set[int] = set()
         self.first = 0  # every item before it is taken
@@ -224,7 +217,8 @@ class _Queue:
     def left(self) -> bool:
         return len(self.taken) < len(self.items)
 
-    def take(self, child: Node) -> tuple[Node, int] | None:
+    def take(self, opened: str, before: str, old: Layout) -> int | None:
+        """The original child for one that opens with ``opened`` (as lxml writes it)."""
         if len(self.items) - len(self.taken) == 1:  # the only one left: no need to compare
             at = self.first
             self.taken.add(at)
@@ -236,7 +230,8 @@ class _Queue:
             if at not in self.taken:
                 if pick is None:
                     pick = at
-                if _same_start(child, self.items[at][0]):
+                j = self.items[at]
+                if _opens_alike(opened, before[old.start[j]:old.head[j]]):
                     pick = at
                     break
                 seen += 1
@@ -249,138 +244,338 @@ class _Queue:
         return self.items[pick]
 
 
-def _same_start(node: Node, old: Node) -> bool:
-    """Whether two nodes open alike: tag and attributes (elements), or text (comments, PIs)."""
-    if not isinstance(node.tag, str):
-        return bool(node.text == old.text)
-    return bool(node.tag == old.tag) and same_attributes(node, old)
+LINE_KEPT = 65535
+"""libxml2 keeps 16 bits of a node's line; ``xmlGetLineNo`` derives a larger one from the nodes
+around it (a text node's own line), which augmenter may have replaced (then lxml gives none,
+and the node is written as new). Past it, two lines are taken for the same in the original's
+order (a wrong pairing costs spelling, never content)."""
 
 
-def _kind(node: Node) -> str:
-    tag = node.tag
-    if isinstance(tag, str):
-        return tag
-    return "#comment" if cast(object, tag) is etree.Comment else "#pi"
+def _same_line(one: int, other: int) -> bool:
+    return one == other or (one >= LINE_KEPT and other >= LINE_KEPT)
+
+
+class _Siblings:
+    """The original children of one element (layout indexes), as they are paired: in order
+    while the children come in order, else looked up by kind and line."""
+
+    def __init__(self, olds: list[int]) -> None:
+        self.olds = olds
+        self.next_old = 0  # olds[:next_old] are taken, or waiting
+        self.waiting: dict[tuple[int, int], int | _Queue] | None = None
+
+    def take(self, code: int, sourceline: int, opened: str, before: str, kind: array[int],
+             line: array[int], old: Layout) -> int:
+        """The original child for one of kind ``code`` on line ``sourceline`` that opens
+        with ``opened`` (as lxml writes it), or -1 (``kind`` and ``line``: of every original
+        node; ``old``: where each is in ``before``)."""
+        olds = self.olds
+        key = (code, sourceline)
+        if self.waiting is None and self.next_old < len(olds):
+            j = olds[self.next_old]
+            if kind[j] == code and _same_line(line[j], sourceline) and (
+                    # the next original is another on the same line: as a _Queue does
+                    self.next_old + 1 == len(olds)
+                    or (kind[olds[self.next_old + 1]], line[olds[self.next_old + 1]]) != key
+                    or _opens_alike(opened, before[old.start[j]:old.head[j]])):
+                self.next_old += 1
+                return j
+        if self.next_old >= len(olds):
+            return -1
+        if self.waiting is None:
+            waiting: dict[tuple[int, int], int | _Queue] = {}
+            self.waiting = waiting
+            for j in olds[self.next_old:]:
+                there = waiting.get((kind[j], line[j]))
+                if there is None:
+                    waiting[(kind[j], line[j])] = j
+                elif isinstance(there, _Queue):
+                    there.items.append(j)
+                else:
+                    waiting[(kind[j], line[j])] = _Queue([there, j])
+        got = self.waiting.pop(key, None)
+        if isinstance(got, _Queue):
+            queue = got
+            got = queue.take(opened, before, old)
+            if queue.left():
+                self.waiting[key] = queue
+        return -1 if got is None else got
 
 
 class _Respeller:
     """One document's writing: see the module docstring.
 
     Top down from the root: a child of a changed element is paired with an original child,
-    compared with it as lxml serializes both (in C, so an unchanged subtree of any size costs
-    one comparison) and copied from the original text when equal; only the elements on the
-    way to a change are taken apart. The work is proportional to the document once, plus the
-    size of each changed element's subtree for each level it sits at."""
+    compared with it as lxml serializes both and copied from the original text when equal;
+    only the elements on the way to a change are taken apart. Both serializations are whole
+    strings made once in C (``before``: the original tree as parsed; ``after``: the tree now),
+    so no node is serialized on its own and no second tree is held: ``before`` is read through
+    its :func:`~augmenter.xml.source.scan` (whose nodes are the original text's, one for one),
+    ``after`` with a cursor that moves in step with the walk of the tree, over an unchanged
+    subtree in one comparison. The work is proportional to the document, plus the size of each
+    changed element's subtree."""
+
+    FLUSH = 4096  # pieces joined and encoded at a time: a list of millions of small strings
+    # (a new <target> in each of 500,000 serial ports) costs several times the output
 
     def __init__(self, tree: etree._ElementTree, text: str, layout: Layout, newline: str,
-                 quote: str) -> None:
+                 quote: str, before: Written, codec: str) -> None:
         self.root = tree.getroot()
         self.text, self.layout, self.newline, self.quote = text, layout, newline, quote
-        self.plain = "xmlns" not in text  # no namespace for a copy to carry (_plain_text)
+        self.before, self.lines, self.codec = before.text, before.lines, codec
+        self.after = ""
+        self.at = 0  # the cursor in ``after``
+        self.pieces: list[str] = []
+        self.chunks: list[bytes] = []
+        self.span = (0, 0)  # original text still to be copied (contiguous copies merge)
 
-    def _new(self, node: Node) -> str:
-        """A node with no original to copy, as lxml writes it."""
-        if self.plain:
-            out: list[str] = []
-            if _plain_text(node, self.newline, self.quote, out):
-                return "".join(out)
-        return _lxml_text(node, self.newline, self.quote)
-
-    def document(self) -> str | None:
-        """The root element's text, or None when the original cannot be read again (the
-        caller writes lxml's serialization)."""
-        text, layout = self.text, self.layout
-        # the prolog as its line ends only: the same source lines as the first parse
-        prolog = re.sub(r"[^\r\n]", "", text[:layout.root_start])
-        try:
-            old_root = etree.fromstring(
-                (prolog + text[layout.root_start:layout.root_end]).encode("utf-8"), parser())
-        except etree.XMLSyntaxError:
+    def document(self) -> list[bytes] | None:
+        """The root element's bytes, in parts (joined once, with the prolog and epilogue), or
+        None when the original cannot be read again (the caller writes lxml's
+        serialization)."""
+        old = scan(self.before)
+        layout = self.layout
+        if old is None or old.kind != layout.kind or len(self.lines) != len(layout):
             return None
-        if old_root.tag != self.root.tag:
-            return None
-        out: list[str] = []
-        self._write(self.root, old_root, 0, out)
-        return "".join(out)
+        self.old = old
+        self.after = etree.tostring(self.root, encoding="unicode")
+        self._write(self.root, 0)
+        self._put("")
+        self._flush()
+        self.after = ""  # let go of both serializations before the parts are joined
+        del self.old, self.before, self.lines
+        return self.chunks
 
-    def _write(self, node: Node, old: Node, i: int, out: list[str]) -> None:
-        """An element paired with its original ``old`` (node ``i`` of the layout)."""
-        layout, text = self.layout, self.text
-        kids = layout.children(i)
-        olds = list(old)
-        tag = self._start_tag(node, old, text[layout.start[i]:layout.head[i]])
-        if tag is None or len(kids) != len(olds):
-            out.append(self._new(node))
+    # ---- output ----
+
+    def _copy(self, a: int, b: int) -> None:
+        """The original text from ``a`` to ``b``."""
+        if a == b:
             return
+        start, end = self.span
+        if a == end:
+            self.span = (start, b)
+            return
+        self._put("")
+        self.span = (a, b)
+
+    def _put(self, piece: str) -> None:
+        start, end = self.span
+        if start != end:
+            self.pieces.append(self.text[start:end])
+            self.span = (0, 0)
+        if piece:
+            self.pieces.append(piece)
+            if len(self.pieces) >= self.FLUSH:
+                self._flush()
+
+    def _flush(self) -> None:
+        self.chunks.append("".join(self.pieces).encode(self.codec, errors="xmlcharrefreplace"))
+        self.pieces.clear()
+
+    def _put_after(self, a: int, b: int) -> None:
+        """``after`` from ``a`` to ``b`` (what augmenter made or changed), as :func:`_lxml_text`
+        writes it: the document's quotes and line end."""
+        written = self.after[a:b]
+        if self.quote == "'" and "<" in written:
+            written = _single_quoted_tags(written)
+        if self.newline != "\n":
+            written = written.replace("\n", self.newline)
+        self._put(written)
+
+    # ---- reading ``after`` at the cursor ----
+
+    def _token_end(self, at: int) -> int:
+        """The end of the tag, comment or PI at ``at`` in ``after``."""
+        token = TOKEN.match(self.after, at)
+        return token.end() if token else len(self.after)
+
+    def _node_end(self, at: int) -> int:
+        """The end of the whole node at ``at`` in ``after`` (an element with its content)."""
+        after = self.after
+        head = self._token_end(at)
+        if after.startswith("/>", head - 2) or after[at + 1] in "!?":
+            return head
+        # the usual new element: its end tag the first of its name, with no markup between
+        # that could hide one (a comment, a PI, CDATA) and no element of the same name inside
+        name = _NAME.match(after, at)
+        if name is not None:
+            close = after.find(f"</{name[1]}>", head)
+            if close >= 0 and after.find("<!", head, close) < 0 \
+                    and after.find("<?", head, close) < 0 \
+                    and after.find(name[0], head, close) < 0:
+                return close + len(name[1]) + 3
+        depth = 0
+        for token in TOKEN.finditer(after, at):
+            s, e = token.span()
+            second = after[s + 1]
+            if second == "/":
+                depth -= 1
+            elif second == "!" and after.startswith("<![CDATA[", s):
+                continue
+            elif second not in "!?" and not after.startswith("/>", e - 2):
+                depth += 1
+            if depth == 0:
+                return e
+        return len(after)
+
+    def _text_end(self, at: int) -> int:
+        """Where the text at ``at`` in ``after`` ends: the next markup that is not CDATA."""
+        after = self.after
+        while True:
+            lt = after.find("<", at)
+            if lt < 0:
+                return len(after)
+            if not after.startswith("<![CDATA[", lt):
+                return lt
+            close = after.find("]]>", lt)
+            at = len(after) if close < 0 else close + 3
+
+    # ---- pairing and writing ----
+
+    def _write(self, node: Node, i: int) -> None:
+        """An element paired with node ``i`` of the original, ``after``'s cursor at its start."""
+        layout, old, text, before, after = self.layout, self.old, self.text, self.before, \
+            self.after
+        at = self.at
+        head = self._token_end(at)
+        opened = after[at:head]
+        closed = opened.endswith("/>")  # written <x .../> now
+        tag = self._start_tag(opened, before[old.start[i]:old.head[i]],
+                              text[layout.start[i]:layout.head[i]])
+        if tag is None:
+            end = self._node_end(at)
+            self._put_after(at, end)
+            self.at = end
+            return
+        text_end = head if closed else self._text_end(head)
         empty_before = text.startswith("/>", layout.head[i] - 2)  # written <x .../>
-        has_content = bool(len(node)) or bool(node.text)
+        has_content = not closed and (len(node) > 0 or text_end > head)
         if empty_before and has_content:
             tag = tag[:-2].rstrip() + ">" if tag.endswith("/>") else tag
-        out.append(tag)
-        if node.text == old.text and not empty_before:
-            out.append(text[layout.head[i]:layout.text_end[i]])
+        self._put(tag)
+        if not empty_before and after[head:text_end] == before[old.head[i]:old.text_end[i]]:
+            self._copy(layout.head[i], layout.text_end[i])
         else:
-            out.append(_text(node.text, self.newline))
-        # The original children by (tag, line): one each, usually; a _Queue where several
-        # share a line. This loop runs once per child of every changed element, so it is
-        # kept lean (a <devices> may hold hundreds of thousands of children).
-        waiting: dict[tuple[str, int | None], tuple[Node, int] | _Queue] = {}
-        for old_child, j in zip(olds, kids, strict=True):
-            key = (_kind(old_child), old_child.sourceline)
-            there = waiting.get(key)
-            if there is None:
-                waiting[key] = (old_child, j)
-            else:
-                if not isinstance(there, _Queue):
-                    there = waiting[key] = _Queue([there])
-                there.items.append((old_child, j))
-        start, end, tail_end = layout.start, layout.end, layout.tail_end
-        for child in node:
-            line = child.sourceline  # None: augmenter made it
-            found = waiting.pop((_kind(child), line), None) if line is not None else None
-            if isinstance(found, _Queue):
-                queue, found = found, found.take(child)
-                if queue.left():
-                    waiting[(_kind(child), line)] = queue
-            if found is None:
-                out.append(self._new(child))
-                out.append(_text(child.tail, self.newline))
-                continue
-            old_child, j = found
-            # a child with a child more (an address, a target) differs: no need to write both
-            if len(child) == len(old_child) and _serialized(child) == _serialized(old_child):
-                out.append(text[start[j]:end[j]])
-            elif isinstance(child.tag, str):
-                self._write(child, old_child, j, out)
-            else:
-                out.append(self._new(child))
-            tail = child.tail
-            if tail == old_child.tail:
-                out.append(text[end[j]:tail_end[j]])
-            elif tail:
-                out.append(_text(tail, self.newline))
+            self._put_after(head, text_end)
+        self.at = text_end
+        if not closed:
+            self._children(node, i)
+            end = self._token_end(self.at)  # the end tag
+            self.at = end
         if not empty_before:
-            out.append(text[layout.close[i]:layout.end[i]])
+            self._copy(layout.close[i], layout.end[i])
         elif has_content:
             name = _NAME.match(tag)
-            out.append(f"</{name[1] if name else str(node.tag)}>")
+            self._put(f"</{name[1] if name else str(node.tag)}>")
 
-    def _start_tag(self, node: Node, old: Node, raw: str) -> str | None:
-        """``node``'s start tag in the spelling of ``raw`` (its original's), or None when it
-        cannot be had that way (an attribute in a namespace augmenter added)."""
-        if same_attributes(node, old):
+    RUN = 256  # children in order compared at once (their serializations in one string)
+
+    def _children(self, node: Node, i: int) -> None:
+        """The children of ``node`` (paired with node ``i``), each paired with the original
+        child of its kind and source line (nodes augmenter made have none); the cursor left at
+        ``node``'s end tag. Children that come in the original's order are compared a run at
+        a time: an unchanged run of them, tails included, is one comparison and one copy
+        (a <devices> may hold hundreds of thousands of children, most of them unchanged)."""
+        layout = self.layout
+        kind, line = layout.kind, self.lines
+        siblings = _Siblings(layout.children(i))
+        olds = siblings.olds
+        run: list[tuple[Node, int]] = []
+        for child in node:
+            sourceline = child.sourceline
+            tag = child.tag
+            code = ELEMENT if isinstance(tag, str) else \
+                COMMENT if cast(object, tag) is etree.Comment else PI
+            at = siblings.next_old + len(run)
+            if sourceline is not None and siblings.waiting is None and at < len(olds) \
+                    and kind[olds[at]] == code and _same_line(line[olds[at]], sourceline):
+                run.append((child, code))
+                if len(run) == self.RUN:
+                    self._run(run, siblings)
+                    run = []
+                continue
+            if run:
+                self._run(run, siblings)
+                run = []
+            self._child(child, code, siblings)
+        if run:
+            self._run(run, siblings)
+
+    def _run(self, run: list[tuple[Node, int]], siblings: _Siblings) -> None:
+        """Children that come in the original's order from ``siblings.next_old`` on: copied
+        whole when they and their tails are unchanged, else paired one by one."""
+        old, layout = self.old, self.layout
+        first = siblings.olds[siblings.next_old]
+        last = siblings.olds[siblings.next_old + len(run) - 1]
+        same = self.before[old.start[first]:old.tail_end[last]]
+        if self.after.startswith(same, self.at):
+            self._copy(layout.start[first], layout.tail_end[last])
+            self.at += len(same)
+            siblings.next_old += len(run)
+            return
+        for child, code in run:
+            self._child(child, code, siblings)
+
+    def _child(self, child: Node, code: int, siblings: _Siblings) -> None:
+        """One child, the cursor at its start: paired, then copied, taken apart or written."""
+        layout, old, before, after = self.layout, self.old, self.before, self.after
+        at = self.at
+        sourceline = child.sourceline
+        found = -1
+        if sourceline is not None:
+            found = siblings.take(code, sourceline, after[at:self._token_end(at)], before,
+                                  layout.kind, self.lines, old)
+        if found < 0:
+            end = self._node_end(at)
+            self._put_after(at, end)
+            self.at = end
+        else:
+            j = found
+            same = before[old.start[j]:old.end[j]]
+            if after.startswith(same, at):
+                self._copy(layout.start[j], layout.end[j])
+                self.at = at + len(same)
+            elif code == ELEMENT:
+                self._write(child, j)
+            else:
+                end = self._node_end(at)
+                self._put_after(at, end)
+                self.at = end
+        at = self.at
+        tail_end = self._text_end(at)
+        if found >= 0 and after[at:tail_end] == before[old.end[found]:old.tail_end[found]]:
+            self._copy(layout.end[found], layout.tail_end[found])
+        else:
+            self._put_after(at, tail_end)
+        self.at = tail_end
+
+    def _start_tag(self, opened: str, opened_before: str, raw: str) -> str | None:
+        """The start tag ``opened`` (lxml's, now) in the spelling of ``raw`` (the original's,
+        which lxml wrote as ``opened_before``), or None when it cannot be had that way (the
+        element renamed, an attribute in a namespace added)."""
+        if opened.endswith("/>"):
+            opened = opened[:-2] + ">"
+        if opened_before.endswith("/>"):
+            opened_before = opened_before[:-2] + ">"
+        if opened == opened_before:
             return raw
-        now = attributes(node)
-        before = attributes(old)
-        name = _NAME.match(raw)
-        if name is None:
+        name, name_before, name_raw = _NAME.match(opened), _NAME.match(opened_before), \
+            _NAME.match(raw)
+        if name is None or name_before is None or name_raw is None \
+                or name[1] != name_before[1]:
             return None
-        attrs = list(_RAW_ATTR.finditer(raw, name.end()))
+        now = _written_attributes(opened, name.end())
+        before = _written_attributes(opened_before, name_before.end())
+        if [a for a in now if _is_xmlns(a[0])] != [a for a in before if _is_xmlns(a[0])]:
+            return None
+        before = [a for a in before if not _is_xmlns(a[0])]
+        attrs = list(_RAW_ATTR.finditer(raw, name_raw.end()))
         if sum(not _is_xmlns(a["name"]) for a in attrs) != len(before):
             return None
-        values = dict(now)
-        parts = [raw[:name.end()]]
-        position, k = name.end(), 0
+        values = {key: value for key, value in now if not _is_xmlns(key)}
+        parts = [raw[:name_raw.end()]]
+        position, k = name_raw.end(), 0
         for a in attrs:
             parts.append(raw[position:a.start()])  # nothing but whitespace between them
             position = a.end()
@@ -395,15 +590,31 @@ class _Respeller:
             if value == was:
                 parts.append(a.group(0))
             else:
-                parts.append(f"{a['ws']}{a['name']}{a['eq']}{a['q']}{_attr(value, a['q'])}"
+                parts.append(f"{a['ws']}{a['name']}{a['eq']}{a['q']}{_requoted(value, a['q'])}"
                              f"{a['q']}")
         quote = next((a["q"] for a in reversed(attrs)), self.quote)
         for key, value in values.items():  # added, in the order augmenter set them
-            if key.startswith("{"):
+            if ":" in key:
                 return None
-            parts.append(f" {key}={quote}{_attr(value, quote)}{quote}")
+            parts.append(f" {key}={quote}{_requoted(value, quote)}{quote}")
         parts.append(raw[position:])
         return "".join(parts)
+
+
+_WRITTEN_ATTR = re.compile(r'\s([^\s=]+)="([^"]*)"')
+
+
+def _written_attributes(opened: str, at: int) -> list[tuple[str, str]]:
+    """The attributes (and namespace declarations) of a start tag lxml wrote, as (name,
+    value as written) pairs in order."""
+    return [(a[1], a[2]) for a in _WRITTEN_ATTR.finditer(opened, at)]
+
+
+def _requoted(written: str, quote: str) -> str:
+    """An attribute value as lxml writes it (in double quotes), for ``quote`` instead."""
+    if quote == '"':
+        return written
+    return written.replace("&quot;", '"').replace("'", "&apos;")
 
 
 def _is_xmlns(name: str) -> bool:
