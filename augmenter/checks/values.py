@@ -81,7 +81,27 @@ def _groups_here(plan: Plan, el: Element, chain: Sequence[tuple[Element, bool]]
                  ) -> list[list[Rule]]:
     """The groups of rules of a node whose contexts hold for ``el`` (the last of ``chain``),
     in the node's order: those that test nothing, those that accept the value of the one
-    attribute they test (looked up), and the others tested in full."""
+    attribute they test (looked up), and the others tested in full. Where that one
+    attribute is all a node's contexts read, the answer is kept per value."""
+    keyed = plan.keyed
+    if keyed is not None:
+        value = el.get(keyed)
+        known = plan.answers.get(value)
+        if known is not None:
+            return known
+        found = _groups_of(plan, el, chain)
+        if len(plan.answers) < ANSWERS_KEPT:  # values are the document's: keep a few
+            plan.answers[value] = found
+        return found
+    return _groups_of(plan, el, chain)
+
+
+ANSWERS_KEPT = 64
+
+
+def _groups_of(plan: Plan, el: Element, chain: Sequence[tuple[Element, bool]]
+               ) -> list[list[Rule]]:
+    """:func:`_groups_here`, worked out."""
     hits: list[Tested] = list(plan.always)
     for attr, index in plan.by_value.items():
         value = el.get(attr)
@@ -185,20 +205,22 @@ def _walk(root: Element, rules: Table
             groups = _groups_here(node.plan(), el, chain)
             if groups:
                 yield el, chain, groups
-        if not any(n.children for n in nodes):
+        if not len(el) or not any(n.children for n in nodes):
             continue
         children = []
-        names: set[str] = set()
-        one = nodes[0] if len(nodes) == 1 else None
+        # the nodes each child name reaches, and whether it was met before (not first)
+        reaching: dict[str, list[Node]] = {}
         for child in el:
             tag = child.tag
             if not isinstance(tag, str):
                 continue  # comments and processing instructions
-            reached = one.step(tag) if one is not None else [
-                c for n in nodes for c in n.step(tag)]
-            if reached:
-                children.append((child, depth + 1, tag not in names, reached))
-            names.add(tag)
+            reached = reaching.get(tag)
+            if reached is None:
+                reached = reaching[tag] = [c for n in nodes for c in n.step(tag)]
+                if reached:
+                    children.append((child, depth + 1, True, reached))
+            elif reached:
+                children.append((child, depth + 1, False, reached))
         stack.extend(reversed(children))
 
 

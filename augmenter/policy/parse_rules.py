@@ -363,6 +363,10 @@ class Plan:
     general: list[Context]
     # as by_value, each with the tests left once the value is looked up
     narrowed: dict[str, dict[str, list[Context]]] = field(default_factory=dict)
+    # the one attribute every context reads, when that is all they read: the walk keeps
+    # its answers (the groups that hold) per value of it, in ``answers``
+    keyed: str | None = None
+    answers: dict[str | None, list[list[Rule]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, tests: list[tuple[tuple[tuple[int, Step], ...], list[Rule]]],
@@ -384,6 +388,8 @@ class Plan:
                     narrowed.setdefault(value, []).append((position, rest, rules))
             else:
                 plan.general.append((position, steps, rules))
+        if len(plan.by_value) == 1 and not plan.narrowed and not plan.general:
+            plan.keyed = next(iter(plan.by_value))
         return plan
 
 
