@@ -292,6 +292,8 @@ class Domain:
         """:meth:`iterate` without the second visit of a hostdev interface (its host-device
         side, libvirt's ``parentnet``): the walks that collect addresses already written skip
         it, since the interface holds the address (qemuDomainCollectPCIAddress)."""
+        if not any(n.type == "hostdev" for n in self._tags().get("interface", ())):
+            return list(self.iterate())  # nothing visited twice
         seen: set[int] = set()
         out = []
         for dev in self.iterate():
@@ -463,7 +465,7 @@ def disk_bus(disk: Device) -> str | None:
 
 
 def _is_companion(c: Device) -> bool:
-    return c.el.find("master") is not None
+    return len(c.el) > 0 and c.child("master") is not None
 
 
 def _written_index(c: Device) -> int:
