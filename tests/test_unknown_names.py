@@ -382,3 +382,31 @@ def test_libvirt_accepts_and_drops_every_name_reported(tmp_path: Path) -> None:
                                               tmp_path).encode())
     kept = [what for what, path in DROPPED if dumped.xpath(path)]
     assert kept == [], f"libvirt kept what --check says it drops: {kept}"
+
+
+_LEAVES = ["<controller type='sata'/>", "<controller type='sata' slott='1'/>",
+           "<controller type='usb' model='bogus'/>", "<controller type='usb' model='qemu-xhci'/>",
+           "<input type='mouse' bus='ps2'/>", "<input type='mouse' bus='ps2' buss='usb'/>",
+           "<controller type='sata'><adress/></controller>"]
+
+
+@pytest.mark.parametrize("picks", [
+    [0] * 5, [0, 0, 1, 1, 0, 1], [2, 2, 3, 3, 2], [4, 5, 5, 4, 4, 5], [0, 6, 0, 6, 6, 0],
+    [1] * 130 + [0] * 3 + [5],
+])
+def test_alike_siblings_are_judged_alike(picks: list[int]) -> None:
+    """The walk skips an empty element written as the one before it when that one had no
+    unknown name: each element still gets the findings it gets alone."""
+    from augmenter.checks.names import MAX_REPORTED, unknown_names
+
+    def found(xml: str) -> list[tuple[str, str, int | None]]:
+        root = etree.fromstring(xml)
+        return [(u.kind, u.name, u.el.sourceline) for u in unknown_names(root).names]
+
+    body = "\n".join(_LEAVES[i] for i in picks)
+    together = found(f"<domain type='kvm'><devices>\n{body}\n</devices></domain>")
+    alone = [(kind, name, line + k) for k, i in enumerate(picks)
+             for kind, name, line in found(
+                 f"<domain type='kvm'><devices>\n{_LEAVES[i]}\n</devices></domain>")
+             if line is not None]
+    assert together == alone[:MAX_REPORTED]
