@@ -14,6 +14,7 @@ from .boards.trust import refusal
 from .checks import values
 from .checks.findings import Finding, InvalidDomain, from_error
 from .checks.firmware import placed_findings
+from .checks.names import unknown_names
 from .checks.rules import ordered, run_checks
 from .checks.schema import validate as validate_schema
 from .errors import AugmentError
@@ -246,8 +247,9 @@ def augment_tree(tree: etree._ElementTree,
         if invalid:
             raise InvalidDomain([*invalid, from_error(err)]) from None
         raise
+    written = unknown_names(guest.dom.root)  # judged as written, before the defaults
     prepare(guest)
-    checked = run_checks(guest)  # in order already: sorted again only beside the schema's
+    checked = run_checks(guest, written)  # in order already: sorted again only beside the schema's
     findings = ordered([*invalid, *checked]) if invalid else checked
     if any(f.severity == "error" for f in findings):
         raise InvalidDomain(findings)

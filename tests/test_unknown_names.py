@@ -410,3 +410,15 @@ def test_alike_siblings_are_judged_alike(picks: list[int]) -> None:
                  f"<domain type='kvm'><devices>\n{_LEAVES[i]}\n</devices></domain>")
              if line is not None]
     assert together == alone[:MAX_REPORTED]
+
+
+def test_names_are_judged_as_written_before_the_defaults_fill_indexes() -> None:
+    """The names walk sees the document as written: alike controllers stay alike (each gets
+    its own index only later), and a misspelt one among them is still found at its line."""
+    body = "\n".join("<controller type='usb' model='qemu-xhci'/>" if k != 700 else
+                     "<controller type='usb' model='qemu-xhci' prots='4'/>" for k in range(1500))
+    xml = (f"<domain type='kvm'><name>n</name><memory>1</memory><os><type arch='x86_64' "
+           f"machine='q35'>hvm</type></os><devices>\n{body}\n</devices></domain>")
+    _, found = augmenter.pipeline.attempt(xml, Options(boards="embedded"))
+    unknown = [(f.code, f.line) for f in found if f.code.startswith("unknown")]
+    assert unknown == [("unknown-attribute", 702)]

@@ -138,9 +138,12 @@ def _place(el: Element, place: Place) -> str:
 # ---- findings ----------------------------------------------------------------------------
 
 
-def check_names(guest: Guest) -> Iterator[Finding]:
-    """A warning for each name libvirt 9.0 does not know where it is written."""
-    found = unknown_names(guest.dom.root)
+def check_names(guest: Guest, written: Found | None = None) -> Iterator[Finding]:
+    """A warning for each name libvirt 9.0 does not know where it is written. ``written``:
+    the names found in the document as written, before libvirt's defaults filled in indexes
+    and models (what the user wrote is what is judged; and half a million alike controllers
+    stay alike until each gets its own index)."""
+    found = written if written is not None else unknown_names(guest.dom.root)
     if not found.names:
         return
     devices = {d.el: d for d in guest.dom.devices}

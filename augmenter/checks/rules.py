@@ -62,7 +62,7 @@ from ..xml.document import Element
 from . import capabilities, controllers, cpu, disks, models, platform, unique
 from .findings import Finding
 from .located import named
-from .names import check_names
+from .names import Found, check_names
 
 Check = Callable[[Guest], Iterator[Finding]]
 
@@ -555,9 +555,12 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-def run_checks(guest: Guest) -> list[Finding]:
-    """Every finding of every rule, sorted by line."""
-    return ordered(_unshadowed([f for check in CHECKS for f in check(guest)]))
+def run_checks(guest: Guest, written: Found | None = None) -> list[Finding]:
+    """Every finding of every rule, sorted by line. ``written``: the unknown names of the
+    document as written (:func:`~augmenter.checks.names.check_names`)."""
+    return ordered(_unshadowed([
+        f for check in CHECKS
+        for f in (check_names(guest, written) if check is check_names else check(guest))]))
 
 
 def ordered(findings: list[Finding]) -> list[Finding]:
