@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from ..errors import AugmentError
 from ..xml.document import (
@@ -408,29 +407,35 @@ def _is_primary(video: Device) -> bool:
 DISK_PREFIXES = ("fd", "hd", "vd", "sd", "xvd", "ubd")
 
 
-_DISK_NAME = re.compile(r"([a-z]+)([0-9]*)")
+_DISK_NAME = re.compile("(" + "|".join(DISK_PREFIXES) + r")([a-z]+)([0-9]*)")
+_NAMES_KEPT = 4096
+_parsed_names: dict[str, tuple[int, int | None] | None] = {}
 
 
-@lru_cache(maxsize=1024)
 def parse_disk_name(name: str) -> tuple[int, int | None] | None:
     """libvirt's virDiskNameParse: (disk index, partition) of a target name (``vda`` -> (0,
     0), ``sdz2`` -> (25, 2), ``hdaa`` -> (26, 0)), None when it is no disk name. The partition
     is None where libvirt refuses it (a leading 0, past INT_MAX) though the index stands:
-    virDiskNameToIndex does not read it. Cached: disks are sorted by it, and guests reuse the
-    same few names."""
-    prefix = next((p for p in DISK_PREFIXES if name.startswith(p)), None)
-    if prefix is None:
-        return None
-    m = _DISK_NAME.fullmatch(name, len(prefix))
-    if m is None:
-        return None
-    idx = 0
-    for ch in m.group(1):
-        idx = idx * 26 + (ord(ch) - ord("a") + 1)
-    digits = m.group(2)
-    if len(digits) > 1 and digits[0] == "0":
-        return idx - 1, None
-    return idx - 1, read(digits, "i", 10) if digits else 0
+    virDiskNameToIndex does not read it. The first few thousand names are kept: disks are
+    sorted by it, and guests reuse the same few names (half a million distinct ones are
+    worked out each time, with no cache to churn)."""
+    if name in _parsed_names:
+        return _parsed_names[name]
+    # no two prefixes start alike, so the first that matches is the one libvirt takes
+    m = _DISK_NAME.fullmatch(name)
+    parsed: tuple[int, int | None] | None = None
+    if m is not None:
+        idx = 0
+        for ch in m.group(2):
+            idx = idx * 26 + (ord(ch) - 96)
+        digits = m.group(3)
+        if len(digits) > 1 and digits[0] == "0":
+            parsed = idx - 1, None
+        else:
+            parsed = idx - 1, read(digits, "i", 10) if digits else 0
+    if len(_parsed_names) < _NAMES_KEPT:
+        _parsed_names[name] = parsed
+    return parsed
 
 
 def disk_index(name: str) -> int | None:
