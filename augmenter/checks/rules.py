@@ -548,7 +548,7 @@ def _named(dev: Device, message: str) -> str:
 
 CHECKS: tuple[Check, ...] = (
     check_numbers, check_controllers, check_pci, check_drives, check_virtio_serial, check_usb,
-    check_ccid, check_devices, check_serial_addresses, check_names,
+    check_ccid, check_devices, check_serial_addresses,
     # the define-time rules, a module per topic, each citing libvirt's function
     *cpu.CHECKS, *platform.CHECKS, *unique.CHECKS, *models.CHECKS, *capabilities.CHECKS,
     *disks.CHECKS, *controllers.CHECKS,
@@ -556,11 +556,12 @@ CHECKS: tuple[Check, ...] = (
 
 
 def run_checks(guest: Guest, written: Found | None = None) -> list[Finding]:
-    """Every finding of every rule, sorted by line. ``written``: the unknown names of the
-    document as written (:func:`~augmenter.checks.names.check_names`)."""
-    return ordered(_unshadowed([
-        f for check in CHECKS
-        for f in (check_names(guest, written) if check is check_names else check(guest))]))
+    """Every finding of every rule in :data:`CHECKS`, and of the names check, sorted by line.
+    ``written``: the unknown names of the document as written, found before libvirt's
+    defaults changed it (:func:`~augmenter.checks.names.check_names`)."""
+    found = [f for check in CHECKS for f in check(guest)]
+    found += check_names(guest, written)  # its codes are its own: the sort keeps their order
+    return ordered(_unshadowed(found))
 
 
 def ordered(findings: list[Finding]) -> list[Finding]:
