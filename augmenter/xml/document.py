@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, TypeAlias
 
 from lxml import etree
@@ -246,6 +246,11 @@ def next_element(el: Element) -> Element | None:
     while following is not None and not isinstance(following.tag, str):
         following = following.getnext()
     return following
+
+
+def child_elements(el: Element) -> Iterator[Element]:
+    """``el``'s child elements (comments and PIs skipped by lxml, in C)."""
+    return el.iterchildren(etree.Element)
 
 
 def first_element(el: Element) -> Element | None:
