@@ -442,10 +442,11 @@ def fill_serial_targets(guest: Guest, serials: list[Device] | None = None) -> No
     kind = serial_target(family, arch, None)
     made = (() if kind is None else (_pair("type", kind),), _target_children(
         serial_model(family, kind)))
+    sketch = Sketch._make  # tuple.__new__: the named tuple's own __new__ is Python code
     for dev, target in todo:
         if target is None:  # no port number either: it takes the next one
             highest += 1
-            _add_target(dev, Sketch("target", (*made[0], ("port", str(highest))), made[1]))
+            _add_target(dev, sketch(("target", (*made[0], ("port", str(highest))), made[1])))
             continue
         written = target.get("type")
         kind = serial_target(family, arch, written)
@@ -479,12 +480,15 @@ def _target_port(target: Element) -> int | None:
     return None if text is None else read_number(text, "i", 10)
 
 
+_SERIAL = ("type", "serial")
+
+
 def fill_console_targets(guest: Guest) -> None:
     """A console's target type is ``serial`` when none is written, and its port is its
     place among the consoles (virDomainDefParseXML sets it, whatever is written)."""
     for i, con in enumerate(guest.dom.of("console")):
         if con.child("target") is None:  # half a million consoles may lack one
-            _add_target(con, Sketch("target", (_pair("type", "serial"), ("port", str(i)))))
+            _add_target(con, Sketch._make(("target", (_SERIAL, ("port", str(i))), ())))
             continue
         target = _target(con)
         if target.get("type") is None:
