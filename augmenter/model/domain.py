@@ -214,8 +214,8 @@ class Device:
 
     def add_sketch(self, sketch: Sketch) -> None:
         """Give the element a new last child: kept as data while the element is empty (no
-        children, no text), else made at once (appended as :func:`~augmenter.xml.document.
-        sub_element` appends)."""
+        children, no text), else made at once, appended as ``xml.document.sub_element``
+        appends."""
         if self._sketches or (len(self.el) == 0 and self.el.text is None):
             self._sketches += (sketch,)
         else:
