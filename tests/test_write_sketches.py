@@ -48,6 +48,10 @@ SHAPES = {
     "a serial port beside one with a target":
         "    <serial type='pty'/>\n    <serial type='pty'><target port='3'/></serial>\n",
     "no indentation": "<serial type='pty'/><console type='pty'/>",
+    "a comment before": "    <!-- c -->\n    <serial type='pty'/>\n    <serial type='pty'/>\n",
+    "odd whitespace": "    <serial type='pty'/>&#13;\n\t<serial type='pty'/>   <serial "
+                      "type='pty'/>\n\u00a0 <serial type='pty'/>\n",
+    "CDATA": "    <serial type='pty'/><![CDATA[\n  ]]><serial type='pty'/>\n",
 }
 
 

@@ -566,10 +566,12 @@ class _Respeller:
             sketched = self.sketched
             if sketched:  # their sketches spliced into the copy
                 olds, k = siblings.olds, siblings.next_old
+                shift = self.at - old.start[first]  # from ``before`` to ``after`` in the run
                 for child, _ in run:
                     sketches = sketched.get(child)
                     if sketches:
-                        at = self._splice(child, olds[k], sketches, at)
+                        j = olds[k]
+                        at = self._splice(child, j, sketches, at, old.start[j] + shift)
                     k += 1
             self._copy(at, layout.tail_end[last])
             self.at += len(same)
@@ -578,12 +580,14 @@ class _Respeller:
         for child, code in run:
             self._child(child, code, siblings)
 
-    def _splice(self, node: Node, j: int, sketches: Sequence[Sketch], at: int) -> int:
+    def _splice(self, node: Node, j: int, sketches: Sequence[Sketch], at: int,
+                after_at: int) -> int:
         """An unchanged element with sketched children (node ``j`` of the original, empty
-        there), copied from ``at`` with its children spelt in: where to copy on from."""
+        there; at ``after_at`` in ``after``), copied from ``at`` with its children spelt in:
+        where to copy on from."""
         text, layout = self.text, self.layout
         head = layout.head[j]
-        spelt = spell(sketches, leading_ws(node), self.quote, self.newline)
+        spelt = spell(sketches, self._indent(node, after_at), self.quote, self.newline)
         if not text.startswith("/>", head - 2):  # <x ...></x>
             self._copy(at, head)
             self._put(spelt)
@@ -595,6 +599,18 @@ class _Respeller:
         name = _NAME.match(text, layout.start[j])
         self._put(f">{spelt}</{name[1] if name else str(node.tag)}>")
         return head
+
+    def _indent(self, node: Node, at: int) -> str:
+        """``leading_ws(node)``, read from ``after`` (``node`` is written at ``at``): the text
+        before it is its previous sibling's tail or its parent's text, as lxml writes it,
+        which has no ``>`` and spells nothing but ``&``, ``<``, ``>`` and CR differently."""
+        after = self.after
+        line = after.rfind("\n", after.rfind(">", 0, at) + 1, at)
+        if line >= 0:
+            indent = after[line + 1:at]
+            if "&" not in indent:
+                return indent if not indent or indent.isspace() else ""
+        return leading_ws(node)  # no line end there, or a CR: ask the tree
 
     def _child(self, child: Node, code: int, siblings: _Siblings) -> None:
         """One child, the cursor at its start: paired, then copied, taken apart or written."""
