@@ -43,17 +43,27 @@ from .xml.write import Written, serialize, written
 class Result:
     """What one run produced: the augmented tree and what it noticed on the way."""
 
-    tree: etree._ElementTree
+    # the augmented tree, but for the children placement keeps as data (model.domain.Device:
+    # sketches) until they are written, or :attr:`tree` is asked for
+    _tree: etree._ElementTree
     guest: Guest
     original: bytes
     findings: list[Finding] = field(default_factory=list)  # warnings only: errors raise
     before: Written | None = None  # the tree as parsed, for the writer (xml.write.written)
 
+    @property
+    def tree(self) -> etree._ElementTree:
+        """The augmented tree, whole (every sketched child made an element first)."""
+        self.guest.dom.settle()
+        return self._tree
+
     def to_bytes(self) -> bytes:
-        return serialize(self.tree, self.original, before=self.before)
+        dom = self.guest.dom
+        return serialize(self._tree, self.original, before=self.before,
+                         sketched=dom.sketched(), settle=dom.settle)
 
     def to_string(self) -> str:
-        return self.to_bytes().decode(self.tree.docinfo.encoding or "utf-8")
+        return self.to_bytes().decode(self._tree.docinfo.encoding or "utf-8")
 
 
 @dataclass(frozen=True)

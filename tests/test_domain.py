@@ -100,6 +100,8 @@ def _kept_fields_agree(dom: Domain) -> None:
             assert holder is not None and dev._model == holder.get(attr), dev.name()
         for tag, kept in dev._children or ():
             assert kept is first_child(dev.el, tag), (dev.name(), tag)
+        if dev.sketches:  # kept as data only while the element is empty
+            assert len(dev.el) == 0 and dev.el.text is None, dev.name()
     if dom._by_tag is not None:
         rebuilt: dict[str, list[Device]] = {}
         for d in dom.devices:

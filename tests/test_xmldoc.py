@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
@@ -62,3 +62,42 @@ def test_a_new_element_is_the_same_made_from_a_prototype_or_directly(
             document._PROTOTYPES.update(saved[1])
 
     assert written(0) == written(1024) == written(3)
+
+
+# ---- sketches: children kept as data, spelt as lxml writes them once made ----------------------
+
+VALUES = st.text(st.sampled_from("ab1 &<>\"'\n\r\té"), max_size=6)
+
+
+@st.composite
+def sketches(draw: st.DrawFn, depth: int = 2) -> document.Sketch:
+    tag = draw(st.sampled_from(["target", "model", "x"]))
+    names = draw(st.lists(st.sampled_from(["type", "port", "name"]), unique=True, max_size=3))
+    attrib = tuple((name, draw(VALUES)) for name in names)
+    children = tuple(draw(st.lists(sketches(depth - 1), max_size=2))) if depth else ()
+    return document.Sketch(tag, attrib, children)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(sketches(), min_size=1, max_size=3),
+       st.sampled_from(["", "\n", "\n  ", "\n    ", "\n\t"]), st.sampled_from(['"', "'"]),
+       st.sampled_from(["\n", "\r\n", "\r"]))
+def test_a_sketch_is_spelt_as_lxml_writes_it_made(made: list[document.Sketch], before: str,
+                                                  quote: str, newline: str) -> None:
+    from augmenter.xml.write import _single_quoted_tags
+
+    devices = etree.fromstring(f"<devices>{before}<serial type='pty'/>\n</devices>")
+    serial = devices[0]
+    outer = document.leading_ws(serial)
+    document.build(serial, made)
+    lxml = etree.tostring(serial, encoding="unicode", with_tail=False)
+    if quote == "'":
+        lxml = _single_quoted_tags(lxml)
+    head = "<serial type=\"pty\">" if quote == '"' else "<serial type='pty'>"
+    spelt = head + document.spell(made, outer, quote, newline) + "</serial>"
+    assert spelt == lxml.replace("\n", newline)
+
+
+def test_a_sketch_reads_like_an_element() -> None:
+    sketch = document.Sketch("target", (("type", "isa-serial"), ("port", "0")))
+    assert sketch.get("port") == "0" and sketch.get("model") is None

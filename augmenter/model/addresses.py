@@ -56,6 +56,7 @@ def multifunction(dev: Device) -> str | None:
 
 def write_pci(dev: Device, addr: PciAddress, multi: str | None = None) -> None:
     keep = multi if multi is not None else multifunction(dev)
+    dev.settle()  # an <address> comes after the children augmenter sketched
     attrib = _pci_attributes(addr.bus, addr.slot, addr.function, keep)
     old = dev.address
     if old is not None and len(old):
@@ -93,6 +94,7 @@ def write_address(dev: Device, type_: str, value: AddressValue | None = None,
     half a million devices would each read their new address once more)."""
     attrib = {"type": type_}
     attrib.update({k: str(v) for k, v in fields.items()})
+    dev.settle()  # an <address> comes after the children augmenter sketched
     dev.set_address(replace_child(dev.el, dev.address, new_element("address", attrib)), value)
 
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from ..errors import AugmentError
 from ..xml.document import (
     Element,
+    Sketch,
     append_child,
+    build,
     first_child,
     first_element,
     insert_before,
@@ -67,6 +69,13 @@ class Device:
     * :meth:`child`: a first child found by tag. Only found ones are kept; nothing removes or
       replaces a ``<target>``, ``<model>`` or ``<master>`` once it exists.
 
+    Children augmenter adds to an element that has none may be kept as data until the
+    document is written (:meth:`add_sketch`, :attr:`sketches`): half a million ports each with
+    a new ``<target>`` would cost the guest a gigabyte as elements. While there are any, the
+    element stays empty (no text, no children): :meth:`child` makes them when asked for one,
+    and whatever else writes a child into the element makes them first (:meth:`settle`);
+    :meth:`target` reads a sketched ``<target>`` as it is.
+
     Two values are read from those once, by the strict reader, and dropped when their source
     changes: :attr:`addr` (the address's typed value; :meth:`set_address` drops it) and
     :attr:`index` (a controller's; :meth:`set_index` writes it). A value libvirt refuses reads
@@ -94,11 +103,12 @@ class Device:
     _index: int | None = field(init=False, default=None, repr=False)
     _model: str | None = field(init=False, default=None, repr=False)
     _model_read: bool = field(init=False, default=False, repr=False)
+    _sketches: tuple[Sketch, ...] = field(init=False, default=(), repr=False)
 
     def __post_init__(self) -> None:
         self.tag = _TAGS.get(self.tag, self.tag)  # lxml makes a new string per read
         self.type = self.el.get("type")
-        self.address = first_child(self.el, "address")
+        self.address = first_child(self.el, "address") if len(self.el) else None
 
     def addr_value(self) -> AddressValue | None:
         """:attr:`addr` (for the hottest callers: a method call costs less than a
@@ -169,6 +179,10 @@ class Device:
             for name, el in kept:
                 if name == tag:
                     return el
+        if self._sketches and any(s.tag == tag for s in self._sketches):
+            self.settle()
+        elif not len(self.el):  # most ports and consoles: no walk, not even of nothing
+            return None
         found = first_child(self.el, tag)
         if found is not None:
             if kept is None:
@@ -184,9 +198,34 @@ class Device:
         return None if found is None else (found.text or "")
 
     def target(self, attr: str) -> str | None:
+        """An attribute of the ``<target>`` child (sketched or made), None without one."""
+        for sketch in self._sketches:
+            if sketch.tag == "target":
+                return sketch.get(attr)
         t = self.child("target")
         value: str | None = t.get(attr) if t is not None else None
         return value
+
+    @property
+    def sketches(self) -> tuple[Sketch, ...]:
+        """The children augmenter added and has not made yet (the writer spells them)."""
+        return self._sketches
+
+    def add_sketch(self, sketch: Sketch) -> None:
+        """Give the element a new last child: kept as data while the element is empty (no
+        children, no text), else made at once (appended as :func:`~augmenter.xml.document.
+        sub_element` appends)."""
+        if self._sketches or (len(self.el) == 0 and self.el.text is None):
+            self._sketches += (sketch,)
+        else:
+            build(self.el, (sketch,))
+
+    def settle(self) -> None:
+        """Make the sketched children elements (before anything else writes a child into the
+        element, or reads one as an element)."""
+        sketches, self._sketches = self._sketches, ()
+        if sketches:
+            build(self.el, sketches)
 
     def set_address(self, element: Element | None, value: AddressValue | None = None) -> None:
         """Record the ``<address>`` child after it was added, replaced or rewritten; and its
@@ -244,6 +283,16 @@ class Domain:
     # (rank, element) of the device add() placed last by rank; only add() and move_first()
     # change <devices>, and they keep it true or drop it
     _last_placed: tuple[int, Element] | None = field(default=None, repr=False)
+
+    def sketched(self) -> dict[Element, tuple[Sketch, ...]]:
+        """Each device element with children kept as data (:attr:`Device.sketches`): what
+        the writer spells into it."""
+        return {d.el: d.sketches for d in self.devices if d.sketches}
+
+    def settle(self) -> None:
+        """Make every sketched child an element (:meth:`Device.settle`): the tree whole."""
+        for dev in self.devices:
+            dev.settle()
 
     def of(self, tag: str) -> list[Device]:
         """Devices with element name ``tag``, in document order (disks/controllers: libvirt's)."""

@@ -7,6 +7,8 @@ controllers for disks and channels, the console/serial pair and the video for gr
 
 from __future__ import annotations
 
+import functools
+
 from ..model.addresses import write_address
 from ..model.domain import Device, disk_bus, disk_index
 from ..model.numbers import read as read_number
@@ -40,6 +42,8 @@ from ..policy.machines import (
 from ..policy.messages import IDE_UNSUPPORTED, unknown_disk_name
 from ..xml.document import (
     Element,
+    Sketch,
+    build_before,
     first_child,
     insert_before,
     new_element,
@@ -386,6 +390,19 @@ def _target(dev: Device, attrib: dict[str, str] | None = None) -> Element:
     return sub_element(dev.el, "target", attrib)
 
 
+def _add_target(dev: Device, target: Sketch) -> None:
+    """A new ``<target>`` where :func:`_target` adds one, kept as data while the element is
+    empty (half a million ports may each need one)."""
+    if not len(dev.el):
+        dev.add_sketch(target)
+        return
+    before = next((c for c in dev.el if c.tag in ("alias", "address")), None)
+    if before is None:
+        dev.add_sketch(target)
+    else:
+        build_before(dev.el, before, target)
+
+
 def _port(dev: Device) -> int | None:
     """A serial target's port as virDomainChrDefParseTargetXML reads it (virXMLPropInt)."""
     target = dev.child("target")
@@ -424,19 +441,33 @@ def fill_serial_targets(guest: Guest, serials: list[Device] | None = None) -> No
         written = None if target is None else target.get("type")
         kind = serial_target(family, arch, written)
         model = serial_model(family, kind)
-        port = None if target is None else _target_port(target)
-        # one is made only for a port without a target, which has no port number either and
-        # needs one anyway
-        made = target is None
-        if target is None:
-            target = _target(dev)
+        if target is None:  # no port number either: it takes the next one
+            highest += 1
+            port_pair = ("port", str(highest))
+            attrib = (port_pair,) if kind is None else (_pair("type", kind), port_pair)
+            _add_target(dev, Sketch("target", attrib, _target_children(model)))
+            continue
+        port = _target_port(target)
         if kind is not None and kind != written:
             target.set("type", kind)
-        if model is not None and (made or first_child(target, "model") is None):
+        if model is not None and first_child(target, "model") is None:
             sub_element(target, "model", {"name": model})
         if port is None:
             highest += 1
             target.set("port", str(highest))
+
+
+@functools.cache
+def _pair(name: str, value: str) -> tuple[str, str]:
+    """One (name, value) pair shared by every sketch with it."""
+    return name, value
+
+
+@functools.cache
+def _target_children(model: str | None) -> tuple[Sketch, ...]:
+    """A new serial target's children: its ``<model name>``, one shared by every port of
+    the model."""
+    return () if model is None else (Sketch("model", (("name", model),)),)
 
 
 def _target_port(target: Element) -> int | None:
@@ -449,8 +480,8 @@ def fill_console_targets(guest: Guest) -> None:
     """A console's target type is ``serial`` when none is written, and its port is its
     place among the consoles (virDomainDefParseXML sets it, whatever is written)."""
     for i, con in enumerate(guest.dom.of("console")):
-        if con.child("target") is None:  # written whole: half a million consoles may lack one
-            _target(con, {"type": "serial", "port": str(i)})
+        if con.child("target") is None:  # half a million consoles may lack one
+            _add_target(con, Sketch("target", (_pair("type", "serial"), ("port", str(i)))))
             continue
         target = _target(con)
         if target.get("type") is None:
@@ -532,4 +563,5 @@ def mirror_console_address(guest: Guest) -> None:
     source = serials[0].address
     if source is None:
         return
+    consoles[0].settle()
     consoles[0].set_address(set_child(consoles[0].el, "address", dict(source.attrib)))

@@ -15,7 +15,9 @@ rewritten (in their own quotes) and the new ones appended, and the parts of its 
 did not change. A pairing is used only as far as the comparison holds, so a wrong one costs
 spelling, never content. The work is one pass over the document plus the subtrees of the
 changed elements, and no second tree is held (``bench/bench_hostile.py``: 100,000 attributes
-on one element take about a second for the whole run).
+on one element take about a second for the whole run). Children kept as data
+(``sketched``: docs/architecture.md, "Data flow") are spelt into their empty elements as lxml
+would write them made.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from __future__ import annotations
 import copy
 import re
 from array import array
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias, cast
 
 from lxml import etree
 
-from .document import parser
+from .document import Sketch, leading_ws, parser, spell
 from .source import COMMENT, ELEMENT, PI, TOKEN, Layout, decode, prolog_end, scan
 
 Node: TypeAlias = etree._Element
@@ -39,13 +42,23 @@ _RAW_ATTR = re.compile(r"""(?P<ws>\s+)(?P<name>[^\s=/>]+)(?P<eq>\s*=\s*)"""
                        r"""(?P<q>["'])(?P<v>.*?)(?P=q)""", re.S)
 
 
+Sketched: TypeAlias = Mapping[Node, Sequence[Sketch]]
+"""Elements with children kept as data (``model.domain.Device.sketches``), and those children."""
+
+
 def serialize(tree: etree._ElementTree, original: bytes, *, keep_spelling: bool = True,
-              before: Written | None = None) -> bytes:
+              before: Written | None = None, sketched: Sketched | None = None,
+              settle: Callable[[], None] | None = None) -> bytes:
     """The document as bytes, in the original's encoding, with the original's byte order mark,
     prolog and epilogue. ``keep_spelling`` (the default): everything augmenter did not change
     as it was written (see the module docstring); off, the root element as lxml writes it.
     ``before``: the tree as parsed (:func:`written`), taken before augmenter changed
-    anything; without it the original is parsed again to have it."""
+    anything; without it the original is parsed again to have it. ``sketched``: children
+    kept as data, spelt into their elements as :func:`~augmenter.xml.document.build` would
+    make them; ``settle`` makes them elements, for the ways that write lxml's tree whole."""
+    if not keep_spelling:
+        _settled(sketched, settle)
+        sketched = None
     bom, wide, _ = decode(original)
     rest = original[len(bom):]
     codec = wide or _codec(tree.docinfo.encoding)
@@ -54,9 +67,11 @@ def serialize(tree: etree._ElementTree, original: bytes, *, keep_spelling: bool 
     except UnicodeDecodeError:
         text = None
     if codec is None or text is None:  # not for a document parse_document accepted
+        _settled(sketched, settle)
         return _bytes_level(tree, original)
     layout = scan(text)
     if layout is None:
+        _settled(sketched, settle)
         return _bytes_level(tree, original)
     newline = _newline(text, layout.root_start, layout.root_end)
     quote = _quote(text, layout.root_start, layout.root_end) if keep_spelling else '"'
@@ -65,12 +80,22 @@ def serialize(tree: etree._ElementTree, original: bytes, *, keep_spelling: bool 
         if before is None:
             before = _written_again(text, layout)
         if before is not None:
-            body = _Respeller(tree, text, layout, newline, quote, before, codec).document()
+            body = _Respeller(tree, text, layout, newline, quote, before, codec,
+                              sketched or {}).document()
             before = None
     if body is None:
+        _settled(sketched, settle)
         body = [_lxml_text(tree.getroot(), newline).encode(codec, errors="xmlcharrefreplace")]
     return b"".join([bom, text[:layout.root_start].encode(codec, errors="xmlcharrefreplace"),
                      *body, text[layout.root_end:].encode(codec, errors="xmlcharrefreplace")])
+
+
+def _settled(sketched: Sketched | None, settle: Callable[[], None] | None) -> None:
+    """Make the sketched children elements (``settle``), for lxml to write the tree whole."""
+    if sketched:
+        if settle is None:
+            raise ValueError("sketched children to write, and no way to make them")
+        settle()
 
 
 @dataclass(frozen=True)
@@ -319,8 +344,9 @@ class _Respeller:
     # (a new <target> in each of 500,000 serial ports) costs several times the output
 
     def __init__(self, tree: etree._ElementTree, text: str, layout: Layout, newline: str,
-                 quote: str, before: Written, codec: str) -> None:
+                 quote: str, before: Written, codec: str, sketched: Sketched) -> None:
         self.root = tree.getroot()
+        self.sketched = sketched
         self.text, self.layout, self.newline, self.quote = text, layout, newline, quote
         self.before, self.lines, self.codec = before.text, before.lines, codec
         self.after = ""
@@ -376,7 +402,10 @@ class _Respeller:
     def _put_after(self, a: int, b: int) -> None:
         """``after`` from ``a`` to ``b`` (what augmenter made or changed), as :func:`_lxml_text`
         writes it: the document's quotes and line end."""
-        written = self.after[a:b]
+        self._put_lxml(self.after[a:b])
+
+    def _put_lxml(self, written: str) -> None:
+        """Markup as lxml writes it, in the document's quotes and line end."""
         if self.quote == "'" and "<" in written:
             written = _single_quoted_tags(written)
         if self.newline != "\n":
@@ -469,6 +498,29 @@ class _Respeller:
             name = _NAME.match(tag)
             self._put(f"</{name[1] if name else str(node.tag)}>")
 
+    def _write_sketched(self, node: Node, sketches: Sequence[Sketch], head: int,
+                        i: int) -> None:
+        """An element with sketched children (paired with node ``i`` of the original, or -1),
+        the cursor at its start and ``head`` the end of its start tag: the start tag as
+        written (lxml's when new), the children spelt, the end tag. The element is empty in
+        the tree (Device.add_sketch keeps them only while it is), so ``<x .../>`` in
+        ``after``."""
+        at = self.at
+        opened = self.after[at:head]
+        if not opened.endswith("/>") or len(node):
+            raise AssertionError(f"{node.tag!r} has sketched children and others")
+        tag = None if i < 0 else self._start_tag(
+            opened, self.before[self.old.start[i]:self.old.head[i]],
+            self.text[self.layout.start[i]:self.layout.head[i]])
+        if tag is None:
+            self._put_lxml(opened[:-2] + ">")
+        else:
+            self._put(tag[:-2].rstrip() + ">" if tag.endswith("/>") else tag)
+        self._put(spell(sketches, leading_ws(node), self.quote, self.newline))
+        name = _NAME.match(tag if tag is not None else opened)
+        self._put(f"</{name[1] if name else str(node.tag)}>")
+        self.at = head
+
     RUN = 256  # children in order compared at once (their serializations in one string)
 
     def _children(self, node: Node, i: int) -> None:
@@ -482,6 +534,7 @@ class _Respeller:
         siblings = _Siblings(layout.children(i))
         olds = siblings.olds
         run: list[tuple[Node, int]] = []
+        sketched = self.sketched
         for child in node:
             sourceline = child.sourceline
             tag = child.tag
@@ -489,7 +542,8 @@ class _Respeller:
                 COMMENT if cast(object, tag) is etree.Comment else PI
             at = siblings.next_old + len(run)
             if sourceline is not None and siblings.waiting is None and at < len(olds) \
-                    and kind[olds[at]] == code and _same_line(line[olds[at]], sourceline):
+                    and kind[olds[at]] == code and _same_line(line[olds[at]], sourceline) \
+                    and (not sketched or child not in sketched):
                 run.append((child, code))
                 if len(run) == self.RUN:
                     self._run(run, siblings)
@@ -523,10 +577,14 @@ class _Respeller:
         at = self.at
         sourceline = child.sourceline
         found = -1
+        head = self._token_end(at)
         if sourceline is not None:
-            found = siblings.take(code, sourceline, after[at:self._token_end(at)], before,
-                                  layout.kind, self.lines, old)
-        if found < 0:
+            found = siblings.take(code, sourceline, after[at:head], before, layout.kind,
+                                  self.lines, old)
+        sketches = self.sketched.get(child) if self.sketched else None
+        if sketches:
+            self._write_sketched(child, sketches, head, found)
+        elif found < 0:
             end = self._node_end(at)
             self._put_after(at, end)
             self.at = end
