@@ -60,7 +60,7 @@ from ..policy.messages import (
 )
 from ..xml.document import Element
 from . import capabilities, controllers, cpu, disks, models, platform, unique
-from .findings import Finding
+from .findings import Finding, make
 from .located import named
 from .names import Found, check_names
 
@@ -71,13 +71,12 @@ def finding(dev: Device | None, code: str, message: str, hint: str | None = None
     """A finding about ``dev``, named at the head of the message. Its line is that of ``at``
     (the element with the problem) when given, else the device's ``<address>``, else the
     device's own."""
-    line = None
-    name = None
-    if dev is not None:
-        addr = at if at is not None else dev.address
-        line = (addr.sourceline if addr is not None and addr.sourceline else dev.line) or None
-        name, message = named(dev.name(), message)
-    return Finding(code, severity, message, line, None, name, hint)
+    if dev is None:
+        return make(code, severity, message, None, None, hint)
+    addr = at if at is not None else dev.address
+    line = (addr.sourceline if addr is not None else None) or dev.line or None
+    name, message = named(dev.name(), message)
+    return make(code, severity, message, line, name, hint)
 
 
 # -- controllers ---------------------------------------------------------------------------
@@ -413,6 +412,14 @@ def check_virtio_serial(guest: Guest) -> Iterator[Finding]:
     """virDomainVirtioSerialAddrReserve, over every device with a virtio-serial address (not
     only channels): its controller must exist, written or added for a virtio channel or
     console (virDomainDefMaybeAddVirtioSerialController), and have the port."""
+    # the devices with a written port, first: most guests have none, and then neither the
+    # controllers nor half a million consoles need a look
+    held = [(dev, written) for dev in guest.dom.iterate() if dev.address is not None
+            and (written := vserial.written_port(dev)) is not None
+            # a serial console is the serial port's copy (virDomainDefAddConsoleCompat)
+            and (dev.tag != "console" or dev.target("type") == "virtio")]
+    if not held:
+        return
     ports = {c.index: vserial.port_count(c)
              for c in guest.dom.controllers if c.type == "virtio-serial"}
     for dev in guest.dom.of("channel") + guest.dom.of("console"):
@@ -421,10 +428,7 @@ def check_virtio_serial(guest: Guest) -> Iterator[Finding]:
             index = value.controller if isinstance(value, VirtioSerialValue) else 0
             ports.setdefault(index, vserial.DEFAULT_PORTS)
     devices = []
-    for dev in guest.dom.iterate():
-        written = vserial.written_port(dev)
-        if written is None or (dev.tag == "console" and dev.target("type") != "virtio"):
-            continue  # a serial console is the serial port's copy (virDomainDefAddConsoleCompat)
+    for dev, written in held:
         if written[0] in ports:
             devices.append(dev)
         else:
@@ -471,9 +475,12 @@ def check_ccid(guest: Guest) -> Iterator[Finding]:
 
 
 def check_devices(guest: Guest) -> Iterator[Finding]:
-    for con in guest.dom.of("console")[1:]:
+    consoles = guest.dom.each("console")
+    for i in range(1, len(consoles)):
+        con = consoles[i]
         # a console without a target type is a serial one (virDomainChrDefPostParse)
-        if con.target("type") in (None, "serial"):
+        kind = con.target("type")
+        if kind is None or kind == "serial":
             yield finding(con, "console-serial", "Only the first console can be a serial port",
                           "make it a virtio console, or put it first")
     for host in guest.dom.of("hostdev"):
@@ -501,7 +508,9 @@ def serial_target_type(guest: Guest, serial: Device) -> str | None:
 
 def check_serial_addresses(guest: Guest) -> Iterator[Finding]:
     """A serial port's address must be of the kind its target type plugs into."""
-    for serial in guest.dom.of("serial"):
+    for serial in guest.dom.each("serial"):
+        if serial.address is None:
+            continue  # no address to be of the wrong kind (most ports)
         atype = serial.address_type
         target = serial_target_type(guest, serial)
         if atype is None or target is None or target not in SERIAL_TARGET_ADDRESS:
