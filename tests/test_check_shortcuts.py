@@ -24,6 +24,7 @@ from augmenter.model.values import VirtioSerialValue
 from augmenter.pipeline import Options, make_guest, prepare
 from augmenter.placement import vserial
 from augmenter.placement.guest import Guest
+from augmenter.policy.machines import S390
 from augmenter.policy.messages import vserial_no_controller
 from augmenter.xml.document import parse_document
 
@@ -75,7 +76,7 @@ def serials_each(guest: Guest) -> Iterator[Finding]:
         verdict = models._serial_verdict(guest, *models.serial_target(guest, serial))
         if verdict is not None:
             yield on(serial, "serial-target", *verdict, el=serial.child("target"))
-    if guest.dom.arch in models.S390 or models.is_pseries(guest):
+    if guest.dom.arch in S390 or platform.is_pseries(guest):
         for port in models._each(guest, "parallel"):
             yield on(port, "serial-target", "parallel ports are not supported",
                      "this machine has no parallel port; remove it")
@@ -165,3 +166,22 @@ def test_the_generated_guests_reach_every_shortcut() -> None:
         "vserial-out-of-range"]
     booted = guest_of(("x86_64", "q35"), [("serial", "pty", "", "", "")])
     assert booted is not None and not list(platform.check_boot(booted))
+
+
+_FINDINGS = st.lists(st.builds(
+    Finding, st.sampled_from(["a", "b", "unlisted-value", "duplicate-element"]),
+    st.sampled_from(["error", "warning"]), st.sampled_from(["m", "n"]),
+    st.one_of(st.none(), st.integers(0, 5))), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_FINDINGS)
+def test_findings_ordered_by_line_then_errors_then_code(findings: list[Finding]) -> None:
+    """``rules.ordered`` sorts by three stable sorts where every line is a number: the order
+    of one sort by (line, not an error, code), findings of equal keys as they came."""
+    findings = [f._replace(message=str(i)) for i, f in enumerate(findings)]  # each its own
+    expected = sorted(findings, key=lambda f: (f.line or 0, f.severity != "error", f.code))
+    assert rules.ordered(findings) == expected
+    numbered = [f._replace(line=f.line or 0) for f in findings]
+    assert rules.ordered(numbered) == sorted(
+        numbered, key=lambda f: (f.line, f.severity != "error", f.code))
