@@ -211,6 +211,8 @@ def _replacing_kind(guest: Guest, dev: Device) -> str | None:
 def check_replaced_addresses(guest: Guest) -> Iterator[Finding]:
     """An address libvirt drops or writes over: the setting is lost without a word."""
     for dev in guest.dom.devices:
+        if dev.address is None:
+            continue  # nothing to replace (most devices)
         new = replacement(guest, dev)
         if new is None or dev.implicit:
             continue
@@ -233,6 +235,8 @@ def check_address_kinds(guest: Guest) -> Iterator[Finding]:
     anything but a host device (virDomainDeviceInfoValidate). An address libvirt writes over
     before it validates is not judged (:func:`replacement`)."""
     for dev in guest.dom.devices:
+        if dev.address is None:
+            continue  # no address to be of a wrong kind (most devices)
         kind = dev.address_type
         if kind is None or dev.implicit:
             continue

@@ -171,13 +171,14 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
     functions and the controllers libvirt pins, then each device as it is written."""
     if not guest.supports_pci:
         return  # qemuDomainSupportsPCI: libvirt leaves PCI addresses here as written
+    addressed = [d for d in guest.dom.devices if d.address is not None]  # few of them, mostly
     if not any(c.type == "pci" for c in guest.dom.controllers):
-        for dev in guest.dom.devices:
+        for dev in addressed:
             if dev.address_type == "pci" and not address_ignored(dev):
                 yield finding(dev, "no-pci", f"{guest.machine} has no PCI bus",
                               "remove the PCI address")
         return
-    if not any(d.address_type == "pci" for d in guest.dom.devices):
+    if not any(d.address_type == "pci" for d in addressed):
         # Nothing written to check: every rule below is about a user's PCI address (the
         # board's and the chipset's own slots are only replayed to find conflicts with them).
         return
@@ -536,8 +537,8 @@ def check_numbers(guest: Guest) -> Iterator[Finding]:
     (policy/parse_rules.py, expanded from model.values.ADDRESS_FIELDS): reported there, before
     any check runs."""
     for dev in guest.dom.devices:
-        if dev.implicit or dev.addr is not None:
-            continue
+        if dev.address is None or dev.implicit or dev.addr is not None:
+            continue  # no address, none refused
         problem = dev.refused
         if problem is None or isinstance(problem, Unreadable):
             continue
