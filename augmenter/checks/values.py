@@ -214,22 +214,25 @@ def _walk(root: Element, rules: Table
         depth = len(open_)
         for child in children:
             tag = child.tag
-            if not isinstance(tag, str):
-                continue  # comments and processing instructions
-            reach = reaching.get(tag)
+            reach = reaching.get(tag)  # type: ignore[arg-type]
             first = reach is None
             if reach is None:
+                if not isinstance(tag, str):
+                    continue  # comments and processing instructions
                 reach = reaching[tag] = _reach([c for n in here.nodes for c in n.step(tag)])
-            if not reach.nodes:
+            nodes, plans, fixed, deeper = reach
+            if not nodes:
                 continue
             del chain[depth:]
             chain.append((child, first))
-            for plan in reach.plans:
-                fixed = plan.fixed
-                groups = fixed if fixed is not None else _groups_here(plan, child, chain)
-                if groups:
-                    yield child, chain, groups
-            if reach.deeper and len(child):
+            if fixed is not None:  # one node, whose answer is the same for every element
+                yield child, chain, fixed
+            else:
+                for plan in plans:
+                    groups = _groups_here(plan, child, chain)
+                    if groups:
+                        yield child, chain, groups
+            if deeper and len(child):
                 open_.append((iter(child), reach, {}))
                 break
         else:
@@ -237,16 +240,21 @@ def _walk(root: Element, rules: Table
 
 
 class _Reach(NamedTuple):
-    """The trie nodes an element reaches, their plans, and whether any goes deeper: worked
-    out once per name under a parent, not per element."""
+    """The trie nodes an element reaches, their plans, the groups that hold for every such
+    element when that is known without looking (one node, whose plan is ``fixed``), and
+    whether any node goes deeper: worked out once per name under a parent, not per
+    element."""
 
     nodes: list[Node]
     plans: list[Plan]
+    fixed: list[list[Rule]] | None
     deeper: bool
 
 
 def _reach(nodes: list[Node]) -> _Reach:
-    return _Reach(nodes, [n.plan() for n in nodes], any(n.children for n in nodes))
+    plans = [n.plan() for n in nodes]
+    fixed = plans[0].fixed if len(plans) == 1 and plans[0].fixed else None
+    return _Reach(nodes, plans, fixed, any(n.children for n in nodes))
 
 
 def findings(root: Element, rules: Table | None = None) -> Iterator[Finding]:
