@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from augmenter.checks import models, platform, rules
-from augmenter.checks.findings import Finding
+from augmenter.checks.findings import Finding, make
 from augmenter.checks.located import on
 from augmenter.errors import AugmentError
 from augmenter.model.values import VirtioSerialValue
@@ -185,3 +185,12 @@ def test_findings_ordered_by_line_then_errors_then_code(findings: list[Finding])
     numbered = [f._replace(line=f.line or 0) for f in findings]
     assert rules.ordered(numbered) == sorted(
         numbered, key=lambda f: (f.line, f.severity != "error", f.code))
+
+
+@given(_FINDINGS)
+def test_a_finding_made_fast_is_the_named_tuple(findings: list[Finding]) -> None:
+    """``findings.make`` (``tuple.__new__``) makes the same :class:`Finding` as its own
+    constructor: its type, fields and record."""
+    for f in findings:
+        made = make(*f)
+        assert type(made) is Finding and made == f and made.as_dict() == f.as_dict()

@@ -28,7 +28,7 @@ def on(dev: Device, code: str, message: str, hint: str | None = None,
     device, its name at the head of the message."""
     line = (el.sourceline if el is not None else None) or dev.line or None
     name, text = named(dev.name(), message)
-    return make(code, severity, text, line, name, hint)
+    return make(code, severity, text, line, None, name, hint)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -73,11 +73,11 @@ def finding(dev: Device | None, code: str, message: str, hint: str | None = None
     (the element with the problem) when given, else the device's ``<address>``, else the
     device's own."""
     if dev is None:
-        return make(code, severity, message, None, None, hint)
+        return make(code, severity, message, None, None, None, hint)
     addr = at if at is not None else dev.address
     line = (addr.sourceline if addr is not None else None) or dev.line or None
     name, message = named(dev.name(), message)
-    return make(code, severity, message, line, name, hint)
+    return make(code, severity, message, line, None, name, hint)
 
 
 # -- controllers ---------------------------------------------------------------------------
