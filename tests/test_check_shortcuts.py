@@ -194,3 +194,17 @@ def test_a_finding_made_fast_is_the_named_tuple(findings: list[Finding]) -> None
     for f in findings:
         made = make(*f)
         assert type(made) is Finding and made == f and made.as_dict() == f.as_dict()
+
+
+@settings(max_examples=100, deadline=None)
+@given(_GUESTS, st.sampled_from(["Only the first console can be a serial port",
+                                 "console pty: already named", "serial pty"]))
+def test_one_refusal_of_many_devices_is_each_devices_finding(case: tuple[tuple[
+        str, str], list[tuple[str, str, str, str, str]]], message: str) -> None:
+    """``rules.alike`` names each device at the head of the message once per name: the
+    findings of :func:`rules.finding` for each device, lines and names alike."""
+    guest = guest_of(*case)
+    if guest is not None:
+        devices = list(guest.dom.iterate())
+        assert list(rules.alike(devices, "c", message, "h")) == [
+            rules.finding(dev, "c", message, "h") for dev in devices]

@@ -8,7 +8,7 @@ engine that placement uses, so a conflict is found by the same code that would h
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from operator import attrgetter
 
 from ..errors import AugmentError
@@ -78,6 +78,21 @@ def finding(dev: Device | None, code: str, message: str, hint: str | None = None
     line = (addr.sourceline if addr is not None else None) or dev.line or None
     name, message = named(dev.name(), message)
     return make(code, severity, message, line, None, name, hint)
+
+
+def alike(devices: Iterable[Device], code: str, message: str, hint: str) -> Iterator[Finding]:
+    """``finding(dev, code, message, hint)`` for each of ``devices``, the same refusal of
+    many (half a million consoles that cannot be serial): each name is put at the head of
+    the message once."""
+    heads: dict[str, tuple[str, str]] = {}
+    for dev in devices:
+        addr = dev.address
+        line = (addr.sourceline if addr is not None else None) or dev.line or None
+        name = dev.name()
+        head = heads.get(name)
+        if head is None:
+            head = heads[name] = named(name, message)
+        yield make(code, "error", head[1], line, None, head[0], hint)
 
 
 # -- controllers ---------------------------------------------------------------------------
@@ -478,13 +493,11 @@ def check_ccid(guest: Guest) -> Iterator[Finding]:
 
 def check_devices(guest: Guest) -> Iterator[Finding]:
     consoles = guest.dom.each("console")
-    for i in range(1, len(consoles)):
-        con = consoles[i]
-        # a console without a target type is a serial one (virDomainChrDefPostParse)
-        kind = con.target("type")
-        if kind is None or kind == "serial":
-            yield finding(con, "console-serial", "Only the first console can be a serial port",
-                          "make it a virtio console, or put it first")
+    # a console without a target type is a serial one (virDomainChrDefPostParse)
+    serial = [con for con in consoles[1:] if (kind := con.target("type")) is None
+              or kind == "serial"]
+    yield from alike(serial, "console-serial", "Only the first console can be a serial port",
+                     "make it a virtio console, or put it first")
     for host in guest.dom.of("hostdev"):
         if host.type == "mdev" and host.el.get("model") == "vfio-ccw" and (
                 host.address_type not in (None, "ccw")):
