@@ -17,6 +17,7 @@ from ..xml.document import (
     Sketch,
     append_child,
     build,
+    child_elements,
     first_child,
     first_element,
     insert_before,
@@ -213,8 +214,8 @@ class Device:
 
     def add_sketch(self, sketch: Sketch) -> None:
         """Give the element a new last child: kept as data while the element is empty (no
-        children, no text), else made at once (appended as :func:`~augmenter.xml.document.
-        sub_element` appends)."""
+        children, no text), else made at once, appended as ``xml.document.sub_element``
+        appends."""
         if self._sketches or (len(self.el) == 0 and self.el.text is None):
             self._sketches += (sketch,)
         else:
@@ -610,9 +611,9 @@ def load(root: Element) -> Domain:
                            "one", line=found[1].sourceline, code="duplicate-element")
     devices_el = found[0]
     devs = [
-        Device(el, el.tag, el.sourceline or 0)
-        for el in devices_el
-        if isinstance(el.tag, str) and el.tag not in NOT_DEVICES
+        Device(el, tag, el.sourceline or 0)
+        for el in child_elements(devices_el)
+        if (tag := _TAGS.get(el.tag, el.tag)) not in NOT_DEVICES  # type: ignore[arg-type]
     ]
     dom = Domain(root, devices_el, arch, machine, os_type, devs)
     dom.controllers = _controller_sort([d for d in devs if d.tag == "controller"])

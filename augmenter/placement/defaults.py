@@ -416,37 +416,41 @@ def fill_serial_targets(guest: Guest, serials: list[Device] | None = None) -> No
     the machine's default type where none (or ``isa-serial``) is written, the type's model,
     and one more than the highest port of any serial."""
     every = guest.dom.of("serial")
-    todo = every if serials is None else serials
-    # each target looked at once per pass (there may be hundreds of thousands of ports)
+    targets = [d.child("target") for d in every]  # each looked up once (500,000 ports)
+    todo = zip(every, targets, strict=True) if serials is None else [
+        (d, d.child("target")) for d in serials]
     isa_used: set[int] = set()
     highest = -1  # one more than the highest port of any serial, kept as each port is given
-    for d in every:
-        target = d.child("target")
+    for target in targets:
         if target is not None and (p := _target_port(target)) is not None:
             highest = max(highest, p)
             if target.get("type") == "isa-serial":
                 isa_used.add(p)
-    for dev in todo:
-        target = dev.child("target")
-        if target is not None and target.get("type") == "isa-serial" \
-                and _target_port(target) is None:
-            free = next((p for p in range(MAX_ISA_SERIAL_PORTS) if p not in isa_used), None)
-            if free is not None:
-                isa_used.add(free)
-                highest = max(highest, free)
-                target.set("port", str(free))
+    if isa_used or any(t is not None for t in targets):
+        todo = list(todo)
+        for _, target in todo:
+            if target is not None and target.get("type") == "isa-serial" \
+                    and _target_port(target) is None:
+                free = next((p for p in range(MAX_ISA_SERIAL_PORTS) if p not in isa_used),
+                            None)
+                if free is not None:
+                    isa_used.add(free)
+                    highest = max(highest, free)
+                    target.set("port", str(free))
     family, arch = guest.family, guest.dom.arch
-    for dev in todo:
-        target = dev.child("target")
-        written = None if target is None else target.get("type")
-        kind = serial_target(family, arch, written)
-        model = serial_model(family, kind)
+    # a port without a target: its target's type and children, by machine (one per run)
+    kind = serial_target(family, arch, None)
+    made = (() if kind is None else (_pair("type", kind),), _target_children(
+        serial_model(family, kind)))
+    sketch = Sketch._make  # tuple.__new__: the named tuple's own __new__ is Python code
+    for dev, target in todo:
         if target is None:  # no port number either: it takes the next one
             highest += 1
-            port_pair = ("port", str(highest))
-            attrib = (port_pair,) if kind is None else (_pair("type", kind), port_pair)
-            _add_target(dev, Sketch("target", attrib, _target_children(model)))
+            _add_target(dev, sketch(("target", (*made[0], ("port", str(highest))), made[1])))
             continue
+        written = target.get("type")
+        kind = serial_target(family, arch, written)
+        model = serial_model(family, kind)
         port = _target_port(target)
         if kind is not None and kind != written:
             target.set("type", kind)
@@ -476,12 +480,15 @@ def _target_port(target: Element) -> int | None:
     return None if text is None else read_number(text, "i", 10)
 
 
+_SERIAL = ("type", "serial")
+
+
 def fill_console_targets(guest: Guest) -> None:
     """A console's target type is ``serial`` when none is written, and its port is its
     place among the consoles (virDomainDefParseXML sets it, whatever is written)."""
     for i, con in enumerate(guest.dom.of("console")):
         if con.child("target") is None:  # half a million consoles may lack one
-            _add_target(con, Sketch("target", (_pair("type", "serial"), ("port", str(i)))))
+            _add_target(con, Sketch._make(("target", (_SERIAL, ("port", str(i))), ())))
             continue
         target = _target(con)
         if target.get("type") is None:

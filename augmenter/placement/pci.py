@@ -104,6 +104,10 @@ def build_topology(guest: Guest, nbuses: int) -> Topology:
     return topo
 
 
+_NOT_PCI: tuple[PciClass | None, Connect] = (None, Connect.NONE)
+"""What :class:`Needs` knows of a device that is not a PCI device (rules.connect_flags)."""
+
+
 class Needs:
     """Each device's PCI class and connection flags, worked out once per guest.
 
@@ -123,6 +127,9 @@ class Needs:
         found = self._known.get(dev)
         if found is None:
             cls = pci_class(dev)
+            if cls is None:  # most devices of a large guest: no flags to work out
+                found = self._known[dev] = _NOT_PCI
+                return found
             pair = (cls, class_flags(dev, cls, self.pcie_root, self.virtio_pcie))
             found = self._known[dev] = self._pairs.setdefault(pair, pair)
         return found

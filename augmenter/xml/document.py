@@ -12,9 +12,8 @@ DEVELOPERS.md ("Limits") has the measured time and memory bounds.
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, TypeAlias
 
 from lxml import etree
@@ -248,6 +247,11 @@ def next_element(el: Element) -> Element | None:
     return following
 
 
+def child_elements(el: Element) -> Iterator[Element]:
+    """``el``'s child elements (comments and PIs skipped by lxml, in C)."""
+    return el.iterchildren(etree.Element)
+
+
 def first_element(el: Element) -> Element | None:
     """``el``'s first child element (comments and PIs skipped)."""
     for child in el:
@@ -321,26 +325,36 @@ def spell(sketches: Sequence[Sketch], outer: str, quote: str = '"', newline: str
     child on a line of its own two spaces further in, then the line of the end tag. In
     ``quote`` and ``newline``: the document's (what the writer makes of lxml's)."""
     inner = newline + outer + "  "
-    parts = [_spelt(sketch, inner, quote, newline) for sketch in sketches]
-    parts.append(newline + outer)
-    return "".join(parts)
+    if len(sketches) == 1:  # half a million serial ports: a microsecond each counts
+        return _spelt(sketches[0], inner, quote, newline) + newline + outer
+    return "".join([_spelt(s, inner, quote, newline) for s in sketches]) + newline + outer
 
 
 def _spelt(sketch: Sketch, inner: str, quote: str, newline: str) -> str:
     """One sketch on its line (``inner``: the line end and indentation before it)."""
-    attrs = "".join([f" {key}={quote}{_escaped(value, quote)}{quote}"
-                     for key, value in sketch.attrib])
-    if not sketch.children:
-        return f"{inner}<{sketch.tag}{attrs}/>"
-    content = _spelt_children(sketch.children, inner[len(newline):], quote, newline)
-    return f"{inner}<{sketch.tag}{attrs}>{content}</{sketch.tag}>"
+    tag, attrib, children = sketch
+    attrs = "".join([f" {key}={quote}{_escaped(value, quote)}{quote}" for key, value in attrib])
+    if not children:
+        return f"{inner}<{tag}{attrs}/>"
+    return f"{inner}<{tag}{attrs}>{_spelt_children(children, inner, quote, newline)}</{tag}>"
 
 
-@functools.lru_cache(maxsize=256)
-def _spelt_children(sketches: tuple[Sketch, ...], outer: str, quote: str, newline: str) -> str:
-    """:func:`spell` of a sketch's children, kept: many sketches share the same ones (the
-    ``<model>`` of half a million serial ports)."""
-    return spell(sketches, outer, quote, newline)
+_SPELT: dict[int, tuple[tuple[Sketch, ...], str, str, str]] = {}
+""":func:`_spelt_children`'s answers by the children's identity (each kept alive by its entry,
+so no other tuple takes its id meanwhile): many sketches share one tuple of children (the
+``<model>`` of half a million serial ports), and hashing it costs more than spelling it."""
+
+
+def _spelt_children(children: tuple[Sketch, ...], inner: str, quote: str,
+                    newline: str) -> str:
+    """:func:`spell` of a sketch's children, the sketch's line being ``inner``."""
+    got = _SPELT.get(id(children))
+    if got is None or got[0] is not children or got[1] != inner or got[2] != quote:
+        if len(_SPELT) >= 256:
+            _SPELT.clear()
+        got = _SPELT[id(children)] = (children, inner, quote,
+                                      spell(children, inner[len(newline):], quote, newline))
+    return got[3]
 
 
 _ESCAPES = {quote: str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\n": "&#10;",

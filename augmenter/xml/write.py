@@ -534,7 +534,6 @@ class _Respeller:
         siblings = _Siblings(layout.children(i))
         olds = siblings.olds
         run: list[tuple[Node, int]] = []
-        sketched = self.sketched
         for child in node:
             sourceline = child.sourceline
             tag = child.tag
@@ -542,8 +541,7 @@ class _Respeller:
                 COMMENT if cast(object, tag) is etree.Comment else PI
             at = siblings.next_old + len(run)
             if sourceline is not None and siblings.waiting is None and at < len(olds) \
-                    and kind[olds[at]] == code and _same_line(line[olds[at]], sourceline) \
-                    and (not sketched or child not in sketched):
+                    and kind[olds[at]] == code and _same_line(line[olds[at]], sourceline):
                 run.append((child, code))
                 if len(run) == self.RUN:
                     self._run(run, siblings)
@@ -564,12 +562,39 @@ class _Respeller:
         last = siblings.olds[siblings.next_old + len(run) - 1]
         same = self.before[old.start[first]:old.tail_end[last]]
         if self.after.startswith(same, self.at):
-            self._copy(layout.start[first], layout.tail_end[last])
+            at = layout.start[first]
+            sketched = self.sketched
+            if sketched:  # their sketches spliced into the copy
+                olds, k = siblings.olds, siblings.next_old
+                for child, _ in run:
+                    sketches = sketched.get(child)
+                    if sketches:
+                        at = self._splice(child, olds[k], sketches, at)
+                    k += 1
+            self._copy(at, layout.tail_end[last])
             self.at += len(same)
             siblings.next_old += len(run)
             return
         for child, code in run:
             self._child(child, code, siblings)
+
+    def _splice(self, node: Node, j: int, sketches: Sequence[Sketch], at: int) -> int:
+        """An unchanged element with sketched children (node ``j`` of the original, empty
+        there), copied from ``at`` with its children spelt in: where to copy on from."""
+        text, layout = self.text, self.layout
+        head = layout.head[j]
+        spelt = spell(sketches, leading_ws(node), self.quote, self.newline)
+        if not text.startswith("/>", head - 2):  # <x ...></x>
+            self._copy(at, head)
+            self._put(spelt)
+            return layout.close[j]
+        cut = head - 2
+        while text[cut - 1] in " \t\r\n":  # as _write opens <x .../>
+            cut -= 1
+        self._copy(at, cut)
+        name = _NAME.match(text, layout.start[j])
+        self._put(f">{spelt}</{name[1] if name else str(node.tag)}>")
+        return head
 
     def _child(self, child: Node, code: int, siblings: _Siblings) -> None:
         """One child, the cursor at its start: paired, then copied, taken apart or written."""
