@@ -208,3 +208,13 @@ def test_one_refusal_of_many_devices_is_each_devices_finding(case: tuple[tuple[
         devices = list(guest.dom.iterate())
         assert list(rules.alike(devices, "c", message, "h")) == [
             rules.finding(dev, "c", message, "h") for dev in devices]
+
+
+@given(_FINDINGS)
+def test_a_second_finding_on_a_refused_line_is_dropped_or_all_are_kept(
+        findings: list[Finding]) -> None:
+    """``rules._unshadowed`` returns the findings as they are when none has a code an error
+    shadows, else drops those on a line with an error: as filtering every time does."""
+    refused = {f.line for f in findings if f.severity == "error"}
+    assert rules._unshadowed(findings) == [
+        f for f in findings if f.code not in rules.SHADOWED or f.line not in refused]
