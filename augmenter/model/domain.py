@@ -363,9 +363,11 @@ class Domain:
         ``first`` puts it before the other devices of its kind (libvirt's console 0).
         """
         el = new_element(tag, attrib)
-        head = first_child(self.devices_el, tag) if first else None
+        # the first of its kind, from the lists: not a walk over half a million elements
+        heads = self._tags().get(tag) if first else None
+        head = heads[0] if heads else None
         if head is not None:
-            insert_before(self.devices_el, head, el)
+            insert_before(self.devices_el, head.el, el)
             self._last_placed = None
         else:
             self._insert_by_rank(el, RANK.get(tag, len(RANK)))
@@ -373,10 +375,8 @@ class Domain:
             append_child(el, child)
         dev = Device(el, tag, 0, implicit=True, why_added=why)
         self._iteration = None
-        at = len(self.devices)
-        if first:
-            at = next((i for i, d in enumerate(self.devices) if d.tag == tag), at)
-        self.devices.insert(at, dev)
+        self.devices.insert(len(self.devices) if head is None else self.devices.index(head),
+                            dev)
         if self._by_tag is not None:  # kept up to date: rebuilding it costs a walk per device
             same = self._by_tag.setdefault(tag, [])
             same.insert(0 if first else len(same), dev)

@@ -47,6 +47,7 @@ from ..xml.document import (
     first_child,
     insert_before,
     new_element,
+    new_sketch,
     remove_child,
     set_child,
     sub_element,
@@ -442,11 +443,11 @@ def fill_serial_targets(guest: Guest, serials: list[Device] | None = None) -> No
     kind = serial_target(family, arch, None)
     made = (() if kind is None else (_pair("type", kind),), _target_children(
         serial_model(family, kind)))
-    sketch = Sketch._make  # tuple.__new__: the named tuple's own __new__ is Python code
     for dev, target in todo:
         if target is None:  # no port number either: it takes the next one
             highest += 1
-            _add_target(dev, sketch(("target", (*made[0], ("port", str(highest))), made[1])))
+            _add_target(dev, new_sketch(("target", (*made[0], ("port", str(highest))),
+                                          made[1])))
             continue
         written = target.get("type")
         kind = serial_target(family, arch, written)
@@ -488,7 +489,7 @@ def fill_console_targets(guest: Guest) -> None:
     place among the consoles (virDomainDefParseXML sets it, whatever is written)."""
     for i, con in enumerate(guest.dom.of("console")):
         if con.child("target") is None:  # half a million consoles may lack one
-            _add_target(con, Sketch._make(("target", (_SERIAL, ("port", str(i))), ())))
+            _add_target(con, new_sketch(("target", (_SERIAL, ("port", str(i))), ())))
             continue
         target = _target(con)
         if target.get("type") is None:
