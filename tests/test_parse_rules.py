@@ -588,3 +588,48 @@ def test_the_walk_finds_the_rules_testing_every_context_in_full_finds(doc: str) 
     visit(root, table().root.step("domain"), [(root, True)])
     assert {el: sorted(ids) for el, ids in walked.items()} == \
         {el: sorted(ids) for el, ids in full.items()}
+
+
+# ---- the findings' shortcuts: what judging every rule at every element finds ----------------
+
+_VALUE_DOCS = st.builds(
+    lambda kind, attrs, child, count: (
+        "<domain type='kvm'><devices>"
+        + (f"<{kind}" + "".join(f" {n}='{v}'" for n, v in attrs.items())
+           + f">{child}</{kind}>") * count
+        + "</devices></domain>"),
+    st.sampled_from(["serial", "console", "channel", "disk", "controller", "graphics", "rng"]),
+    st.dictionaries(st.sampled_from(["type", "mode", "model", "device", "index", "ports"]),
+                    st.sampled_from(["pty", "unix", "file", "virtio", "usb", "pci", "spice",
+                                     "disk", "0", "-1", "x", ""]),
+                    max_size=3),
+    st.sampled_from(["", "<target type='isa-serial' port='x'/>", "<source mode='x'/>",
+                     "<target type='virtio'/><source path='/p'/>", "<model name='x'/>",
+                     "<driver queues='0'/>", "<address type='pci' bus='x'/>"]),
+    st.integers(1, 3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_VALUE_DOCS)
+def test_the_findings_are_those_of_judging_every_rule_that_holds(doc: str) -> None:
+    """:func:`values.findings` skips a rule about an attribute the element lacks, and an enum
+    value the enum has, without judging them, and the walk answers a node whose contexts
+    read nothing once for all its elements: it finds what judging each rule that holds at
+    each element finds."""
+    root = etree.fromstring(doc)
+    slow = []
+    seen: set[tuple[etree._Element, str, str]] = set()
+    for rule, el, chain in values.applicable(root):
+        found = values._verdict(rule, el)
+        if found is None or (el, rule.attr, rule.kind) in seen:
+            continue
+        seen.add((el, rule.attr, rule.kind))
+        slow.append((found[0], found[1].message, el.sourceline, values._device(chain),
+                     found[1].hint))
+    assert [(f.code, f.message, f.line, f.device, f.hint) for f in values.findings(root)] == slow
+
+
+def test_an_enums_accepted_values_are_its_values() -> None:
+    """The set the walk skips accepted values by is made from the rule's own values."""
+    for rule in table().rules:
+        assert rule.accepted == (frozenset(rule.values) if rule.kind == "enum" else frozenset())

@@ -50,6 +50,17 @@ class Finding(NamedTuple):
         return self._asdict()
 
 
+def make(code: str, severity: str, message: str, line: int | None, column: int | None,
+         device: str | None, hint: str | None) -> Finding:
+    """``Finding(...)`` of every field, in order, at a third of the cost: a named tuple's
+    own constructor is a Python function that fills in defaults, and a guest may refuse
+    half a million devices."""
+    return _NEW(Finding, (code, severity, message, line, column, device, hint))
+
+
+_NEW = tuple.__new__
+
+
 def render_lines(filename: str, findings: Iterable[Finding]) -> str:
     """Every finding's :meth:`~Finding.render` line, each ended by a line feed."""
     return printable_lines([f.text(filename) for f in findings])

@@ -12,7 +12,7 @@ import functools
 
 from ..model.domain import Device
 from ..xml.document import Element
-from .findings import Finding
+from .findings import Finding, make
 
 
 def at(el: Element | None, code: str, message: str, hint: str | None = None,
@@ -26,9 +26,9 @@ def on(dev: Device, code: str, message: str, hint: str | None = None,
        severity: str = "error", el: Element | None = None) -> Finding:
     """A finding about a device, at the line of ``el`` (the child with the problem) or of the
     device, its name at the head of the message."""
-    line = (el.sourceline if el is not None and el.sourceline else None) or dev.line or None
+    line = (el.sourceline if el is not None else None) or dev.line or None
     name, text = named(dev.name(), message)
-    return Finding(code, severity, text, line, None, name, hint)
+    return make(code, severity, text, line, None, name, hint)
 
 
 @functools.lru_cache(maxsize=1024)

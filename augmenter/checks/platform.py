@@ -181,19 +181,15 @@ def check_uefi_acpi(guest: Guest) -> Iterator[Finding]:
 # ---- boot ------------------------------------------------------------------------------------
 
 
-def _boot(dev: Device) -> Element | None:
-    return dev.child("boot") if dev.tag in BOOTABLE else None
-
-
 def check_boot(guest: Guest) -> Iterator[Finding]:
     """virDomainDeviceBootParseXML (loadparm), virDomainDefBootOrderPostParse (each order
     once, not together with <os><boot>), virDomainDefBootValidate and the devices that cannot
     boot."""
     orders: dict[str, Device] = {}
     first: tuple[Device, Element] | None = None
-    for dev in guest.dom.iterate():
-        boot = _boot(dev)
-        if boot is None or dev.implicit:
+    booting = _booting(guest)
+    for dev, boot in booting:
+        if dev.implicit:
             continue
         loadparm = boot.get("loadparm")
         if loadparm is not None:
@@ -222,7 +218,14 @@ def check_boot(guest: Guest) -> Iterator[Finding]:
                  "with os/boot elements", f"remove the <boot dev=...> of <os>, or the <boot "
                  f"order=...> of {dev.name()} (line {boot.sourceline})")
     yield from _boot_menu(guest)
-    yield from _unbootable(guest)
+    yield from _unbootable(booting)
+
+
+def _booting(guest: Guest) -> list[tuple[Device, Element]]:
+    """Each device with a ``<boot>``, and it, in libvirt's iteration order: found once for
+    both of :func:`check_boot`'s walks (half a million serial ports cannot boot)."""
+    return [(dev, boot) for dev in guest.dom.iterate()
+            if dev.tag in BOOTABLE and (boot := dev.child("boot")) is not None]
 
 
 def _boot_menu(guest: Guest) -> Iterator[Finding]:
@@ -240,13 +243,10 @@ def _boot_menu(guest: Guest) -> Iterator[Finding]:
                  "[-1,65535]", "-1 disables the reboot; at most 65535 ms")
 
 
-def _unbootable(guest: Guest) -> Iterator[Finding]:
+def _unbootable(booting: list[tuple[Device, Element]]) -> Iterator[Finding]:
     """Devices that take a boot order libvirt then refuses: a filesystem that is not virtiofs
     (virDomainFSDefValidate), a vhost SCSI host device and mediated devices (qemu_validate)."""
-    for dev in guest.dom.iterate():
-        boot = _boot(dev)
-        if boot is None:
-            continue
+    for dev, boot in booting:
         if dev.tag == "filesystem":
             driver = dev.child("driver")
             if driver is None or driver.get("type") != "virtiofs":

@@ -8,7 +8,8 @@ engine that placement uses, so a conflict is found by the same code that would h
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from operator import attrgetter
 
 from ..errors import AugmentError
 from ..model.addresses import PciAddress, pci_address
@@ -60,7 +61,7 @@ from ..policy.messages import (
 )
 from ..xml.document import Element
 from . import capabilities, controllers, cpu, disks, models, platform, unique
-from .findings import Finding
+from .findings import Finding, make
 from .located import named
 from .names import Found, check_names
 
@@ -71,13 +72,27 @@ def finding(dev: Device | None, code: str, message: str, hint: str | None = None
     """A finding about ``dev``, named at the head of the message. Its line is that of ``at``
     (the element with the problem) when given, else the device's ``<address>``, else the
     device's own."""
-    line = None
-    name = None
-    if dev is not None:
-        addr = at if at is not None else dev.address
-        line = (addr.sourceline if addr is not None and addr.sourceline else dev.line) or None
-        name, message = named(dev.name(), message)
-    return Finding(code, severity, message, line, None, name, hint)
+    if dev is None:
+        return make(code, severity, message, None, None, None, hint)
+    addr = at if at is not None else dev.address
+    line = (addr.sourceline if addr is not None else None) or dev.line or None
+    name, message = named(dev.name(), message)
+    return make(code, severity, message, line, None, name, hint)
+
+
+def alike(devices: Iterable[Device], code: str, message: str, hint: str) -> Iterator[Finding]:
+    """``finding(dev, code, message, hint)`` for each of ``devices``, the same refusal of
+    many (half a million consoles that cannot be serial): each name is put at the head of
+    the message once."""
+    heads: dict[str, tuple[str, str]] = {}
+    for dev in devices:
+        addr = dev.address
+        line = (addr.sourceline if addr is not None else None) or dev.line or None
+        name = dev.name()
+        head = heads.get(name)
+        if head is None:
+            head = heads[name] = named(name, message)
+        yield make(code, "error", head[1], line, None, head[0], hint)
 
 
 # -- controllers ---------------------------------------------------------------------------
@@ -171,13 +186,14 @@ def check_pci(guest: Guest) -> Iterator[Finding]:
     functions and the controllers libvirt pins, then each device as it is written."""
     if not guest.supports_pci:
         return  # qemuDomainSupportsPCI: libvirt leaves PCI addresses here as written
+    addressed = [d for d in guest.dom.devices if d.address is not None]  # few of them, mostly
     if not any(c.type == "pci" for c in guest.dom.controllers):
-        for dev in guest.dom.devices:
+        for dev in addressed:
             if dev.address_type == "pci" and not address_ignored(dev):
                 yield finding(dev, "no-pci", f"{guest.machine} has no PCI bus",
                               "remove the PCI address")
         return
-    if not any(d.address_type == "pci" for d in guest.dom.devices):
+    if not any(d.address_type == "pci" for d in addressed):
         # Nothing written to check: every rule below is about a user's PCI address (the
         # board's and the chipset's own slots are only replayed to find conflicts with them).
         return
@@ -413,6 +429,14 @@ def check_virtio_serial(guest: Guest) -> Iterator[Finding]:
     """virDomainVirtioSerialAddrReserve, over every device with a virtio-serial address (not
     only channels): its controller must exist, written or added for a virtio channel or
     console (virDomainDefMaybeAddVirtioSerialController), and have the port."""
+    # the devices with a written port, first: most guests have none, and then neither the
+    # controllers nor half a million consoles need a look
+    held = [(dev, written) for dev in guest.dom.iterate() if dev.address is not None
+            and (written := vserial.written_port(dev)) is not None
+            # a serial console is the serial port's copy (virDomainDefAddConsoleCompat)
+            and (dev.tag != "console" or dev.target("type") == "virtio")]
+    if not held:
+        return
     ports = {c.index: vserial.port_count(c)
              for c in guest.dom.controllers if c.type == "virtio-serial"}
     for dev in guest.dom.of("channel") + guest.dom.of("console"):
@@ -421,10 +445,7 @@ def check_virtio_serial(guest: Guest) -> Iterator[Finding]:
             index = value.controller if isinstance(value, VirtioSerialValue) else 0
             ports.setdefault(index, vserial.DEFAULT_PORTS)
     devices = []
-    for dev in guest.dom.iterate():
-        written = vserial.written_port(dev)
-        if written is None or (dev.tag == "console" and dev.target("type") != "virtio"):
-            continue  # a serial console is the serial port's copy (virDomainDefAddConsoleCompat)
+    for dev, written in held:
         if written[0] in ports:
             devices.append(dev)
         else:
@@ -471,11 +492,12 @@ def check_ccid(guest: Guest) -> Iterator[Finding]:
 
 
 def check_devices(guest: Guest) -> Iterator[Finding]:
-    for con in guest.dom.of("console")[1:]:
-        # a console without a target type is a serial one (virDomainChrDefPostParse)
-        if con.target("type") in (None, "serial"):
-            yield finding(con, "console-serial", "Only the first console can be a serial port",
-                          "make it a virtio console, or put it first")
+    consoles = guest.dom.each("console")
+    # a console without a target type is a serial one (virDomainChrDefPostParse)
+    serial = [con for con in consoles[1:] if (kind := con.target("type")) is None
+              or kind == "serial"]
+    yield from alike(serial, "console-serial", "Only the first console can be a serial port",
+                     "make it a virtio console, or put it first")
     for host in guest.dom.of("hostdev"):
         if host.type == "mdev" and host.el.get("model") == "vfio-ccw" and (
                 host.address_type not in (None, "ccw")):
@@ -501,7 +523,9 @@ def serial_target_type(guest: Guest, serial: Device) -> str | None:
 
 def check_serial_addresses(guest: Guest) -> Iterator[Finding]:
     """A serial port's address must be of the kind its target type plugs into."""
-    for serial in guest.dom.of("serial"):
+    for serial in guest.dom.each("serial"):
+        if serial.address is None:
+            continue  # no address to be of the wrong kind (most ports)
         atype = serial.address_type
         target = serial_target_type(guest, serial)
         if atype is None or target is None or target not in SERIAL_TARGET_ADDRESS:
@@ -526,8 +550,8 @@ def check_numbers(guest: Guest) -> Iterator[Finding]:
     (policy/parse_rules.py, expanded from model.values.ADDRESS_FIELDS): reported there, before
     any check runs."""
     for dev in guest.dom.devices:
-        if dev.implicit or dev.addr is not None:
-            continue
+        if dev.address is None or dev.implicit or dev.addr is not None:
+            continue  # no address, none refused
         problem = dev.refused
         if problem is None or isinstance(problem, Unreadable):
             continue
@@ -565,8 +589,20 @@ def run_checks(guest: Guest, written: Found | None = None) -> list[Finding]:
 
 
 def ordered(findings: list[Finding]) -> list[Finding]:
-    """Findings by line; on a line, errors first."""
-    return sorted(findings, key=lambda f: (f.line or 0, f.severity != "error", f.code))
+    """Findings by line; on a line, errors first (then by code; else as they came)."""
+    if None in map(_LINE, findings) or not _SEVERITIES.issuperset(map(_SEVERITY, findings)):
+        return sorted(findings, key=lambda f: (f.line or 0, f.severity != "error", f.code))
+    # The same order, by three stable sorts on fields as they are: no key tuple per finding
+    # (half a million refused consoles: 40 MB and 0.3 s, against 8 MB and 0.05 s). Every
+    # line is a number, and "error" sorts before "warning".
+    out = sorted(findings, key=_CODE)
+    out.sort(key=_SEVERITY)
+    out.sort(key=_LINE)
+    return out
+
+
+_LINE, _SEVERITY, _CODE = attrgetter("line"), attrgetter("severity"), attrgetter("code")
+_SEVERITIES = frozenset({"error", "warning"})
 
 
 SHADOWED = frozenset({"unlisted-value", "duplicate-element"})
@@ -576,5 +612,7 @@ def _unshadowed(findings: list[Finding]) -> list[Finding]:
     """Without a value the schema does not list, or a second copy of an element, on a line
     where an error already says what libvirt makes of it: libvirt refuses the value, or the
     second device (a second watchdog), and that is the finding that matters."""
+    if SHADOWED.isdisjoint({f.code for f in findings}):
+        return findings  # nothing to shadow: no set of half a million refused lines
     refused = {f.line for f in findings if f.severity == "error"}
     return [f for f in findings if f.code not in SHADOWED or f.line not in refused]

@@ -90,9 +90,9 @@ def _console_copy(guest: Guest, dev: Device) -> bool:
 def check_aliases(guest: Guest) -> Iterator[Finding]:
     """virDomainDefValidateAliases: user aliases (``ua-...``) are unique."""
     seen: dict[str, Device] = {}
-    for dev in guest.dom.iterate():
-        alias = _alias(dev)
-        if alias is None or dev.implicit or _console_copy(guest, dev):
+    named = [(dev, alias) for dev in guest.dom.iterate() if (alias := _alias(dev)) is not None]
+    for dev, alias in named:
+        if dev.implicit or _console_copy(guest, dev):
             continue
         name = str(alias.get("name"))
         if name in seen:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -83,6 +84,9 @@ def _groups_here(plan: Plan, el: Element, chain: Sequence[tuple[Element, bool]]
     in the node's order: those that test nothing, those that accept the value of the one
     attribute they test (looked up), and the others tested in full. Where that one
     attribute is all a node's contexts read, the answer is kept per value."""
+    fixed = plan.fixed
+    if fixed is not None:
+        return fixed
     keyed = plan.keyed
     if keyed is not None:
         value = el.get(keyed)
@@ -192,36 +196,65 @@ def applicable(root: Element, rules: Table | None = None
 def _walk(root: Element, rules: Table
           ) -> Iterator[tuple[Element, Sequence[tuple[Element, bool]], list[list[Rule]]]]:
     """(element, path from the root, the groups of rules that hold there) for each element
-    some rule holds for, in document order."""
-    chain: list[tuple[Element, bool]] = []
-    # an explicit stack (element, depth, first of its name, the trie nodes it reaches)
-    stack: list[tuple[Element, int, bool, list[Node]]] = [
-        (root, 0, True, rules.root.step(str(root.tag)))]
-    while stack:
-        el, depth, first, nodes = stack.pop()
-        del chain[depth:]
-        chain.append((el, first))
-        for node in nodes:
-            groups = _groups_here(node.plan(), el, chain)
-            if groups:
-                yield el, chain, groups
-        if not len(el) or not any(n.children for n in nodes):
-            continue
-        children = []
-        # the nodes each child name reaches, and whether it was met before (not first)
-        reaching: dict[str, list[Node]] = {}
-        for child in el:
+    some rule holds for, in document order. Children are met as their parent's iterator
+    gives them: half a million devices are never held in a list of their own."""
+    chain: list[tuple[Element, bool]] = [(root, True)]
+    top = _reach(rules.root.step(str(root.tag)))
+    for plan in top.plans:
+        groups = _groups_here(plan, root, chain)
+        if groups:
+            yield root, chain, groups
+    if not top.deeper or not len(root):
+        return
+    # per open element: its children still to meet, what it reached, and what each child
+    # name reaches (a name met before: not the first of its name)
+    open_: list[tuple[Iterator[Element], _Reach, dict[str, _Reach]]] = [(iter(root), top, {})]
+    while open_:
+        children, here, reaching = open_[-1]
+        depth = len(open_)
+        for child in children:
             tag = child.tag
-            if not isinstance(tag, str):
-                continue  # comments and processing instructions
-            reached = reaching.get(tag)
-            if reached is None:
-                reached = reaching[tag] = [c for n in nodes for c in n.step(tag)]
-                if reached:
-                    children.append((child, depth + 1, True, reached))
-            elif reached:
-                children.append((child, depth + 1, False, reached))
-        stack.extend(reversed(children))
+            reach = reaching.get(tag)  # type: ignore[arg-type]
+            first = reach is None
+            if reach is None:
+                if not isinstance(tag, str):
+                    continue  # comments and processing instructions
+                reach = reaching[tag] = _reach([c for n in here.nodes for c in n.step(tag)])
+            nodes, plans, fixed, deeper = reach
+            if not nodes:
+                continue
+            del chain[depth:]
+            chain.append((child, first))
+            if fixed is not None:  # one node, whose answer is the same for every element
+                yield child, chain, fixed
+            else:
+                for plan in plans:
+                    groups = _groups_here(plan, child, chain)
+                    if groups:
+                        yield child, chain, groups
+            if deeper and len(child):
+                open_.append((iter(child), reach, {}))
+                break
+        else:
+            open_.pop()
+
+
+class _Reach(NamedTuple):
+    """The trie nodes an element reaches, their plans, the groups that hold for every such
+    element when that is known without looking (one node, whose plan is ``fixed``), and
+    whether any node goes deeper: worked out once per name under a parent, not per
+    element."""
+
+    nodes: list[Node]
+    plans: list[Plan]
+    fixed: list[list[Rule]] | None
+    deeper: bool
+
+
+def _reach(nodes: list[Node]) -> _Reach:
+    plans = [n.plan() for n in nodes]
+    fixed = plans[0].fixed if len(plans) == 1 and plans[0].fixed else None
+    return _Reach(nodes, plans, fixed, any(n.children for n in nodes))
 
 
 def findings(root: Element, rules: Table | None = None) -> Iterator[Finding]:
@@ -229,14 +262,21 @@ def findings(root: Element, rules: Table | None = None) -> Iterator[Finding]:
     order; one finding per element, attribute and kind of rule."""
     seen: set[tuple[Element, str, str]] = set()
     for el, chain, groups in _walk(root, rules if rules is not None else table()):
+        if len(groups) == 1 and len(groups[0]) == 1:
+            rule = groups[0][0]
+            if rule.accepted and el.get(rule.attr) in rule.accepted:
+                continue  # one enum and a value it has (500,000 <serial type='pty'/>)
         # most rules are about an attribute the element does not have
         keys = el.keys()
         written = keys if len(keys) <= 16 else set(keys)
         for group in groups:
             for rule in group:
-                if rule.attr not in written and rule.kind != "required" and \
-                        rule.attr[0] != "#":
-                    continue
+                attr = rule.attr
+                if attr not in written:
+                    if rule.kind != "required" and attr[0] != "#":
+                        continue
+                elif rule.accepted and el.get(attr) in rule.accepted:
+                    continue  # a value the enum has: nothing to judge
                 found = _verdict(rule, el)
                 if found is None:
                     continue

@@ -106,6 +106,14 @@ class Rule:
     kib_limit: int | None = None
     unit: str | None = None  # the attribute of the same element that holds the unit
     xpath: str = ""
+    # an enum's values as a set, made from them: the walk skips a value they hold without
+    # judging it (500,000 ``<serial type='pty'>``)
+    accepted: frozenset[str] = field(init=False, default=frozenset(), compare=False,
+                                     repr=False)
+
+    def __post_init__(self) -> None:
+        if self.kind == "enum":
+            object.__setattr__(self, "accepted", frozenset(self.values))
 
     @property
     def context_text(self) -> str:
@@ -367,6 +375,10 @@ class Plan:
     # its answers (the groups that hold) per value of it, in ``answers``
     keyed: str | None = None
     answers: dict[str | None, list[list[Rule]]] = field(default_factory=dict)
+    # the groups that hold for every element, when no context reads anything of it (a
+    # ``<serial>``'s ``type``): half a million serial ports are one answer, not worked out
+    # half a million times
+    fixed: list[list[Rule]] | None = None
 
     @classmethod
     def of(cls, tests: list[tuple[tuple[tuple[int, Step], ...], list[Rule]]],
@@ -390,6 +402,8 @@ class Plan:
                 plan.general.append((position, steps, rules))
         if len(plan.by_value) == 1 and not plan.narrowed and not plan.general:
             plan.keyed = next(iter(plan.by_value))
+        if not plan.by_value and not plan.narrowed and not plan.general:
+            plan.fixed = [rules for _, rules in plan.always]  # in the node's order already
         return plan
 
 
