@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..checks.findings import BLOCK, Finding, json_report, render_lines
+from ..checks.findings import BLOCK, Finding, json_report, make, render_lines
 from ..errors import AugmentError, printable
 from ..process.workers import available_cpus, ordered_map
 from .guard import abandon_stdout
@@ -261,7 +261,7 @@ def with_columns(findings: list[Finding], data: bytes) -> list[Finding]:
         column = None
         if at >= 0:
             column = at + 1 if raw.isascii() else len(raw[:at].decode("utf-8", "replace")) + 1
-        out.append(Finding(f.code, f.severity, f.message, line, column, f.device, f.hint))
+        out.append(make(f.code, f.severity, f.message, line, column, f.device, f.hint))
     return out
 
 

@@ -180,10 +180,13 @@ class Device:
             for name, el in kept:
                 if name == tag:
                     return el
-        if self._sketches and any(s.tag == tag for s in self._sketches):
-            self.settle()
-        elif not len(self.el):  # most ports and consoles: no walk, not even of nothing
-            return None
+        for sketch in self._sketches:
+            if sketch.tag == tag:
+                self.settle()
+                break
+        else:
+            if not len(self.el):  # most ports and consoles: no walk, not even of nothing
+                return None
         found = first_child(self.el, tag)
         if found is not None:
             if kept is None:
