@@ -244,3 +244,56 @@ def test_a_scsi_controller_models_units_are_one_table_for_placing_and_checking()
     found = augmenter.check(guest(lsi + beyond, "pc"), EMBEDDED)
     assert [(f.code, f.severity) for f in found if "unit 7" in f.message] == [
         ("drive-out-of-range", "warning")]
+
+
+def _disk_name(prefix: str, index: int) -> str:
+    """libvirt's disk name for an index (virDiskNameToIndex's inverse): 0 ``a``, 26 ``aa``."""
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(97 + rest) + name
+    return prefix + name
+
+
+@pytest.mark.parametrize("unaddressed_scsi_host", [False, True])
+def test_a_disk_past_the_last_implied_controller_is_refused_alike_early_or_late(
+        unaddressed_scsi_host: bool) -> None:
+    """An IDE disk whose name needs controller 256: refused before any address is written
+    (half a million disks would each get one first), with the words and line of the refusal
+    that comes once the implicit controllers are added; a SCSI host device still to be placed
+    could name a controller too, so then it comes there."""
+    from augmenter.errors import AugmentError
+    from augmenter.pipeline import make_guest, prepare
+    from augmenter.placement import defaults
+    from augmenter.xml.document import parse_document
+
+    disks = "".join(f"<disk type='file' device='disk'><source file='/d{i}'/>"
+                    f"<target dev='{_disk_name('hd', i)}' bus='ide'/></disk>\n"
+                    for i in (0, 1024, 1025))
+    host = ("<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/>"
+            "<address bus='0' target='0' unit='0'/></source></hostdev>\n")
+    text = guest(disks + (host if unaddressed_scsi_host else ""), "pc")
+    placed = make_guest(parse_document(text.encode()), EMBEDDED)
+    prepare(placed)
+    if unaddressed_scsi_host:
+        defaults.assign_drive_addresses(placed)
+        assert placed.dom.disks[0].address is not None
+        defaults.assign_scsi_hostdev_addresses(placed)
+        with pytest.raises(AugmentError) as late:
+            defaults.add_implicit_controllers(placed)
+        refusal = late.value
+    else:
+        with pytest.raises(AugmentError) as early:
+            defaults.assign_drive_addresses(placed)
+        assert all(d.address is None for d in placed.dom.disks)
+        refusal = early.value
+    far = _disk_name("hd", 1024)  # the first name of controller 256 (4 disks a controller)
+    assert refusal.message == (f"disk {far}: drive address controller='256' would need 257 "
+                               "ide controllers; at most 256 fit in a guest")
+    lines = text.splitlines()
+    assert refusal.line == lines.index(next(x for x in lines if f"'{far}'" in x)) + 1
+    with pytest.raises(augmenter.InvalidDomain) as whole:
+        augmenter.run(text, EMBEDDED)
+    assert [(f.message, f.line) for f in whole.value.findings] == [
+        (refusal.message, refusal.line)]

@@ -221,6 +221,13 @@ def drive_address(disk: Device, bus: str) -> tuple[int, int, int, int] | None:
 
 
 def assign_drive_addresses(guest: Guest) -> None:
+    """Each disk on a drive bus without an address takes the one its target name gives
+    (docs/placement.md §3). Worked out for every disk before any is written: when one names a
+    controller past :data:`MAX_IMPLIED_INDEX`, the guest is refused as
+    :func:`add_implicit_controllers` would refuse it, without half a million addresses
+    written first."""
+    todo: list[tuple[Device, tuple[int, int, int, int]]] = []
+    furthest = -1
     for disk in guest.dom.of("disk"):
         bus = disk_bus(disk)
         if bus is None or bus not in DRIVE_BUSES or disk.address is not None:
@@ -228,7 +235,13 @@ def assign_drive_addresses(guest: Guest) -> None:
         addr = drive_address(disk, bus)
         if addr is None:
             raise guest.fail(disk, unknown_disk_name(disk.target("dev")))
-        ctrl, b, target, unit = addr
+        todo.append((disk, addr))
+        furthest = max(furthest, addr[0])
+    if furthest > MAX_IMPLIED_INDEX and not any(
+            h.type == "scsi" and h.address is None for h in guest.dom.each("hostdev")):
+        # every drive address is known (the SCSI host devices' too): the same first refusal
+        refuse_far_drives(guest)
+    for disk, (ctrl, b, target, unit) in todo:
         write_address(disk, "drive", DriveValue(ctrl, b, target, unit),
                       controller=ctrl, bus=b, target=target, unit=unit)
 
@@ -301,6 +314,23 @@ def drive_owners(guest: Guest, bus: str) -> list[tuple[Device, int]]:
     return [(d, i) for d in owners if (i := drive_controller_of(d, bus)) is not None]
 
 
+def refuse_far_drives(guest: Guest) -> None:
+    """Refuse a guest whose drive addresses name a controller past
+    :data:`MAX_IMPLIED_INDEX` (augmenter's bound: libvirt would add every controller up to
+    it), the first such bus in libvirt's order and the first device on it."""
+    for bus in IMPLICIT_DRIVE_CONTROLLERS:
+        _refuse_far_drive(guest, bus, drive_owners(guest, bus))
+
+
+def _refuse_far_drive(guest: Guest, bus: str, owners: list[tuple[Device, int]]) -> None:
+    too_far = next(((d, i) for d, i in owners if i > MAX_IMPLIED_INDEX), None)
+    if too_far is not None:
+        dev, index = too_far
+        raise guest.fail(dev, f"drive address controller='{index}' would need "
+                              f"{index + 1} {bus} controllers; at most "
+                              f"{MAX_IMPLIED_INDEX + 1} fit in a guest")
+
+
 def implies_controller(guest: Guest, bus: str, index: int) -> bool:
     """Whether the disks imply controller ``index`` of ``bus``: libvirt adds every controller
     up to the highest a drive address names (virDomainDefAddDiskControllersForType)."""
@@ -326,12 +356,7 @@ def add_implicit_controllers(guest: Guest) -> None:
 
     for bus in IMPLICIT_DRIVE_CONTROLLERS:
         owners = drive_owners(guest, bus)
-        too_far = next(((d, i) for d, i in owners if i > MAX_IMPLIED_INDEX), None)
-        if too_far is not None:
-            dev, index = too_far
-            raise guest.fail(dev, f"drive address controller='{index}' would need "
-                                  f"{index + 1} {bus} controllers; at most "
-                                  f"{MAX_IMPLIED_INDEX + 1} fit in a guest")
+        _refuse_far_drive(guest, bus, owners)
         for i in range(max((i for _, i in owners), default=-1) + 1):
             if missing(bus, i):  # IDE where allowed: validate_drive_buses
                 attrib = {"type": bus, "index": str(i)}
