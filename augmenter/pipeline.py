@@ -188,6 +188,7 @@ def prepare(guest: Guest) -> None:
         complete(dev)
     defaults.fill_input_buses(guest)
     defaults.fill_console_targets(guest)
+    defaults.fill_parallel_targets(guest)
     defaults.put_primary_video_first(guest)
     defaults.fill_controller_indexes(guest)
     defaults.add_machine_defaults(guest)

@@ -523,6 +523,23 @@ def fill_console_targets(guest: Guest) -> None:
             target.set("port", str(i))
 
 
+def fill_parallel_targets(guest: Guest) -> None:
+    """Each parallel port's target port: where none is written (or -1), one more than the
+    highest of the ports before it, as virDomainDefParseXML numbers them while it reads them
+    (libvirt writes ``<target port='N'/>`` for every parallel port)."""
+    highest = -1
+    for dev in guest.dom.of("parallel"):
+        target = dev.child("target")
+        port = None if target is None else _target_port(target)
+        if port is None or port == -1:
+            port = highest + 1
+            if target is None:  # half a million ports may lack one: kept as data
+                _add_target(dev, new_sketch(("target", (("port", str(port)),), ())))
+            else:
+                target.set("port", str(port))
+        highest = max(highest, port)
+
+
 def put_primary_video_first(guest: Guest) -> None:
     """libvirt keeps the primary video at the head of the video list, and writes it there."""
     videos = guest.dom.of("video")
