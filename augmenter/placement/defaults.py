@@ -405,24 +405,29 @@ MAX_ISA_SERIAL_PORTS = 4  # VIR_MAX_ISA_SERIAL_PORTS
 
 
 def _target(dev: Device, attrib: dict[str, str] | None = None) -> Element:
-    """The device's ``<target>``, added where libvirt writes it (before ``<alias>`` and
-    ``<address>``) when there is none, with ``attrib`` then."""
+    """The device's ``<target>``, added where libvirt writes it when there is none (see
+    :func:`_target_place`), with ``attrib`` then."""
     target = dev.child("target")
     if target is not None:
         return target
-    before = next((c for c in dev.el if c.tag in ("alias", "address")), None)
+    before = _target_place(dev)
     if before is not None:
         return insert_before(dev.el, before, new_element("target", attrib))
     return sub_element(dev.el, "target", attrib)
 
 
+def _target_place(dev: Device) -> Element | None:
+    """The child a new ``<target>`` goes before: libvirt writes it before ``<alias>`` and
+    ``<address>`` (None: it goes last)."""
+    if not len(dev.el):
+        return None
+    return next((c for c in dev.el if c.tag in ("alias", "address")), None)
+
+
 def _add_target(dev: Device, target: Sketch) -> None:
     """A new ``<target>`` where :func:`_target` adds one, kept as data while the element is
     empty (half a million ports may each need one)."""
-    if not len(dev.el):
-        dev.add_sketch(target)
-        return
-    before = next((c for c in dev.el if c.tag in ("alias", "address")), None)
+    before = _target_place(dev)
     if before is None:
         dev.add_sketch(target)
     else:
@@ -506,15 +511,13 @@ def _target_port(target: Element) -> int | None:
     return None if text is None else read_number(text, "i", 10)
 
 
-_SERIAL = ("type", "serial")
-
-
 def fill_console_targets(guest: Guest) -> None:
     """A console's target type is ``serial`` when none is written, and its port is its
     place among the consoles (virDomainDefParseXML sets it, whatever is written)."""
+    serial = _pair("type", "serial")
     for i, con in enumerate(guest.dom.of("console")):
         if con.child("target") is None:  # half a million consoles may lack one
-            _add_target(con, new_sketch(("target", (_SERIAL, ("port", str(i))), ())))
+            _add_target(con, new_sketch(("target", (serial, ("port", str(i))), ())))
             continue
         target = _target(con)
         if target.get("type") is None:

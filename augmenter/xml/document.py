@@ -124,12 +124,12 @@ def leading_ws(el: Element) -> str:
     """The whitespace before ``el``'s start tag on its line (its indentation)."""
     prev = el.getprevious()
     if prev is not None:
-        return _last_line_ws(prev.tail)
+        return last_line_ws(prev.tail)
     parent = el.getparent()
-    return _last_line_ws(parent.text if parent is not None else None)
+    return last_line_ws(parent.text if parent is not None else None)
 
 
-def _last_line_ws(text: str | None) -> str:
+def last_line_ws(text: str | None) -> str:
     """What follows the last newline of ``text`` when it is all whitespace, else ""."""
     if not text:
         return ""
@@ -147,7 +147,7 @@ def append_child(parent: Element, child: Element) -> Element:
         # the parent's own indentation only matters when its last child has no tail
         last = parent[-1]
         child.tail = last.tail if last.tail is not None else "\n" + leading_ws(parent)
-        last.tail = "\n" + _last_line_ws(parent.text)  # the first child's indentation
+        last.tail = "\n" + last_line_ws(parent.text)  # the first child's indentation
     else:
         outer = leading_ws(parent)
         indent = outer + "  "

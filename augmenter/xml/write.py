@@ -31,7 +31,7 @@ from typing import TypeAlias, cast
 
 from lxml import etree
 
-from .document import Sketch, leading_ws, parser, spell
+from .document import Sketch, last_line_ws, leading_ws, parser, spell
 from .source import COMMENT, ELEMENT, PI, TOKEN, Layout, decode, prolog_end, scan
 
 Node: TypeAlias = etree._Element
@@ -606,10 +606,8 @@ class _Respeller:
         which has no ``>`` and spells nothing but ``&``, ``<``, ``>`` and CR differently."""
         after = self.after
         line = after.rfind("\n", after.rfind(">", 0, at) + 1, at)
-        if line >= 0:
-            indent = after[line + 1:at]
-            if "&" not in indent:
-                return indent if not indent or indent.isspace() else ""
+        if line >= 0 and "&" not in after[line:at]:
+            return last_line_ws(after[line:at])
         return leading_ws(node)  # no line end there, or a CR: ask the tree
 
     def _child(self, child: Node, code: int, siblings: _Siblings) -> None:
