@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 from lxml import etree
+
+if TYPE_CHECKING:
+    from augmenter.cli.verify import Virsh
 
 DOMAIN_RNG = Path("/usr/share/libvirt/schemas/domain.rng")
 
@@ -40,3 +43,14 @@ def require_tool() -> Callable[[str], str]:
         return path
 
     return require
+
+
+@pytest.fixture(scope="module")
+def virsh() -> Iterator[Virsh]:
+    """The local libvirtd (skipped without it, failed under CI); the module's domains are
+    undefined after it."""
+    from libvirt_env import libvirt_or_skip, remove_leftovers
+
+    handle = libvirt_or_skip()
+    yield handle
+    remove_leftovers(handle)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from libvirt_env import define_and_dump, libvirt_or_skip, remove_leftovers
+from libvirt_env import define_and_dump
 from lxml import etree
 from machine_survey import Placement, render
 from qemu_env import need_qemu
@@ -316,13 +316,6 @@ def test_augment_places_as_libvirt(case: Case) -> None:
 def test_every_class_has_a_reproducer() -> None:
     assert {c.klass for c in CASES} == set(range(1, 9))
     assert len({c.id for c in CASES}) == len(CASES)
-
-
-@pytest.fixture(scope="module")
-def virsh() -> Iterator[Virsh]:
-    handle = libvirt_or_skip()
-    yield handle
-    remove_leftovers(handle)
 
 
 @pytest.mark.slow

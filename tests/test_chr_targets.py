@@ -10,11 +10,10 @@ written-down answers to the local libvirtd (skipped without it, failed under ``C
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from libvirt_env import define_and_dump, libvirt_or_skip, remove_leftovers
+from libvirt_env import define_and_dump
 from lxml import etree
 
 import augmenter
@@ -78,13 +77,6 @@ def test_augment_writes_the_targets_libvirt_writes(label: str) -> None:
     xml, theirs = CASES[label]
     out = augmenter.run(xml, Options(boards="embedded")).to_string()
     assert targets(out) == theirs
-
-
-@pytest.fixture(scope="module")
-def virsh() -> Iterator[Virsh]:
-    virsh = libvirt_or_skip()
-    yield virsh
-    remove_leftovers(virsh)
 
 
 @pytest.mark.slow
